@@ -1,0 +1,48 @@
+#include "codegen/plan/plan.hpp"
+
+#include <sstream>
+
+#include "codegen/x86/abi.hpp"
+
+namespace attngen {
+
+TilePlan plan_tiles(const Spec& s) {
+  TilePlan p;
+  p.block_keys = x86::kBlockKeys;
+  const int g = s.group_size();
+  // Interleave the whole KV group when it fits, else the largest divisor that
+  // does: every K/V block loaded for a tile serves all of its heads.
+  p.heads_per_tile = 1;
+  for (int d = 1; d <= g; ++d)
+    if (g % d == 0 && d <= p.tile_rows) p.heads_per_tile = d;
+  p.head_groups = g / p.heads_per_tile;
+  p.positions_per_tile = p.tile_rows / p.heads_per_tile;
+  p.dv_padded = (s.head_dim_v + x86::kColsMicro - 1) / x86::kColsMicro * x86::kColsMicro;
+  return p;
+}
+
+std::string TilePlan::describe() const {
+  std::ostringstream os;
+  os << "tile " << tile_rows << " rows = " << positions_per_tile << " positions x " << heads_per_tile
+     << " heads (" << head_groups << " head groups per KV head), blocks of " << block_keys << " keys, Dv padded to "
+     << dv_padded;
+  return os.str();
+}
+
+std::vector<std::pair<size_t, size_t>> balance(const std::vector<WorkItem>& items, int parts) {
+  double total = 0;
+  for (const WorkItem& w : items) total += w.cost;
+  std::vector<std::pair<size_t, size_t>> ranges;
+  size_t begin = 0;
+  double acc = 0;
+  for (int p = 0; p < parts; ++p) {
+    const double target = total * (p + 1) / parts;
+    size_t end = begin;
+    while (end < items.size() && (p == parts - 1 || acc + items[end].cost * 0.5 <= target)) acc += items[end++].cost;
+    ranges.emplace_back(begin, end);
+    begin = end;
+  }
+  return ranges;
+}
+
+}  // namespace attngen

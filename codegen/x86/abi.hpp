@@ -1,0 +1,65 @@
+// The calling convention between the x86 driver (runtime/x86) and the
+// generated kernels: each kernel takes one pointer to its argument struct.
+// Field offsets are read by the generators with offsetof, so the two sides
+// cannot drift apart.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace attngen::x86 {
+
+// Fixed tile geometry of the generated kernels (see docs/perf.md).
+constexpr int kBlockKeys = 64;  // keys per K/V block: one S row is 64 floats
+constexpr int kRowsMicro = 6;   // rows per register microtile (6 x 16 accumulators)
+constexpr int kColsMicro = 16;  // floats per microtile row (two ymm)
+
+// What the masked softmax needs to know about one row of a Q tile.
+struct RowInfo {
+  int32_t lo, hi;        // allowed key interval of the index masks (empty when lo > hi)
+  float ipos;            // i + Skv - Sq (ALiBi distance origin)
+  float slope;           // ALiBi slope of this row's head
+  int32_t qdoc;          // document id of this query row
+  int32_t pad_;
+  const void* mask_row;  // custom mask row at key 0 (bool bytes or additive values)
+};
+static_assert(sizeof(RowInfo) == 32);
+
+// S = Q . K^T for one (Q tile, K block): q [rows][D] f32 (pre-scaled),
+// kt [D][64] f32, s [rows][64].
+struct QkArgs {
+  const float* q;
+  const float* kt;
+  float* s;
+  int64_t rows;
+};
+
+// Scores -> score mods -> masks -> online softmax. Overwrites s with P,
+// updates the running max m and sum l, writes the rescale factor alpha.
+struct SoftmaxArgs {
+  float* s;
+  const RowInfo* rows;
+  float* m;
+  float* l;
+  float* alpha;
+  int64_t nrows;
+  int32_t j0;              // first key of the block
+  float j0f;
+  const int32_t* kv_doc;   // document ids of the block's 64 keys
+  int64_t mask_col_bytes;  // byte offset of the block's first key in mask rows
+};
+
+// O = alpha * O + P . V: p [rows][64], v [64][dv_pad], o [rows][dv_pad].
+struct PvArgs {
+  const float* p;
+  const float* v;
+  float* o;
+  const float* alpha;
+  int64_t rows;
+};
+
+using QkFn = void (*)(const QkArgs*);
+using SoftmaxFn = void (*)(const SoftmaxArgs*);
+using PvFn = void (*)(const PvArgs*);
+
+}  // namespace attngen::x86

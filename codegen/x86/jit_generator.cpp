@@ -1,0 +1,78 @@
+#include "codegen/x86/jit_generator.hpp"
+
+#include <cstdlib>
+#include <string>
+
+#include "runtime/core/error.hpp"
+#include "runtime/io/atomic_file.hpp"
+
+namespace attngen::x86 {
+
+void JitGenerator::preamble() {
+  push(rbx);
+  push(rbp);
+  push(r12);
+  push(r13);
+  push(r14);
+  push(r15);
+}
+
+void JitGenerator::postamble() {
+  vzeroupper();
+  pop(r15);
+  pop(r14);
+  pop(r13);
+  pop(r12);
+  pop(rbp);
+  pop(rbx);
+  ret();
+}
+
+void JitGenerator::finish_generation() {
+  try {
+    generate();
+    readyRE();
+  } catch (const Xbyak::Error& e) {
+    throw Error(std::string("x86 code generation of ") + name_ + " failed: " + e.what());
+  }
+  if (const char* dir = std::getenv("ATTNGEN_DUMP"); dir && *dir) {
+    static int counter = 0;  // distinguishes kernels of one process
+    const std::string path = std::string(dir) + "/" + name_ + "." + std::to_string(__atomic_fetch_add(&counter, 1, __ATOMIC_RELAXED)) + ".bin";
+    try {
+      write_file_atomic(path, getCode(), getSize());
+    } catch (const Error&) {
+      // Dumping is a debugging aid; a failure to write it must not fail the compile.
+    }
+  }
+}
+
+}  // namespace attngen::x86
+
+namespace attngen::x86 {
+
+void emit_row_loop(Xbyak::CodeGenerator& g, const Xbyak::Reg64& rows, int mr_max,
+                   const std::function<void(int)>& body, const std::function<void(int)>& advance) {
+  Xbyak::Label full, tail, done;
+  g.L(full);
+  g.cmp(rows, mr_max);
+  g.jl(tail, Xbyak::CodeGenerator::T_NEAR);
+  body(mr_max);
+  advance(mr_max);
+  g.sub(rows, mr_max);
+  g.jmp(full, Xbyak::CodeGenerator::T_NEAR);
+  g.L(tail);
+  std::vector<Xbyak::Label> variants(static_cast<size_t>(mr_max));
+  for (int mr = 1; mr < mr_max; ++mr) {
+    g.cmp(rows, mr);
+    g.je(variants[size_t(mr)], Xbyak::CodeGenerator::T_NEAR);
+  }
+  g.jmp(done, Xbyak::CodeGenerator::T_NEAR);
+  for (int mr = 1; mr < mr_max; ++mr) {
+    g.L(variants[size_t(mr)]);
+    body(mr);
+    g.jmp(done, Xbyak::CodeGenerator::T_NEAR);
+  }
+  g.L(done);
+}
+
+}  // namespace attngen::x86

@@ -1,0 +1,61 @@
+// Backends compile a Spec into a Kernel; a Kernel runs on bound arguments.
+// Kernels are immutable after compilation and safe to run from many threads.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "codegen/spec/spec.hpp"
+#include "runtime/core/args.hpp"
+
+namespace attngen {
+
+struct RunOptions {
+  int threads = 0;  // 0 = all hardware threads
+};
+
+class Kernel {
+ public:
+  Kernel(Spec spec, std::string backend, std::string isa)
+      : spec_(std::move(spec)), backend_(std::move(backend)), isa_(std::move(isa)),
+        key_(cache_key(spec_, backend_, isa_)) {}
+  virtual ~Kernel() = default;
+
+  const Spec& spec() const { return spec_; }
+  const std::string& backend() const { return backend_; }
+  const std::string& isa() const { return isa_; }
+  const std::string& key() const { return key_; }
+
+  // Checks `args` against the spec, then computes.
+  void run(const AttentionArgs& args, const RunOptions& opt = {}) const { execute(bind_args(spec_, args), opt); }
+  virtual void execute(const BoundArgs& args, const RunOptions& opt) const = 0;
+
+ private:
+  Spec spec_;
+  std::string backend_, isa_;
+  std::string key_;
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual std::string name() const = 0;
+  // Target ISA this backend generates for on this machine ("" if unavailable).
+  virtual std::string isa() const = 0;
+  // Empty when usable on this machine; otherwise why not.
+  virtual std::string unavailable_reason() const { return ""; }
+  // Empty when `spec` is supported; otherwise why not.
+  virtual std::string unsupported_reason(const Spec&) const { return ""; }
+  virtual std::unique_ptr<Kernel> compile(const Spec& spec) const = 0;
+};
+
+// Every backend built into this binary, most preferred first.
+const std::vector<const Backend*>& all_backends();
+// "auto" picks the first available backend that supports `spec`. Throws Error
+// naming the known backends for an unknown name, or saying why one cannot run.
+const Backend& select_backend(const std::string& name, const Spec& spec);
+
+int hardware_threads();
+
+}  // namespace attngen

@@ -1,0 +1,16 @@
+// The one exception type attngen throws internally. Every message names what
+// was wrong (a JSON path, a tensor, a file), what was expected and what came.
+// Public entry points (CLI, C ABI) catch it; nothing aborts the host process.
+#pragma once
+
+#include <stdexcept>
+#include <string>
+
+namespace attngen {
+
+class Error : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+}  // namespace attngen

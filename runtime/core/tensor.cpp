@@ -1,0 +1,36 @@
+#include "runtime/core/tensor.hpp"
+
+#include "runtime/core/error.hpp"
+
+namespace attngen {
+
+TensorRef contiguous_view(const void* data, ElemType type, const std::vector<int64_t>& shape) {
+  if (shape.size() > size_t(kMaxRank))
+    throw Error("tensor rank " + std::to_string(shape.size()) + " exceeds the maximum of 4");
+  TensorRef t;
+  t.data = data;
+  t.type = type;
+  t.rank = int(shape.size());
+  int64_t s = 1;
+  for (int d = t.rank - 1; d >= 0; --d) {
+    t.shape[d] = shape[size_t(d)];
+    t.stride[d] = s;
+    s *= shape[size_t(d)];
+  }
+  return t;
+}
+
+std::string shape_string(const int64_t* shape, int rank) {
+  std::string s = "[";
+  for (int d = 0; d < rank; ++d) {
+    if (d) s += ", ";
+    s += std::to_string(shape[d]);
+  }
+  return s + "]";
+}
+
+std::string shape_string(const std::vector<int64_t>& shape) {
+  return shape_string(shape.data(), int(shape.size()));
+}
+
+}  // namespace attngen

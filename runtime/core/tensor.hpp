@@ -1,0 +1,43 @@
+// A non-owning view of a strided tensor: what every backend reads and writes.
+// Strides are in elements, so views into fused QKV buffers or KV caches larger
+// than the current length work without copies.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "runtime/core/dtype.hpp"
+
+namespace attngen {
+
+constexpr int kMaxRank = 4;
+
+struct TensorRef {
+  const void* data = nullptr;
+  ElemType type = ElemType::f32;
+  int rank = 0;
+  int64_t shape[kMaxRank] = {0, 0, 0, 0};
+  int64_t stride[kMaxRank] = {0, 0, 0, 0};
+
+  bool present() const { return data != nullptr || rank > 0; }
+  int64_t numel() const {
+    int64_t n = 1;
+    for (int d = 0; d < rank; ++d) n *= shape[d];
+    return n;
+  }
+  template <class T>
+  const T* ptr() const { return static_cast<const T*>(data); }
+  template <class T>
+  T* mut() const { return static_cast<T*>(const_cast<void*>(data)); }
+};
+
+// A C-order (row-major, dense) view over `data`.
+TensorRef contiguous_view(const void* data, ElemType type, const std::vector<int64_t>& shape);
+
+// "[2, 20, 17, 128]"
+std::string shape_string(const int64_t* shape, int rank);
+inline std::string shape_string(const TensorRef& t) { return shape_string(t.shape, t.rank); }
+std::string shape_string(const std::vector<int64_t>& shape);
+
+}  // namespace attngen

@@ -1,0 +1,145 @@
+// The reference backend: spec v1 computed by plain loops in float64. It is the
+// oracle every other backend is tested against, so it favours being obviously
+// right over being fast: each mask is evaluated from its definition in
+// codegen/spec/semantics.hpp, element by element.
+#include "runtime/reference/reference.hpp"
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <limits>
+#include <thread>
+#include <vector>
+
+#include "codegen/spec/semantics.hpp"
+#include "runtime/core/half.hpp"
+
+namespace attngen {
+namespace {
+
+double load(const TensorRef& t, const char* p) {
+  switch (t.type) {
+    case ElemType::f32: return *reinterpret_cast<const float*>(p);
+    case ElemType::f16: return f16_to_float(*reinterpret_cast<const uint16_t*>(p));
+    case ElemType::bf16: return bf16_to_float(*reinterpret_cast<const uint16_t*>(p));
+    case ElemType::i32: return *reinterpret_cast<const int32_t*>(p);
+    case ElemType::u8:
+    case ElemType::b8: return *reinterpret_cast<const uint8_t*>(p);
+  }
+  return 0;
+}
+
+void store(const TensorRef& t, char* p, double x) {
+  switch (t.type) {
+    case ElemType::f32: *reinterpret_cast<float*>(p) = double_to_f32(x); break;
+    case ElemType::f16: *reinterpret_cast<uint16_t*>(p) = double_to_f16(x); break;
+    case ElemType::bf16: *reinterpret_cast<uint16_t*>(p) = double_to_bf16(x); break;
+    default: break;
+  }
+}
+
+int32_t load_i32(const TensorRef& t, int64_t i0, int64_t i1 = 0) {
+  return *reinterpret_cast<const int32_t*>(element_ptr(t, i0, i1));
+}
+
+class ReferenceKernel final : public Kernel {
+ public:
+  explicit ReferenceKernel(const Spec& s) : Kernel(s, "reference", "scalar-f64") {}
+
+  void execute(const BoundArgs& a, const RunOptions& opt) const override {
+    const Spec& s = spec();
+    const int64_t rows = a.batch * s.num_heads;
+    const int threads = int(std::max<int64_t>(1, std::min<int64_t>(opt.threads > 0 ? opt.threads : hardware_threads(), rows)));
+    std::atomic<int64_t> next{0};
+    auto worker = [&] {
+      for (int64_t bh; (bh = next.fetch_add(1)) < rows;) head(a, bh / s.num_heads, bh % s.num_heads);
+    };
+    std::vector<std::thread> pool;
+    for (int t = 1; t < threads; ++t) pool.emplace_back(worker);
+    worker();
+    for (std::thread& t : pool) t.join();
+  }
+
+ private:
+  // One (batch entry, query head): every query row.
+  void head(const BoundArgs& a, int64_t b, int64_t h) const {
+    const Spec& s = spec();
+    const AttentionArgs& t = a.t;
+    const int64_t hk = h / s.group_size();
+    const int64_t q_len = a.q_len(b), kv_len = a.kv_len(b);
+    RowContext ctx{q_len, kv_len, 0};
+    if (const PrefixLmMask* p = s.find_mask<PrefixLmMask>())
+      ctx.prefix_len = p->prefix ? *p->prefix : load_i32(t.prefix_lens, b);
+    const SoftcapMod* cap = s.find_mod<SoftcapMod>();
+    const double slope = s.find_mod<AlibiMod>() ? load(t.alibi_slopes, element_ptr(t.alibi_slopes, b, h)) : 0;
+    const CustomMask* custom = s.find_mask<CustomMask>();
+    const bool document = s.find_mask<DocumentMask>() != nullptr;
+    const double neg_inf = -std::numeric_limits<double>::infinity();
+
+    std::vector<double> q(static_cast<size_t>(s.head_dim)), out(static_cast<size_t>(s.head_dim_v));
+    std::vector<double> score(static_cast<size_t>(kv_len));
+    for (int64_t i = 0; i < a.sq; ++i) {
+      double m = neg_inf;
+      if (i < q_len) {
+        for (int d = 0; d < s.head_dim; ++d) q[size_t(d)] = load(t.q, element_ptr(t.q, b, h, i, d));
+        // Keys at j >= kv_len are never read.
+        for (int64_t j = 0; j < kv_len; ++j) {
+          score[size_t(j)] = allowed(a, b, h, i, j, ctx, custom, document) ? 0 : neg_inf;
+          if (score[size_t(j)] == neg_inf) continue;
+          double dot = 0;
+          for (int d = 0; d < s.head_dim; ++d) dot += q[size_t(d)] * load(t.k, element_ptr(t.k, b, hk, j, d));
+          double sc = s.scale * dot;
+          if (cap) sc = softcap(sc, cap->cap);
+          if (slope != 0) sc += alibi_bias(slope, i, j, ctx);
+          if (custom && custom->format == CustomFormat::additive)
+            sc += load(t.mask, element_ptr(t.mask, b, h, i, j));
+          score[size_t(j)] = sc;
+          m = std::max(m, sc);
+        }
+      }
+      std::fill(out.begin(), out.end(), 0.0);
+      double lse = neg_inf;
+      if (m != neg_inf) {  // a row with no allowed key outputs 0 and LSE -inf
+        double sum = 0;
+        for (int64_t j = 0; j < kv_len; ++j) {
+          if (score[size_t(j)] == neg_inf) continue;
+          const double p = std::exp(score[size_t(j)] - m);
+          sum += p;
+          for (int d = 0; d < s.head_dim_v; ++d) out[size_t(d)] += p * load(t.v, element_ptr(t.v, b, hk, j, d));
+        }
+        for (double& o : out) o /= sum;
+        lse = m + std::log(sum);
+      }
+      for (int d = 0; d < s.head_dim_v; ++d)
+        store(t.o, const_cast<char*>(element_ptr(t.o, b, h, i, d)), out[size_t(d)]);
+      if (s.return_lse) *reinterpret_cast<float*>(const_cast<char*>(element_ptr(t.lse, b, h, i))) = float(lse);
+    }
+  }
+
+  // The AND of every boolean mask for one pair; additive masks are scores.
+  bool allowed(const BoundArgs& a, int64_t b, int64_t h, int64_t i, int64_t j, const RowContext& ctx,
+               const CustomMask* custom, bool document) const {
+    for (const Mask& m : spec().masks)
+      if (!allows(m, i, j, ctx)) return false;
+    if (document && load_i32(a.t.q_doc, b, i) != load_i32(a.t.kv_doc, b, j)) return false;
+    if (custom && custom->format == CustomFormat::boolean && load(a.t.mask, element_ptr(a.t.mask, b, h, i, j)) == 0)
+      return false;
+    return true;
+  }
+};
+
+class ReferenceBackend final : public Backend {
+ public:
+  std::string name() const override { return "reference"; }
+  std::string isa() const override { return "scalar-f64"; }
+  std::unique_ptr<Kernel> compile(const Spec& spec) const override { return std::make_unique<ReferenceKernel>(spec); }
+};
+
+}  // namespace
+
+const Backend& reference_backend() {
+  static const ReferenceBackend backend;
+  return backend;
+}
+
+}  // namespace attngen

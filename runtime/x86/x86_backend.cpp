@@ -1,0 +1,26 @@
+// The x86 backend: AVX2+FMA machine code generated at run time with Xbyak.
+#include "runtime/x86/x86_backend.hpp"
+
+#include "runtime/x86/x86_kernel.hpp"
+
+namespace attngen {
+namespace {
+
+class X86Backend final : public Backend {
+ public:
+  std::string name() const override { return "x86"; }
+  std::string isa() const override { return x86::isa_name(x86::cpu_info().isa); }
+  std::string unavailable_reason() const override {
+    return x86::cpu_info().isa == x86::Isa::none ? x86::cpu_info().why_not : "";
+  }
+  std::unique_ptr<Kernel> compile(const Spec& spec) const override { return std::make_unique<x86::X86Kernel>(spec); }
+};
+
+}  // namespace
+
+const Backend& x86_backend() {
+  static const X86Backend backend;
+  return backend;
+}
+
+}  // namespace attngen

@@ -1,0 +1,262 @@
+// The x86 driver: runs the generated tile kernels over a call's work items.
+//
+// Per Q tile (rows = positions x heads of one KV group) it walks the K/V
+// blocks that the index masks allow, classifies each (Q tile, block) pair as
+// empty (skipped: no loads, no FLOPs), full (no per-element mask work) or
+// partial (masked kernel), and runs S = Q.K^T, the masked online softmax and
+// O += P.V on it. K (transposed) and V blocks are packed to f32 once per
+// thread and KV head, lazily, so blocks no tile needs are never read.
+#include "runtime/x86/x86_kernel.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <thread>
+
+#include "codegen/spec/semantics.hpp"
+#include "runtime/core/half.hpp"
+#include "runtime/x86/convert.hpp"
+
+namespace attngen::x86 {
+namespace {
+
+constexpr float kNegInf = -std::numeric_limits<float>::infinity();
+constexpr int kB = kBlockKeys;
+
+int32_t read_i32(const TensorRef& t, int64_t i0, int64_t i1 = 0) {
+  return *reinterpret_cast<const int32_t*>(element_ptr(t, i0, i1));
+}
+
+// Per-thread buffers; K/V packs are kept while consecutive items share a KV head.
+struct Workspace {
+  int64_t kv_b = -1, kv_head = -1;
+  std::vector<float> kt, v;      // packed blocks: [nblocks][D][64], [nblocks][64][Dv_pad]
+  std::vector<uint8_t> packed;   // per block: packed for (kv_b, kv_head)?
+  std::vector<float> q, s, o, m, l, alpha, row_tmp;
+  std::vector<RowInfo> rows, tail_rows;
+  std::vector<uint8_t> tail_mask;  // rows x 64 elements of the mask, for tails and strided masks
+  std::vector<int32_t> tail_doc;
+};
+
+}  // namespace
+
+X86Kernel::X86Kernel(const Spec& spec)
+    : Kernel(spec, "x86", isa_name(cpu_info().isa)), plan_(plan_tiles(spec)), qk_(spec.head_dim), pv_(plan_.dv_padded) {
+  const CustomMask* custom = spec.find_mask<CustomMask>();
+  const bool both_types = custom && custom->format == CustomFormat::additive && spec.dtype != ElemType::f32;
+  for (int in_dtype = 0; in_dtype < (both_types ? 2 : 1); ++in_dtype)
+    for (int partial = 0; partial < 2; ++partial)
+      softmax_[in_dtype][partial] = std::make_unique<SoftmaxKernel>(
+          SoftmaxOptions::from_spec(spec, partial, in_dtype ? spec.dtype : ElemType::f32));
+}
+
+std::vector<WorkItem> X86Kernel::work_items(const BoundArgs& a) const {
+  const Spec& s = spec();
+  std::vector<WorkItem> items;
+  for (int32_t b = 0; b < a.batch; ++b) {
+    const RowContext ctx{a.q_len(b), a.kv_len(b), 0};
+    for (int32_t kvh = 0; kvh < s.num_kv_heads; ++kvh)
+      for (int32_t hg = 0; hg < plan_.head_groups; ++hg)
+        for (int64_t p0 = 0; p0 < a.sq; p0 += plan_.positions_per_tile) {
+          const int64_t p1 = std::min<int64_t>(a.sq, p0 + plan_.positions_per_tile);
+          // Cost: allowed keys of the first and last row (exact for intervals that
+          // move monotonically), plus a fixed overhead per tile.
+          double cost = 64;
+          if (p0 < ctx.sq) {
+            const KeyInterval first = allowed_interval(s, p0, ctx);
+            const KeyInterval last = allowed_interval(s, std::min(p1, ctx.sq) - 1, ctx);
+            const double n = double(std::min(p1, ctx.sq) - p0);
+            cost += n * 0.5 * double(std::max<int64_t>(0, first.hi - first.lo + 1) + std::max<int64_t>(0, last.hi - last.lo + 1));
+          }
+          items.push_back({b, kvh, hg, p0, p1, cost});
+        }
+  }
+  return items;
+}
+
+void X86Kernel::execute(const BoundArgs& a, const RunOptions& opt) const {
+  const std::vector<WorkItem> items = work_items(a);
+  const int threads = int(std::max<size_t>(1, std::min<size_t>(size_t(opt.threads > 0 ? opt.threads : hardware_threads()), items.size())));
+  const auto ranges = balance(items, threads);
+  auto run_range = [&](std::pair<size_t, size_t> r) {
+    Workspace ws;
+    for (size_t i = r.first; i < r.second; ++i) run_item(a, items[i], &ws);
+  };
+  std::vector<std::thread> pool;
+  for (size_t t = 1; t < ranges.size(); ++t) pool.emplace_back(run_range, ranges[t]);
+  run_range(ranges[0]);
+  for (std::thread& t : pool) t.join();
+}
+
+void X86Kernel::run_item(const BoundArgs& a, const WorkItem& w, void* workspace) const {
+  Workspace& ws = *static_cast<Workspace*>(workspace);
+  const Spec& s = spec();
+  const AttentionArgs& t = a.t;
+  const int D = s.head_dim, Dv = s.head_dim_v, Dvp = plan_.dv_padded;
+  const int Gh = plan_.heads_per_tile;
+  const int64_t b = w.b, q_len = a.q_len(b), kv_len = a.kv_len(b);
+  const int64_t rows = (w.p1 - w.p0) * Gh;
+  const int64_t nblocks = (a.skv + kB - 1) / kB;
+  RowContext ctx{q_len, kv_len, 0};
+  if (const PrefixLmMask* p = s.find_mask<PrefixLmMask>()) ctx.prefix_len = p->prefix ? *p->prefix : read_i32(t.prefix_lens, b);
+  const CustomMask* custom = s.find_mask<CustomMask>();
+  const bool doc = s.find_mask<DocumentMask>() != nullptr;
+  const size_t mask_es = custom ? elem_size(t.mask.type) : 0;
+
+  ws.q.resize(size_t(rows * D));
+  ws.s.resize(size_t(rows * kB));
+  ws.o.assign(size_t(rows * Dvp), 0.f);
+  ws.m.assign(size_t(rows), kNegInf);
+  ws.l.assign(size_t(rows), 0.f);
+  ws.alpha.resize(size_t(rows));
+  ws.rows.resize(size_t(rows));
+  if (ws.kv_b != b || ws.kv_head != w.kv_head) {
+    ws.kv_b = b, ws.kv_head = w.kv_head;
+    ws.packed.assign(size_t(nblocks), 0);
+    ws.kt.resize(size_t(nblocks * D * kB));
+    ws.v.resize(size_t(nblocks * kB * Dvp));
+  }
+
+  // Rows: pack Q (scaled, f32) and describe each row for the masked softmax.
+  int64_t jmin = INT64_MAX, jmax = -1;
+  for (int64_t r = 0; r < rows; ++r) {
+    const int64_t i = w.p0 + r / Gh;
+    const int64_t h = int64_t(w.kv_head) * s.group_size() + int64_t(w.head_group) * Gh + r % Gh;
+    RowInfo& ri = ws.rows[size_t(r)];
+    ri = RowInfo{0, -1, float(i + kv_len - q_len), 0.f, 0, 0, nullptr};
+    float* qr = ws.q.data() + r * D;
+    if (i < q_len) {
+      load_row_f32(s.dtype, element_ptr(t.q, b, h, i), t.q.stride[3], D, float(s.scale), qr);
+      const KeyInterval k = allowed_interval(s, i, ctx);
+      ri.lo = int32_t(k.lo), ri.hi = int32_t(k.hi);
+      if (!k.empty()) jmin = std::min(jmin, k.lo), jmax = std::max(jmax, k.hi);
+    } else {
+      std::fill(qr, qr + D, 0.f);  // past q_len: never read, output 0
+    }
+    if (t.alibi_slopes.present()) ri.slope = *reinterpret_cast<const float*>(element_ptr(t.alibi_slopes, b, h));
+    if (doc) ri.qdoc = read_i32(t.q_doc, b, i);
+    if (custom) ri.mask_row = element_ptr(t.mask, b, h, i, 0);
+  }
+
+  for (int64_t kb = jmax < 0 ? 1 : jmin / kB; kb <= (jmax < 0 ? 0 : jmax / kB); ++kb) {
+    const int64_t j0 = kb * kB, j1 = j0 + kB - 1;
+    // Index masks: the pair is empty when no row reaches the block, full when
+    // every row allows all of it.
+    bool any = false, full = true;
+    for (const RowInfo& ri : ws.rows) {
+      const bool row_any = ri.lo <= ri.hi && ri.hi >= j0 && ri.lo <= j1;
+      any = any || row_any;
+      full = full && ri.lo <= j0 && ri.hi >= j1;
+    }
+    if (!any) continue;
+    const int64_t jend = std::min(j1, a.skv - 1);  // last key inside the tensors
+    const int32_t* kv_doc = nullptr;
+    if (doc) {
+      int32_t kmin = INT32_MAX, kmax = INT32_MIN, qmin = INT32_MAX, qmax = INT32_MIN;
+      for (int64_t j = j0; j <= std::min(jend, kv_len - 1); ++j) {
+        const int32_t d = read_i32(t.kv_doc, b, j);
+        kmin = std::min(kmin, d), kmax = std::max(kmax, d);
+      }
+      for (const RowInfo& ri : ws.rows)
+        if (ri.lo <= ri.hi) qmin = std::min(qmin, ri.qdoc), qmax = std::max(qmax, ri.qdoc);
+      if (qmax < kmin || qmin > kmax) continue;  // no id in common
+      if (!(kmin == kmax && qmin == qmax && qmin == kmin)) full = false;
+      if (j1 < a.skv && t.kv_doc.stride[1] == 1) {
+        kv_doc = reinterpret_cast<const int32_t*>(element_ptr(t.kv_doc, b, j0));
+      } else {
+        ws.tail_doc.assign(kB, INT32_MIN);
+        for (int64_t j = j0; j <= jend; ++j) ws.tail_doc[size_t(j - j0)] = read_i32(t.kv_doc, b, j);
+        kv_doc = ws.tail_doc.data();
+      }
+    }
+    // Custom masks: one scan of the block's allowed part per row.
+    const RowInfo* row_info = ws.rows.data();
+    int64_t mask_col = int64_t(j0) * int64_t(mask_es);
+    if (custom) {
+      bool any_keep = false, all_keep = true;
+      for (const RowInfo& ri : ws.rows) {
+        const int64_t lo = std::max<int64_t>(ri.lo, j0), hi = std::min<int64_t>(ri.hi, j1);
+        for (int64_t j = lo; j <= hi; ++j) {
+          const char* p = static_cast<const char*>(ri.mask_row) + j * t.mask.stride[3] * int64_t(mask_es);
+          bool keep;
+          switch (t.mask.type) {
+            case ElemType::f32: keep = *reinterpret_cast<const float*>(p) != kNegInf; break;
+            case ElemType::f16: keep = f16_to_float(*reinterpret_cast<const uint16_t*>(p)) != kNegInf; break;
+            case ElemType::bf16: keep = bf16_to_float(*reinterpret_cast<const uint16_t*>(p)) != kNegInf; break;
+            default: keep = *p != 0; break;  // bool / u8
+          }
+          any_keep = any_keep || keep;
+          all_keep = all_keep && keep;
+        }
+      }
+      if (!any_keep) continue;
+      if (custom->format == CustomFormat::boolean && !all_keep) full = false;
+      if (j1 >= a.skv || t.mask.stride[3] != 1) {
+        // Copy the block's mask columns so the kernel never reads past a row.
+        ws.tail_mask.assign(size_t(rows * kB) * mask_es, 0);
+        ws.tail_rows = ws.rows;
+        for (int64_t r = 0; r < rows; ++r) {
+          char* dst = reinterpret_cast<char*>(ws.tail_mask.data()) + r * kB * int64_t(mask_es);
+          for (int64_t j = j0; j <= jend; ++j)
+            std::memcpy(dst + (j - j0) * int64_t(mask_es),
+                        static_cast<const char*>(ws.rows[size_t(r)].mask_row) + j * t.mask.stride[3] * int64_t(mask_es),
+                        mask_es);
+          ws.tail_rows[size_t(r)].mask_row = dst;
+        }
+        row_info = ws.tail_rows.data();
+        mask_col = 0;
+      }
+    }
+    if (!ws.packed[size_t(kb)]) {
+      pack_block(a, w, kb, ws.kt.data() + kb * D * kB, ws.v.data() + kb * kB * Dvp, &ws.row_tmp);
+      ws.packed[size_t(kb)] = 1;
+    }
+    const QkArgs qa{ws.q.data(), ws.kt.data() + kb * D * kB, ws.s.data(), rows};
+    qk_.fn()(&qa);
+    const SoftmaxArgs sa{ws.s.data(), row_info, ws.m.data(), ws.l.data(), ws.alpha.data(), rows,
+                         int32_t(j0), float(j0), kv_doc, mask_col};
+    softmax_[custom && custom->format == CustomFormat::additive && t.mask.type != ElemType::f32][full ? 0 : 1]->fn()(&sa);
+    const PvArgs pa{ws.s.data(), ws.v.data() + kb * kB * Dvp, ws.o.data(), ws.alpha.data(), rows};
+    pv_.fn()(&pa);
+  }
+
+  // O = acc / l; a row that saw no allowed key outputs 0 and LSE -inf.
+  for (int64_t r = 0; r < rows; ++r) {
+    const int64_t i = w.p0 + r / Gh;
+    const int64_t h = int64_t(w.kv_head) * s.group_size() + int64_t(w.head_group) * Gh + r % Gh;
+    const float l = ws.l[size_t(r)];
+    const bool empty = !(l > 0);
+    void* dst = const_cast<char*>(element_ptr(t.o, b, h, i));
+    if (empty) std::fill(ws.o.begin() + r * Dvp, ws.o.begin() + r * Dvp + Dv, 0.f);
+    store_row(s.dtype, ws.o.data() + r * Dvp, Dv, empty ? 0.f : 1.f / l, dst, t.o.stride[3]);
+    if (s.return_lse)
+      *reinterpret_cast<float*>(const_cast<char*>(element_ptr(t.lse, b, h, i))) =
+          empty ? kNegInf : ws.m[size_t(r)] + std::log(l);
+  }
+}
+
+// K block kb transposed to [D][64] and V block to [64][Dv_pad], f32; keys at
+// or past kv_len are zeros and are never read from the tensors.
+void X86Kernel::pack_block(const BoundArgs& a, const WorkItem& w, int64_t kb, float* kt, float* v,
+                           std::vector<float>* tmp) const {
+  const Spec& s = spec();
+  const int D = s.head_dim, Dv = s.head_dim_v, Dvp = plan_.dv_padded;
+  const int64_t kv_len = a.kv_len(w.b);
+  tmp->resize(size_t(std::max(D, Dv)));
+  for (int jj = 0; jj < kB; ++jj) {
+    const int64_t j = kb * kB + jj;
+    float* vrow = v + jj * Dvp;
+    if (j >= kv_len) {
+      for (int d = 0; d < D; ++d) kt[d * kB + jj] = 0.f;
+      std::fill(vrow, vrow + Dvp, 0.f);
+      continue;
+    }
+    load_row_f32(s.dtype, element_ptr(a.t.k, w.b, w.kv_head, j), a.t.k.stride[3], D, 1.f, tmp->data());
+    for (int d = 0; d < D; ++d) kt[d * kB + jj] = (*tmp)[size_t(d)];
+    load_row_f32(s.dtype, element_ptr(a.t.v, w.b, w.kv_head, j), a.t.v.stride[3], Dv, 1.f, vrow);
+    std::fill(vrow + Dv, vrow + Dvp, 0.f);
+  }
+}
+
+}  // namespace attngen::x86

@@ -1,0 +1,38 @@
+// The x86 backend's kernel: generated tile kernels plus the driver that runs
+// them over the work items of a call.
+#pragma once
+
+#include <memory>
+#include <vector>
+
+#include "codegen/plan/plan.hpp"
+#include "codegen/x86/cpu.hpp"
+#include "codegen/x86/gemm_kernels.hpp"
+#include "codegen/x86/softmax_kernel.hpp"
+#include "runtime/core/backend.hpp"
+
+namespace attngen::x86 {
+
+class X86Kernel final : public Kernel {
+ public:
+  explicit X86Kernel(const Spec& spec);
+
+  void execute(const BoundArgs& args, const RunOptions& opt) const override;
+  // The split of one call; items can run on any thread, in any order.
+  std::vector<WorkItem> work_items(const BoundArgs& args) const;
+  const TilePlan& plan() const { return plan_; }
+
+ private:
+  void run_item(const BoundArgs& a, const WorkItem& w, void* workspace) const;
+  void pack_block(const BoundArgs& a, const WorkItem& w, int64_t kb, float* kt, float* v,
+                  std::vector<float>* tmp) const;
+
+  TilePlan plan_;
+  QkKernel qk_;
+  PvKernel pv_;
+  // [additive mask in the spec dtype rather than f32][partial]: an additive
+  // mask may come in either type, and the softmax reads it directly.
+  std::unique_ptr<SoftmaxKernel> softmax_[2][2];
+};
+
+}  // namespace attngen::x86

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Installs what attngen needs to build and test (Debian packages). Idempotent:
+# quiet and quick when everything is already there.
+set -euo pipefail
+
+packages=(cmake g++ make nlohmann-json3-dev libxbyak-dev libgtest-dev googletest libbenchmark-dev
+          libcli11-dev libdnnl-dev binutils)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "setup: installing ${missing[*]}"
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  $sudo apt-get update -qq
+  $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi

@@ -1,0 +1,115 @@
+// attngen run SPEC --q Q.npy --k K.npy --v V.npy --out O.npy [...]: one call on
+// tensors from .npy files. Outputs are written atomically: a failed run leaves
+// no file behind.
+#include <chrono>
+#include <cstdio>
+#include <map>
+
+#include "codegen/spec/spec.hpp"
+#include "runtime/core/backend.hpp"
+#include "runtime/io/npy.hpp"
+#include "tools/attngen/commands.hpp"
+
+namespace attngen::cli {
+namespace {
+
+struct RunFlags {
+  std::string spec, q, k, v, out, lse;
+  std::map<std::string, std::string> extra;  // run-time mask tensors by name
+  std::string backend = "auto";
+  int threads = 0;
+};
+
+void run(const RunFlags& f) {
+  const Spec spec = load_spec_file(f.spec);
+  const Backend& backend = select_backend(f.backend, spec);
+  std::map<std::string, NpyArray> arrays;
+  auto load = [&](const std::string& name, const std::string& path) -> TensorRef {
+    if (path.empty()) return {};
+    return arrays.emplace(name, read_npy(path, name)).first->second.view();
+  };
+  AttentionArgs a;
+  a.q = load("q", f.q);
+  a.k = load("k", f.k);
+  a.v = load("v", f.v);
+  for (const auto& [name, path] : f.extra) {
+    TensorRef t = load(name, path);
+    if (name == "q_lens") a.q_lens = t;
+    if (name == "kv_lens") a.kv_lens = t;
+    if (name == "q_doc") a.q_doc = t;
+    if (name == "kv_doc") a.kv_doc = t;
+    if (name == "mask") a.mask = t;
+    if (name == "alibi_slopes") a.alibi_slopes = t;
+    if (name == "prefix_lens") a.prefix_lens = t;
+  }
+  if (spec.return_lse && f.lse.empty())
+    throw Error("--lse: the spec has return_lse: true, so an LSE output file is required");
+  if (!spec.return_lse && !f.lse.empty())
+    throw Error("--lse: given, but the spec has return_lse: false");
+
+  // Output extents follow Q (shape checked by bind_args before anything runs).
+  std::vector<int64_t> o_shape(a.q.shape, a.q.shape + a.q.rank);
+  if (o_shape.size() == 4) o_shape[3] = spec.head_dim_v;
+  int64_t o_numel = 1;
+  for (int64_t d : o_shape) o_numel *= d;
+  std::vector<uint8_t> o(size_t(std::max<int64_t>(o_numel, 0)) * elem_size(spec.dtype));
+  a.o = contiguous_view(o.data(), spec.dtype, o_shape);
+  std::vector<float> lse;
+  std::vector<int64_t> lse_shape;
+  if (spec.return_lse && o_shape.size() == 4) {
+    const bool bhsd = spec.layout == Layout::bhsd;
+    lse_shape = {o_shape[0], spec.num_heads, bhsd ? o_shape[2] : o_shape[1]};
+    lse.resize(size_t(lse_shape[0] * lse_shape[1] * lse_shape[2]));
+    a.lse = contiguous_view(lse.data(), ElemType::f32, lse_shape);
+  }
+
+  const auto t0 = std::chrono::steady_clock::now();
+  auto kernel = backend.compile(spec);
+  const auto t1 = std::chrono::steady_clock::now();
+  kernel->run(a, RunOptions{f.threads});
+  const auto t2 = std::chrono::steady_clock::now();
+  write_npy(f.out, spec.dtype, o_shape, o.data());
+  if (spec.return_lse) write_npy(f.lse, ElemType::f32, lse_shape, lse.data());
+  auto ms = [](auto d) { return std::chrono::duration<double, std::milli>(d).count(); };
+  std::fprintf(stderr, "attngen run: backend %s (%s), compile %.3f ms, run %.3f ms -> %s\n", kernel->backend().c_str(),
+               kernel->isa().c_str(), ms(t1 - t0), ms(t2 - t1), f.out.c_str());
+}
+
+}  // namespace
+
+void add_run(CLI::App& app) {
+  auto* cmd = app.add_subcommand("run", "Run a spec on .npy tensors and write the output (.npy)");
+  auto f = std::make_shared<RunFlags>();
+  cmd->footer(
+      "Tensors: .npy, C order, little-endian. f32 <f4, f16 <f2, bf16 as raw bits <u2, int32 <i4, bool |b1 or uint8 |u1.\n"
+      "Shapes (bhsd): Q [B,Hq,Sq,D], K [B,Hkv,Skv,D], V [B,Hkv,Skv,Dv], O [B,Hq,Sq,Dv]; bshd swaps the head and\n"
+      "sequence axes. LSE is f32 [B,Hq,Sq].");
+  cmd->add_option("spec", f->spec, "Spec JSON file")->required();
+  cmd->add_option("--q", f->q, "Queries")->required();
+  cmd->add_option("--k", f->k, "Keys")->required();
+  cmd->add_option("--v", f->v, "Values")->required();
+  cmd->add_option("--out", f->out, "Output file for O (written atomically)")->required();
+  cmd->add_option("--lse", f->lse, "Output file for the log-sum-exp (needs return_lse: true)");
+  const std::pair<const char*, const char*> extras[] = {
+      {"--q-lens", "q_lens"},           {"--kv-lens", "kv_lens"}, {"--q-doc", "q_doc"},
+      {"--kv-doc", "kv_doc"},           {"--mask", "mask"},       {"--alibi-slopes", "alibi_slopes"},
+      {"--prefix-lens", "prefix_lens"},
+  };
+  const char* help[] = {"padding: int32 [B] query lengths (optional, default Sq)",
+                        "padding: int32 [B] key lengths",
+                        "document: int32 [B,Sq] ids",
+                        "document: int32 [B,Skv] ids",
+                        "custom: bool/uint8 or additive float tensor broadcasting to [B,Hq,Sq,Skv]",
+                        "alibi: float32 [Hq] or [B,Hq] slopes",
+                        "prefix_lm without a static prefix: int32 [B]"};
+  int i = 0;
+  for (const auto& [flag, name] : extras) {
+    const std::string key = name;
+    cmd->add_option_function<std::string>(flag, [f, key](const std::string& p) { f->extra[key] = p; }, help[i++]);
+  }
+  cmd->add_option("--backend", f->backend, "auto, or a backend name (see `attngen check`)");
+  cmd->add_option("--threads", f->threads, "Threads (0 = all hardware threads)")->check(CLI::NonNegativeNumber);
+  cmd->callback([f] { run(*f); });
+}
+
+}  // namespace attngen::cli

@@ -1,0 +1,27 @@
+// attngen: compile attention specs into fused kernels, run and check them.
+#include <cstdio>
+#include <exception>
+
+#include "runtime/core/error.hpp"
+#include "runtime/core/version.hpp"
+#include "tools/attngen/commands.hpp"
+
+int main(int argc, char** argv) {
+  CLI::App app{"attngen: a run-time compiler for fused masked attention (spec v1)"};
+  app.set_version_flag("--version", std::string("attngen ") + attngen::kVersion);
+  app.require_subcommand(1);
+  attngen::cli::add_check(app);
+  attngen::cli::add_run(app);
+  attngen::cli::add_verify(app);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  } catch (const attngen::cli::ExitStatus& e) {
+    return e.code;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "attngen: error: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}
