@@ -383,6 +383,19 @@ TEST(ReferenceCases, PaddingLengthsAndPoison) {
   expect_rows(r, 2, 0, {"1111", "0000", "0000"});  // rows past q_len output 0
 }
 
+TEST(ReferenceCases, PaddingRowsPastQLenAreZeroWhateverQHolds) {
+  // Finite Q everywhere (no poison): rows i >= q_len still output exactly 0
+  // and LSE -inf, although their keys would be allowed.
+  Problem p(spec1(R"({"type": "padding"})"));
+  p.B = 2, p.Sq = 3, p.Skv = 2;
+  p.poison = false;
+  p.kv_lens = {2, 1};
+  p.q_lens = {1, 2};
+  const Result r = run(p);
+  expect_rows(r, 0, 0, {"11", "00", "00"});
+  expect_rows(r, 1, 0, {"10", "10", "00"});
+}
+
 TEST(ReferenceCases, PaddingWithoutQLens) {
   Problem p(spec1(R"({"type": "padding"})"));
   p.B = 2, p.Sq = 2, p.Skv = 3;

@@ -14,5 +14,7 @@ struct ExitStatus {
 void add_check(CLI::App& app);
 void add_run(CLI::App& app);
 void add_verify(CLI::App& app);
+void add_bench(CLI::App& app);
+void add_peak(CLI::App& app);
 
 }  // namespace attngen::cli

@@ -13,6 +13,8 @@ int main(int argc, char** argv) {
   attngen::cli::add_check(app);
   attngen::cli::add_run(app);
   attngen::cli::add_verify(app);
+  attngen::cli::add_bench(app);
+  attngen::cli::add_peak(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

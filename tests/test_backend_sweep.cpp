@@ -1,0 +1,134 @@
+// Every backend against the float64 reference, for every spec in
+// specs/regression/, over a sweep of shapes: sequence lengths (Sq and Skv
+// independently, both orders), head dims, GQA ratios, layouts and dtypes.
+// Inputs at padded positions are NaN, outputs are poisoned before each run,
+// and fully masked rows must come back exactly 0.
+//
+// The reduced sweep runs by default (CI). ATTNGEN_SWEEP=full runs the whole
+// length grid (ctest label `full`).
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "runtime/core/backend.hpp"
+#include "tools/common/workload.hpp"
+
+namespace attngen {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct Shape {
+  int64_t sq, skv;
+};
+struct Dims {
+  int d, dv;
+};
+
+const int64_t kLengthsFull[] = {1, 2, 3, 15, 16, 17, 63, 64, 65, 127, 128, 129, 255, 1000};
+const int64_t kLengthsReduced[] = {1, 3, 17, 64, 65, 129};
+const Dims kDims[] = {{32, 32}, {64, 64}, {80, 80}, {96, 96}, {128, 128}, {192, 128}, {256, 256}};
+const int kGqa[] = {1, 2, 4, 8};
+const char* kDtypes[] = {"f32", "f16", "bf16"};
+
+bool full_sweep() {
+  const char* e = std::getenv("ATTNGEN_SWEEP");
+  return e && std::string(e) == "full";
+}
+
+std::vector<std::string> regression_specs() {
+  std::vector<std::string> files;
+  for (const auto& e : fs::directory_iterator(fs::path(ATTNGEN_SOURCE_DIR) / "specs" / "regression"))
+    if (e.path().extension() == ".json") files.push_back(e.path().filename().string());
+  std::sort(files.begin(), files.end());
+  return files;
+}
+
+nlohmann::json load_json(const std::string& name) {
+  std::ifstream in(fs::path(ATTNGEN_SOURCE_DIR) / "specs" / "regression" / name);
+  return nlohmann::json::parse(in);
+}
+
+struct Case {
+  std::string backend, spec;
+};
+
+class BackendSweep : public ::testing::TestWithParam<Case> {};
+
+TEST_P(BackendSweep, MatchesReference) {
+  const Case& c = GetParam();
+  const nlohmann::json base = load_json(c.spec);
+  std::vector<Shape> shapes;
+  if (full_sweep()) {
+    for (int64_t a : kLengthsFull)
+      for (int64_t b : kLengthsFull) shapes.push_back({a, b});
+  } else {
+    for (int64_t a : kLengthsReduced)
+      for (int64_t b : kLengthsReduced) shapes.push_back({a, b});
+  }
+  int failures = 0;
+  // Configurations rotate over the shapes so that every dtype meets every
+  // length, and every head dim, GQA ratio and layout appears many times.
+  size_t n = 0;
+  for (const char* dtype : kDtypes) {
+    for (const Shape& sh : shapes) {
+      const size_t k = n++;
+      const Dims dims = kDims[k % std::size(kDims)];
+      const int gqa = kGqa[(k / 3) % std::size(kGqa)];
+      const bool bshd = (k / 5) % 2 == 1;
+      const int hkv = (k % 2) + 1;
+      nlohmann::json j = base;
+      j["dtype"] = dtype;
+      j["head_dim"] = dims.d;
+      j["head_dim_v"] = dims.dv;
+      j["num_kv_heads"] = hkv;
+      j["num_heads"] = hkv * gqa;
+      j["layout"] = bshd ? "bshd" : "bhsd";
+      const Spec spec = parse_spec(j.dump());
+      WorkloadOptions opt;
+      opt.batch = 1 + int64_t(k % 3);  // a batch of 3 holds an empty entry under padding
+      opt.sq = sh.sq, opt.skv = sh.skv;
+      opt.seed = 1000 + k;
+      opt.mask_shape = MaskShape(k % 3);
+      Workload w(spec, opt);
+      std::ostringstream what;
+      what << c.spec << " dtype " << dtype << " Sq " << sh.sq << " Skv " << sh.skv << " D " << dims.d << " Dv "
+           << dims.dv << " Hq " << spec.num_heads << " Hkv " << hkv << " " << (bshd ? "bshd" : "bhsd") << " B "
+           << opt.batch;
+      SCOPED_TRACE(what.str());
+      const Backend& backend = select_backend(c.backend, spec);
+      backend.compile(spec)->run(w.args(), RunOptions{int(1 + k % 2)});
+      const Comparison cmp = compare_with_reference(w, w.o(), spec.return_lse ? &w.lse() : nullptr);
+      const bool ok = cmp.rel_err <= default_tolerance(spec.dtype) && cmp.nonfinite == 0 &&
+                      cmp.empty_rows_nonzero == 0 && cmp.lse_mismatched_empty == 0 && cmp.lse_max_abs_err <= 1e-3;
+      EXPECT_TRUE(ok) << cmp.summary();
+      if (!ok && ++failures > 5) FAIL() << "stopping after 5 failing shapes";
+    }
+  }
+}
+
+std::vector<Case> cases() {
+  std::vector<Case> out;
+  for (const Backend* b : all_backends()) {
+    if (b->name() == "reference" || !b->unavailable_reason().empty()) continue;
+    for (const std::string& s : regression_specs()) out.push_back({b->name(), s});
+  }
+  return out;
+}
+
+std::string case_name(const ::testing::TestParamInfo<Case>& info) {
+  std::string s = info.param.backend + "_" + info.param.spec.substr(0, info.param.spec.size() - 5);
+  for (char& ch : s)
+    if (!isalnum(static_cast<unsigned char>(ch))) ch = '_';
+  return s;
+}
+
+INSTANTIATE_TEST_SUITE_P(Regression, BackendSweep, ::testing::ValuesIn(cases()), case_name);
+GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(BackendSweep);
+
+}  // namespace
+}  // namespace attngen

@@ -1,0 +1,252 @@
+// `attngen run` end to end: inputs written as .npy, the CLI binary invoked as a
+// separate process, its output read back and compared bit for bit with the
+// reference backend run in-process on the same tensors. Failures must exit
+// non-zero, name the offending tensor and leave no output file behind.
+//
+// Needs ATTNGEN_CLI (path of the attngen binary) defined by the build.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <limits>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "codegen/spec/spec.hpp"
+#include "runtime/core/half.hpp"
+#include "runtime/core/tensor.hpp"
+#include "runtime/io/npy.hpp"
+#include "runtime/reference/reference.hpp"
+
+#ifndef ATTNGEN_CLI
+#error "ATTNGEN_CLI must name the attngen binary"
+#endif
+
+namespace attngen {
+namespace {
+
+namespace fs = std::filesystem;
+
+class CliRun : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+    dir_ = fs::temp_directory_path() /
+           ("attngen_cli_run_" + std::to_string(::getpid()) + "_" + info->name());
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+  }
+  void TearDown() override {
+    std::error_code ec;
+    fs::remove_all(dir_, ec);
+  }
+
+  std::string path(const std::string& name) const { return (dir_ / name).string(); }
+
+  std::string write_spec(const std::string& json) const {
+    const std::string p = path("spec.json");
+    std::ofstream(p) << json;
+    return p;
+  }
+
+  // Runs the CLI with `args`; returns the exit status, stderr + stdout in `out`.
+  int cli(const std::string& args, std::string& out) const {
+    const std::string log = path("log.txt");
+    const std::string cmd = std::string("'") + ATTNGEN_CLI + "' " + args + " > '" + log + "' 2>&1";
+    const int st = std::system(cmd.c_str());
+    std::ifstream in(log);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    out = ss.str();
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+  }
+
+  fs::path dir_;
+};
+
+std::string q(const std::string& p) { return "'" + p + "'"; }
+
+void put(std::vector<uint8_t>& buf, ElemType t, size_t idx, double x) {
+  if (t == ElemType::f32) {
+    const float f = float(x);
+    std::memcpy(&buf[idx * 4], &f, 4);
+  } else {
+    const uint16_t h = t == ElemType::f16 ? double_to_f16(x) : double_to_bf16(x);
+    std::memcpy(&buf[idx * 2], &h, 2);
+  }
+}
+
+std::vector<uint8_t> random_tensor(ElemType t, const std::vector<int64_t>& shape, uint64_t seed) {
+  int64_t n = 1;
+  for (int64_t d : shape) n *= d;
+  std::vector<uint8_t> b(size_t(n) * elem_size(t));
+  for (int64_t i = 0; i < n; ++i) put(b, t, size_t(i), std::sin(double(i) * 0.377 + double(seed)) * 2);
+  return b;
+}
+
+TEST_F(CliRun, F32CausalGqaWithLseMatchesReferenceBitForBit) {
+  const std::string json = R"({"dtype": "f32", "head_dim": 8, "num_heads": 4, "num_kv_heads": 2,
+      "mask": [{"type": "causal", "align": "bottom_right"}], "return_lse": true})";
+  const std::string spec_path = write_spec(json);
+  const Spec spec = parse_spec(json);
+  const int64_t B = 2, Sq = 5, Skv = 3;  // Sq > Skv: the first two rows are empty
+  const std::vector<int64_t> qs = {B, 4, Sq, 8}, ks = {B, 2, Skv, 8}, os = qs;
+  auto qb = random_tensor(ElemType::f32, qs, 1), kb = random_tensor(ElemType::f32, ks, 2),
+       vb = random_tensor(ElemType::f32, ks, 3);
+  write_npy(path("q.npy"), ElemType::f32, qs, qb.data());
+  write_npy(path("k.npy"), ElemType::f32, ks, kb.data());
+  write_npy(path("v.npy"), ElemType::f32, ks, vb.data());
+
+  std::string out;
+  const int rc = cli("run " + q(spec_path) + " --q " + q(path("q.npy")) + " --k " + q(path("k.npy")) + " --v " +
+                         q(path("v.npy")) + " --out " + q(path("o.npy")) + " --lse " + q(path("lse.npy")) +
+                         " --backend reference",
+                     out);
+  ASSERT_EQ(rc, 0) << out;
+
+  std::vector<uint8_t> ref_o(qb.size());
+  std::vector<float> ref_lse(size_t(B * 4 * Sq));
+  AttentionArgs a;
+  a.q = contiguous_view(qb.data(), ElemType::f32, qs);
+  a.k = contiguous_view(kb.data(), ElemType::f32, ks);
+  a.v = contiguous_view(vb.data(), ElemType::f32, ks);
+  a.o = contiguous_view(ref_o.data(), ElemType::f32, os);
+  a.lse = contiguous_view(ref_lse.data(), ElemType::f32, {B, 4, Sq});
+  reference_backend().compile(spec)->run(a);
+
+  const NpyArray o = read_npy(path("o.npy"), "o");
+  EXPECT_EQ(o.type, ElemType::f32);
+  EXPECT_EQ(o.shape, os);
+  EXPECT_EQ(o.bytes, ref_o);
+  const NpyArray lse = read_npy(path("lse.npy"), "lse");
+  EXPECT_EQ(lse.type, ElemType::f32);
+  EXPECT_EQ(lse.shape, (std::vector<int64_t>{B, 4, Sq}));
+  ASSERT_EQ(lse.bytes.size(), ref_lse.size() * 4);
+  EXPECT_EQ(0, std::memcmp(lse.bytes.data(), ref_lse.data(), lse.bytes.size()));
+  // Fully masked rows came through as exact zeros and -inf.
+  float l0;
+  std::memcpy(&l0, lse.bytes.data(), 4);
+  EXPECT_EQ(l0, -std::numeric_limits<float>::infinity());
+}
+
+TEST_F(CliRun, Bf16BshdPaddingWithLengthsMatchesReference) {
+  const std::string json = R"({"dtype": "bf16", "head_dim": 4, "head_dim_v": 6, "num_heads": 2, "layout": "bshd",
+      "mask": [{"type": "padding"}, {"type": "custom", "format": "bool"}]})";
+  const std::string spec_path = write_spec(json);
+  const Spec spec = parse_spec(json);
+  const int64_t B = 2, Sq = 3, Skv = 4, H = 2;
+  const std::vector<int64_t> qs = {B, Sq, H, 4}, ks = {B, Skv, H, 4}, vs = {B, Skv, H, 6}, os = {B, Sq, H, 6};
+  auto qb = random_tensor(ElemType::bf16, qs, 4), kb = random_tensor(ElemType::bf16, ks, 5),
+       vb = random_tensor(ElemType::bf16, vs, 6);
+  std::vector<int32_t> kv_lens = {2, 4}, q_lens = {3, 1};
+  // NaN past the lengths must not reach the output.
+  const uint16_t nan = double_to_bf16(std::numeric_limits<double>::quiet_NaN());
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t j = kv_lens[size_t(b)]; j < Skv; ++j)
+      for (int64_t h = 0; h < H; ++h) {
+        for (int d = 0; d < 4; ++d) std::memcpy(&kb[size_t((((b * Skv + j) * H + h) * 4 + d) * 2)], &nan, 2);
+        for (int d = 0; d < 6; ++d) std::memcpy(&vb[size_t((((b * Skv + j) * H + h) * 6 + d) * 2)], &nan, 2);
+      }
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t i = q_lens[size_t(b)]; i < Sq; ++i)
+      for (int64_t h = 0; h < H; ++h)
+        for (int d = 0; d < 4; ++d) std::memcpy(&qb[size_t((((b * Sq + i) * H + h) * 4 + d) * 2)], &nan, 2);
+  std::vector<uint8_t> mask = {1, 1, 0, 1, /**/ 0, 1, 1, 1, /**/ 1, 0, 1, 1};  // [Sq, Skv]
+  write_npy(path("q.npy"), ElemType::bf16, qs, qb.data());
+  write_npy(path("k.npy"), ElemType::bf16, ks, kb.data());
+  write_npy(path("v.npy"), ElemType::bf16, vs, vb.data());
+  write_npy(path("kv_lens.npy"), ElemType::i32, {B}, kv_lens.data());
+  write_npy(path("q_lens.npy"), ElemType::i32, {B}, q_lens.data());
+  write_npy(path("mask.npy"), ElemType::b8, {Sq, Skv}, mask.data());
+
+  std::string out;
+  const int rc = cli("run " + q(spec_path) + " --q " + q(path("q.npy")) + " --k " + q(path("k.npy")) + " --v " +
+                         q(path("v.npy")) + " --kv-lens " + q(path("kv_lens.npy")) + " --q-lens " +
+                         q(path("q_lens.npy")) + " --mask " + q(path("mask.npy")) + " --out " + q(path("o.npy")) +
+                         " --threads 2",
+                     out);
+  ASSERT_EQ(rc, 0) << out;
+
+  std::vector<uint8_t> ref_o(size_t(B * Sq * H * 6) * 2);
+  AttentionArgs a;
+  a.q = contiguous_view(qb.data(), ElemType::bf16, qs);
+  a.k = contiguous_view(kb.data(), ElemType::bf16, ks);
+  a.v = contiguous_view(vb.data(), ElemType::bf16, vs);
+  a.o = contiguous_view(ref_o.data(), ElemType::bf16, os);
+  a.kv_lens = contiguous_view(kv_lens.data(), ElemType::i32, {B});
+  a.q_lens = contiguous_view(q_lens.data(), ElemType::i32, {B});
+  a.mask = contiguous_view(mask.data(), ElemType::b8, {Sq, Skv});
+  reference_backend().compile(spec)->run(a);
+
+  const NpyArray o = read_npy(path("o.npy"), "o");
+  EXPECT_EQ(o.type, ElemType::bf16);
+  EXPECT_EQ(o.shape, os);
+  EXPECT_EQ(o.bytes, ref_o);
+  for (size_t i = 0; i < o.bytes.size() / 2; ++i) {
+    uint16_t h;
+    std::memcpy(&h, &o.bytes[i * 2], 2);
+    EXPECT_TRUE(std::isfinite(bf16_to_float(h))) << "element " << i;
+  }
+}
+
+TEST_F(CliRun, WrongShapeKFailsNamingKAndWritesNothing) {
+  const std::string spec_path = write_spec(R"({"dtype": "f32", "head_dim": 8, "num_heads": 2, "return_lse": true})");
+  const std::vector<int64_t> qs = {1, 2, 3, 8}, bad_k = {1, 2, 4, 6}, vs = {1, 2, 4, 8};
+  auto qb = random_tensor(ElemType::f32, qs, 1), kb = random_tensor(ElemType::f32, bad_k, 2),
+       vb = random_tensor(ElemType::f32, vs, 3);
+  write_npy(path("q.npy"), ElemType::f32, qs, qb.data());
+  write_npy(path("k.npy"), ElemType::f32, bad_k, kb.data());
+  write_npy(path("v.npy"), ElemType::f32, vs, vb.data());
+  std::string out;
+  const int rc = cli("run " + q(spec_path) + " --q " + q(path("q.npy")) + " --k " + q(path("k.npy")) + " --v " +
+                         q(path("v.npy")) + " --out " + q(path("o.npy")) + " --lse " + q(path("lse.npy")),
+                     out);
+  EXPECT_NE(rc, 0) << out;
+  EXPECT_NE(out.find("k: dimension 3 (head_dim) must be 8, got 6"), std::string::npos) << out;
+  EXPECT_FALSE(fs::exists(path("o.npy")));
+  EXPECT_FALSE(fs::exists(path("lse.npy")));
+  // No temporaries either: only the inputs, the spec and the log remain.
+  int files = 0;
+  for (const auto& e : fs::directory_iterator(dir_)) (void)e, ++files;
+  EXPECT_EQ(files, 5);
+}
+
+TEST_F(CliRun, MissingKvLensForPaddingSpecNamesKvLens) {
+  const std::string spec_path =
+      write_spec(R"({"dtype": "f32", "head_dim": 8, "num_heads": 2, "mask": [{"type": "padding"}]})");
+  const std::vector<int64_t> qs = {1, 2, 3, 8}, ks = {1, 2, 4, 8};
+  auto qb = random_tensor(ElemType::f32, qs, 1), kb = random_tensor(ElemType::f32, ks, 2);
+  write_npy(path("q.npy"), ElemType::f32, qs, qb.data());
+  write_npy(path("k.npy"), ElemType::f32, ks, kb.data());
+  write_npy(path("v.npy"), ElemType::f32, ks, kb.data());
+  std::string out;
+  const int rc = cli("run " + q(spec_path) + " --q " + q(path("q.npy")) + " --k " + q(path("k.npy")) + " --v " +
+                         q(path("v.npy")) + " --out " + q(path("o.npy")),
+                     out);
+  EXPECT_NE(rc, 0) << out;
+  EXPECT_NE(out.find("kv_lens"), std::string::npos) << out;
+  EXPECT_FALSE(fs::exists(path("o.npy")));
+}
+
+TEST_F(CliRun, LseFlagMustMatchTheSpec) {
+  const std::string spec_path = write_spec(R"({"dtype": "f32", "head_dim": 8, "num_heads": 2, "return_lse": true})");
+  const std::vector<int64_t> qs = {1, 2, 3, 8};
+  auto qb = random_tensor(ElemType::f32, qs, 1);
+  write_npy(path("q.npy"), ElemType::f32, qs, qb.data());
+  std::string out;
+  const int rc = cli("run " + q(spec_path) + " --q " + q(path("q.npy")) + " --k " + q(path("q.npy")) + " --v " +
+                         q(path("q.npy")) + " --out " + q(path("o.npy")),
+                     out);
+  EXPECT_NE(rc, 0) << out;
+  EXPECT_NE(out.find("--lse"), std::string::npos) << out;
+  EXPECT_FALSE(fs::exists(path("o.npy")));
+}
+
+}  // namespace
+}  // namespace attngen

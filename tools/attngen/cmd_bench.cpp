@@ -1,0 +1,122 @@
+// attngen bench SPEC: time a backend on one problem shape and report it
+// against this machine's peak, measured in the same process. FLOPs count only
+// allowed score elements: 2 * (D + Dv) per allowed (query, key) pair.
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <nlohmann/json.hpp>
+
+#include "codegen/spec/spec.hpp"
+#include "codegen/x86/cpu.hpp"
+#include "codegen/x86/peak_kernel.hpp"
+#include "runtime/core/backend.hpp"
+#include "tools/attngen/commands.hpp"
+#include "tools/common/workload.hpp"
+
+namespace attngen::cli {
+namespace {
+
+struct BenchFlags {
+  std::string spec, backend = "auto", custom = "random";
+  int64_t batch = 1, sq = 2048, skv = 2048;
+  int threads = 1, reps = 5;
+  bool json = false, full_lengths = false, check = false;
+};
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+double ms_between(std::chrono::steady_clock::time_point a, std::chrono::steady_clock::time_point b) {
+  return std::chrono::duration<double, std::milli>(b - a).count();
+}
+
+void bench(const BenchFlags& f) {
+  const Spec spec = load_spec_file(f.spec);
+  const Backend& backend = select_backend(f.backend, spec);
+  WorkloadOptions opt;
+  opt.batch = f.batch, opt.sq = f.sq, opt.skv = f.skv;
+  opt.full_lengths = f.full_lengths;
+  opt.custom = f.custom == "keep_all" ? CustomMaskKind::keep_all
+               : f.custom == "block_sparse" ? CustomMaskKind::block_sparse
+                                            : CustomMaskKind::random;
+  Workload w(spec, opt);
+  const int threads = f.threads > 0 ? f.threads : hardware_threads();
+
+  std::vector<double> compile_ms;
+  std::unique_ptr<Kernel> kernel;
+  for (int i = 0; i < 5; ++i) {
+    const auto t0 = std::chrono::steady_clock::now();
+    kernel = backend.compile(spec);
+    compile_ms.push_back(ms_between(t0, std::chrono::steady_clock::now()));
+  }
+  const AttentionArgs args = w.args();
+  kernel->run(args, RunOptions{threads});  // warm-up
+  std::vector<double> run_ms;
+  for (int r = 0; r < f.reps; ++r) {
+    const auto t0 = std::chrono::steady_clock::now();
+    kernel->run(args, RunOptions{threads});
+    run_ms.push_back(ms_between(t0, std::chrono::steady_clock::now()));
+  }
+  const double allowed = double(w.allowed_elements());
+  const double total = double(opt.batch) * spec.num_heads * double(opt.sq) * double(opt.skv);
+  const double flops = 2.0 * (spec.head_dim + spec.head_dim_v) * allowed;
+  const double ms = median(run_ms);
+
+  // The ceiling that matches the arithmetic the kernel uses.
+  const x86::CpuInfo& cpu = x86::cpu_info();
+  std::string peak_kind = "f32_fma_ymm";
+  x86::PeakOp op = x86::PeakOp::fma_f32_ymm;
+  if (cpu.isa == x86::Isa::avx512) op = x86::PeakOp::fma_f32_zmm, peak_kind = "f32_fma_zmm";
+  const double peak = cpu.isa == x86::Isa::none ? 0 : x86::measure_peak_gflops(op, threads);
+
+  nlohmann::json j = {{"spec", f.spec},
+                      {"key", kernel->key()},
+                      {"backend", kernel->backend()},
+                      {"isa", kernel->isa()},
+                      {"batch", opt.batch},
+                      {"q_len", opt.sq},
+                      {"kv_len", opt.skv},
+                      {"threads", threads},
+                      {"reps", f.reps},
+                      {"ms_median", ms},
+                      {"ms_min", *std::min_element(run_ms.begin(), run_ms.end())},
+                      {"gflops", flops / ms / 1e6},
+                      {"peak_gflops", peak},
+                      {"peak_kind", peak_kind},
+                      {"efficiency", peak > 0 ? flops / ms / 1e6 / peak : 0.0},
+                      {"allowed_fraction", total > 0 ? allowed / total : 0.0},
+                      {"compile_ms", median(compile_ms)}};
+  if (f.check) {
+    const Comparison c = compare_with_reference(w, w.o(), nullptr, threads);
+    j["rel_err"] = c.rel_err;
+  }
+  if (f.json) {
+    std::printf("%s\n", j.dump().c_str());
+    return;
+  }
+  std::printf("%s\n", j.dump(2).c_str());
+}
+
+}  // namespace
+
+void add_bench(CLI::App& app) {
+  auto* cmd = app.add_subcommand("bench", "Time a backend on one shape; report GFLOP/s against the measured peak");
+  auto f = std::make_shared<BenchFlags>();
+  cmd->add_option("spec", f->spec, "Spec JSON file")->required();
+  cmd->add_option("--backend", f->backend, "auto, or a backend name");
+  cmd->add_option("--batch", f->batch, "Batch size")->check(CLI::PositiveNumber);
+  cmd->add_option("--q-len", f->sq, "Query sequence length")->check(CLI::PositiveNumber);
+  cmd->add_option("--kv-len", f->skv, "Key sequence length")->check(CLI::PositiveNumber);
+  cmd->add_option("--threads", f->threads, "Threads (0 = all hardware threads; default 1)");
+  cmd->add_option("--reps", f->reps, "Timed repetitions (the median is reported)")->check(CLI::PositiveNumber);
+  cmd->add_option("--custom", f->custom, "Custom mask contents: random | keep_all | block_sparse")
+      ->check(CLI::IsMember({"random", "keep_all", "block_sparse"}));
+  cmd->add_flag("--full-lengths", f->full_lengths, "Padding/prefix lengths equal to the extents");
+  cmd->add_flag("--check", f->check, "Also compare the output with the reference (slow)");
+  cmd->add_flag("--json", f->json, "Print one line of JSON");
+  cmd->callback([f] { bench(*f); });
+}
+
+}  // namespace attngen::cli
