@@ -1,6 +1,9 @@
 #include "codegen/x86/jit_generator.hpp"
 
+#include <cstdio>
 #include <cstdlib>
+#include <mutex>
+#include <unistd.h>
 #include <string>
 
 #include "runtime/core/error.hpp"
@@ -34,6 +37,15 @@ void JitGenerator::finish_generation() {
     readyRE();
   } catch (const Xbyak::Error& e) {
     throw Error(std::string("x86 code generation of ") + name_ + " failed: " + e.what());
+  }
+  if (const char* map = std::getenv("ATTNGEN_PERF_MAP"); map && *map == '1') {
+    // perf's JIT symbol map: samples in generated code get the kernel's name.
+    static std::mutex mu;
+    std::lock_guard<std::mutex> lock(mu);
+    if (FILE* f = std::fopen(("/tmp/perf-" + std::to_string(getpid()) + ".map").c_str(), "a")) {
+      std::fprintf(f, "%llx %zx attngen_%s\n", (unsigned long long)(uintptr_t)getCode(), getSize(), name_);
+      std::fclose(f);
+    }
   }
   if (const char* dir = std::getenv("ATTNGEN_DUMP"); dir && *dir) {
     static int counter = 0;  // distinguishes kernels of one process

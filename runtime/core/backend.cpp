@@ -1,6 +1,9 @@
 #include "runtime/core/backend.hpp"
 
+#include <algorithm>
+#include <atomic>
 #include <thread>
+#include <vector>
 
 #include "runtime/core/error.hpp"
 
@@ -31,6 +34,24 @@ const Backend& select_backend(const std::string& name, const Spec& spec) {
     return *b;
   }
   throw Error("backend: unknown backend '" + name + "'; expected auto or one of: " + known);
+}
+
+void run_items(const CallPlan& plan, int threads) {
+  const size_t n = plan.items();
+  threads = int(std::min<size_t>(size_t(std::max(threads, 1)), std::max<size_t>(n, 1)));
+  std::atomic<size_t> next{0};
+  auto worker = [&] {
+    for (size_t i; (i = next.fetch_add(1)) < n;) plan.run_item(i);
+  };
+  std::vector<std::thread> pool;
+  for (int t = 1; t < threads; ++t) pool.emplace_back(worker);
+  worker();
+  for (std::thread& t : pool) t.join();
+}
+
+void Kernel::execute(const BoundArgs& args, const RunOptions& opt) const {
+  const int threads = opt.threads > 0 ? opt.threads : hardware_threads();
+  run_items(*plan_call(args, threads), threads);
 }
 
 int hardware_threads() {

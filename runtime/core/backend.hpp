@@ -15,6 +15,21 @@ struct RunOptions {
   int threads = 0;  // 0 = all hardware threads
 };
 
+// One call split into independent work items, so that a host engine can run
+// them on its own thread pool. The arguments were checked when the plan was
+// made; items may run concurrently, in any order, on any threads, and the
+// call is complete when every item has run once. The plan refers to the
+// caller's tensors: they must outlive it.
+class CallPlan {
+ public:
+  virtual ~CallPlan() = default;
+  virtual size_t items() const = 0;
+  virtual void run_item(size_t item) const = 0;
+};
+
+// Runs every item of `plan` on `threads` threads (the calling one included).
+void run_items(const CallPlan& plan, int threads);
+
 class Kernel {
  public:
   Kernel(Spec spec, std::string backend, std::string isa)
@@ -27,9 +42,14 @@ class Kernel {
   const std::string& isa() const { return isa_; }
   const std::string& key() const { return key_; }
 
-  // Checks `args` against the spec, then computes.
+  // Checks `args` against the spec, then computes on opt.threads threads.
   void run(const AttentionArgs& args, const RunOptions& opt = {}) const { execute(bind_args(spec_, args), opt); }
-  virtual void execute(const BoundArgs& args, const RunOptions& opt) const = 0;
+  void execute(const BoundArgs& args, const RunOptions& opt) const;
+  // Checks `args`, then splits the call into about `parts` balanced items.
+  std::unique_ptr<CallPlan> prepare(const AttentionArgs& args, int parts) const {
+    return plan_call(bind_args(spec_, args), parts);
+  }
+  virtual std::unique_ptr<CallPlan> plan_call(const BoundArgs& args, int parts) const = 0;
 
  private:
   Spec spec_;

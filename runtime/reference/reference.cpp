@@ -5,10 +5,8 @@
 #include "runtime/reference/reference.hpp"
 
 #include <algorithm>
-#include <atomic>
 #include <cmath>
 #include <limits>
-#include <thread>
 #include <vector>
 
 #include "codegen/spec/semantics.hpp"
@@ -46,18 +44,19 @@ class ReferenceKernel final : public Kernel {
  public:
   explicit ReferenceKernel(const Spec& s) : Kernel(s, "reference", "scalar-f64") {}
 
-  void execute(const BoundArgs& a, const RunOptions& opt) const override {
-    const Spec& s = spec();
-    const int64_t rows = a.batch * s.num_heads;
-    const int threads = int(std::max<int64_t>(1, std::min<int64_t>(opt.threads > 0 ? opt.threads : hardware_threads(), rows)));
-    std::atomic<int64_t> next{0};
-    auto worker = [&] {
-      for (int64_t bh; (bh = next.fetch_add(1)) < rows;) head(a, bh / s.num_heads, bh % s.num_heads);
+  // One item per (batch entry, query head).
+  std::unique_ptr<CallPlan> plan_call(const BoundArgs& a, int) const override {
+    struct Plan final : CallPlan {
+      const ReferenceKernel* k;
+      BoundArgs a;
+      size_t items() const override { return size_t(a.batch * k->spec().num_heads); }
+      void run_item(size_t i) const override {
+        k->head(a, int64_t(i) / k->spec().num_heads, int64_t(i) % k->spec().num_heads);
+      }
     };
-    std::vector<std::thread> pool;
-    for (int t = 1; t < threads; ++t) pool.emplace_back(worker);
-    worker();
-    for (std::thread& t : pool) t.join();
+    auto p = std::make_unique<Plan>();
+    p->k = this, p->a = a;
+    return p;
   }
 
  private:

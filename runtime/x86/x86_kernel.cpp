@@ -12,7 +12,6 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
-#include <thread>
 
 #include "codegen/spec/semantics.hpp"
 #include "runtime/core/half.hpp"
@@ -75,18 +74,25 @@ std::vector<WorkItem> X86Kernel::work_items(const BoundArgs& a) const {
   return items;
 }
 
-void X86Kernel::execute(const BoundArgs& a, const RunOptions& opt) const {
-  const std::vector<WorkItem> items = work_items(a);
-  const int threads = int(std::max<size_t>(1, std::min<size_t>(size_t(opt.threads > 0 ? opt.threads : hardware_threads()), items.size())));
-  const auto ranges = balance(items, threads);
-  auto run_range = [&](std::pair<size_t, size_t> r) {
-    Workspace ws;
-    for (size_t i = r.first; i < r.second; ++i) run_item(a, items[i], &ws);
+std::unique_ptr<CallPlan> X86Kernel::plan_call(const BoundArgs& a, int parts) const {
+  // Contiguous, cost-balanced ranges of tiles: a range's tiles share KV heads,
+  // so its thread packs each K/V block once.
+  struct Plan final : CallPlan {
+    const X86Kernel* k;
+    BoundArgs a;
+    std::vector<WorkItem> tiles;
+    std::vector<std::pair<size_t, size_t>> ranges;
+    size_t items() const override { return ranges.size(); }
+    void run_item(size_t i) const override {
+      Workspace ws;
+      for (size_t t = ranges[i].first; t < ranges[i].second; ++t) k->run_item(a, tiles[t], &ws);
+    }
   };
-  std::vector<std::thread> pool;
-  for (size_t t = 1; t < ranges.size(); ++t) pool.emplace_back(run_range, ranges[t]);
-  run_range(ranges[0]);
-  for (std::thread& t : pool) t.join();
+  auto p = std::make_unique<Plan>();
+  p->k = this, p->a = a;
+  p->tiles = work_items(a);
+  p->ranges = balance(p->tiles, std::max(1, std::min(parts, int(p->tiles.size()))));
+  return p;
 }
 
 void X86Kernel::run_item(const BoundArgs& a, const WorkItem& w, void* workspace) const {

@@ -17,8 +17,8 @@ class X86Kernel final : public Kernel {
  public:
   explicit X86Kernel(const Spec& spec);
 
-  void execute(const BoundArgs& args, const RunOptions& opt) const override;
-  // The split of one call; items can run on any thread, in any order.
+  std::unique_ptr<CallPlan> plan_call(const BoundArgs& args, int parts) const override;
+  // Every Q tile of one call, in (batch, KV head, head group, position) order.
   std::vector<WorkItem> work_items(const BoundArgs& args) const;
   const TilePlan& plan() const { return plan_; }
 

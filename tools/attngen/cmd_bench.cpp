@@ -20,7 +20,7 @@ struct BenchFlags {
   std::string spec, backend = "auto", custom = "random";
   int64_t batch = 1, sq = 2048, skv = 2048;
   int threads = 1, reps = 5;
-  bool json = false, full_lengths = false, check = false;
+  bool json = false, full_lengths = false, check = false, no_peak = false;
 };
 
 double median(std::vector<double> v) {
@@ -69,7 +69,7 @@ void bench(const BenchFlags& f) {
   std::string peak_kind = "f32_fma_ymm";
   x86::PeakOp op = x86::PeakOp::fma_f32_ymm;
   if (cpu.isa == x86::Isa::avx512) op = x86::PeakOp::fma_f32_zmm, peak_kind = "f32_fma_zmm";
-  const double peak = cpu.isa == x86::Isa::none ? 0 : x86::measure_peak_gflops(op, threads);
+  const double peak = cpu.isa == x86::Isa::none || f.no_peak ? 0 : x86::measure_peak_gflops(op, threads);
 
   nlohmann::json j = {{"spec", f.spec},
                       {"key", kernel->key()},
@@ -116,6 +116,7 @@ void add_bench(CLI::App& app) {
   cmd->add_flag("--full-lengths", f->full_lengths, "Padding/prefix lengths equal to the extents");
   cmd->add_flag("--check", f->check, "Also compare the output with the reference (slow)");
   cmd->add_flag("--json", f->json, "Print one line of JSON");
+  cmd->add_flag("--no-peak", f->no_peak, "Skip the peak measurement (efficiency is then 0)");
   cmd->callback([f] { bench(*f); });
 }
 
