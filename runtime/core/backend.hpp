@@ -51,6 +51,10 @@ class Kernel {
   }
   virtual std::unique_ptr<CallPlan> plan_call(const BoundArgs& args, int parts) const = 0;
 
+  // A relocatable image of the compiled code for the disk cache, or empty when
+  // this kernel cannot be reloaded (the backend's deserialize() reverses it).
+  virtual std::vector<uint8_t> serialize() const { return {}; }
+
  private:
   Spec spec_;
   std::string backend_, isa_;
@@ -68,6 +72,11 @@ class Backend {
   // Empty when `spec` is supported; otherwise why not.
   virtual std::string unsupported_reason(const Spec&) const { return ""; }
   virtual std::unique_ptr<Kernel> compile(const Spec& spec) const = 0;
+  // Rebuilds a kernel from Kernel::serialize() output; nullptr when this
+  // backend has no serialisable kernels or `image` is not one of its images.
+  virtual std::unique_ptr<Kernel> deserialize(const Spec&, const std::vector<uint8_t>& /*image*/) const {
+    return nullptr;
+  }
 };
 
 // Every backend built into this binary, most preferred first.
