@@ -1,5 +1,6 @@
 #include "runtime/x86/convert.hpp"
 
+#include <algorithm>
 #include <cstring>
 #include <immintrin.h>
 
@@ -18,7 +19,64 @@ ATTNGEN_AVX2 inline uint16_t f32_to_bf16_rne(float x) {
   return uint16_t(b >> 16);
 }
 
+// Eight f32 lanes from `n` elements at p (the rest zero).
+ATTNGEN_AVX2 inline __m256 load8(ElemType type, const char* p, int n) {
+  if (n == 8) {
+    switch (type) {
+      case ElemType::f32: return _mm256_loadu_ps(reinterpret_cast<const float*>(p));
+      case ElemType::f16: return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+      default:
+        return _mm256_castsi256_ps(
+            _mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))), 16));
+    }
+  }
+  alignas(32) float tmp[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  const size_t es = elem_size(type);
+  for (int i = 0; i < n; ++i) {
+    const char* q = p + i * es;
+    uint16_t h = 0;
+    if (es == 2) std::memcpy(&h, q, 2);
+    tmp[i] = type == ElemType::f32 ? *reinterpret_cast<const float*>(q)
+             : type == ElemType::f16 ? _cvtsh_ss(h) : bf16_to_float(h);
+  }
+  return _mm256_load_ps(tmp);
+}
+
+// In-register transpose of an 8x8 f32 block.
+ATTNGEN_AVX2 inline void transpose8(__m256 r[8]) {
+  __m256 t[8], u[8];
+  for (int i = 0; i < 4; ++i) {
+    t[2 * i] = _mm256_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+    t[2 * i + 1] = _mm256_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+  }
+  for (int i = 0; i < 2; ++i)
+    for (int h = 0; h < 2; ++h) {
+      u[4 * i + 2 * h] = _mm256_shuffle_ps(t[4 * i + h], t[4 * i + 2 + h], 0x44);
+      u[4 * i + 2 * h + 1] = _mm256_shuffle_ps(t[4 * i + h], t[4 * i + 2 + h], 0xEE);
+    }
+  for (int i = 0; i < 4; ++i) {
+    r[i] = _mm256_permute2f128_ps(u[i], u[4 + i], 0x20);
+    r[4 + i] = _mm256_permute2f128_ps(u[i], u[4 + i], 0x31);
+  }
+}
+
 }  // namespace
+
+ATTNGEN_AVX2 void pack_kt_block(ElemType type, const void* k, int64_t row_stride, int nkeys, int head_dim,
+                                float* kt) {
+  const size_t es = elem_size(type);
+  const char* base = static_cast<const char*>(k);
+  for (int j0 = 0; j0 < 64; j0 += 8) {
+    for (int d0 = 0; d0 < head_dim; d0 += 8) {
+      const int nd = std::min(8, head_dim - d0);
+      __m256 r[8];
+      for (int i = 0; i < 8; ++i)
+        r[i] = j0 + i < nkeys ? load8(type, base + ((j0 + i) * row_stride + d0) * int64_t(es), nd) : _mm256_setzero_ps();
+      transpose8(r);
+      for (int i = 0; i < nd; ++i) _mm256_storeu_ps(kt + (d0 + i) * 64 + j0, r[i]);
+    }
+  }
+}
 
 ATTNGEN_AVX2 void load_row_f32(ElemType type, const void* src, int64_t stride, int64_t n, float scale, float* dst) {
   int64_t k = 0;

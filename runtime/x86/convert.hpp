@@ -10,6 +10,11 @@ namespace attngen::x86 {
 
 // dst[k] = scale * src[k * stride] for k < n.
 void load_row_f32(ElemType type, const void* src, int64_t stride, int64_t n, float scale, float* dst);
+// Transposes keys [0, nkeys) of a K block to f32 kt[d * 64 + key] (keys past
+// nkeys are zeros). Row r of the block starts at k + r * row_stride elements;
+// elements within a row are contiguous.
+void pack_kt_block(ElemType type, const void* k, int64_t row_stride, int nkeys, int head_dim, float* kt);
+
 // dst[k * stride] = round_to_type(mul * src[k]), nearest-even.
 void store_row(ElemType type, const float* src, int64_t n, float mul, void* dst, int64_t stride);
 

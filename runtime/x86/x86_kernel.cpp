@@ -50,6 +50,19 @@ X86Kernel::X86Kernel(const Spec& spec)
           SoftmaxOptions::from_spec(spec, partial, in_dtype ? spec.dtype : ElemType::f32));
 }
 
+std::vector<Kernel::CodeBlob> X86Kernel::code_blobs() const {
+  std::vector<CodeBlob> blobs;
+  auto add = [&](const JitGenerator& g, const std::string& suffix) {
+    blobs.push_back({g.name() + suffix + ".bin", g.getCode(), g.getSize(), "i386:x86-64"});
+  };
+  add(qk_, "");
+  add(pv_, "");
+  for (int t = 0; t < 2; ++t)
+    for (int partial = 0; partial < 2; ++partial)
+      if (softmax_[t][partial]) add(*softmax_[t][partial], t ? "_dtype_additive" : "");
+  return blobs;
+}
+
 std::vector<WorkItem> X86Kernel::work_items(const BoundArgs& a) const {
   const Spec& s = spec();
   std::vector<WorkItem> items;
@@ -84,7 +97,10 @@ std::unique_ptr<CallPlan> X86Kernel::plan_call(const BoundArgs& a, int parts) co
     std::vector<std::pair<size_t, size_t>> ranges;
     size_t items() const override { return ranges.size(); }
     void run_item(size_t i) const override {
-      Workspace ws;
+      // Buffers persist per thread across calls (no page faults per call); the
+      // packed K/V blocks belong to this call only.
+      thread_local Workspace ws;
+      ws.kv_b = ws.kv_head = -1;
       for (size_t t = ranges[i].first; t < ranges[i].second; ++t) k->run_item(a, tiles[t], &ws);
     }
   };
@@ -249,19 +265,21 @@ void X86Kernel::pack_block(const BoundArgs& a, const WorkItem& w, int64_t kb, fl
   const Spec& s = spec();
   const int D = s.head_dim, Dv = s.head_dim_v, Dvp = plan_.dv_padded;
   const int64_t kv_len = a.kv_len(w.b);
-  tmp->resize(size_t(std::max(D, Dv)));
-  for (int jj = 0; jj < kB; ++jj) {
-    const int64_t j = kb * kB + jj;
-    float* vrow = v + jj * Dvp;
-    if (j >= kv_len) {
-      for (int d = 0; d < D; ++d) kt[d * kB + jj] = 0.f;
-      std::fill(vrow, vrow + Dvp, 0.f);
-      continue;
+  const int nkeys = int(std::clamp<int64_t>(kv_len - kb * kB, 0, kB));
+  if (a.t.k.stride[3] == 1) {
+    const char* k0 = nkeys > 0 ? element_ptr(a.t.k, w.b, w.kv_head, kb * kB) : nullptr;
+    pack_kt_block(s.dtype, k0, a.t.k.stride[2], nkeys, D, kt);
+  } else {
+    tmp->resize(size_t(D));
+    for (int jj = 0; jj < kB; ++jj) {
+      if (jj < nkeys) load_row_f32(s.dtype, element_ptr(a.t.k, w.b, w.kv_head, kb * kB + jj), a.t.k.stride[3], D, 1.f, tmp->data());
+      for (int d = 0; d < D; ++d) kt[d * kB + jj] = jj < nkeys ? (*tmp)[size_t(d)] : 0.f;
     }
-    load_row_f32(s.dtype, element_ptr(a.t.k, w.b, w.kv_head, j), a.t.k.stride[3], D, 1.f, tmp->data());
-    for (int d = 0; d < D; ++d) kt[d * kB + jj] = (*tmp)[size_t(d)];
-    load_row_f32(s.dtype, element_ptr(a.t.v, w.b, w.kv_head, j), a.t.v.stride[3], Dv, 1.f, vrow);
-    std::fill(vrow + Dv, vrow + Dvp, 0.f);
+  }
+  for (int jj = 0; jj < kB; ++jj) {
+    float* vrow = v + jj * Dvp;
+    if (jj < nkeys) load_row_f32(s.dtype, element_ptr(a.t.v, w.b, w.kv_head, kb * kB + jj), a.t.v.stride[3], Dv, 1.f, vrow);
+    std::fill(vrow + (jj < nkeys ? Dv : 0), vrow + Dvp, 0.f);
   }
 }
 

@@ -18,6 +18,7 @@ class X86Kernel final : public Kernel {
   explicit X86Kernel(const Spec& spec);
 
   std::unique_ptr<CallPlan> plan_call(const BoundArgs& args, int parts) const override;
+  std::vector<CodeBlob> code_blobs() const override;
   // Every Q tile of one call, in (batch, KV head, head group, position) order.
   std::vector<WorkItem> work_items(const BoundArgs& args) const;
   const TilePlan& plan() const { return plan_; }
