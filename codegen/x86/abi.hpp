@@ -13,6 +13,7 @@ namespace attngen::x86 {
 constexpr int kBlockKeys = 64;  // keys per K/V block: one S row is 64 floats
 constexpr int kRowsMicro = 6;   // rows per register microtile (6 x 16 accumulators)
 constexpr int kColsMicro = 16;  // floats per microtile row (two ymm)
+constexpr int kDirectRowsMax = 8;  // tiles of at most this many rows read K/V in place
 
 // What the masked softmax needs to know about one row of a Q tile.
 struct RowInfo {
@@ -49,16 +50,30 @@ struct SoftmaxArgs {
   int64_t mask_col_bytes;  // byte offset of the block's first key in mask rows
 };
 
-// O = alpha * O + P . V: p [rows][64], v [64][dv_pad], o [rows][dv_pad].
+// S[rows][64] = Q . K^T reading K rows in place (the decode path: tiles of
+// few rows, where packing K would cost more than using it): q [rows][D] f32,
+// k = 64 key rows of D elements in the storage dtype, k_stride bytes apart.
+struct QkDirectArgs {
+  const float* q;
+  const void* k;
+  int64_t k_stride;
+  float* s;
+  int64_t rows;
+};
+
+// O = alpha * O + P . V: p [rows][64], v = 64 rows of Dv_pad elements,
+// v_stride bytes apart (a packed f32 block, or the tensor itself), o [rows][dv_pad].
 struct PvArgs {
   const float* p;
-  const float* v;
+  const void* v;
+  int64_t v_stride;
   float* o;
   const float* alpha;
   int64_t rows;
 };
 
 using QkFn = void (*)(const QkArgs*);
+using QkDirectFn = void (*)(const QkDirectArgs*);
 using SoftmaxFn = void (*)(const SoftmaxArgs*);
 using PvFn = void (*)(const PvArgs*);
 

@@ -62,12 +62,92 @@ void QkKernel::microtile(int mr) {
   }
 }
 
-PvKernel::PvKernel(int head_dim_v_padded) : JitGenerator("pv_gemm"), dv_(head_dim_v_padded) { finish_generation(); }
+// Eight f32 lanes from `type` elements at `addr` (converted on load).
+static void load_f32(Xbyak::CodeGenerator& g, ElemType type, const Ymm& dst, const Xbyak::Address& addr) {
+  switch (type) {
+    case ElemType::f16: g.vcvtph2ps(dst, addr); break;
+    case ElemType::bf16:
+      g.vpmovzxwd(dst, addr);
+      g.vpslld(dst, dst, 16);
+      break;
+    default: g.vmovups(dst, addr); break;
+  }
+}
+
+QkDirectKernel::QkDirectKernel(int head_dim, ElemType k_type)
+    : JitGenerator("qk_direct"), d_(head_dim), type_(k_type) {
+  finish_generation();
+}
+
+void QkDirectKernel::generate() {
+  preamble();
+  mov(reg_q, ptr[rdi + offsetof(QkDirectArgs, q)]);
+  mov(reg_k, ptr[rdi + offsetof(QkDirectArgs, k)]);
+  mov(reg_stride, ptr[rdi + offsetof(QkDirectArgs, k_stride)]);
+  mov(reg_s, ptr[rdi + offsetof(QkDirectArgs, s)]);
+  mov(reg_rows, ptr[rdi + offsetof(QkDirectArgs, rows)]);
+  lea(reg_s3, ptr[reg_stride + reg_stride * 2]);
+  const int es = int(elem_size(type_));
+  Xbyak::Label row_loop, group_loop, done;
+  test(reg_rows, reg_rows);
+  jz(done, T_NEAR);
+  L(row_loop);
+  mov(reg_k0, reg_k);
+  xor_(reg_grp, reg_grp);
+  L(group_loop);
+  lea(reg_k4, ptr[reg_k0 + reg_stride * 4]);
+  for (int u = 0; u < 8; ++u) vxorps(Ymm(u), Ymm(u), Ymm(u));
+  // Keys 0..7 of the group: [k0], [k0+s], [k0+2s], [k0+3s], then the same from k4.
+  auto key = [&](int u, int off) {
+    const Xbyak::Reg64& base = u < 4 ? reg_k0 : reg_k4;
+    switch (u % 4) {
+      case 0: return ptr[base + off];
+      case 1: return ptr[base + reg_stride + off];
+      case 2: return ptr[base + reg_stride * 2 + off];
+      default: return ptr[base + reg_s3 + off];
+    }
+  };
+  for (int c = 0; c < d_ / 8; ++c) {
+    vmovups(Ymm(8), ptr[reg_q + c * 32]);
+    for (int u = 0; u < 8; ++u) {
+      const Ymm k(9 + u % 4);
+      load_f32(*this, type_, k, key(u, c * 8 * es));
+      vfmadd231ps(Ymm(u), k, Ymm(8));
+    }
+  }
+  // Horizontal sums of the eight accumulators into one vector of scores.
+  vhaddps(Ymm(0), Ymm(0), Ymm(1));
+  vhaddps(Ymm(2), Ymm(2), Ymm(3));
+  vhaddps(Ymm(4), Ymm(4), Ymm(5));
+  vhaddps(Ymm(6), Ymm(6), Ymm(7));
+  vhaddps(Ymm(0), Ymm(0), Ymm(2));
+  vhaddps(Ymm(4), Ymm(4), Ymm(6));
+  vperm2f128(Ymm(1), Ymm(0), Ymm(4), 0x20);
+  vperm2f128(Ymm(2), Ymm(0), Ymm(4), 0x31);
+  vaddps(Ymm(1), Ymm(1), Ymm(2));
+  vmovups(ptr[reg_s + reg_grp * 4], Ymm(1));
+  lea(reg_k0, ptr[reg_k4 + reg_stride * 4]);
+  add(reg_grp, 8);
+  cmp(reg_grp, kBlockKeys);
+  jl(group_loop, T_NEAR);
+  add(reg_q, d_ * 4);
+  add(reg_s, kRowBytes);
+  dec(reg_rows);
+  jnz(row_loop, T_NEAR);
+  L(done);
+  postamble();
+}
+
+PvKernel::PvKernel(int head_dim_v_padded, ElemType v_type)
+    : JitGenerator("pv_gemm"), dv_(head_dim_v_padded), type_(v_type) {
+  finish_generation();
+}
 
 void PvKernel::generate() {
   preamble();
   mov(reg_p, ptr[rdi + offsetof(PvArgs, p)]);
   mov(reg_v, ptr[rdi + offsetof(PvArgs, v)]);
+  mov(reg_vstride, ptr[rdi + offsetof(PvArgs, v_stride)]);
   mov(reg_o, ptr[rdi + offsetof(PvArgs, o)]);
   mov(reg_alpha, ptr[rdi + offsetof(PvArgs, alpha)]);
   mov(reg_rows, ptr[rdi + offsetof(PvArgs, rows)]);
@@ -82,7 +162,8 @@ void PvKernel::generate() {
 
 void PvKernel::microtile(int mr) {
   const Ymm v0(12), v1(13);
-  const int v_row = dv_ * 4;
+  const int o_row = dv_ * 4;
+  const int half = 8 * int(elem_size(type_));  // bytes of eight V elements
   // Column chunks of 16 floats; O and V pointers advance per chunk.
   mov(reg_oc, reg_o);
   mov(reg_vc, reg_v);
@@ -91,7 +172,7 @@ void PvKernel::microtile(int mr) {
   L(col_loop);
   for (int r = 0; r < mr; ++r) {
     vbroadcastss(Ymm(14), ptr[reg_alpha + r * 4]);
-    for (int h = 0; h < 2; ++h) vmulps(acc(r, h), Ymm(14), ptr[reg_oc + r * v_row + h * 32]);
+    for (int h = 0; h < 2; ++h) vmulps(acc(r, h), Ymm(14), ptr[reg_oc + r * o_row + h * 32]);
   }
   mov(reg_pn, reg_p);
   mov(reg_vn, reg_vc);
@@ -99,8 +180,9 @@ void PvKernel::microtile(int mr) {
   Xbyak::Label key_loop;
   L(key_loop);
   for (int u = 0; u < kUnrollN; ++u) {
-    vmovups(v0, ptr[reg_vn + u * v_row]);
-    vmovups(v1, ptr[reg_vn + u * v_row + 32]);
+    load_f32(*this, type_, v0, ptr[reg_vn]);
+    load_f32(*this, type_, v1, ptr[reg_vn + half]);
+    add(reg_vn, reg_vstride);
     for (int r = 0; r < mr; ++r) {
       const Ymm b(14 + (r & 1));
       vbroadcastss(b, ptr[reg_pn + r * kRowBytes + u * 4]);
@@ -109,13 +191,12 @@ void PvKernel::microtile(int mr) {
     }
   }
   add(reg_pn, kUnrollN * 4);
-  add(reg_vn, kUnrollN * v_row);
   dec(reg_cnt);
   jnz(key_loop, T_NEAR);
   for (int r = 0; r < mr; ++r)
-    for (int h = 0; h < 2; ++h) vmovups(ptr[reg_oc + r * v_row + h * 32], acc(r, h));
+    for (int h = 0; h < 2; ++h) vmovups(ptr[reg_oc + r * o_row + h * 32], acc(r, h));
   add(reg_oc, kColsMicro * 4);
-  add(reg_vc, kColsMicro * 4);
+  add(reg_vc, 2 * half);
   dec(reg_col);
   jnz(col_loop, T_NEAR);
 }

@@ -6,6 +6,7 @@
 
 #include "codegen/x86/abi.hpp"
 #include "codegen/x86/jit_generator.hpp"
+#include "runtime/core/dtype.hpp"
 
 namespace attngen::x86 {
 
@@ -23,16 +24,35 @@ class QkKernel final : public JitGenerator {
   const Xbyak::Reg64 reg_qd = r9, reg_kd = r10, reg_cnt = r11;
 };
 
-// O[rows][Dv_pad] = alpha[row] * O + P[rows][64] . V[64][Dv_pad]
+// S[rows][64] = Q[rows][D] . K[64 keys][D]^T with K in its storage layout and
+// dtype: eight keys per step, one accumulator each, reduced horizontally into
+// one vector of eight scores. D must be a multiple of 8.
+class QkDirectKernel final : public JitGenerator {
+ public:
+  QkDirectKernel(int head_dim, ElemType k_type);
+  QkDirectFn fn() const { return entry<QkDirectFn>(*this); }
+
+ private:
+  void generate() override;
+  const int d_;
+  const ElemType type_;
+  const Xbyak::Reg64 reg_q = rsi, reg_k = rdx, reg_stride = rcx, reg_s = r8, reg_rows = r9;
+  const Xbyak::Reg64 reg_k0 = r10, reg_k4 = r11, reg_s3 = rax, reg_grp = rbx;
+};
+
+// O[rows][Dv_pad] = alpha[row] * O + P[rows][64] . V[64][Dv_pad], V rows
+// v_stride bytes apart in `v_type` (converted to f32 on load).
 class PvKernel final : public JitGenerator {
  public:
-  explicit PvKernel(int head_dim_v_padded);
+  PvKernel(int head_dim_v_padded, ElemType v_type);
   PvFn fn() const { return entry<PvFn>(*this); }
 
  private:
   void generate() override;
   void microtile(int mr);
   const int dv_;  // a multiple of 16
+  const ElemType type_;
+  const Xbyak::Reg64 reg_vstride = r14;
   const Xbyak::Reg64 reg_p = rsi, reg_v = rdx, reg_o = rcx, reg_alpha = r8, reg_rows = r9;
   const Xbyak::Reg64 reg_pn = r10, reg_vn = r11, reg_oc = rax, reg_vc = rbx, reg_cnt = r12, reg_col = r13;
 };

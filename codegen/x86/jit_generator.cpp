@@ -7,7 +7,6 @@
 #include <string>
 
 #include "runtime/core/error.hpp"
-#include "runtime/io/atomic_file.hpp"
 
 namespace attngen::x86 {
 
@@ -45,15 +44,6 @@ void JitGenerator::finish_generation() {
     if (FILE* f = std::fopen(("/tmp/perf-" + std::to_string(getpid()) + ".map").c_str(), "a")) {
       std::fprintf(f, "%llx %zx attngen_%s\n", (unsigned long long)(uintptr_t)getCode(), getSize(), name_);
       std::fclose(f);
-    }
-  }
-  if (const char* dir = std::getenv("ATTNGEN_DUMP"); dir && *dir) {
-    static int counter = 0;  // distinguishes kernels of one process
-    const std::string path = std::string(dir) + "/" + name_ + "." + std::to_string(__atomic_fetch_add(&counter, 1, __ATOMIC_RELAXED)) + ".bin";
-    try {
-      write_file_atomic(path, getCode(), getSize());
-    } catch (const Error&) {
-      // Dumping is a debugging aid; a failure to write it must not fail the compile.
     }
   }
 }

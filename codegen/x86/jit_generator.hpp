@@ -1,7 +1,7 @@
 // Base of every generated x86 kernel: one class per kernel, a generate()
 // that emits it, an auto-growing buffer that is writable while emitting and
-// read+execute afterwards (never both: W^X through readyRE()), and a dump of
-// the bytes when ATTNGEN_DUMP names a directory.
+// read+execute afterwards (never both: W^X through readyRE()). ATTNGEN_DUMP
+// is handled by the kernel cache (X86Kernel::code_blobs, runtime/cache/dump).
 #pragma once
 
 #include <string>
@@ -15,7 +15,7 @@ class JitGenerator : public Xbyak::CodeGenerator {
   const char* name() const { return name_; }
 
  protected:
-  // Emits the code, seals it read+execute and dumps it. Call once from the
+  // Emits the code and seals it read+execute. Call once from the
   // derived constructor after its members are set; throws attngen::Error.
   void finish_generation();
   virtual void generate() = 0;

@@ -55,6 +55,17 @@ class Kernel {
   // this kernel cannot be reloaded (the backend's deserialize() reverses it).
   virtual std::vector<uint8_t> serialize() const { return {}; }
 
+  // What the compile generated, for ATTNGEN_DUMP (runtime/cache/dump.cpp):
+  // machine code (disassembled when `objdump_arch` is set), source or PTX.
+  // The bytes belong to the kernel and live as long as it does.
+  struct CodeBlob {
+    std::string name;         // file name suffix, e.g. "qk_gemm.bin"
+    const void* data;
+    size_t size;
+    const char* objdump_arch;  // e.g. "i386:x86-64"; nullptr for text
+  };
+  virtual std::vector<CodeBlob> code_blobs() const { return {}; }
+
  private:
   Spec spec_;
   std::string backend_, isa_;

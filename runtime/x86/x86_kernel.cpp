@@ -36,12 +36,20 @@ struct Workspace {
   std::vector<RowInfo> rows, tail_rows;
   std::vector<uint8_t> tail_mask;  // rows x 64 elements of the mask, for tails and strided masks
   std::vector<int32_t> tail_doc;
+  std::vector<uint8_t> k_tail, v_tail;  // the last, partial K/V block on the decode path
 };
 
 }  // namespace
 
 X86Kernel::X86Kernel(const Spec& spec)
-    : Kernel(spec, "x86", isa_name(cpu_info().isa)), plan_(plan_tiles(spec)), qk_(spec.head_dim), pv_(plan_.dv_padded) {
+    : Kernel(spec, "x86", isa_name(cpu_info().isa)),
+      plan_(plan_tiles(spec)),
+      qk_(spec.head_dim),
+      pv_(plan_.dv_padded, ElemType::f32) {
+  if (spec.head_dim % 8 == 0 && spec.head_dim_v % kColsMicro == 0) {
+    qk_direct_ = std::make_unique<QkDirectKernel>(spec.head_dim, spec.dtype);
+    pv_direct_ = std::make_unique<PvKernel>(spec.head_dim_v, spec.dtype);
+  }
   const CustomMask* custom = spec.find_mask<CustomMask>();
   const bool both_types = custom && custom->format == CustomFormat::additive && spec.dtype != ElemType::f32;
   for (int in_dtype = 0; in_dtype < (both_types ? 2 : 1); ++in_dtype)
@@ -161,6 +169,9 @@ void X86Kernel::run_item(const BoundArgs& a, const WorkItem& w, void* workspace)
     if (custom) ri.mask_row = element_ptr(t.mask, b, h, i, 0);
   }
 
+  // Few rows: reading K/V in place beats packing blocks that serve only them.
+  const bool direct = rows <= kDirectRowsMax && qk_direct_ && t.k.stride[3] == 1 && t.v.stride[3] == 1;
+  const size_t es = elem_size(s.dtype);
   for (int64_t kb = jmax < 0 ? 1 : jmin / kB; kb <= (jmax < 0 ? 0 : jmax / kB); ++kb) {
     const int64_t j0 = kb * kB, j1 = j0 + kB - 1;
     // Index masks: the pair is empty when no row reaches the block, full when
@@ -230,17 +241,42 @@ void X86Kernel::run_item(const BoundArgs& a, const WorkItem& w, void* workspace)
         mask_col = 0;
       }
     }
-    if (!ws.packed[size_t(kb)]) {
-      pack_block(a, w, kb, ws.kt.data() + kb * D * kB, ws.v.data() + kb * kB * Dvp, &ws.row_tmp);
-      ws.packed[size_t(kb)] = 1;
+    const float* v_block;
+    int64_t v_stride;
+    if (direct) {
+      const void* k_block = element_ptr(t.k, b, w.kv_head, j0);
+      int64_t k_stride = t.k.stride[2] * int64_t(es);
+      v_block = reinterpret_cast<const float*>(element_ptr(t.v, b, w.kv_head, j0));
+      v_stride = t.v.stride[2] * int64_t(es);
+      if (j0 + kB > kv_len) {
+        // Copy the keys before kv_len; the kernels read 64 rows.
+        const int64_t n = kv_len - j0;
+        ws.k_tail.assign(size_t(kB * D) * es, 0);
+        ws.v_tail.assign(size_t(kB * Dv) * es, 0);
+        for (int64_t jj = 0; jj < n; ++jj) {
+          std::memcpy(ws.k_tail.data() + jj * D * int64_t(es), element_ptr(t.k, b, w.kv_head, j0 + jj), D * es);
+          std::memcpy(ws.v_tail.data() + jj * Dv * int64_t(es), element_ptr(t.v, b, w.kv_head, j0 + jj), Dv * es);
+        }
+        k_block = ws.k_tail.data(), k_stride = D * int64_t(es);
+        v_block = reinterpret_cast<const float*>(ws.v_tail.data()), v_stride = Dv * int64_t(es);
+      }
+      const QkDirectArgs qa{ws.q.data(), k_block, k_stride, ws.s.data(), rows};
+      qk_direct_->fn()(&qa);
+    } else {
+      if (!ws.packed[size_t(kb)]) {
+        pack_block(a, w, kb, ws.kt.data() + kb * D * kB, ws.v.data() + kb * kB * Dvp, &ws.row_tmp);
+        ws.packed[size_t(kb)] = 1;
+      }
+      const QkArgs qa{ws.q.data(), ws.kt.data() + kb * D * kB, ws.s.data(), rows};
+      qk_.fn()(&qa);
+      v_block = ws.v.data() + kb * kB * Dvp;
+      v_stride = Dvp * 4;
     }
-    const QkArgs qa{ws.q.data(), ws.kt.data() + kb * D * kB, ws.s.data(), rows};
-    qk_.fn()(&qa);
     const SoftmaxArgs sa{ws.s.data(), row_info, ws.m.data(), ws.l.data(), ws.alpha.data(), rows,
                          int32_t(j0), float(j0), kv_doc, mask_col};
     softmax_[custom && custom->format == CustomFormat::additive && t.mask.type != ElemType::f32][full ? 0 : 1]->fn()(&sa);
-    const PvArgs pa{ws.s.data(), ws.v.data() + kb * kB * Dvp, ws.o.data(), ws.alpha.data(), rows};
-    pv_.fn()(&pa);
+    const PvArgs pa{ws.s.data(), v_block, v_stride, ws.o.data(), ws.alpha.data(), rows};
+    (direct && s.dtype != ElemType::f32 ? *pv_direct_ : pv_).fn()(&pa);
   }
 
   // O = acc / l; a row that saw no allowed key outputs 0 and LSE -inf.

@@ -30,7 +30,11 @@ class X86Kernel final : public Kernel {
 
   TilePlan plan_;
   QkKernel qk_;
-  PvKernel pv_;
+  PvKernel pv_;  // f32 V: packed blocks, or f32 tensors in place
+  // The decode path (tiles of few rows): K and V read in place, converted on
+  // load. Null when the head dims do not allow it.
+  std::unique_ptr<QkDirectKernel> qk_direct_;
+  std::unique_ptr<PvKernel> pv_direct_;
   // [additive mask in the spec dtype rather than f32][partial]: an additive
   // mask may come in either type, and the softmax reads it directly.
   std::unique_ptr<SoftmaxKernel> softmax_[2][2];
