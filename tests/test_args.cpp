@@ -476,7 +476,7 @@ TEST(Args, StridedViewsMatchContiguousCopies) {
 
 TEST(Args, StridedOutputAndMaskViews) {
   // O written into a larger buffer (stride > Dv), a mask sliced from a wider
-  // one, lengths read with a stride: same numbers as dense arguments.
+  // one, kv_lens and q_lens read with a stride: same numbers as dense arguments.
   Spec s = parse_spec(R"({"dtype": "f32", "head_dim": 4, "num_heads": 2, "return_lse": true,
                           "mask": [{"type": "padding"}, {"type": "custom", "format": "additive"}]})");
   const int64_t B = 2, H = 2, Sq = 3, Skv = 4, D = 4;
@@ -489,6 +489,7 @@ TEST(Args, StridedOutputAndMaskViews) {
   for (int64_t i = 0; i < Sq; ++i)
     for (int64_t j = 0; j < Skv; ++j) dense_mask[size_t(i * Skv + j)] = wide_mask[size_t(i * 10 + 2 + j)];
   std::vector<int32_t> lens_strided = {4, -99, 2, -99}, lens = {4, 2};
+  std::vector<int32_t> q_lens_strided = {3, -77, 1, -77}, q_lens = {3, 1};
 
   std::vector<float> o_wide(size_t(B * H * Sq * 6), 12345.f), o(size_t(B * H * Sq * D)), l1(size_t(B * H * Sq)),
       l2(l1.size());
@@ -507,6 +508,9 @@ TEST(Args, StridedOutputAndMaskViews) {
   a.kv_lens = contiguous_view(lens_strided.data(), ElemType::i32, {B});
   a.kv_lens.stride[0] = 2;
   d.kv_lens = contiguous_view(lens.data(), ElemType::i32, {B});
+  a.q_lens = contiguous_view(q_lens_strided.data(), ElemType::i32, {B});
+  a.q_lens.stride[0] = 2;
+  d.q_lens = contiguous_view(q_lens.data(), ElemType::i32, {B});
   auto kernel = reference_backend().compile(s);
   kernel->run(a);
   kernel->run(d);

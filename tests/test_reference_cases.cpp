@@ -613,6 +613,27 @@ TEST(ReferenceCases, SoftcapComesBeforeMasks) {
   EXPECT_NEAR(r.L(0, 0, 1), std::log(s), 1e-6);
 }
 
+TEST(ReferenceCases, SoftcapComesBeforeAlibiAndAdditiveMask) {
+  // Q = 0: the capped score is 0, then ALiBi and the bias add uncapped.
+  // Sq = 1, Skv = 2, slope 4: ALiBi [-4, 0]; bias [0, log 3]; cap 1.
+  // Capping after the additions would give tanh(-4) and tanh(log 3) instead.
+  Problem p(R"({"dtype": "f32", "head_dim": 2, "head_dim_v": 1, "num_heads": 1, "return_lse": true,
+                "mask": [{"type": "custom", "format": "additive"}],
+                "score_mod": [{"type": "alibi"}, {"type": "softcap", "cap": 1.0}]})");
+  p.Sq = 1, p.Skv = 2;
+  p.slopes = {4.0f};
+  p.slopes_shape = {1};
+  const double l3 = double(float(std::log(3.0)));
+  p.mask = f32_bytes({0, l3});
+  p.mask_type = ElemType::f32;
+  p.mask_shape = {2};
+  p.v = [](int64_t, int64_t, int64_t j, int64_t) { return double(j); };
+  const Result r = run(p);
+  const double w0 = std::exp(-4.0), w1 = std::exp(l3);
+  EXPECT_FLOAT_EQ(float(r.O(0, 0, 0, 0)), float(w1 / (w0 + w1)));
+  EXPECT_NEAR(r.L(0, 0, 0), std::log(w0 + w1), 1e-6);
+}
+
 TEST(ReferenceCases, AlibiPerHeadSlopes) {
   // Q = 0: s_j = -slope[h] * |i + Skv - Sq - j|. Sq = 1, Skv = 3: distances
   // 2, 1, 0. Slopes [1, 0.5] for heads 0, 1.

@@ -14,6 +14,7 @@
 #include <limits>
 
 #include "codegen/spec/semantics.hpp"
+#include "runtime/core/error.hpp"
 #include "runtime/core/half.hpp"
 #include "runtime/x86/convert.hpp"
 
@@ -112,6 +113,10 @@ std::unique_ptr<CallPlan> X86Kernel::plan_call(const BoundArgs& a, int parts) co
       for (size_t t = ranges[i].first; t < ranges[i].second; ++t) k->run_item(a, tiles[t], &ws);
     }
   };
+  // Key indices travel as int32 lanes in the generated masks.
+  if (a.sq > INT32_MAX / 2 || a.skv > INT32_MAX / 2)
+    throw Error("x86: sequence extents above 2^30 are not supported (Sq " + std::to_string(a.sq) + ", Skv " +
+                std::to_string(a.skv) + ")");
   auto p = std::make_unique<Plan>();
   p->k = this, p->a = a;
   p->tiles = work_items(a);
