@@ -94,6 +94,7 @@ TEST_P(BackendSweep, MatchesReference) {
       opt.sq = sh.sq, opt.skv = sh.skv;
       opt.seed = 1000 + k;
       opt.mask_shape = MaskShape(k % 3);
+      opt.additive_in_spec_dtype = (k / 2) % 2 == 1;
       Workload w(spec, opt);
       std::ostringstream what;
       what << c.spec << " dtype " << dtype << " Sq " << sh.sq << " Skv " << sh.skv << " D " << dims.d << " Dv "

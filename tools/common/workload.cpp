@@ -139,7 +139,7 @@ Workload::Workload(const Spec& spec, const WorkloadOptions& opt) : spec_(spec), 
     }
     int64_t n = 1;
     for (int64_t d : mask_shape_) n *= d;
-    const ElemType mt = additive ? ElemType::f32 : ElemType::b8;
+    const ElemType mt = mask_type();
     mask_.assign(size_t(n) * elem_size(mt), 0);
     for (int64_t idx = 0; idx < n; ++idx) {
       const int64_t i = (idx / Skv) % Sq, j = idx % Skv;
@@ -159,6 +159,12 @@ Workload::Workload(const Spec& spec, const WorkloadOptions& opt) : spec_(spec), 
       put(mask_, mt, size_t(idx), additive ? (keep ? bias : -kInf) : keep);
     }
   }
+}
+
+ElemType Workload::mask_type() const {
+  const CustomMask* cm = spec_.find_mask<CustomMask>();
+  if (!cm || cm->format == CustomFormat::boolean) return ElemType::b8;
+  return opt_.additive_in_spec_dtype ? spec_.dtype : ElemType::f32;
 }
 
 void Workload::poison_outputs() {
@@ -189,7 +195,7 @@ AttentionArgs Workload::args_into(void* o, float* lse) {
   if (s.needs_prefix_lens()) a.prefix_lens = contiguous_view(prefix_lens_.data(), ElemType::i32, {B});
   if (!slopes_.empty()) a.alibi_slopes = contiguous_view(slopes_.data(), ElemType::f32, {s.num_heads});
   if (const CustomMask* cm = s.find_mask<CustomMask>())
-    a.mask = contiguous_view(mask_.data(), cm->format == CustomFormat::additive ? ElemType::f32 : ElemType::b8,
+    a.mask = contiguous_view(mask_.data(), mask_type(),
                              mask_shape_);
   return a;
 }
@@ -217,7 +223,7 @@ int64_t Workload::allowed_elements() {
           if (doc && q_doc_[size_t(b * opt_.sq + i)] != kv_doc_[size_t(b * opt_.skv + j)]) continue;
           if (cm) {
             const char* p = element_ptr(a.t.mask, b, h, i, j);
-            if (cm->format == CustomFormat::boolean ? *p == 0 : *reinterpret_cast<const float*>(p) == -kInf) continue;
+            if (cm->format == CustomFormat::boolean ? *p == 0 : get(mask_, mask_type(), size_t((p - reinterpret_cast<const char*>(mask_.data())) / int64_t(elem_size(mask_type())))) == -kInf) continue;
           }
           ++total;
         }

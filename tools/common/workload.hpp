@@ -26,6 +26,7 @@ struct WorkloadOptions {
   CustomMaskKind custom = CustomMaskKind::random;
   MaskShape mask_shape = MaskShape::full;
   int64_t block = 64;         // tile edge of a block-sparse custom mask
+  bool additive_in_spec_dtype = false;  // additive custom mask in the spec dtype rather than f32
 };
 
 // Owns every tensor of one problem. Buffers are laid out per the spec layout.
@@ -49,6 +50,7 @@ class Workload {
   std::vector<int64_t> q_shape() const;
   std::vector<int64_t> kv_shape(int dim) const;
   std::vector<int64_t> o_shape() const;
+  ElemType mask_type() const;  // element type of the custom mask tensor
 
  private:
   Spec spec_;
