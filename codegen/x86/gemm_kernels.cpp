@@ -14,21 +14,28 @@ Ymm acc(int r, int h) { return Ymm(r * 2 + h); }
 
 QkKernel::QkKernel(int head_dim) : JitGenerator("qk_gemm"), d_(head_dim) { finish_generation(); }
 
+// Column groups outermost: one group's 8 KB slice of the K block stays in L1
+// while every row microtile of the tile streams past it.
 void QkKernel::generate() {
   preamble();
   mov(reg_q, ptr[rdi + offsetof(QkArgs, q)]);
   mov(reg_kt, ptr[rdi + offsetof(QkArgs, kt)]);
   mov(reg_s, ptr[rdi + offsetof(QkArgs, s)]);
   mov(reg_rows, ptr[rdi + offsetof(QkArgs, rows)]);
-  emit_row_loop(*this, reg_rows, kRowsMicro, [&](int mr) { microtile(mr); },
-                [&](int mr) {
-                  add(reg_q, mr * d_ * 4);
-                  add(reg_s, mr * kRowBytes);
-                });
+  for (int c = 0; c < kBlockKeys / kColsMicro; ++c) {
+    mov(reg_qr, reg_q);
+    lea(reg_sr, ptr[reg_s + c * kColsMicro * 4]);
+    mov(reg_left, reg_rows);
+    emit_row_loop(*this, reg_left, kRowsMicro, [&](int mr) { microtile(mr, c); },
+                  [&](int mr) {
+                    add(reg_qr, mr * d_ * 4);
+                    add(reg_sr, mr * kRowBytes);
+                  });
+  }
   postamble();
 }
 
-void QkKernel::microtile(int mr) {
+void QkKernel::microtile(int mr, int c) {
   const Ymm k0(12), k1(13);
   // One step of the head dimension at byte offset `qoff` in Q rows and `koff` in Kt.
   auto step = [&](int qoff, int koff) {
@@ -41,25 +48,23 @@ void QkKernel::microtile(int mr) {
       vfmadd231ps(acc(r, 1), k1, b);
     }
   };
-  for (int c = 0; c < kBlockKeys / kColsMicro; ++c) {
-    for (int r = 0; r < mr; ++r)
-      for (int h = 0; h < 2; ++h) vxorps(acc(r, h), acc(r, h), acc(r, h));
-    mov(reg_qd, reg_q);
-    lea(reg_kd, ptr[reg_kt + c * kColsMicro * 4]);
-    if (d_ / kUnrollD > 0) {
-      Xbyak::Label loop;
-      mov(reg_cnt, d_ / kUnrollD);
-      L(loop);
-      for (int u = 0; u < kUnrollD; ++u) step(u * 4, u * kRowBytes);
-      add(reg_qd, kUnrollD * 4);
-      add(reg_kd, kUnrollD * kRowBytes);
-      dec(reg_cnt);
-      jnz(loop, T_NEAR);
-    }
-    for (int u = 0; u < d_ % kUnrollD; ++u) step(u * 4, u * kRowBytes);
-    for (int r = 0; r < mr; ++r)
-      for (int h = 0; h < 2; ++h) vmovups(ptr[reg_s + r * kRowBytes + c * kColsMicro * 4 + h * 32], acc(r, h));
+  for (int r = 0; r < mr; ++r)
+    for (int h = 0; h < 2; ++h) vxorps(acc(r, h), acc(r, h), acc(r, h));
+  mov(reg_qd, reg_qr);
+  lea(reg_kd, ptr[reg_kt + c * kColsMicro * 4]);
+  if (d_ / kUnrollD > 0) {
+    Xbyak::Label loop;
+    mov(reg_cnt, d_ / kUnrollD);
+    L(loop);
+    for (int u = 0; u < kUnrollD; ++u) step(u * 4, u * kRowBytes);
+    add(reg_qd, kUnrollD * 4);
+    add(reg_kd, kUnrollD * kRowBytes);
+    dec(reg_cnt);
+    jnz(loop, T_NEAR);
   }
+  for (int u = 0; u < d_ % kUnrollD; ++u) step(u * 4, u * kRowBytes);
+  for (int r = 0; r < mr; ++r)
+    for (int h = 0; h < 2; ++h) vmovups(ptr[reg_sr + r * kRowBytes + h * 32], acc(r, h));
 }
 
 // Eight f32 lanes from `type` elements at `addr` (converted on load).
@@ -143,20 +148,31 @@ PvKernel::PvKernel(int head_dim_v_padded, ElemType v_type)
   finish_generation();
 }
 
+// Column chunks outermost: one chunk's slice of the V block (64 keys x 16
+// floats) stays in L1 while every row microtile streams past it. The
+// arguments are re-read from memory per chunk to free registers.
 void PvKernel::generate() {
   preamble();
-  mov(reg_p, ptr[rdi + offsetof(PvArgs, p)]);
-  mov(reg_v, ptr[rdi + offsetof(PvArgs, v)]);
   mov(reg_vstride, ptr[rdi + offsetof(PvArgs, v_stride)]);
-  mov(reg_o, ptr[rdi + offsetof(PvArgs, o)]);
-  mov(reg_alpha, ptr[rdi + offsetof(PvArgs, alpha)]);
-  mov(reg_rows, ptr[rdi + offsetof(PvArgs, rows)]);
-  emit_row_loop(*this, reg_rows, kRowsMicro, [&](int mr) { microtile(mr); },
+  mov(reg_vc, ptr[rdi + offsetof(PvArgs, v)]);
+  mov(reg_oc, ptr[rdi + offsetof(PvArgs, o)]);
+  mov(reg_col, dv_ / kColsMicro);
+  Xbyak::Label col_loop;
+  L(col_loop);
+  mov(reg_pr, ptr[rdi + offsetof(PvArgs, p)]);
+  mov(reg_ar, ptr[rdi + offsetof(PvArgs, alpha)]);
+  mov(reg_left, ptr[rdi + offsetof(PvArgs, rows)]);
+  mov(reg_or, reg_oc);
+  emit_row_loop(*this, reg_left, kRowsMicro, [&](int mr) { microtile(mr); },
                 [&](int mr) {
-                  add(reg_p, mr * kRowBytes);
-                  add(reg_o, mr * dv_ * 4);
-                  add(reg_alpha, mr * 4);
+                  add(reg_pr, mr * kRowBytes);
+                  add(reg_or, mr * dv_ * 4);
+                  add(reg_ar, mr * 4);
                 });
+  add(reg_oc, kColsMicro * 4);
+  add(reg_vc, 2 * 8 * int(elem_size(type_)));
+  dec(reg_col);
+  jnz(col_loop, T_NEAR);
   postamble();
 }
 
@@ -164,17 +180,11 @@ void PvKernel::microtile(int mr) {
   const Ymm v0(12), v1(13);
   const int o_row = dv_ * 4;
   const int half = 8 * int(elem_size(type_));  // bytes of eight V elements
-  // Column chunks of 16 floats; O and V pointers advance per chunk.
-  mov(reg_oc, reg_o);
-  mov(reg_vc, reg_v);
-  mov(reg_col, dv_ / kColsMicro);
-  Xbyak::Label col_loop;
-  L(col_loop);
   for (int r = 0; r < mr; ++r) {
-    vbroadcastss(Ymm(14), ptr[reg_alpha + r * 4]);
-    for (int h = 0; h < 2; ++h) vmulps(acc(r, h), Ymm(14), ptr[reg_oc + r * o_row + h * 32]);
+    vbroadcastss(Ymm(14), ptr[reg_ar + r * 4]);
+    for (int h = 0; h < 2; ++h) vmulps(acc(r, h), Ymm(14), ptr[reg_or + r * o_row + h * 32]);
   }
-  mov(reg_pn, reg_p);
+  mov(reg_pn, reg_pr);
   mov(reg_vn, reg_vc);
   mov(reg_cnt, kBlockKeys / kUnrollN);
   Xbyak::Label key_loop;
@@ -194,11 +204,7 @@ void PvKernel::microtile(int mr) {
   dec(reg_cnt);
   jnz(key_loop, T_NEAR);
   for (int r = 0; r < mr; ++r)
-    for (int h = 0; h < 2; ++h) vmovups(ptr[reg_oc + r * o_row + h * 32], acc(r, h));
-  add(reg_oc, kColsMicro * 4);
-  add(reg_vc, 2 * half);
-  dec(reg_col);
-  jnz(col_loop, T_NEAR);
+    for (int h = 0; h < 2; ++h) vmovups(ptr[reg_or + r * o_row + h * 32], acc(r, h));
 }
 
 }  // namespace attngen::x86

@@ -18,10 +18,10 @@ class QkKernel final : public JitGenerator {
 
  private:
   void generate() override;
-  void microtile(int mr);
+  void microtile(int mr, int col_group);
   const int d_;
   const Xbyak::Reg64 reg_q = rsi, reg_kt = rdx, reg_s = rcx, reg_rows = r8;
-  const Xbyak::Reg64 reg_qd = r9, reg_kd = r10, reg_cnt = r11;
+  const Xbyak::Reg64 reg_qd = r9, reg_kd = r10, reg_cnt = r11, reg_qr = rax, reg_sr = rbx, reg_left = rbp;
 };
 
 // S[rows][64] = Q[rows][D] . K[64 keys][D]^T with K in its storage layout and
@@ -52,9 +52,9 @@ class PvKernel final : public JitGenerator {
   void microtile(int mr);
   const int dv_;  // a multiple of 16
   const ElemType type_;
-  const Xbyak::Reg64 reg_vstride = r14;
-  const Xbyak::Reg64 reg_p = rsi, reg_v = rdx, reg_o = rcx, reg_alpha = r8, reg_rows = r9;
-  const Xbyak::Reg64 reg_pn = r10, reg_vn = r11, reg_oc = rax, reg_vc = rbx, reg_cnt = r12, reg_col = r13;
+  // rdi keeps the argument struct; these walk chunks, rows and keys.
+  const Xbyak::Reg64 reg_vstride = rsi, reg_col = rdx, reg_vc = rcx, reg_oc = r8, reg_pr = r9, reg_or = r10;
+  const Xbyak::Reg64 reg_ar = r11, reg_left = rax, reg_pn = rbx, reg_vn = rbp, reg_cnt = r12;
 };
 
 }  // namespace attngen::x86
