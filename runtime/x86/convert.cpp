@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <limits>
 #include <immintrin.h>
 
 #include "runtime/core/half.hpp"
@@ -75,6 +76,46 @@ ATTNGEN_AVX2 void pack_kt_block(ElemType type, const void* k, int64_t row_stride
       transpose8(r);
       for (int i = 0; i < nd; ++i) _mm256_storeu_ps(kt + (d0 + i) * 64 + j0, r[i]);
     }
+  }
+}
+
+ATTNGEN_AVX2 void scan_mask(ElemType type, const void* p, int64_t stride, int64_t n, MaskSummary* acc) {
+  const char* c = static_cast<const char*>(p);
+  const size_t es = elem_size(type);
+  auto keep = [&](int64_t k) {
+    const char* e = c + k * stride * int64_t(es);
+    uint16_t h;
+    switch (type) {
+      case ElemType::f32: return *reinterpret_cast<const float*>(e) != -std::numeric_limits<float>::infinity();
+      case ElemType::f16: std::memcpy(&h, e, 2); return h != 0xfc00;
+      case ElemType::bf16: std::memcpy(&h, e, 2); return h != 0xff80;
+      default: return *e != 0;
+    }
+  };
+  int64_t k = 0;
+  if (stride == 1) {
+    // 32 bytes at a time: a bit per byte that marks a masked element.
+    __m256i pattern;
+    switch (type) {
+      case ElemType::f32: pattern = _mm256_set1_epi32(int32_t(0xff800000u)); break;
+      case ElemType::f16: pattern = _mm256_set1_epi16(int16_t(0xfc00)); break;
+      case ElemType::bf16: pattern = _mm256_set1_epi16(int16_t(0xff80)); break;
+      default: pattern = _mm256_setzero_si256(); break;
+    }
+    const int64_t per = 32 / int64_t(es);
+    for (; k + per <= n && !(acc->any && !acc->all); k += per) {
+      const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(c + k * int64_t(es)));
+      const __m256i eq = es == 4 ? _mm256_cmpeq_epi32(v, pattern)
+                         : es == 2 ? _mm256_cmpeq_epi16(v, pattern) : _mm256_cmpeq_epi8(v, pattern);
+      const uint32_t masked = uint32_t(_mm256_movemask_epi8(eq));
+      acc->any = acc->any || masked != 0xffffffffu;
+      acc->all = acc->all && masked == 0;
+    }
+  }
+  for (; k < n && !(acc->any && !acc->all); ++k) {
+    const bool kept = keep(k);
+    acc->any = acc->any || kept;
+    acc->all = acc->all && kept;
   }
 }
 

@@ -15,6 +15,13 @@ void load_row_f32(ElemType type, const void* src, int64_t stride, int64_t n, flo
 // elements within a row are contiguous.
 void pack_kt_block(ElemType type, const void* k, int64_t row_stride, int nkeys, int head_dim, float* kt);
 
+// Summary of n mask elements at p (stride in elements): whether any and
+// whether all of them keep the pair (bool/u8: nonzero; float types: not -inf).
+struct MaskSummary {
+  bool any = false, all = true;
+};
+void scan_mask(ElemType type, const void* p, int64_t stride, int64_t n, MaskSummary* acc);
+
 // dst[k * stride] = round_to_type(mul * src[k]), nearest-even.
 void store_row(ElemType type, const float* src, int64_t n, float mul, void* dst, int64_t stride);
 

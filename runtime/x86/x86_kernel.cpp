@@ -15,8 +15,8 @@
 
 #include "codegen/spec/semantics.hpp"
 #include "runtime/core/error.hpp"
-#include "runtime/core/half.hpp"
 #include "runtime/x86/convert.hpp"
+#include "runtime/x86/mask_summary.hpp"
 
 namespace attngen::x86 {
 namespace {
@@ -104,13 +104,14 @@ std::unique_ptr<CallPlan> X86Kernel::plan_call(const BoundArgs& a, int parts) co
     BoundArgs a;
     std::vector<WorkItem> tiles;
     std::vector<std::pair<size_t, size_t>> ranges;
+    MaskBlocks mask_blocks;
     size_t items() const override { return ranges.size(); }
     void run_item(size_t i) const override {
       // Buffers persist per thread across calls (no page faults per call); the
       // packed K/V blocks belong to this call only.
       thread_local Workspace ws;
       ws.kv_b = ws.kv_head = -1;
-      for (size_t t = ranges[i].first; t < ranges[i].second; ++t) k->run_item(a, tiles[t], &ws);
+      for (size_t t = ranges[i].first; t < ranges[i].second; ++t) k->run_tile(a, tiles[t], mask_blocks, &ws);
     }
   };
   // Key indices travel as int32 lanes in the generated masks.
@@ -120,11 +121,18 @@ std::unique_ptr<CallPlan> X86Kernel::plan_call(const BoundArgs& a, int parts) co
   auto p = std::make_unique<Plan>();
   p->k = this, p->a = a;
   p->tiles = work_items(a);
+  if (spec().find_mask<CustomMask>()) p->mask_blocks = MaskBlocks(a.t.mask);
   p->ranges = balance(p->tiles, std::max(1, std::min(parts, int(p->tiles.size()))));
   return p;
 }
 
-void X86Kernel::run_item(const BoundArgs& a, const WorkItem& w, void* workspace) const {
+// Query head of row r of a tile: rows interleave the heads of the KV group.
+int64_t X86Kernel::row_head(const WorkItem& w, int64_t r) const {
+  return int64_t(w.kv_head) * spec().group_size() + int64_t(w.head_group) * plan_.heads_per_tile +
+         r % plan_.heads_per_tile;
+}
+
+void X86Kernel::run_tile(const BoundArgs& a, const WorkItem& w, const MaskBlocks& mask_blocks, void* workspace) const {
   Workspace& ws = *static_cast<Workspace*>(workspace);
   const Spec& s = spec();
   const AttentionArgs& t = a.t;
@@ -157,7 +165,7 @@ void X86Kernel::run_item(const BoundArgs& a, const WorkItem& w, void* workspace)
   int64_t jmin = INT64_MAX, jmax = -1;
   for (int64_t r = 0; r < rows; ++r) {
     const int64_t i = w.p0 + r / Gh;
-    const int64_t h = int64_t(w.kv_head) * s.group_size() + int64_t(w.head_group) * Gh + r % Gh;
+    const int64_t h = row_head(w, r);
     RowInfo& ri = ws.rows[size_t(r)];
     ri = RowInfo{0, -1, float(i + kv_len - q_len), 0.f, 0, 0, nullptr};
     float* qr = ws.q.data() + r * D;
@@ -213,20 +221,12 @@ void X86Kernel::run_item(const BoundArgs& a, const WorkItem& w, void* workspace)
     int64_t mask_col = int64_t(j0) * int64_t(mask_es);
     if (custom) {
       bool any_keep = false, all_keep = true;
-      for (const RowInfo& ri : ws.rows) {
-        const int64_t lo = std::max<int64_t>(ri.lo, j0), hi = std::min<int64_t>(ri.hi, j1);
-        for (int64_t j = lo; j <= hi; ++j) {
-          const char* p = static_cast<const char*>(ri.mask_row) + j * t.mask.stride[3] * int64_t(mask_es);
-          bool keep;
-          switch (t.mask.type) {
-            case ElemType::f32: keep = *reinterpret_cast<const float*>(p) != kNegInf; break;
-            case ElemType::f16: keep = f16_to_float(*reinterpret_cast<const uint16_t*>(p)) != kNegInf; break;
-            case ElemType::bf16: keep = bf16_to_float(*reinterpret_cast<const uint16_t*>(p)) != kNegInf; break;
-            default: keep = *p != 0; break;  // bool / u8
-          }
-          any_keep = any_keep || keep;
-          all_keep = all_keep && keep;
-        }
+      for (int64_t r = 0; r < rows; ++r) {
+        const RowInfo& ri = ws.rows[size_t(r)];
+        if (ri.lo > ri.hi || ri.hi < j0 || ri.lo > j1) continue;
+        const uint8_t bits = mask_blocks.at(b, row_head(w, r), w.p0 + r / Gh, kb);
+        any_keep = any_keep || (bits & MaskBlocks::kAny);
+        all_keep = all_keep && (bits & MaskBlocks::kAll);
       }
       if (!any_keep) continue;
       if (custom->format == CustomFormat::boolean && !all_keep) full = false;
@@ -287,7 +287,7 @@ void X86Kernel::run_item(const BoundArgs& a, const WorkItem& w, void* workspace)
   // O = acc / l; a row that saw no allowed key outputs 0 and LSE -inf.
   for (int64_t r = 0; r < rows; ++r) {
     const int64_t i = w.p0 + r / Gh;
-    const int64_t h = int64_t(w.kv_head) * s.group_size() + int64_t(w.head_group) * Gh + r % Gh;
+    const int64_t h = row_head(w, r);
     const float l = ws.l[size_t(r)];
     const bool empty = !(l > 0);
     void* dst = const_cast<char*>(element_ptr(t.o, b, h, i));

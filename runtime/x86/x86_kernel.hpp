@@ -10,6 +10,7 @@
 #include "codegen/x86/gemm_kernels.hpp"
 #include "codegen/x86/softmax_kernel.hpp"
 #include "runtime/core/backend.hpp"
+#include "runtime/x86/mask_summary.hpp"
 
 namespace attngen::x86 {
 
@@ -24,7 +25,8 @@ class X86Kernel final : public Kernel {
   const TilePlan& plan() const { return plan_; }
 
  private:
-  void run_item(const BoundArgs& a, const WorkItem& w, void* workspace) const;
+  void run_tile(const BoundArgs& a, const WorkItem& w, const MaskBlocks& mask_blocks, void* workspace) const;
+  int64_t row_head(const WorkItem& w, int64_t r) const;
   void pack_block(const BoundArgs& a, const WorkItem& w, int64_t kb, float* kt, float* v,
                   std::vector<float>* tmp) const;
 
