@@ -11,7 +11,7 @@ using Xbyak::Ymm;
 
 // Indices of the 32-byte constants (8 lanes each) in the kernel's table.
 enum Const : int {
-  kExpHi, kExpLo, kLog2e, kLn2Hi, kLn2Lo, kP0, kP1, kP2, kP3, kP4, kP5, kOne, kI127, kNegInf, kAbs, kSign,
+  kExpLo, kLog2e, kLn2Hi, kLn2Lo, kP0, kP1, kP2, kP3, kP4, kP5, kOne, kI127, kNegInf, kAbs, kSign,
   kInvCap, kCap, kMinusTwo, kIotaF, kIotaI = kIotaF + 8, kNumConst = kIotaI + 8
 };
 
@@ -82,6 +82,7 @@ void SoftmaxKernel::row() {
 void SoftmaxKernel::score_mods() {
   const Ymm t8(8), t9(9), t10(10), t11(11);
   if (opt_.softcap > 0) {
+    load_exp_constants();
     for (int k = 0; k < 8; ++k) {
       const Ymm x(k);
       vmulps(t8, x, cst(kInvCap));  // y = s / cap
@@ -169,6 +170,7 @@ void SoftmaxKernel::online_update() {
   vmaxps(t9, t9, t10);
   vmaxps(t8, t8, t9);
   hreduce(t8, t9, /*max=*/true);
+  load_exp_constants();
   vbroadcastss(t9, ptr[reg_m]);  // m_old
   vmaxps(t8, t8, t9);            // m_new
   vmovss(ptr[reg_m], Xbyak::Xmm(8));
@@ -196,16 +198,20 @@ void SoftmaxKernel::online_update() {
   vmovss(ptr[reg_l], Xbyak::Xmm(13));
 }
 
-// exp(x) = 2^n * p(r), n = round(x log2 e), r = x - n ln 2 (Cody-Waite split),
-// p a degree-7 polynomial (Cephes expf coefficients): about 1 ulp on the
-// clamped range. x <= -88 gives exactly 0 (n = -127 builds the bits of +0),
-// so exp(-inf) = 0; NaN stays NaN (min/max take the second operand then).
+void SoftmaxKernel::load_exp_constants() {
+  vmovaps(exp_lo_, cst(kExpLo));
+  vmovaps(exp_log2e_, cst(kLog2e));
+}
+
+// exp(x) for x <= 0 (every use here: scores minus the running max, and
+// -2|y| in tanh): 2^n * p(r), n = round(x log2 e), r = x - n ln 2 (Cody-Waite
+// split), p a degree-7 polynomial (Cephes expf coefficients): about 1 ulp.
+// x <= -88 gives exactly 0 (n = -127 builds the bits of +0), so exp(-inf) = 0;
+// NaN stays NaN (vmaxps returns its second operand then). Needs
+// load_exp_constants().
 void SoftmaxKernel::exp_inplace(const Ymm& x, const Ymm& t1, const Ymm& t2) {
-  vmovaps(t1, cst(kExpHi));
-  vminps(x, t1, x);
-  vmovaps(t1, cst(kExpLo));
-  vmaxps(x, t1, x);
-  vmulps(t1, x, cst(kLog2e));
+  vmaxps(x, exp_lo_, x);
+  vmulps(t1, x, exp_log2e_);
   vroundps(t1, t1, 0);
   vfnmadd231ps(x, t1, cst(kLn2Hi));
   vfnmadd231ps(x, t1, cst(kLn2Lo));
@@ -240,7 +246,6 @@ void SoftmaxKernel::emit_constants() {
     std::memcpy(&x, &b, 4);
     fill(i, x);
   };
-  fill(kExpHi, 88.0f);
   fill(kExpLo, -88.0f);
   fill(kLog2e, 1.44269504088896341f);
   fill(kLn2Hi, 0.693359375f);

@@ -35,13 +35,16 @@ class SoftmaxKernel final : public JitGenerator {
   void online_update();
   // Vector math on ymm `x` in place, with scratch registers.
   void exp_inplace(const Xbyak::Ymm& x, const Xbyak::Ymm& t1, const Xbyak::Ymm& t2);
+  void load_exp_constants();  // into exp_lo_ and exp_log2e_
   void hreduce(const Xbyak::Ymm& v, const Xbyak::Ymm& t, bool max);
   Xbyak::Address cst(int index);  // a 32-byte constant of the table
   void emit_constants();
 
   const SoftmaxOptions opt_;
   Xbyak::Label consts_;
-  // ymm0-7 hold one S row (64 scores); ymm8-15 are scratch.
+  // ymm0-7 hold one S row (64 scores); ymm8-13 are scratch; ymm14-15 hold
+  // exp's constants during exp (and scratch of the mask code before it).
+  const Xbyak::Ymm exp_lo_ = Xbyak::Ymm(14), exp_log2e_ = Xbyak::Ymm(15);
   const Xbyak::Reg64 reg_s = rsi, reg_row = rdx, reg_m = rcx, reg_l = r8, reg_alpha = r9, reg_n = r10;
   const Xbyak::Reg64 reg_mask = r11, reg_doc = rbx, reg_col = rbp;
 };
