@@ -132,170 +132,212 @@ int64_t X86Kernel::row_head(const WorkItem& w, int64_t r) const {
          r % plan_.heads_per_tile;
 }
 
+// Per-tile facts that every block of the tile needs.
+struct X86Kernel::TileContext {
+  const BoundArgs& a;
+  const WorkItem& w;
+  const MaskBlocks& mask_blocks;
+  Workspace& ws;
+  int64_t b, q_len, kv_len, rows;
+  const CustomMask* custom;
+  bool doc, direct;
+};
+
+// What one (Q tile, K block) pair needs from its classification.
+struct X86Kernel::BlockPlan {
+  bool skip = false, full = true;
+  const int32_t* kv_doc = nullptr;   // the block's document ids
+  const RowInfo* rows = nullptr;     // row descriptions (mask rows maybe redirected to a copy)
+  int64_t mask_col = 0;              // byte offset of the block in mask rows
+};
+
 void X86Kernel::run_tile(const BoundArgs& a, const WorkItem& w, const MaskBlocks& mask_blocks, void* workspace) const {
   Workspace& ws = *static_cast<Workspace*>(workspace);
   const Spec& s = spec();
-  const AttentionArgs& t = a.t;
-  const int D = s.head_dim, Dv = s.head_dim_v, Dvp = plan_.dv_padded;
-  const int Gh = plan_.heads_per_tile;
-  const int64_t b = w.b, q_len = a.q_len(b), kv_len = a.kv_len(b);
-  const int64_t rows = (w.p1 - w.p0) * Gh;
-  const int64_t nblocks = (a.skv + kB - 1) / kB;
-  RowContext ctx{q_len, kv_len, 0};
-  if (const PrefixLmMask* p = s.find_mask<PrefixLmMask>()) ctx.prefix_len = p->prefix ? *p->prefix : read_i32(t.prefix_lens, b);
-  const CustomMask* custom = s.find_mask<CustomMask>();
-  const bool doc = s.find_mask<DocumentMask>() != nullptr;
-  const size_t mask_es = custom ? elem_size(t.mask.type) : 0;
+  const int64_t b = w.b;
+  const int64_t rows = (w.p1 - w.p0) * plan_.heads_per_tile;
+  TileContext tc{a, w, mask_blocks, ws, b, a.q_len(b), a.kv_len(b), rows, s.find_mask<CustomMask>(),
+                 s.find_mask<DocumentMask>() != nullptr, false};
+  // Few rows: reading K/V in place beats packing blocks that serve only them.
+  tc.direct = rows <= kDirectRowsMax && qk_direct_ && a.t.k.stride[3] == 1 && a.t.v.stride[3] == 1;
 
-  ws.q.resize(size_t(rows * D));
+  ws.q.resize(size_t(rows * s.head_dim));
   ws.s.resize(size_t(rows * kB));
-  ws.o.assign(size_t(rows * Dvp), 0.f);
+  ws.o.assign(size_t(rows * plan_.dv_padded), 0.f);
   ws.m.assign(size_t(rows), kNegInf);
   ws.l.assign(size_t(rows), 0.f);
   ws.alpha.resize(size_t(rows));
   ws.rows.resize(size_t(rows));
   if (ws.kv_b != b || ws.kv_head != w.kv_head) {
+    const int64_t nblocks = (a.skv + kB - 1) / kB;
     ws.kv_b = b, ws.kv_head = w.kv_head;
     ws.packed.assign(size_t(nblocks), 0);
-    ws.kt.resize(size_t(nblocks * D * kB));
-    ws.v.resize(size_t(nblocks * kB * Dvp));
+    ws.kt.resize(size_t(nblocks * s.head_dim * kB));
+    ws.v.resize(size_t(nblocks * kB * plan_.dv_padded));
   }
+  int64_t jmin, jmax;
+  prepare_rows(tc, &jmin, &jmax);
+  for (int64_t kb = jmin / kB; jmax >= 0 && kb <= jmax / kB; ++kb) {
+    const BlockPlan bp = classify_block(tc, kb);
+    if (!bp.skip) run_block(tc, kb, bp);
+  }
+  finish_rows(tc);
+}
 
-  // Rows: pack Q (scaled, f32) and describe each row for the masked softmax.
-  int64_t jmin = INT64_MAX, jmax = -1;
-  for (int64_t r = 0; r < rows; ++r) {
-    const int64_t i = w.p0 + r / Gh;
-    const int64_t h = row_head(w, r);
-    RowInfo& ri = ws.rows[size_t(r)];
-    ri = RowInfo{0, -1, float(i + kv_len - q_len), 0.f, 0, 0, nullptr};
-    float* qr = ws.q.data() + r * D;
-    if (i < q_len) {
-      load_row_f32(s.dtype, element_ptr(t.q, b, h, i), t.q.stride[3], D, float(s.scale), qr);
+// Packs Q (scaled, f32) and describes each row for the masked softmax; the
+// union of the rows' key intervals is [jmin, jmax] (jmax < 0: none).
+void X86Kernel::prepare_rows(TileContext& tc, int64_t* jmin, int64_t* jmax) const {
+  const Spec& s = spec();
+  const AttentionArgs& t = tc.a.t;
+  const int D = s.head_dim, Gh = plan_.heads_per_tile;
+  RowContext ctx{tc.q_len, tc.kv_len, 0};
+  if (const PrefixLmMask* p = s.find_mask<PrefixLmMask>())
+    ctx.prefix_len = p->prefix ? *p->prefix : read_i32(t.prefix_lens, tc.b);
+  *jmin = INT64_MAX, *jmax = -1;
+  for (int64_t r = 0; r < tc.rows; ++r) {
+    const int64_t i = tc.w.p0 + r / Gh, h = row_head(tc.w, r);
+    RowInfo& ri = tc.ws.rows[size_t(r)];
+    ri = RowInfo{0, -1, float(i + tc.kv_len - tc.q_len), 0.f, 0, 0, nullptr};
+    float* qr = tc.ws.q.data() + r * D;
+    if (i < tc.q_len) {
+      load_row_f32(s.dtype, element_ptr(t.q, tc.b, h, i), t.q.stride[3], D, float(s.scale), qr);
       const KeyInterval k = allowed_interval(s, i, ctx);
       ri.lo = int32_t(k.lo), ri.hi = int32_t(k.hi);
-      if (!k.empty()) jmin = std::min(jmin, k.lo), jmax = std::max(jmax, k.hi);
+      if (!k.empty()) *jmin = std::min(*jmin, k.lo), *jmax = std::max(*jmax, k.hi);
     } else {
       std::fill(qr, qr + D, 0.f);  // past q_len: never read, output 0
     }
-    if (t.alibi_slopes.present()) ri.slope = *reinterpret_cast<const float*>(element_ptr(t.alibi_slopes, b, h));
-    if (doc) ri.qdoc = read_i32(t.q_doc, b, i);
-    if (custom) ri.mask_row = element_ptr(t.mask, b, h, i, 0);
+    if (t.alibi_slopes.present()) ri.slope = *reinterpret_cast<const float*>(element_ptr(t.alibi_slopes, tc.b, h));
+    if (tc.doc) ri.qdoc = read_i32(t.q_doc, tc.b, i);
+    if (tc.custom) ri.mask_row = element_ptr(t.mask, tc.b, h, i, 0);
   }
+}
 
-  // Few rows: reading K/V in place beats packing blocks that serve only them.
-  const bool direct = rows <= kDirectRowsMax && qk_direct_ && t.k.stride[3] == 1 && t.v.stride[3] == 1;
-  const size_t es = elem_size(s.dtype);
-  for (int64_t kb = jmax < 0 ? 1 : jmin / kB; kb <= (jmax < 0 ? 0 : jmax / kB); ++kb) {
-    const int64_t j0 = kb * kB, j1 = j0 + kB - 1;
-    // Index masks: the pair is empty when no row reaches the block, full when
-    // every row allows all of it.
-    bool any = false, full = true;
-    for (const RowInfo& ri : ws.rows) {
-      const bool row_any = ri.lo <= ri.hi && ri.hi >= j0 && ri.lo <= j1;
-      any = any || row_any;
-      full = full && ri.lo <= j0 && ri.hi >= j1;
-    }
-    if (!any) continue;
-    const int64_t jend = std::min(j1, a.skv - 1);  // last key inside the tensors
-    const int32_t* kv_doc = nullptr;
-    if (doc) {
-      int32_t kmin = INT32_MAX, kmax = INT32_MIN, qmin = INT32_MAX, qmax = INT32_MIN;
-      for (int64_t j = j0; j <= std::min(jend, kv_len - 1); ++j) {
-        const int32_t d = read_i32(t.kv_doc, b, j);
-        kmin = std::min(kmin, d), kmax = std::max(kmax, d);
-      }
-      for (const RowInfo& ri : ws.rows)
-        if (ri.lo <= ri.hi) qmin = std::min(qmin, ri.qdoc), qmax = std::max(qmax, ri.qdoc);
-      if (qmax < kmin || qmin > kmax) continue;  // no id in common
-      if (!(kmin == kmax && qmin == qmax && qmin == kmin)) full = false;
-      if (j1 < a.skv && t.kv_doc.stride[1] == 1) {
-        kv_doc = reinterpret_cast<const int32_t*>(element_ptr(t.kv_doc, b, j0));
-      } else {
-        ws.tail_doc.assign(kB, INT32_MIN);
-        for (int64_t j = j0; j <= jend; ++j) ws.tail_doc[size_t(j - j0)] = read_i32(t.kv_doc, b, j);
-        kv_doc = ws.tail_doc.data();
-      }
-    }
-    // Custom masks: one scan of the block's allowed part per row.
-    const RowInfo* row_info = ws.rows.data();
-    int64_t mask_col = int64_t(j0) * int64_t(mask_es);
-    if (custom) {
-      bool any_keep = false, all_keep = true;
-      for (int64_t r = 0; r < rows; ++r) {
-        const RowInfo& ri = ws.rows[size_t(r)];
-        if (ri.lo > ri.hi || ri.hi < j0 || ri.lo > j1) continue;
-        const uint8_t bits = mask_blocks.at(b, row_head(w, r), w.p0 + r / Gh, kb);
-        any_keep = any_keep || (bits & MaskBlocks::kAny);
-        all_keep = all_keep && (bits & MaskBlocks::kAll);
-      }
-      if (!any_keep) continue;
-      if (custom->format == CustomFormat::boolean && !all_keep) full = false;
-      if (j1 >= a.skv || t.mask.stride[3] != 1) {
-        // Copy the block's mask columns so the kernel never reads past a row.
-        ws.tail_mask.assign(size_t(rows * kB) * mask_es, 0);
-        ws.tail_rows = ws.rows;
-        for (int64_t r = 0; r < rows; ++r) {
-          char* dst = reinterpret_cast<char*>(ws.tail_mask.data()) + r * kB * int64_t(mask_es);
-          for (int64_t j = j0; j <= jend; ++j)
-            std::memcpy(dst + (j - j0) * int64_t(mask_es),
-                        static_cast<const char*>(ws.rows[size_t(r)].mask_row) + j * t.mask.stride[3] * int64_t(mask_es),
-                        mask_es);
-          ws.tail_rows[size_t(r)].mask_row = dst;
-        }
-        row_info = ws.tail_rows.data();
-        mask_col = 0;
-      }
-    }
-    const float* v_block;
-    int64_t v_stride;
-    if (direct) {
-      const void* k_block = element_ptr(t.k, b, w.kv_head, j0);
-      int64_t k_stride = t.k.stride[2] * int64_t(es);
-      v_block = reinterpret_cast<const float*>(element_ptr(t.v, b, w.kv_head, j0));
-      v_stride = t.v.stride[2] * int64_t(es);
-      if (j0 + kB > kv_len) {
-        // Copy the keys before kv_len; the kernels read 64 rows.
-        const int64_t n = kv_len - j0;
-        ws.k_tail.assign(size_t(kB * D) * es, 0);
-        ws.v_tail.assign(size_t(kB * Dv) * es, 0);
-        for (int64_t jj = 0; jj < n; ++jj) {
-          std::memcpy(ws.k_tail.data() + jj * D * int64_t(es), element_ptr(t.k, b, w.kv_head, j0 + jj), D * es);
-          std::memcpy(ws.v_tail.data() + jj * Dv * int64_t(es), element_ptr(t.v, b, w.kv_head, j0 + jj), Dv * es);
-        }
-        k_block = ws.k_tail.data(), k_stride = D * int64_t(es);
-        v_block = reinterpret_cast<const float*>(ws.v_tail.data()), v_stride = Dv * int64_t(es);
-      }
-      const QkDirectArgs qa{ws.q.data(), k_block, k_stride, ws.s.data(), rows};
-      qk_direct_->fn()(&qa);
-    } else {
-      if (!ws.packed[size_t(kb)]) {
-        pack_block(a, w, kb, ws.kt.data() + kb * D * kB, ws.v.data() + kb * kB * Dvp, &ws.row_tmp);
-        ws.packed[size_t(kb)] = 1;
-      }
-      const QkArgs qa{ws.q.data(), ws.kt.data() + kb * D * kB, ws.s.data(), rows};
-      qk_.fn()(&qa);
-      v_block = ws.v.data() + kb * kB * Dvp;
-      v_stride = Dvp * 4;
-    }
-    const SoftmaxArgs sa{ws.s.data(), row_info, ws.m.data(), ws.l.data(), ws.alpha.data(), rows,
-                         int32_t(j0), float(j0), kv_doc, mask_col};
-    softmax_[custom && custom->format == CustomFormat::additive && t.mask.type != ElemType::f32][full ? 0 : 1]->fn()(&sa);
-    const PvArgs pa{ws.s.data(), v_block, v_stride, ws.o.data(), ws.alpha.data(), rows};
-    (direct && s.dtype != ElemType::f32 ? *pv_direct_ : pv_).fn()(&pa);
+// Empty (skip), full (no per-element mask work) or partial, from the index
+// intervals, the document ids' ranges and the custom mask's block summary.
+X86Kernel::BlockPlan X86Kernel::classify_block(TileContext& tc, int64_t kb) const {
+  const AttentionArgs& t = tc.a.t;
+  Workspace& ws = tc.ws;
+  const int64_t j0 = kb * kB, j1 = j0 + kB - 1;
+  const int64_t jend = std::min(j1, tc.a.skv - 1);  // last key inside the tensors
+  BlockPlan bp;
+  bp.rows = ws.rows.data();
+  bool any = false;
+  for (const RowInfo& ri : ws.rows) {
+    any = any || (ri.lo <= ri.hi && ri.hi >= j0 && ri.lo <= j1);
+    bp.full = bp.full && ri.lo <= j0 && ri.hi >= j1;
   }
+  if (!any) return BlockPlan{true};
+  if (tc.doc) {
+    int32_t kmin = INT32_MAX, kmax = INT32_MIN, qmin = INT32_MAX, qmax = INT32_MIN;
+    for (int64_t j = j0; j <= std::min(jend, tc.kv_len - 1); ++j) {
+      const int32_t d = read_i32(t.kv_doc, tc.b, j);
+      kmin = std::min(kmin, d), kmax = std::max(kmax, d);
+    }
+    for (const RowInfo& ri : ws.rows)
+      if (ri.lo <= ri.hi) qmin = std::min(qmin, ri.qdoc), qmax = std::max(qmax, ri.qdoc);
+    if (qmax < kmin || qmin > kmax) return BlockPlan{true};  // no id in common
+    bp.full = bp.full && kmin == kmax && qmin == qmax && qmin == kmin;
+    if (j1 < tc.a.skv && t.kv_doc.stride[1] == 1) {
+      bp.kv_doc = reinterpret_cast<const int32_t*>(element_ptr(t.kv_doc, tc.b, j0));
+    } else {  // the kernel reads 64 ids
+      ws.tail_doc.assign(kB, INT32_MIN);
+      for (int64_t j = j0; j <= jend; ++j) ws.tail_doc[size_t(j - j0)] = read_i32(t.kv_doc, tc.b, j);
+      bp.kv_doc = ws.tail_doc.data();
+    }
+  }
+  if (tc.custom) {
+    const int64_t es = int64_t(elem_size(t.mask.type));
+    bool any_keep = false, all_keep = true;
+    for (int64_t r = 0; r < tc.rows; ++r) {
+      const RowInfo& ri = ws.rows[size_t(r)];
+      if (ri.lo > ri.hi || ri.hi < j0 || ri.lo > j1) continue;
+      const uint8_t bits = tc.mask_blocks.at(tc.b, row_head(tc.w, r), tc.w.p0 + r / plan_.heads_per_tile, kb);
+      any_keep = any_keep || (bits & MaskBlocks::kAny);
+      all_keep = all_keep && (bits & MaskBlocks::kAll);
+    }
+    if (!any_keep) return BlockPlan{true};
+    bp.full = bp.full && (tc.custom->format == CustomFormat::additive || all_keep);
+    bp.mask_col = j0 * es;
+    if (j1 >= tc.a.skv || t.mask.stride[3] != 1) {
+      // Copy the block's mask columns so the kernel never reads past a row.
+      ws.tail_mask.assign(size_t(tc.rows * kB * es), 0);
+      ws.tail_rows = ws.rows;
+      for (int64_t r = 0; r < tc.rows; ++r) {
+        char* dst = reinterpret_cast<char*>(ws.tail_mask.data()) + r * kB * es;
+        const char* src = static_cast<const char*>(ws.rows[size_t(r)].mask_row);
+        for (int64_t j = j0; j <= jend; ++j) std::memcpy(dst + (j - j0) * es, src + j * t.mask.stride[3] * es, size_t(es));
+        ws.tail_rows[size_t(r)].mask_row = dst;
+      }
+      bp.rows = ws.tail_rows.data();
+      bp.mask_col = 0;
+    }
+  }
+  return bp;
+}
 
-  // O = acc / l; a row that saw no allowed key outputs 0 and LSE -inf.
-  for (int64_t r = 0; r < rows; ++r) {
-    const int64_t i = w.p0 + r / Gh;
-    const int64_t h = row_head(w, r);
-    const float l = ws.l[size_t(r)];
+// S = Q.K^T, the masked online softmax and O = alpha O + P.V for one block.
+void X86Kernel::run_block(TileContext& tc, int64_t kb, const BlockPlan& bp) const {
+  const Spec& s = spec();
+  const AttentionArgs& t = tc.a.t;
+  Workspace& ws = tc.ws;
+  const int D = s.head_dim, Dv = s.head_dim_v, Dvp = plan_.dv_padded;
+  const int64_t j0 = kb * kB, es = int64_t(elem_size(s.dtype));
+  const void* v_block;
+  int64_t v_stride;
+  if (tc.direct) {
+    const void* k_block = element_ptr(t.k, tc.b, tc.w.kv_head, j0);
+    int64_t k_stride = t.k.stride[2] * es;
+    v_block = element_ptr(t.v, tc.b, tc.w.kv_head, j0);
+    v_stride = t.v.stride[2] * es;
+    if (j0 + kB > tc.kv_len) {
+      // Copy the keys before kv_len: the kernels read 64 rows.
+      ws.k_tail.assign(size_t(kB * D * es), 0);
+      ws.v_tail.assign(size_t(kB * Dv * es), 0);
+      for (int64_t jj = 0; jj < tc.kv_len - j0; ++jj) {
+        std::memcpy(ws.k_tail.data() + jj * D * es, element_ptr(t.k, tc.b, tc.w.kv_head, j0 + jj), size_t(D * es));
+        std::memcpy(ws.v_tail.data() + jj * Dv * es, element_ptr(t.v, tc.b, tc.w.kv_head, j0 + jj), size_t(Dv * es));
+      }
+      k_block = ws.k_tail.data(), k_stride = D * es;
+      v_block = ws.v_tail.data(), v_stride = Dv * es;
+    }
+    const QkDirectArgs qa{ws.q.data(), k_block, k_stride, ws.s.data(), tc.rows};
+    qk_direct_->fn()(&qa);
+  } else {
+    if (!ws.packed[size_t(kb)]) {
+      pack_block(tc.a, tc.w, kb, ws.kt.data() + kb * D * kB, ws.v.data() + kb * kB * Dvp, &ws.row_tmp);
+      ws.packed[size_t(kb)] = 1;
+    }
+    const QkArgs qa{ws.q.data(), ws.kt.data() + kb * D * kB, ws.s.data(), tc.rows};
+    qk_.fn()(&qa);
+    v_block = ws.v.data() + kb * kB * Dvp;
+    v_stride = Dvp * 4;
+  }
+  const SoftmaxArgs sa{ws.s.data(), bp.rows, ws.m.data(), ws.l.data(), ws.alpha.data(), tc.rows,
+                       int32_t(j0), float(j0), bp.kv_doc, bp.mask_col};
+  const bool additive_in_dtype =
+      tc.custom && tc.custom->format == CustomFormat::additive && t.mask.type != ElemType::f32;
+  softmax_[additive_in_dtype][bp.full ? 0 : 1]->fn()(&sa);
+  const PvArgs pa{ws.s.data(), v_block, v_stride, ws.o.data(), ws.alpha.data(), tc.rows};
+  (tc.direct && s.dtype != ElemType::f32 ? *pv_direct_ : pv_).fn()(&pa);
+}
+
+// O = acc / l in the storage dtype; a row that saw no allowed key outputs 0
+// and LSE -inf.
+void X86Kernel::finish_rows(TileContext& tc) const {
+  const Spec& s = spec();
+  const AttentionArgs& t = tc.a.t;
+  const int Dv = s.head_dim_v, Dvp = plan_.dv_padded;
+  for (int64_t r = 0; r < tc.rows; ++r) {
+    const int64_t i = tc.w.p0 + r / plan_.heads_per_tile, h = row_head(tc.w, r);
+    const float l = tc.ws.l[size_t(r)];
     const bool empty = !(l > 0);
-    void* dst = const_cast<char*>(element_ptr(t.o, b, h, i));
-    if (empty) std::fill(ws.o.begin() + r * Dvp, ws.o.begin() + r * Dvp + Dv, 0.f);
-    store_row(s.dtype, ws.o.data() + r * Dvp, Dv, empty ? 0.f : 1.f / l, dst, t.o.stride[3]);
+    float* o = tc.ws.o.data() + r * Dvp;
+    if (empty) std::fill(o, o + Dv, 0.f);
+    store_row(s.dtype, o, Dv, empty ? 0.f : 1.f / l, const_cast<char*>(element_ptr(t.o, tc.b, h, i)), t.o.stride[3]);
     if (s.return_lse)
-      *reinterpret_cast<float*>(const_cast<char*>(element_ptr(t.lse, b, h, i))) =
-          empty ? kNegInf : ws.m[size_t(r)] + std::log(l);
+      *reinterpret_cast<float*>(const_cast<char*>(element_ptr(t.lse, tc.b, h, i))) =
+          empty ? kNegInf : tc.ws.m[size_t(r)] + std::log(l);
   }
 }
 

@@ -25,7 +25,13 @@ class X86Kernel final : public Kernel {
   const TilePlan& plan() const { return plan_; }
 
  private:
+  struct TileContext;
+  struct BlockPlan;
   void run_tile(const BoundArgs& a, const WorkItem& w, const MaskBlocks& mask_blocks, void* workspace) const;
+  void prepare_rows(TileContext& tc, int64_t* jmin, int64_t* jmax) const;
+  BlockPlan classify_block(TileContext& tc, int64_t kb) const;
+  void run_block(TileContext& tc, int64_t kb, const BlockPlan& bp) const;
+  void finish_rows(TileContext& tc) const;
   int64_t row_head(const WorkItem& w, int64_t r) const;
   void pack_block(const BoundArgs& a, const WorkItem& w, int64_t kb, float* kt, float* v,
                   std::vector<float>* tmp) const;
