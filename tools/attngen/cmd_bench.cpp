@@ -88,6 +88,11 @@ void bench(const BenchFlags& f) {
                       {"efficiency", peak > 0 ? flops / ms / 1e6 / peak : 0.0},
                       {"allowed_fraction", total > 0 ? allowed / total : 0.0},
                       {"compile_ms", median(compile_ms)}};
+  // Workload options that change what is measured, for tables of results.
+  std::string extra;
+  if (spec.find_mask<CustomMask>()) extra = "custom=" + f.custom;
+  if (f.full_lengths) extra += std::string(extra.empty() ? "" : " ") + "full-lengths";
+  j["extra"] = extra;
   if (f.check) {
     const Comparison c = compare_with_reference(w, w.o(), nullptr, threads);
     j["rel_err"] = c.rel_err;
