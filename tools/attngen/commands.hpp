@@ -16,5 +16,8 @@ void add_run(CLI::App& app);
 void add_verify(CLI::App& app);
 void add_bench(CLI::App& app);
 void add_peak(CLI::App& app);
+void add_info(CLI::App& app);
+void add_compile(CLI::App& app);
+void add_cache(CLI::App& app);
 
 }  // namespace attngen::cli

@@ -15,6 +15,9 @@ int main(int argc, char** argv) {
   attngen::cli::add_verify(app);
   attngen::cli::add_bench(app);
   attngen::cli::add_peak(app);
+  attngen::cli::add_info(app);
+  attngen::cli::add_compile(app);
+  attngen::cli::add_cache(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

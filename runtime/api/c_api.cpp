@@ -1,0 +1,250 @@
+// The C ABI (attngen/attngen.h) over the kernel cache and Kernel. Argument
+// checking is bind_args' job; this layer only converts descriptors and
+// handles, and turns exceptions into statuses (status.hpp).
+#include <cstddef>
+#include <string>
+
+#include "attngen/attngen.h"
+#include "codegen/spec/spec.hpp"
+#include "runtime/api/handles.hpp"
+#include "runtime/api/status.hpp"
+#include "runtime/cache/kernel_cache.hpp"
+#include "runtime/core/version.hpp"
+
+namespace attngen::capi {
+
+HandlePool<attngen_kernel>& kernel_pool() {
+  static auto* pool = new HandlePool<attngen_kernel>;  // never destroyed: handles outlive static destructors
+  return *pool;
+}
+HandlePool<attngen_call>& call_pool() {
+  static auto* pool = new HandlePool<attngen_call>;
+  return *pool;
+}
+
+namespace {
+
+void require(const void* p, const char* what) {
+  if (!p) throw ApiError(ATTNGEN_ERR_INVALID_ARGUMENT, std::string(what) + ": null pointer");
+}
+
+std::string options_backend(const attngen_compile_options* o) { return o && o->backend ? o->backend : "auto"; }
+
+void check_options(const attngen_compile_options* o) {
+  if (!o) return;
+  const size_t need = offsetof(attngen_compile_options, threads) + sizeof o->threads;
+  if (o->struct_size < need)
+    throw ApiError(ATTNGEN_ERR_INVALID_ARGUMENT, "options.struct_size: must be at least " + std::to_string(need) +
+                                                     ", got " + std::to_string(o->struct_size) +
+                                                     " (call attngen_compile_options_init first)");
+  if (o->threads < 0)
+    throw ApiError(ATTNGEN_ERR_INVALID_ARGUMENT, "options.threads: must be >= 0, got " + std::to_string(o->threads));
+}
+
+attngen_kernel* new_handle(std::shared_ptr<const Kernel> kernel, const attngen_compile_options* o) {
+  attngen_kernel* h = kernel_pool().acquire();
+  h->kernel = std::move(kernel);
+  h->threads = o ? o->threads : 0;
+  h->refs.store(1, std::memory_order_relaxed);
+  return h;
+}
+
+TensorRef to_ref(const char* name, const attngen_tensor& t) {
+  TensorRef r;
+  if (t.data == nullptr && t.rank == 0) return r;  // absent
+  switch (t.dtype) {
+    case ATTNGEN_F32: r.type = ElemType::f32; break;
+    case ATTNGEN_F16: r.type = ElemType::f16; break;
+    case ATTNGEN_BF16: r.type = ElemType::bf16; break;
+    case ATTNGEN_I32: r.type = ElemType::i32; break;
+    case ATTNGEN_U8: r.type = ElemType::u8; break;
+    case ATTNGEN_BOOL: r.type = ElemType::b8; break;
+    default:
+      throw ApiError(ATTNGEN_ERR_INVALID_ARGUMENT,
+                     std::string(name) + ": unknown dtype code " + std::to_string(int(t.dtype)) + " (expected 0-5)");
+  }
+  if (t.rank < 0 || t.rank > ATTNGEN_MAX_RANK)
+    throw ApiError(ATTNGEN_ERR_INVALID_ARGUMENT,
+                   std::string(name) + ": rank must be in [0, 4], got " + std::to_string(t.rank));
+  r.data = t.data;
+  r.rank = t.rank;
+  for (int d = 0; d < t.rank; ++d) r.shape[d] = t.shape[d], r.stride[d] = t.strides[d];
+  return r;
+}
+
+// Converts and checks `a` against the kernel's spec (bind_args).
+BoundArgs bind(const Kernel& k, const attngen_args* a) {
+  require(a, "args");
+  AttentionArgs t;
+  t.q = to_ref("q", a->q), t.k = to_ref("k", a->k), t.v = to_ref("v", a->v);
+  t.o = to_ref("o", a->o), t.lse = to_ref("lse", a->lse);
+  t.q_lens = to_ref("q_lens", a->q_lens), t.kv_lens = to_ref("kv_lens", a->kv_lens);
+  t.q_doc = to_ref("q_doc", a->q_doc), t.kv_doc = to_ref("kv_doc", a->kv_doc);
+  t.mask = to_ref("mask", a->mask), t.alibi_slopes = to_ref("alibi_slopes", a->alibi_slopes);
+  t.prefix_lens = to_ref("prefix_lens", a->prefix_lens);
+  try {
+    return bind_args(k.spec(), t);
+  } catch (const Error& e) {
+    throw ApiError(ATTNGEN_ERR_INVALID_ARGUMENT, e.what());
+  }
+}
+
+}  // namespace
+}  // namespace attngen::capi
+
+using namespace attngen;
+using namespace attngen::capi;
+
+extern "C" {
+
+const char* attngen_version(void) { return kVersion; }
+
+const char* attngen_status_string(attngen_status s) {
+  switch (s) {
+    case ATTNGEN_OK: return "ok";
+    case ATTNGEN_ERR_INVALID_ARGUMENT: return "invalid argument";
+    case ATTNGEN_ERR_INVALID_SPEC: return "invalid spec";
+    case ATTNGEN_ERR_BACKEND: return "backend unavailable";
+    case ATTNGEN_ERR_JIT_DISABLED: return "kernel not cached and JIT disabled";
+    case ATTNGEN_ERR_INVALID_HANDLE: return "invalid handle";
+    case ATTNGEN_ERR_IO: return "I/O error";
+    case ATTNGEN_ERR_COMPILE: return "compile error";
+    case ATTNGEN_ERR_OUT_OF_MEMORY: return "out of memory";
+    case ATTNGEN_ERR_INTERNAL: return "internal error";
+  }
+  return "unknown status";
+}
+
+attngen_tensor attngen_tensor_contiguous(const void* data, attngen_dtype dtype, int32_t rank, const int64_t* shape) {
+  attngen_tensor t{};
+  t.data = data, t.dtype = dtype, t.rank = rank;
+  int64_t stride = 1;
+  for (int d = (rank > ATTNGEN_MAX_RANK ? ATTNGEN_MAX_RANK : rank) - 1; d >= 0 && shape; --d) {
+    t.shape[d] = shape[d], t.strides[d] = stride;
+    stride *= shape[d];
+  }
+  return t;  // a bad rank is reported when the tensor is used
+}
+
+void attngen_compile_options_init(attngen_compile_options* o) {
+  if (!o) return;
+  *o = attngen_compile_options{};
+  o->struct_size = sizeof *o;
+}
+
+attngen_status attngen_kernel_compile(const char* spec_json, const attngen_compile_options* options,
+                                      attngen_kernel** out) {
+  if (out) *out = nullptr;
+  return guarded(ATTNGEN_ERR_COMPILE, [&] {
+    require(out, "out");
+    require(spec_json, "spec_json");
+    check_options(options);
+    *out = new_handle(process_cache().get(std::string(spec_json), options_backend(options)), options);
+  });
+}
+
+attngen_status attngen_kernel_compile_file(const char* spec_path, const attngen_compile_options* options,
+                                           attngen_kernel** out) {
+  if (out) *out = nullptr;
+  return guarded(ATTNGEN_ERR_COMPILE, [&] {
+    require(out, "out");
+    require(spec_path, "spec_path");
+    check_options(options);
+    Spec spec;
+    try {
+      spec = load_spec_file(spec_path);
+    } catch (const SpecError&) {
+      throw;
+    } catch (const Error& e) {
+      throw ApiError(ATTNGEN_ERR_IO, e.what());
+    }
+    *out = new_handle(process_cache().get(spec, choose_backend(options_backend(options), spec)), options);
+  });
+}
+
+attngen_status attngen_kernel_retain(attngen_kernel* kernel) {
+  return guarded(ATTNGEN_ERR_INTERNAL, [&] { kernel_pool().check(kernel, "kernel")->refs.fetch_add(1); });
+}
+
+attngen_status attngen_kernel_release(attngen_kernel* kernel) {
+  return guarded(ATTNGEN_ERR_INTERNAL, [&] {
+    attngen_kernel* h = kernel_pool().check(kernel, "kernel");
+    const int32_t before = h->refs.fetch_sub(1);
+    if (before == 1) kernel_pool().release(h);
+    if (before < 1) throw ApiError(ATTNGEN_ERR_INVALID_HANDLE, "kernel: released more often than retained");
+  });
+}
+
+attngen_status attngen_kernel_get_info(const attngen_kernel* kernel, attngen_kernel_info* out) {
+  return guarded(ATTNGEN_ERR_INTERNAL, [&] {
+    attngen_kernel* h = kernel_pool().check(kernel, "kernel");
+    require(out, "out");
+    const Kernel& k = *h->kernel;
+    const Spec& s = k.spec();
+    {
+      std::lock_guard<std::mutex> lock(h->info_mu);
+      if (h->spec_json.empty()) h->spec_json = canonical_json(s);
+    }
+    *out = attngen_kernel_info{};
+    out->key = k.key().c_str();
+    out->backend = k.backend().c_str();
+    out->isa = k.isa().c_str();
+    out->spec = h->spec_json.c_str();
+    out->writes_lse = s.return_lse;
+    out->dtype = s.dtype == ElemType::f16 ? ATTNGEN_F16 : s.dtype == ElemType::bf16 ? ATTNGEN_BF16 : ATTNGEN_F32;
+    out->num_heads = s.num_heads, out->num_kv_heads = s.num_kv_heads;
+    out->head_dim = s.head_dim, out->head_dim_v = s.head_dim_v;
+    out->layout_bshd = s.layout == Layout::bshd;
+  });
+}
+
+attngen_status attngen_kernel_run(const attngen_kernel* kernel, const attngen_args* args, int32_t threads) {
+  return guarded(ATTNGEN_ERR_INTERNAL, [&] {
+    const attngen_kernel* h = kernel_pool().check(kernel, "kernel");
+    if (threads < 0)
+      throw ApiError(ATTNGEN_ERR_INVALID_ARGUMENT, "threads: must be >= 0, got " + std::to_string(threads));
+    const BoundArgs bound = bind(*h->kernel, args);
+    h->kernel->execute(bound, RunOptions{threads ? threads : h->threads});
+  });
+}
+
+attngen_status attngen_kernel_prepare(const attngen_kernel* kernel, const attngen_args* args, int32_t parts,
+                                      attngen_call** out) {
+  if (out) *out = nullptr;
+  return guarded(ATTNGEN_ERR_INTERNAL, [&] {
+    const attngen_kernel* h = kernel_pool().check(kernel, "kernel");
+    require(out, "out");
+    if (parts < 1) throw ApiError(ATTNGEN_ERR_INVALID_ARGUMENT, "parts: must be >= 1, got " + std::to_string(parts));
+    const BoundArgs bound = bind(*h->kernel, args);
+    std::unique_ptr<CallPlan> plan = h->kernel->plan_call(bound, parts);
+    attngen_call* c = call_pool().acquire();
+    c->kernel = h->kernel;
+    c->items = plan->items();
+    c->plan = std::move(plan);
+    *out = c;
+  });
+}
+
+attngen_status attngen_call_items(const attngen_call* call, size_t* out) {
+  return guarded(ATTNGEN_ERR_INTERNAL, [&] {
+    const attngen_call* c = call_pool().check(call, "call");
+    require(out, "out");
+    *out = c->items;
+  });
+}
+
+attngen_status attngen_call_run_item(const attngen_call* call, size_t item) {
+  return guarded(ATTNGEN_ERR_INTERNAL, [&] {
+    const attngen_call* c = call_pool().check(call, "call");
+    if (item >= c->items)
+      throw ApiError(ATTNGEN_ERR_INVALID_ARGUMENT,
+                     "item: must be < " + std::to_string(c->items) + " (the call's items), got " + std::to_string(item));
+    c->plan->run_item(item);
+  });
+}
+
+attngen_status attngen_call_release(attngen_call* call) {
+  return guarded(ATTNGEN_ERR_INTERNAL, [&] { call_pool().release(call_pool().check(call, "call")); });
+}
+
+}  // extern "C"

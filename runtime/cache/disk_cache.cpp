@@ -1,0 +1,254 @@
+#include "runtime/cache/disk_cache.hpp"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+
+#include "codegen/spec/spec.hpp"
+#include "runtime/core/error.hpp"
+#include "runtime/core/version.hpp"
+#include "runtime/io/atomic_file.hpp"
+
+namespace attngen {
+namespace {
+
+namespace fs = std::filesystem;
+
+// File layout (integers little-endian):
+//   magic "ATTNGEN\x1a" | u32 format | 6 x (u32 length, bytes): generator,
+//   toolchain, backend, isa, key, spec | u64 payload size, payload |
+//   u64 FNV-1a-64 of every byte before it.
+constexpr char kMagic[8] = {'A', 'T', 'T', 'N', 'G', 'E', 'N', '\x1a'};
+constexpr uint32_t kFormat = 1;
+constexpr uint32_t kMaxString = 1u << 20;
+constexpr const char* kSuffix = ".kernel";
+
+uint64_t fnv1a64(const uint8_t* p, size_t n) {  // the hash of cache_key, over bytes
+  uint64_t h = 0xcbf29ce484222325ull;
+  for (size_t i = 0; i < n; ++i) h = (h ^ p[i]) * 0x100000001b3ull;
+  return h;
+}
+
+void put_u(std::vector<uint8_t>& out, uint64_t v, int bytes) {
+  for (int i = 0; i < bytes; ++i) out.push_back(uint8_t(v >> (8 * i)));
+}
+
+class Reader {
+ public:
+  explicit Reader(const std::vector<uint8_t>& b) : b_(b) {}
+  uint64_t u(int bytes, const char* what) {
+    need(size_t(bytes), what);
+    uint64_t v = 0;
+    for (int i = 0; i < bytes; ++i) v |= uint64_t(b_[pos_ + size_t(i)]) << (8 * i);
+    pos_ += size_t(bytes);
+    return v;
+  }
+  std::string str(const char* what) {
+    const uint64_t n = u(4, what);
+    if (n > kMaxString) throw Error(std::string("implausible length of ") + what + ": " + std::to_string(n));
+    need(size_t(n), what);
+    std::string s(b_.begin() + long(pos_), b_.begin() + long(pos_ + n));
+    pos_ += size_t(n);
+    return s;
+  }
+  void need(size_t n, const char* what) const {
+    if (b_.size() - pos_ < n)
+      throw Error(std::string("truncated (") + std::to_string(b_.size()) + " bytes) in " + what);
+  }
+  size_t pos() const { return pos_; }
+  void skip(size_t n) { pos_ += n; }
+
+ private:
+  const std::vector<uint8_t>& b_;
+  size_t pos_ = 0;
+};
+
+bool stat_ino(const std::string& path, ino_t* ino) {
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0) return false;
+  *ino = st.st_ino;
+  return true;
+}
+
+bool is_cache_file(const std::string& name) {
+  auto ends = [&](const std::string& s) { return name.size() >= s.size() && name.compare(name.size() - s.size(), s.size(), s) == 0; };
+  return ends(kSuffix) || ends(".lock") || name.find(std::string(kSuffix) + ".tmp.") != std::string::npos;
+}
+
+}  // namespace
+
+std::string toolchain_id() {
+#if defined(__clang__)
+  std::string id = "clang " __clang_version__;
+#elif defined(__GNUC__)
+  std::string id = "gcc " __VERSION__;
+#else
+  std::string id = "unknown-compiler";
+#endif
+#if defined(__x86_64__)
+  id += " x86_64";
+#elif defined(__aarch64__)
+  id += " aarch64";
+#endif
+  return id;
+}
+
+std::vector<uint8_t> encode_entry(const DiskEntry& e) {
+  std::vector<uint8_t> out(kMagic, kMagic + 8);
+  put_u(out, kFormat, 4);
+  for (const std::string* s : {&e.generator, &e.toolchain, &e.backend, &e.isa, &e.key, &e.spec}) {
+    put_u(out, s->size(), 4);
+    out.insert(out.end(), s->begin(), s->end());
+  }
+  put_u(out, e.payload.size(), 8);
+  out.insert(out.end(), e.payload.begin(), e.payload.end());
+  put_u(out, fnv1a64(out.data(), out.size()), 8);
+  return out;
+}
+
+DiskEntry decode_entry(const std::vector<uint8_t>& bytes) {
+  Reader r(bytes);
+  r.need(8, "magic");
+  if (!std::equal(kMagic, kMagic + 8, bytes.begin())) throw Error("not an attngen cache entry (bad magic)");
+  r.skip(8);
+  if (const uint64_t f = r.u(4, "format"); f != kFormat)
+    throw Error("entry format " + std::to_string(f) + ", expected " + std::to_string(kFormat));
+  DiskEntry e;
+  e.generator = r.str("generator");
+  e.toolchain = r.str("toolchain");
+  e.backend = r.str("backend");
+  e.isa = r.str("isa");
+  e.key = r.str("key");
+  e.spec = r.str("spec");
+  const uint64_t n = r.u(8, "payload size");
+  if (n > bytes.size()) throw Error("truncated: payload of " + std::to_string(n) + " bytes in a file of " + std::to_string(bytes.size()));
+  r.need(size_t(n), "payload");
+  e.payload.assign(bytes.begin() + long(r.pos()), bytes.begin() + long(r.pos() + n));
+  r.skip(size_t(n));
+  const size_t body = r.pos();
+  const uint64_t sum = r.u(8, "checksum");
+  if (r.pos() != bytes.size()) throw Error(std::to_string(bytes.size() - r.pos()) + " unexpected bytes after the checksum");
+  if (sum != fnv1a64(bytes.data(), body)) throw Error("checksum mismatch (corrupted)");
+  return e;
+}
+
+std::string default_cache_dir() {
+  if (const char* d = std::getenv("ATTNGEN_CACHE_DIR"); d && *d) return d;
+  if (const char* x = std::getenv("XDG_CACHE_HOME"); x && *x == '/') return std::string(x) + "/attngen";
+  if (const char* h = std::getenv("HOME"); h && *h) return std::string(h) + "/.cache/attngen";
+  return "";
+}
+
+std::string DiskCache::entry_path(const std::string& key) const {
+  // The toolchain is part of the name so that two builds sharing a directory
+  // keep their own entries instead of discarding each other's.
+  return dir_ + "/" + key + "-" + stable_hash_hex(toolchain_id()).substr(0, 8) + kSuffix;
+}
+
+std::optional<DiskEntry> DiskCache::load(const std::string& key, std::string* why) const {
+  if (why) why->clear();
+  const std::string path = entry_path(key);
+  ino_t ino;
+  if (!stat_ino(path, &ino)) return std::nullopt;
+  std::string problem;
+  try {
+    DiskEntry e = decode_entry(read_file(path, "cache entry"));
+    if (e.generator != kGeneratorVersion)
+      problem = "generator " + e.generator + ", this library is " + kGeneratorVersion;
+    else if (e.toolchain != toolchain_id())
+      problem = "toolchain '" + e.toolchain + "', this library is '" + toolchain_id() + "'";
+    else if (e.key != key)
+      problem = "entry of key " + e.key;
+    else if (cache_key(parse_spec(e.spec), e.backend, e.isa) != key)
+      problem = "its spec, backend and ISA do not hash to its key";
+    if (problem.empty()) return e;
+  } catch (const std::exception& ex) {
+    problem = ex.what();
+  }
+  // Delete only the file we read: another process may have replaced it by now.
+  ino_t now;
+  if (stat_ino(path, &now) && now == ino) ::unlink(path.c_str());
+  if (why) *why = problem;
+  return std::nullopt;
+}
+
+void DiskCache::store(const DiskEntry& entry) const {
+  std::error_code ec;
+  fs::create_directories(dir_, ec);
+  if (ec) throw Error("cache directory '" + dir_ + "': cannot create: " + ec.message());
+  const std::vector<uint8_t> bytes = encode_entry(entry);
+  write_file_atomic(entry_path(entry.key), bytes.data(), bytes.size());
+}
+
+void DiskCache::remove(const std::string& key) const { ::unlink(entry_path(key).c_str()); }
+
+DiskCache::KeyLock::~KeyLock() {
+  if (fd_ >= 0) ::close(fd_);  // releases the flock
+}
+
+void DiskCache::KeyLock::remove_file() const { ::unlink(path_.c_str()); }
+
+DiskCache::KeyLock DiskCache::lock(const std::string& key) const {
+  std::error_code ec;
+  fs::create_directories(dir_, ec);
+  if (ec) throw Error("cache directory '" + dir_ + "': cannot create: " + ec.message());
+  const std::string path = entry_path(key) + ".lock";
+  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+  if (fd < 0) throw Error("cache lock '" + path + "': " + std::strerror(errno));
+  while (::flock(fd, LOCK_EX) != 0) {
+    if (errno == EINTR) continue;
+    const int err = errno;
+    ::close(fd);
+    throw Error("cache lock '" + path + "': " + std::strerror(err));
+  }
+  return KeyLock(fd, path);
+}
+
+std::vector<DiskCache::Listing> DiskCache::list() const {
+  std::vector<Listing> out;
+  std::error_code ec;
+  for (const auto& de : fs::directory_iterator(dir_, ec)) {
+    if (!de.is_regular_file(ec)) continue;
+    Listing l;
+    l.file = de.path().filename().string();
+    l.bytes = de.file_size(ec);
+    if (ec) continue;  // removed meanwhile
+    const std::string name = l.file;
+    if (name.size() > 7 && name.compare(name.size() - 7, 7, kSuffix) == 0) {
+      try {
+        DiskEntry e = decode_entry(read_file(de.path().string(), "cache entry"));
+        e.payload.clear();
+        if (e.generator != kGeneratorVersion) l.problem = "stale: generator " + e.generator;
+        else if (e.toolchain != toolchain_id()) l.problem = "foreign toolchain: " + e.toolchain;
+        l.entry = std::move(e);
+      } catch (const std::exception& ex) {
+        l.problem = ex.what();
+      }
+    }
+    out.push_back(std::move(l));
+  }
+  std::sort(out.begin(), out.end(), [](const Listing& a, const Listing& b) { return a.file < b.file; });
+  return out;
+}
+
+std::pair<size_t, uint64_t> DiskCache::clear() const {
+  size_t files = 0;
+  uint64_t bytes = 0;
+  std::error_code ec;
+  for (const auto& de : fs::directory_iterator(dir_, ec)) {
+    const std::string name = de.path().filename().string();
+    if (!de.is_regular_file(ec) || !is_cache_file(name)) continue;
+    const uint64_t n = de.file_size(ec);
+    if (::unlink(de.path().c_str()) == 0) ++files, bytes += ec ? 0 : n;
+  }
+  return {files, bytes};
+}
+
+}  // namespace attngen

@@ -1,0 +1,144 @@
+/*
+ * attngen: a run-time compiler for fused masked attention. The C ABI.
+ *
+ * Describe the attention once (a spec, docs/spec.md), compile it into a
+ * kernel, run the kernel many times from any threads. Every function returns
+ * a status; on failure attngen_last_error() gives a message naming the
+ * argument, what was expected and what came. Nothing aborts the process.
+ *
+ * Thread safety: every function may be called from any thread. A kernel may
+ * run on many threads at once. Do not release a handle while another thread
+ * still uses it. Guide and complete example: docs/api.md.
+ */
+#ifndef ATTNGEN_ATTNGEN_H
+#define ATTNGEN_ATTNGEN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#if defined(__GNUC__)
+#define ATTNGEN_API __attribute__((visibility("default")))
+#else
+#define ATTNGEN_API
+#endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum attngen_status {
+  ATTNGEN_OK = 0,
+  ATTNGEN_ERR_INVALID_ARGUMENT = 1, /* a null pointer, a bad option, a tensor that does not match the spec */
+  ATTNGEN_ERR_INVALID_SPEC = 2,     /* the spec JSON is malformed or invalid (every problem is listed) */
+  ATTNGEN_ERR_BACKEND = 3,          /* unknown backend, unavailable here, or it cannot compile this spec */
+  ATTNGEN_ERR_JIT_DISABLED = 4,     /* ATTNGEN_DISABLE_JIT=1 and no cache holds the kernel */
+  ATTNGEN_ERR_INVALID_HANDLE = 5,   /* a null, released or foreign handle */
+  ATTNGEN_ERR_IO = 6,               /* a file could not be read */
+  ATTNGEN_ERR_COMPILE = 7,          /* code generation failed */
+  ATTNGEN_ERR_OUT_OF_MEMORY = 8,
+  ATTNGEN_ERR_INTERNAL = 9
+} attngen_status;
+
+typedef enum attngen_dtype {
+  ATTNGEN_F32 = 0,
+  ATTNGEN_F16 = 1,
+  ATTNGEN_BF16 = 2, /* raw bf16 bits in uint16_t */
+  ATTNGEN_I32 = 3,
+  ATTNGEN_U8 = 4,
+  ATTNGEN_BOOL = 5 /* one byte per element, nonzero = true */
+} attngen_dtype;
+
+#define ATTNGEN_MAX_RANK 4
+
+/* A strided view of a tensor; nothing is copied. Strides are in elements
+ * (not bytes) and may be anything, so Q, K and V may be slices of one fused
+ * QKV buffer and K/V views into a KV cache larger than the current length.
+ * A tensor with data == NULL and rank == 0 (all zero) is absent. Outputs
+ * (o, lse) are written through `data`. */
+typedef struct attngen_tensor {
+  const void* data;
+  attngen_dtype dtype;
+  int32_t rank;
+  int64_t shape[ATTNGEN_MAX_RANK];
+  int64_t strides[ATTNGEN_MAX_RANK];
+} attngen_tensor;
+
+/* A dense C-order (row-major) tensor of `rank` <= 4 extents. */
+ATTNGEN_API attngen_tensor attngen_tensor_contiguous(const void* data, attngen_dtype dtype, int32_t rank,
+                                                     const int64_t* shape);
+
+/* The tensors of one call; shapes per docs/spec.md ("Tensors"). Run-time mask
+ * tensors are required exactly when the spec uses them. Zero-initialise and
+ * set what the spec needs. */
+typedef struct attngen_args {
+  attngen_tensor q, k, v; /* inputs, the spec's dtype and layout */
+  attngen_tensor o;       /* output, the spec's dtype */
+  attngen_tensor lse;     /* output f32 [B, Hq, Sq] iff the spec has return_lse */
+  attngen_tensor q_lens, kv_lens; /* padding: i32 [B] (q_lens optional) */
+  attngen_tensor q_doc, kv_doc;   /* document: i32 [B, Sq], [B, Skv] */
+  attngen_tensor mask;            /* custom: broadcastable to [B, Hq, Sq, Skv] */
+  attngen_tensor alibi_slopes;    /* alibi: f32 [Hq] or [B, Hq] */
+  attngen_tensor prefix_lens;     /* prefix_lm without a static prefix: i32 [B] */
+} attngen_args;
+
+typedef struct attngen_compile_options {
+  uint32_t struct_size; /* sizeof(attngen_compile_options); set by attngen_compile_options_init */
+  const char* backend;  /* NULL or "auto": the best available; or "x86", "reference", ... */
+  int32_t threads;      /* threads of a run that asks for 0; 0 = all hardware threads */
+} attngen_compile_options;
+
+ATTNGEN_API void attngen_compile_options_init(attngen_compile_options* options);
+
+typedef struct attngen_kernel attngen_kernel; /* a compiled kernel (refcounted, immutable) */
+typedef struct attngen_call attngen_call;     /* one prepared call, split into work items */
+
+/* Strings stay valid while the kernel handle is alive. */
+typedef struct attngen_kernel_info {
+  const char* key;     /* cache key: 16 hex digits */
+  const char* backend; /* "x86", "reference", ... */
+  const char* isa;     /* "avx2", "avx512", "scalar-f64", ... */
+  const char* spec;    /* canonical spec JSON */
+  int32_t writes_lse;  /* 1: the spec has return_lse (args.lse required) */
+  attngen_dtype dtype; /* of Q, K, V and O */
+  int32_t num_heads, num_kv_heads, head_dim, head_dim_v;
+  int32_t layout_bshd; /* 0: [B, H, S, D]; 1: [B, S, H, D] */
+} attngen_kernel_info;
+
+ATTNGEN_API const char* attngen_version(void);
+ATTNGEN_API const char* attngen_status_string(attngen_status status);
+/* The message of the last failed call on this thread ("" if none). Valid
+ * until the next failing call on this thread. */
+ATTNGEN_API const char* attngen_last_error(void);
+
+/* Compiles a spec, or finds it in the kernel cache (in memory, then on disk).
+ * `options` may be NULL (defaults). On success *out is a new handle (release
+ * it with attngen_kernel_release); on failure *out is NULL. */
+ATTNGEN_API attngen_status attngen_kernel_compile(const char* spec_json, const attngen_compile_options* options,
+                                                  attngen_kernel** out);
+ATTNGEN_API attngen_status attngen_kernel_compile_file(const char* spec_path, const attngen_compile_options* options,
+                                                       attngen_kernel** out);
+ATTNGEN_API attngen_status attngen_kernel_retain(attngen_kernel* kernel);
+/* Drops one reference; the last one frees the handle. */
+ATTNGEN_API attngen_status attngen_kernel_release(attngen_kernel* kernel);
+ATTNGEN_API attngen_status attngen_kernel_get_info(const attngen_kernel* kernel, attngen_kernel_info* out);
+
+/* Checks every argument against the spec, then computes on `threads`
+ * threads (0: the compile option's). Returns when done. */
+ATTNGEN_API attngen_status attngen_kernel_run(const attngen_kernel* kernel, const attngen_args* args, int32_t threads);
+
+/* For host thread pools: checks the arguments and splits the call into about
+ * `parts` independent work items. Run each item exactly once, on any threads,
+ * in any order, concurrently; the call is complete when all have run. The
+ * call refers to the tensors of `args` (not to `args` itself), which must
+ * stay valid until the call is released; it keeps the kernel alive. */
+ATTNGEN_API attngen_status attngen_kernel_prepare(const attngen_kernel* kernel, const attngen_args* args,
+                                                  int32_t parts, attngen_call** out);
+ATTNGEN_API attngen_status attngen_call_items(const attngen_call* call, size_t* out);
+ATTNGEN_API attngen_status attngen_call_run_item(const attngen_call* call, size_t item);
+ATTNGEN_API attngen_status attngen_call_release(attngen_call* call);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* ATTNGEN_ATTNGEN_H */

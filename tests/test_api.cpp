@@ -1,0 +1,339 @@
+// The public API (attngen.h / attngen.hpp) as a host engine sees it, linked
+// against libattngen only: results against the reference backend, strided
+// views against contiguous copies, work items on a host pool, concurrent
+// compiles and runs, and misuse (nulls, wrong dtypes and shapes, missing
+// tensors, released handles) returning error statuses with messages.
+#include <gtest/gtest.h>
+
+#include <attngen/attngen.hpp>
+
+#include <atomic>
+#include <cmath>
+#include <cstdlib>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace {
+
+namespace ag = attngen::api;
+
+// Every compile line of this process (counted in CompileOnceFromSixteenThreads).
+const bool verbose_on = (setenv("ATTNGEN_VERBOSE", "1", 1), true);
+
+const char* kPaddedSpec = R"({"dtype": "f32", "head_dim": 32, "num_heads": 4, "num_kv_heads": 2,
+    "mask": [{"type": "padding"}, {"type": "causal", "align": "bottom_right"}], "return_lse": true})";
+
+std::vector<float> randn(size_t n, unsigned seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> d;
+  std::vector<float> v(n);
+  for (float& x : v) x = d(rng);
+  return v;
+}
+
+double rel_err(const std::vector<float>& a, const std::vector<float>& ref) {
+  double num = 0, den = 0;
+  for (size_t i = 0; i < a.size(); ++i) num += (a[i] - ref[i]) * (a[i] - ref[i]), den += ref[i] * ref[i];
+  return std::sqrt(num / den);
+}
+
+// One padded problem of kPaddedSpec, contiguous bhsd.
+struct Problem {
+  static constexpr int64_t B = 2, H = 4, Hkv = 2, Sq = 9, Skv = 70, D = 32;
+  std::vector<float> q = randn(B * H * Sq * D, 1), k = randn(B * Hkv * Skv * D, 2), v = randn(B * Hkv * Skv * D, 3);
+  std::vector<int32_t> kv_lens = {70, 41};
+  std::vector<float> o = std::vector<float>(B * H * Sq * D, NAN), lse = std::vector<float>(B * H * Sq, NAN);
+  attngen_args args() {
+    attngen_args a{};
+    a.q = ag::tensor(q.data(), ATTNGEN_F32, {B, H, Sq, D});
+    a.k = ag::tensor(k.data(), ATTNGEN_F32, {B, Hkv, Skv, D});
+    a.v = ag::tensor(v.data(), ATTNGEN_F32, {B, Hkv, Skv, D});
+    a.o = ag::tensor(o.data(), ATTNGEN_F32, {B, H, Sq, D});
+    a.lse = ag::tensor(lse.data(), ATTNGEN_F32, {B, H, Sq});
+    a.kv_lens = ag::tensor(kv_lens.data(), ATTNGEN_I32, {B});
+    return a;
+  }
+};
+
+TEST(Api, CompileQueryRunMatchesTheReference) {
+  ag::Kernel k = ag::Kernel::compile(kPaddedSpec);
+  EXPECT_EQ(k.key().size(), 16u);
+  EXPECT_TRUE(k.writes_lse());
+  EXPECT_EQ(k.info().num_heads, 4);
+  EXPECT_EQ(k.info().num_kv_heads, 2);
+  EXPECT_EQ(k.info().dtype, ATTNGEN_F32);
+  EXPECT_NE(k.spec().find("\"return_lse\":true"), std::string::npos);
+  Problem p, r;
+  k.run(p.args());
+  ag::Kernel ref = ag::Kernel::compile(kPaddedSpec, "reference");
+  EXPECT_EQ(ref.backend(), "reference");
+  ref.run(r.args());
+  EXPECT_LT(rel_err(p.o, r.o), 2e-5);
+  EXPECT_NEAR(p.lse[5], r.lse[5], 1e-3);
+  EXPECT_EQ(ag::version(), attngen_version());
+}
+
+TEST(Api, StridedViewsGiveTheSameResultAsContiguousCopies) {
+  // bshd: Q, K, V sliced out of one fused QKV buffer [B, S, Hq + 2 Hkv, D];
+  // then K, V read from a KV cache [B, Hkv, capacity, D] with capacity > S.
+  const char* spec = R"({"dtype": "f32", "head_dim": 16, "num_heads": 6, "num_kv_heads": 2, "layout": "bshd",
+      "mask": [{"type": "causal", "align": "bottom_right"}]})";
+  const int64_t B = 2, S = 37, H = 6, Hkv = 2, D = 16, W = H + 2 * Hkv, cap = 100;
+  const std::vector<float> qkv = randn(B * S * W * D, 7);
+  std::vector<float> q(B * S * H * D), k(B * S * Hkv * D), v(B * S * Hkv * D), kc(B * Hkv * cap * D, NAN),
+      vc(B * Hkv * cap * D, NAN);
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t s = 0; s < S; ++s)
+      for (int64_t c = 0; c < W; ++c)
+        for (int64_t d = 0; d < D; ++d) {
+          const float x = qkv[size_t(((b * S + s) * W + c) * D + d)];
+          if (c < H) q[size_t(((b * S + s) * H + c) * D + d)] = x;
+          const int64_t h = (c - H) % Hkv;
+          auto& dense = c < H + Hkv ? k : v;
+          auto& cache = c < H + Hkv ? kc : vc;
+          if (c >= H) {
+            dense[size_t(((b * S + s) * Hkv + h) * D + d)] = x;
+            cache[size_t(((b * Hkv + h) * cap + s) * D + d)] = x;
+          }
+        }
+  for (const char* backend : {"auto", "reference"}) {
+    ag::Kernel kernel = ag::Kernel::compile(spec, backend);
+    std::vector<float> o_dense(B * S * H * D), o_fused(o_dense.size(), NAN), o_cache(o_dense.size(), NAN);
+    attngen_args a{};
+    a.q = ag::tensor(q.data(), ATTNGEN_F32, {B, S, H, D});
+    a.k = ag::tensor(k.data(), ATTNGEN_F32, {B, S, Hkv, D});
+    a.v = ag::tensor(v.data(), ATTNGEN_F32, {B, S, Hkv, D});
+    a.o = ag::tensor(o_dense.data(), ATTNGEN_F32, {B, S, H, D});
+    kernel.run(a);
+
+    a.q = ag::tensor(qkv.data(), ATTNGEN_F32, {B, S, H, D}, {S * W * D, W * D, D, 1});
+    a.k = ag::tensor(qkv.data() + H * D, ATTNGEN_F32, {B, S, Hkv, D}, {S * W * D, W * D, D, 1});
+    a.v = ag::tensor(qkv.data() + (H + Hkv) * D, ATTNGEN_F32, {B, S, Hkv, D}, {S * W * D, W * D, D, 1});
+    a.o = ag::tensor(o_fused.data(), ATTNGEN_F32, {B, S, H, D});
+    kernel.run(a);
+    EXPECT_EQ(o_fused, o_dense) << backend;
+
+    a.k = ag::tensor(kc.data(), ATTNGEN_F32, {B, S, Hkv, D}, {Hkv * cap * D, D, cap * D, 1});
+    a.v = ag::tensor(vc.data(), ATTNGEN_F32, {B, S, Hkv, D}, {Hkv * cap * D, D, cap * D, 1});
+    a.o = ag::tensor(o_cache.data(), ATTNGEN_F32, {B, S, H, D});
+    kernel.run(a);
+    EXPECT_EQ(o_cache, o_dense) << backend;
+  }
+}
+
+TEST(Api, WorkItemsOnAHostPoolMatchARun) {
+  ag::Kernel k = ag::Kernel::compile(kPaddedSpec);
+  Problem whole, pooled;
+  k.run(whole.args(), 1);
+  ag::Call call = k.prepare(pooled.args(), 5);
+  ASSERT_GE(call.items(), 1u);
+  std::atomic<size_t> next{0};
+  std::vector<std::thread> pool;
+  for (int t = 0; t < 3; ++t)
+    pool.emplace_back([&] {
+      for (size_t i; (i = next++) < call.items();) call.run_item(i);
+    });
+  for (auto& t : pool) t.join();
+  EXPECT_EQ(pooled.o, whole.o);
+  EXPECT_EQ(pooled.lse, whole.lse);
+}
+
+TEST(Api, CompileOnceFromSixteenThreadsAndRunConcurrently) {
+  // A spec no other test uses: its key is new to this process.
+  const std::string spec = R"({"dtype": "f32", "head_dim": 24, "num_heads": 4, "num_kv_heads": 2,
+      "mask": [{"type": "padding"}, {"type": "causal", "align": "bottom_right"}], "return_lse": true})";
+  std::vector<ag::Kernel> kernels(16);
+  std::atomic<bool> go{false};
+  ::testing::internal::CaptureStderr();
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 16; ++t)
+    threads.emplace_back([&, t] {
+      while (!go) std::this_thread::yield();
+      kernels[size_t(t)] = ag::Kernel::compile(spec);
+    });
+  go = true;
+  for (auto& t : threads) t.join();
+  const std::string log = ::testing::internal::GetCapturedStderr();
+  size_t compiles = 0;
+  for (size_t at = 0; (at = log.find("attngen: compile key=" + kernels[0].key(), at)) != std::string::npos; ++at)
+    ++compiles;
+  EXPECT_EQ(compiles, 1u) << log;
+  for (const ag::Kernel& k : kernels) EXPECT_EQ(k.key(), kernels[0].key());
+
+  // The kernel of kPaddedSpec shape, run from 8 threads at once.
+  ag::Kernel k = ag::Kernel::compile(kPaddedSpec);
+  Problem expected;
+  k.run(expected.args(), 1);
+  std::vector<Problem> problems(8);
+  threads.clear();
+  for (Problem& p : problems) threads.emplace_back([&] { k.run(p.args(), 1); });
+  for (auto& t : threads) t.join();
+  for (const Problem& p : problems) EXPECT_EQ(p.o, expected.o);
+}
+
+// The status and message of a failing C call.
+struct Failure {
+  attngen_status status;
+  std::string message;
+};
+Failure failure(attngen_status s) { return {s, s == ATTNGEN_OK ? "" : attngen_last_error()}; }
+bool has(const Failure& f, const std::string& text) { return f.message.find(text) != std::string::npos; }
+
+TEST(Api, CompileMisuseReturnsErrorStatuses) {
+  attngen_kernel* k = reinterpret_cast<attngen_kernel*>(0x1);
+  auto f = failure(attngen_kernel_compile(nullptr, nullptr, &k));
+  EXPECT_EQ(f.status, ATTNGEN_ERR_INVALID_ARGUMENT);
+  EXPECT_TRUE(has(f, "spec_json: null pointer")) << f.message;
+  EXPECT_EQ(k, nullptr);
+  f = failure(attngen_kernel_compile(kPaddedSpec, nullptr, nullptr));
+  EXPECT_TRUE(has(f, "out: null pointer")) << f.message;
+
+  f = failure(attngen_kernel_compile(R"({"dtype": "f64", "head_dim": 0})", nullptr, &k));
+  EXPECT_EQ(f.status, ATTNGEN_ERR_INVALID_SPEC);
+  EXPECT_TRUE(has(f, "dtype:") && has(f, "head_dim:") && has(f, "num_heads:")) << f.message;
+  f = failure(attngen_kernel_compile("{", nullptr, &k));
+  EXPECT_TRUE(has(f, "invalid JSON")) << f.message;
+
+  attngen_compile_options o;
+  attngen_compile_options_init(&o);
+  o.backend = "tpu";
+  f = failure(attngen_kernel_compile(kPaddedSpec, &o, &k));
+  EXPECT_EQ(f.status, ATTNGEN_ERR_BACKEND);
+  EXPECT_TRUE(has(f, "unknown backend 'tpu'")) << f.message;
+  o.backend = nullptr;
+  o.threads = -2;
+  f = failure(attngen_kernel_compile(kPaddedSpec, &o, &k));
+  EXPECT_TRUE(has(f, "options.threads: must be >= 0, got -2")) << f.message;
+  attngen_compile_options zero{};
+  f = failure(attngen_kernel_compile(kPaddedSpec, &zero, &k));
+  EXPECT_TRUE(has(f, "options.struct_size")) << f.message;
+
+  f = failure(attngen_kernel_compile_file("/no/such/spec.json", nullptr, &k));
+  EXPECT_EQ(f.status, ATTNGEN_ERR_IO);
+  EXPECT_TRUE(has(f, "/no/such/spec.json")) << f.message;
+  EXPECT_EQ(k, nullptr);
+}
+
+TEST(Api, CompileFileAndCppExceptions) {
+  ag::Kernel k = ag::Kernel::compile_file(std::string(ATTNGEN_SOURCE_DIR) + "/specs/examples/padding_causal.json");
+  EXPECT_EQ(k.info().dtype, ATTNGEN_F16);
+  try {
+    ag::Kernel::compile(R"({"dtype": "f32"})");
+    FAIL() << "no exception";
+  } catch (const ag::Error& e) {
+    EXPECT_EQ(e.status(), ATTNGEN_ERR_INVALID_SPEC);
+    EXPECT_NE(std::string(e.what()).find("head_dim"), std::string::npos);
+  }
+  // Copies share the kernel: the copy stays valid after the original goes.
+  ag::Kernel copy;
+  {
+    ag::Kernel original = ag::Kernel::compile(kPaddedSpec);
+    copy = original;
+  }
+  Problem p;
+  copy.run(p.args());
+  EXPECT_FALSE(std::isnan(p.o[0]));
+}
+
+TEST(Api, RunMisuseNamesTheArgumentExpectedAndActual) {
+  ag::Kernel kernel = ag::Kernel::compile(kPaddedSpec);
+  attngen_kernel* k = kernel.handle();
+  auto run = [&](const std::function<void(attngen_args&)>& edit) {
+    Problem p;
+    attngen_args a = p.args();
+    edit(a);
+    return failure(attngen_kernel_run(k, &a, 0));
+  };
+  EXPECT_EQ(run([](attngen_args&) {}).status, ATTNGEN_OK);
+  Failure f = failure(attngen_kernel_run(k, nullptr, 0));
+  EXPECT_EQ(f.status, ATTNGEN_ERR_INVALID_ARGUMENT);
+  EXPECT_TRUE(has(f, "args: null pointer"));
+  f = run([](attngen_args& a) { a.q.data = nullptr; });
+  EXPECT_EQ(f.status, ATTNGEN_ERR_INVALID_ARGUMENT);
+  EXPECT_TRUE(has(f, "q: null data pointer")) << f.message;
+  f = run([](attngen_args& a) { a.k.dtype = ATTNGEN_F16; });
+  EXPECT_TRUE(has(f, "k: expected dtype f32, got f16")) << f.message;
+  f = run([](attngen_args& a) { a.v.shape[2] = 69; });
+  EXPECT_TRUE(has(f, "v: dimension 2 (Skv) must be 70, got 69")) << f.message;
+  f = run([](attngen_args& a) { a.o.rank = 3; });
+  EXPECT_TRUE(has(f, "o: expected a rank-4 tensor")) << f.message;
+  f = run([](attngen_args& a) { a.kv_lens = attngen_tensor{}; });
+  EXPECT_TRUE(has(f, "kv_lens: required by the spec but not given")) << f.message;
+  f = run([](attngen_args& a) { a.lse = attngen_tensor{}; });
+  EXPECT_TRUE(has(f, "lse")) << f.message;
+  static float slopes[4];
+  f = run([](attngen_args& a) { a.alibi_slopes = ag::tensor(slopes, ATTNGEN_F32, {4}); });
+  EXPECT_TRUE(has(f, "alibi_slopes: given, but the spec has no")) << f.message;
+  f = run([](attngen_args& a) { a.q.dtype = attngen_dtype(42); });
+  EXPECT_TRUE(has(f, "q: unknown dtype code 42")) << f.message;
+  f = run([](attngen_args& a) { a.mask.rank = 9; a.mask.data = slopes; });
+  EXPECT_TRUE(has(f, "mask: rank must be in [0, 4], got 9")) << f.message;
+  static int32_t too_long[2] = {71, 3};
+  f = run([](attngen_args& a) { a.kv_lens = ag::tensor(too_long, ATTNGEN_I32, {2}); });
+  EXPECT_TRUE(has(f, "kv_lens[0]: must be in [0, 70]")) << f.message;
+  f = failure(attngen_kernel_run(k, nullptr, -1));
+  EXPECT_TRUE(has(f, "threads: must be >= 0")) << f.message;
+}
+
+TEST(Api, ReleasedAndNullHandlesAreErrorsNotCrashes) {
+  attngen_kernel* k = nullptr;
+  ASSERT_EQ(attngen_kernel_compile(kPaddedSpec, nullptr, &k), ATTNGEN_OK);
+  Problem p;
+  attngen_args a = p.args();
+  attngen_call* call = nullptr;
+  ASSERT_EQ(attngen_kernel_prepare(k, &a, 2, &call), ATTNGEN_OK);
+  ASSERT_EQ(attngen_kernel_retain(k), ATTNGEN_OK);
+  ASSERT_EQ(attngen_kernel_release(k), ATTNGEN_OK);
+  ASSERT_EQ(attngen_kernel_run(k, &a, 1), ATTNGEN_OK);  // one reference left
+  ASSERT_EQ(attngen_kernel_release(k), ATTNGEN_OK);
+
+  Failure f = failure(attngen_kernel_run(k, &a, 1));
+  EXPECT_EQ(f.status, ATTNGEN_ERR_INVALID_HANDLE);
+  EXPECT_TRUE(has(f, "kernel: invalid handle (already released")) << f.message;
+  EXPECT_EQ(attngen_kernel_release(k), ATTNGEN_ERR_INVALID_HANDLE);
+  EXPECT_EQ(attngen_kernel_retain(k), ATTNGEN_ERR_INVALID_HANDLE);
+  attngen_kernel_info info;
+  EXPECT_EQ(attngen_kernel_get_info(k, &info), ATTNGEN_ERR_INVALID_HANDLE);
+  attngen_call* c2 = nullptr;
+  EXPECT_EQ(attngen_kernel_prepare(k, &a, 2, &c2), ATTNGEN_ERR_INVALID_HANDLE);
+  EXPECT_EQ(c2, nullptr);
+
+  // The call keeps its kernel alive after the handle is gone.
+  size_t items = 0;
+  ASSERT_EQ(attngen_call_items(call, &items), ATTNGEN_OK);
+  for (size_t i = 0; i < items; ++i) EXPECT_EQ(attngen_call_run_item(call, i), ATTNGEN_OK);
+  f = failure(attngen_call_run_item(call, items));
+  EXPECT_EQ(f.status, ATTNGEN_ERR_INVALID_ARGUMENT);
+  EXPECT_TRUE(has(f, "item: must be < " + std::to_string(items))) << f.message;
+  // A call handle is not a kernel handle.
+  EXPECT_EQ(attngen_kernel_run(reinterpret_cast<attngen_kernel*>(call), &a, 1), ATTNGEN_ERR_INVALID_HANDLE);
+  EXPECT_EQ(attngen_call_release(call), ATTNGEN_OK);
+  EXPECT_EQ(attngen_call_release(call), ATTNGEN_ERR_INVALID_HANDLE);
+  EXPECT_EQ(attngen_call_run_item(call, 0), ATTNGEN_ERR_INVALID_HANDLE);
+
+  f = failure(attngen_kernel_run(nullptr, &a, 1));
+  EXPECT_EQ(f.status, ATTNGEN_ERR_INVALID_HANDLE);
+  EXPECT_TRUE(has(f, "kernel: null handle")) << f.message;
+  EXPECT_EQ(attngen_kernel_release(nullptr), ATTNGEN_ERR_INVALID_HANDLE);
+  EXPECT_EQ(attngen_kernel_get_info(nullptr, &info), ATTNGEN_ERR_INVALID_HANDLE);
+  EXPECT_EQ(attngen_call_items(nullptr, &items), ATTNGEN_ERR_INVALID_HANDLE);
+  EXPECT_EQ(attngen_call_release(nullptr), ATTNGEN_ERR_INVALID_HANDLE);
+}
+
+TEST(Api, LastErrorIsPerThread) {
+  attngen_kernel* k = nullptr;
+  ASSERT_NE(attngen_kernel_compile("{", nullptr, &k), ATTNGEN_OK);
+  const std::string mine = attngen_last_error();
+  std::string theirs;
+  std::thread([&] {
+    attngen_kernel_run(nullptr, nullptr, 0);
+    theirs = attngen_last_error();
+  }).join();
+  EXPECT_EQ(attngen_last_error(), mine);
+  EXPECT_NE(theirs, mine);
+  EXPECT_STREQ(attngen_status_string(ATTNGEN_ERR_INVALID_HANDLE), "invalid handle");
+}
+
+}  // namespace

@@ -1,0 +1,66 @@
+// attngen compile SPEC [--backend B] [--emit FILE]: ahead-of-time compile.
+// Goes through the kernel cache, so a serialisable kernel lands in the disk
+// cache (ATTNGEN_CACHE_DIR) for later processes; --emit also writes the
+// entry to FILE. JIT-only backends (x86 today) are reported as such.
+#include <chrono>
+#include <cstdio>
+
+#include "codegen/spec/spec.hpp"
+#include "runtime/cache/kernel_cache.hpp"
+#include "runtime/core/version.hpp"
+#include "runtime/io/atomic_file.hpp"
+#include "tools/attngen/commands.hpp"
+
+namespace attngen::cli {
+namespace {
+
+struct CompileFlags {
+  std::string spec, backend = "auto", emit;
+};
+
+void compile(const CompileFlags& f) {
+  const Spec spec = load_spec_file(f.spec);
+  const Backend& backend = choose_backend(f.backend, spec);
+  KernelCache& cache = process_cache();
+  KernelSource source;
+  const auto t0 = std::chrono::steady_clock::now();
+  const auto kernel = cache.get(spec, backend, &source);
+  const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  std::printf("spec      %s\nkey       %s\nbackend   %s (isa %s)\n", f.spec.c_str(), kernel->key().c_str(),
+              kernel->backend().c_str(), kernel->isa().c_str());
+  std::printf("kernel    %s in %.3f ms\n", source_name(source), ms);
+
+  const std::vector<uint8_t> image = kernel->serialize();
+  char took[32];
+  std::snprintf(took, sizeof took, "%.3f ms", ms);
+  const std::string jit_only = "backend " + kernel->backend() + " kernels are JIT-only: compiled at run time (" +
+                               took + " here), nothing can be saved ahead of time";
+  if (image.empty())
+    std::printf("disk      not cached: %s\n", jit_only.c_str());
+  else if (const DiskCache* disk = cache.disk())
+    std::printf("disk      %s (%zu bytes)\n", disk->entry_path(kernel->key()).c_str(), image.size());
+  else
+    std::printf("disk      no cache directory (set ATTNGEN_CACHE_DIR)\n");
+
+  if (f.emit.empty()) return;
+  if (image.empty()) throw Error("--emit " + f.emit + ": not written: " + jit_only);
+  const std::vector<uint8_t> entry = encode_entry(
+      {kGeneratorVersion, toolchain_id(), kernel->backend(), kernel->isa(), kernel->key(), canonical_json(spec), image});
+  write_file_atomic(f.emit, entry.data(), entry.size());
+  const std::string name = DiskCache("").entry_path(kernel->key()).substr(1);
+  std::printf("emitted   %s (%zu bytes): a cache entry; install it as DIR/%s to use it\n", f.emit.c_str(),
+              entry.size(), name.c_str());
+}
+
+}  // namespace
+
+void add_compile(CLI::App& app) {
+  auto* cmd = app.add_subcommand("compile", "Compile a spec ahead of time into the disk cache (ATTNGEN_CACHE_DIR)");
+  auto f = std::make_shared<CompileFlags>();
+  cmd->add_option("spec", f->spec, "Spec JSON file")->required();
+  cmd->add_option("--backend", f->backend, "auto, or a backend name (see `attngen info`)");
+  cmd->add_option("--emit", f->emit, "Also write the kernel's cache entry to FILE (serialisable backends only)");
+  cmd->callback([f] { compile(*f); });
+}
+
+}  // namespace attngen::cli

@@ -1,0 +1,49 @@
+// attngen info: version, CPU features, backends (and why any is unavailable),
+// the cache configuration and the disk cache's size.
+#include <cstdio>
+
+#include "codegen/x86/cpu.hpp"
+#include "runtime/cache/kernel_cache.hpp"
+#include "runtime/core/version.hpp"
+#include "tools/attngen/commands.hpp"
+
+namespace attngen::cli {
+namespace {
+
+void info() {
+  std::printf("attngen     %s (generator %s, %s)\n", kVersion, kGeneratorVersion, toolchain_id().c_str());
+  const x86::CpuInfo& cpu = x86::cpu_info();
+  std::printf("cpu         %s\n", cpu.features.empty() ? "(no relevant x86 features)" : cpu.features.c_str());
+  std::printf("x86 isa     %s%s%s\n", x86::isa_name(cpu.isa), cpu.why_not.empty() ? "" : ": ", cpu.why_not.c_str());
+  std::printf("backends\n");
+  for (const Backend* b : all_backends()) {
+    const std::string why = b->unavailable_reason();
+    std::printf("  %-10s %s\n", b->name().c_str(),
+                why.empty() ? ("available, isa " + b->isa()).c_str() : ("unavailable: " + why).c_str());
+  }
+  const CacheConfig c = CacheConfig::from_env();
+  std::printf("cache       memory capacity %zu kernels (ATTNGEN_CACHE_CAPACITY)\n", c.capacity);
+  if (c.dir.empty()) {
+    std::printf("disk cache  none (set ATTNGEN_CACHE_DIR, XDG_CACHE_HOME or HOME)\n");
+  } else {
+    size_t entries = 0;
+    uint64_t bytes = 0;
+    for (const DiskCache::Listing& l : DiskCache(c.dir).list()) {
+      bytes += l.bytes;
+      entries += l.entry && l.problem.empty();
+    }
+    std::printf("disk cache  %s: %zu valid entries, %llu bytes\n", c.dir.c_str(), entries, (unsigned long long)bytes);
+  }
+  std::printf("jit         %s\n", c.disable_jit ? "disabled (ATTNGEN_DISABLE_JIT=1): cached kernels only" : "enabled");
+  std::printf("verbose     %s\ndump        %s\n", c.verbose ? "on" : "off (ATTNGEN_VERBOSE=1)",
+              c.dump_dir.empty() ? "off (ATTNGEN_DUMP=DIR)" : c.dump_dir.c_str());
+}
+
+}  // namespace
+
+void add_info(CLI::App& app) {
+  auto* cmd = app.add_subcommand("info", "Version, CPU features, backends, cache directory and size");
+  cmd->callback([] { info(); });
+}
+
+}  // namespace attngen::cli
