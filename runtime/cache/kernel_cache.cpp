@@ -124,7 +124,7 @@ KernelCache::KernelPtr KernelCache::build(const Spec& spec, const Backend& backe
   if (use_disk) {
     try {
       lock.emplace(disk_->lock(key));
-      if (KernelPtr k = load_from_disk(spec, backend, key)) {
+      if (KernelPtr k = load_from_disk(spec, backend, key, /*log_miss=*/false)) {
         *source = KernelSource::disk;
         return k;
       }
@@ -152,11 +152,13 @@ KernelCache::KernelPtr KernelCache::build(const Spec& spec, const Backend& backe
   return k;
 }
 
-KernelCache::KernelPtr KernelCache::load_from_disk(const Spec& spec, const Backend& backend, const std::string& key) {
+KernelCache::KernelPtr KernelCache::load_from_disk(const Spec& spec, const Backend& backend, const std::string& key,
+                                                   bool log_miss) {
   std::string why;
   std::optional<DiskEntry> e = disk_->load(key, &why);
   if (!e) {
-    log(why.empty() ? "cache miss (disk) key=" + key : "cache entry discarded key=" + key + ": " + why);
+    if (!why.empty()) log("cache entry discarded key=" + key + ": " + why);
+    else if (log_miss) log("cache miss (disk) key=" + key);
     return nullptr;
   }
   std::unique_ptr<Kernel> k;

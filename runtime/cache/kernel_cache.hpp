@@ -66,7 +66,7 @@ class KernelCache {
 
  private:
   KernelPtr build(const Spec& spec, const Backend& backend, const std::string& key, KernelSource* source);
-  KernelPtr load_from_disk(const Spec& spec, const Backend& backend, const std::string& key);
+  KernelPtr load_from_disk(const Spec& spec, const Backend& backend, const std::string& key, bool log_miss = true);
   KernelPtr compile(const Spec& spec, const Backend& backend);
   bool jit_only(const std::string& backend);
   void log(const std::string& line) const;
