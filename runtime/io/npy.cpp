@@ -290,9 +290,8 @@ std::vector<uint8_t> encode_npy(ElemType type, const std::vector<int64_t>& shape
   size_t header_len = padded(kMagicLen + 2 + len_size);
   if (header_len > 0xffffffffu) throw Error("encode_npy: header too large");
 
-  std::vector<uint8_t> out;
+  std::vector<uint8_t> out(kMagic, kMagic + kMagicLen);
   out.reserve(kMagicLen + 2 + len_size + header_len + nbytes);
-  out.insert(out.end(), kMagic, kMagic + kMagicLen);
   out.push_back(uint8_t(major));
   out.push_back(0);
   for (size_t k = 0; k < len_size; ++k) out.push_back(uint8_t(header_len >> (8 * k)));
