@@ -188,15 +188,13 @@ AttentionArgs Workload::args_into(void* o, float* lse) {
     a.kv_lens = contiguous_view(kv_lens_.data(), ElemType::i32, {B});
     a.q_lens = contiguous_view(q_lens_.data(), ElemType::i32, {B});
   }
-  if (!q_doc_.empty() || s.find_mask<DocumentMask>()) {
+  if (s.find_mask<DocumentMask>()) {
     a.q_doc = contiguous_view(q_doc_.data(), ElemType::i32, {B, opt_.sq});
     a.kv_doc = contiguous_view(kv_doc_.data(), ElemType::i32, {B, opt_.skv});
   }
   if (s.needs_prefix_lens()) a.prefix_lens = contiguous_view(prefix_lens_.data(), ElemType::i32, {B});
   if (!slopes_.empty()) a.alibi_slopes = contiguous_view(slopes_.data(), ElemType::f32, {s.num_heads});
-  if (const CustomMask* cm = s.find_mask<CustomMask>())
-    a.mask = contiguous_view(mask_.data(), mask_type(),
-                             mask_shape_);
+  if (s.find_mask<CustomMask>()) a.mask = contiguous_view(mask_.data(), mask_type(), mask_shape_);
   return a;
 }
 
