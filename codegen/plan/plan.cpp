@@ -1,5 +1,6 @@
 #include "codegen/plan/plan.hpp"
 
+#include <algorithm>
 #include <sstream>
 
 #include "codegen/x86/abi.hpp"
@@ -9,6 +10,7 @@ namespace attngen {
 TilePlan plan_tiles(const Spec& s) {
   TilePlan p;
   p.block_keys = x86::kBlockKeys;
+  p.tile_rows = x86::kTileRowsMax;
   const int g = s.group_size();
   // Interleave the whole KV group when it fits, else the largest divisor that
   // does: every K/V block loaded for a tile serves all of its heads.
@@ -27,6 +29,21 @@ std::string TilePlan::describe() const {
      << " heads (" << head_groups << " head groups per KV head), blocks of " << block_keys << " keys, Dv padded to "
      << dv_padded;
   return os.str();
+}
+
+std::vector<WorkItem> split_keys(const std::vector<WorkItem>& tiles, int parts, int64_t nblocks) {
+  const int64_t n = int64_t(tiles.size());
+  int64_t splits = 1;
+  if (parts > 1 && n > 0 && n < 2 * int64_t(parts)) splits = std::min<int64_t>((2 * parts + n - 1) / n, nblocks);
+  std::vector<WorkItem> items;
+  for (const WorkItem& t : tiles)
+    for (int64_t c = 0; c < std::max<int64_t>(splits, 1); ++c) {
+      WorkItem w = t;
+      w.split = int32_t(c), w.splits = int32_t(std::max<int64_t>(splits, 1));
+      w.cost = t.cost / double(w.splits);
+      items.push_back(w);
+    }
+  return items;
 }
 
 std::vector<std::pair<size_t, size_t>> balance(const std::vector<WorkItem>& items, int parts) {

@@ -13,6 +13,7 @@ namespace attngen::x86 {
 constexpr int kBlockKeys = 64;  // keys per K/V block: one S row is 64 floats
 constexpr int kRowsMicro = 6;   // rows per register microtile (6 x 16 accumulators)
 constexpr int kColsMicro = 16;  // floats per microtile row (two ymm)
+constexpr int kTileRowsMax = 48;  // rows of a Q tile (TilePlan::tile_rows)
 constexpr int kDirectRowsMax = 8;  // tiles of at most this many rows read K/V in place
 
 // What the masked softmax needs to know about one row of a Q tile.

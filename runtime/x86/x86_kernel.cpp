@@ -9,6 +9,7 @@
 #include "runtime/x86/x86_kernel.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -90,11 +91,19 @@ std::vector<WorkItem> X86Kernel::work_items(const BoundArgs& a) const {
             const double n = double(std::min(p1, ctx.sq) - p0);
             cost += n * 0.5 * double(std::max<int64_t>(0, first.hi - first.lo + 1) + std::max<int64_t>(0, last.hi - last.lo + 1));
           }
-          items.push_back({b, kvh, hg, p0, p1, cost});
+          items.push_back({b, kvh, hg, p0, p1, cost, int32_t(items.size())});
         }
   }
   return items;
 }
+
+// Partial softmax states of split tiles: per (tile, split), rows x [m, l, O].
+struct X86Kernel::Partials {
+  std::vector<float> state;
+  std::unique_ptr<std::atomic<int>[]> done;  // finished splits per tile
+  int64_t row_floats = 0, tile_floats = 0;
+  float* at(int64_t tile, int64_t split) { return state.data() + tile * tile_floats + split * kTileRowsMax * row_floats; }
+};
 
 std::unique_ptr<CallPlan> X86Kernel::plan_call(const BoundArgs& a, int parts) const {
   // Contiguous, cost-balanced ranges of tiles: a range's tiles share KV heads,
@@ -102,16 +111,17 @@ std::unique_ptr<CallPlan> X86Kernel::plan_call(const BoundArgs& a, int parts) co
   struct Plan final : CallPlan {
     const X86Kernel* k;
     BoundArgs a;
-    std::vector<WorkItem> tiles;
+    std::vector<WorkItem> items_;
     std::vector<std::pair<size_t, size_t>> ranges;
     MaskBlocks mask_blocks;
+    mutable Partials partials;
     size_t items() const override { return ranges.size(); }
     void run_item(size_t i) const override {
       // Buffers persist per thread across calls (no page faults per call); the
       // packed K/V blocks belong to this call only.
       thread_local Workspace ws;
       ws.kv_b = ws.kv_head = -1;
-      for (size_t t = ranges[i].first; t < ranges[i].second; ++t) k->run_tile(a, tiles[t], mask_blocks, &ws);
+      for (size_t t = ranges[i].first; t < ranges[i].second; ++t) k->run_tile(a, items_[t], mask_blocks, &partials, &ws);
     }
   };
   // Key indices travel as int32 lanes in the generated masks.
@@ -120,9 +130,17 @@ std::unique_ptr<CallPlan> X86Kernel::plan_call(const BoundArgs& a, int parts) co
                 std::to_string(a.skv) + ")");
   auto p = std::make_unique<Plan>();
   p->k = this, p->a = a;
-  p->tiles = work_items(a);
+  const std::vector<WorkItem> tiles = work_items(a);
+  p->items_ = split_keys(tiles, parts, (a.skv + kB - 1) / kB);
+  if (!p->items_.empty() && p->items_[0].splits > 1) {
+    Partials& pt = p->partials;
+    pt.row_floats = 2 + plan_.dv_padded;
+    pt.tile_floats = int64_t(p->items_[0].splits) * kTileRowsMax * pt.row_floats;
+    pt.state.resize(size_t(int64_t(tiles.size()) * pt.tile_floats));
+    pt.done = std::make_unique<std::atomic<int>[]>(tiles.size());
+  }
   if (spec().find_mask<CustomMask>()) p->mask_blocks = MaskBlocks(a.t.mask);
-  p->ranges = balance(p->tiles, std::max(1, std::min(parts, int(p->tiles.size()))));
+  p->ranges = balance(p->items_, std::max(1, std::min(parts, int(p->items_.size()))));
   return p;
 }
 
@@ -151,7 +169,8 @@ struct X86Kernel::BlockPlan {
   int64_t mask_col = 0;              // byte offset of the block in mask rows
 };
 
-void X86Kernel::run_tile(const BoundArgs& a, const WorkItem& w, const MaskBlocks& mask_blocks, void* workspace) const {
+void X86Kernel::run_tile(const BoundArgs& a, const WorkItem& w, const MaskBlocks& mask_blocks, Partials* partials,
+                         void* workspace) const {
   Workspace& ws = *static_cast<Workspace*>(workspace);
   const Spec& s = spec();
   const int64_t b = w.b;
@@ -177,9 +196,39 @@ void X86Kernel::run_tile(const BoundArgs& a, const WorkItem& w, const MaskBlocks
   }
   int64_t jmin, jmax;
   prepare_rows(tc, &jmin, &jmax);
-  for (int64_t kb = jmin / kB; jmax >= 0 && kb <= jmax / kB; ++kb) {
+  // This item's chunk of the key blocks (all of them unless the tile is split).
+  const int64_t nblocks = (a.skv + kB - 1) / kB;
+  const int64_t kb_lo = nblocks * w.split / w.splits, kb_hi = nblocks * (w.split + 1) / w.splits;
+  for (int64_t kb = std::max(jmin / kB, kb_lo); jmax >= 0 && kb <= std::min(jmax / kB, kb_hi - 1); ++kb) {
     const BlockPlan bp = classify_block(tc, kb);
     if (!bp.skip) run_block(tc, kb, bp);
+  }
+  if (w.splits == 1) {
+    finish_rows(tc);
+    return;
+  }
+  // Split tile: publish this chunk's state; the last chunk to finish merges.
+  float* mine = partials->at(w.tile, w.split);
+  for (int64_t r = 0; r < rows; ++r) {
+    float* st = mine + r * partials->row_floats;
+    st[0] = ws.m[size_t(r)], st[1] = ws.l[size_t(r)];
+    std::copy(ws.o.begin() + r * plan_.dv_padded, ws.o.begin() + (r + 1) * plan_.dv_padded, st + 2);
+  }
+  if (partials->done[w.tile].fetch_add(1, std::memory_order_acq_rel) + 1 < w.splits) return;
+  for (int64_t r = 0; r < rows; ++r) {
+    float m = kNegInf;
+    for (int c = 0; c < w.splits; ++c) m = std::max(m, partials->at(w.tile, c)[r * partials->row_floats]);
+    float l = 0;
+    float* o = ws.o.data() + r * plan_.dv_padded;
+    std::fill(o, o + plan_.dv_padded, 0.f);
+    for (int c = 0; c < w.splits && m != kNegInf; ++c) {
+      const float* st = partials->at(w.tile, c) + r * partials->row_floats;
+      if (st[0] == kNegInf) continue;  // this chunk saw no allowed key
+      const float f = std::exp(st[0] - m);
+      l += st[1] * f;
+      for (int d = 0; d < plan_.dv_padded; ++d) o[d] += st[2 + d] * f;
+    }
+    ws.m[size_t(r)] = m, ws.l[size_t(r)] = l;
   }
   finish_rows(tc);
 }

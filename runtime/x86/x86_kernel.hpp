@@ -27,7 +27,9 @@ class X86Kernel final : public Kernel {
  private:
   struct TileContext;
   struct BlockPlan;
-  void run_tile(const BoundArgs& a, const WorkItem& w, const MaskBlocks& mask_blocks, void* workspace) const;
+  struct Partials;
+  void run_tile(const BoundArgs& a, const WorkItem& w, const MaskBlocks& mask_blocks, Partials* partials,
+                void* workspace) const;
   void prepare_rows(TileContext& tc, int64_t* jmin, int64_t* jmax) const;
   BlockPlan classify_block(TileContext& tc, int64_t kb) const;
   void run_block(TileContext& tc, int64_t kb, const BlockPlan& bp) const;
