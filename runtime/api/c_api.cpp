@@ -2,6 +2,7 @@
 // checking is bind_args' job; this layer only converts descriptors and
 // handles, and turns exceptions into statuses (status.hpp).
 #include <cstddef>
+#include <cstring>
 #include <string>
 
 #include "attngen/attngen.h"
@@ -52,7 +53,11 @@ attngen_kernel* new_handle(std::shared_ptr<const Kernel> kernel, const attngen_c
 TensorRef to_ref(const char* name, const attngen_tensor& t) {
   TensorRef r;
   if (t.data == nullptr && t.rank == 0) return r;  // absent
-  switch (t.dtype) {
+  // A C caller may store any int in the enum: read it as one.
+  int code;
+  static_assert(sizeof code == sizeof t.dtype);
+  std::memcpy(&code, &t.dtype, sizeof code);
+  switch (code) {
     case ATTNGEN_F32: r.type = ElemType::f32; break;
     case ATTNGEN_F16: r.type = ElemType::f16; break;
     case ATTNGEN_BF16: r.type = ElemType::bf16; break;
@@ -61,7 +66,7 @@ TensorRef to_ref(const char* name, const attngen_tensor& t) {
     case ATTNGEN_BOOL: r.type = ElemType::b8; break;
     default:
       throw ApiError(ATTNGEN_ERR_INVALID_ARGUMENT,
-                     std::string(name) + ": unknown dtype code " + std::to_string(int(t.dtype)) + " (expected 0-5)");
+                     std::string(name) + ": unknown dtype code " + std::to_string(code) + " (expected 0-5)");
   }
   if (t.rank < 0 || t.rank > ATTNGEN_MAX_RANK)
     throw ApiError(ATTNGEN_ERR_INVALID_ARGUMENT,

@@ -66,7 +66,7 @@ KernelCache::KernelPtr KernelCache::get(const Spec& spec, const Backend& backend
   KernelSource from = KernelSource::memory;
   bool built = false;
   KernelPtr k = memory_.get_or_build(key, [&] { return build(spec, backend, key, &from); }, &built);
-  if (!built) log("cache hit (memory) key=" + key);
+  if (!built && config_.verbose) log("cache hit (memory) key=" + key);  // no string work on quiet hits
   if (source) *source = built ? from : KernelSource::memory;
   return k;
 }
@@ -83,7 +83,7 @@ KernelCache::KernelPtr KernelCache::get(const std::string& spec_json, const std:
   }
   if (!key.empty()) {
     if (KernelPtr k = memory_.find(key)) {
-      log("cache hit (memory) key=" + key);
+      if (config_.verbose) log("cache hit (memory) key=" + key);
       if (source) *source = KernelSource::memory;
       return k;
     }
