@@ -2,10 +2,15 @@
 
 #include <algorithm>
 #include <atomic>
+#include <condition_variable>
+#include <exception>
+#include <memory>
+#include <mutex>
 #include <thread>
 #include <vector>
 
 #include "runtime/core/error.hpp"
+#include "runtime/core/thread_pool.hpp"
 
 namespace attngen {
 
@@ -36,17 +41,46 @@ const Backend& select_backend(const std::string& name, const Spec& spec) {
   throw Error("backend: unknown backend '" + name + "'; expected auto or one of: " + known);
 }
 
+// Items are handed out by an atomic counter to the caller and to up to
+// threads - 1 pool workers. The caller always works, so a call completes even
+// while every worker is busy with other calls; it returns once every item has
+// run. A worker that starts late finds no item left and never touches the plan.
 void run_items(const CallPlan& plan, int threads) {
   const size_t n = plan.items();
-  threads = int(std::min<size_t>(size_t(std::max(threads, 1)), std::max<size_t>(n, 1)));
-  std::atomic<size_t> next{0};
-  auto worker = [&] {
-    for (size_t i; (i = next.fetch_add(1)) < n;) plan.run_item(i);
+  threads = int(std::min<size_t>(size_t(std::max(threads, 1)), n));
+  if (threads <= 1) {
+    for (size_t i = 0; i < n; ++i) plan.run_item(i);
+    return;
+  }
+  struct State {
+    const CallPlan* plan;
+    size_t n;
+    std::atomic<size_t> next{0}, done{0};
+    std::mutex mu;
+    std::condition_variable cv;
+    std::exception_ptr error;
   };
-  std::vector<std::thread> pool;
-  for (int t = 1; t < threads; ++t) pool.emplace_back(worker);
-  worker();
-  for (std::thread& t : pool) t.join();
+  auto st = std::make_shared<State>();
+  st->plan = &plan, st->n = n;
+  auto work = [st] {
+    for (size_t i; (i = st->next.fetch_add(1)) < st->n;) {
+      try {
+        st->plan->run_item(i);
+      } catch (...) {
+        std::lock_guard<std::mutex> lock(st->mu);
+        if (!st->error) st->error = std::current_exception();
+      }
+      if (st->done.fetch_add(1) + 1 == st->n) {
+        std::lock_guard<std::mutex> lock(st->mu);
+        st->cv.notify_all();
+      }
+    }
+  };
+  for (int t = 1; t < threads; ++t) ThreadPool::instance().submit(work);
+  work();
+  std::unique_lock<std::mutex> lock(st->mu);
+  st->cv.wait(lock, [&] { return st->done.load() == st->n; });
+  if (st->error) std::rethrow_exception(st->error);
 }
 
 void Kernel::execute(const BoundArgs& args, const RunOptions& opt) const {
