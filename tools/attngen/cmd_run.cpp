@@ -6,6 +6,7 @@
 #include <map>
 
 #include "codegen/spec/spec.hpp"
+#include "runtime/cache/kernel_cache.hpp"
 #include "runtime/core/backend.hpp"
 #include "runtime/io/npy.hpp"
 #include "tools/attngen/commands.hpp"
@@ -64,7 +65,8 @@ void run(const RunFlags& f) {
   }
 
   const auto t0 = std::chrono::steady_clock::now();
-  auto kernel = backend.compile(spec);
+  // Through the kernel cache, so ATTNGEN_VERBOSE, _DUMP and _DISABLE_JIT apply.
+  const auto kernel = process_cache().get(spec, backend);
   const auto t1 = std::chrono::steady_clock::now();
   kernel->run(a, RunOptions{f.threads});
   const auto t2 = std::chrono::steady_clock::now();

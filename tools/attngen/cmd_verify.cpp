@@ -6,6 +6,7 @@
 #include <cstdio>
 
 #include "codegen/spec/spec.hpp"
+#include "runtime/cache/kernel_cache.hpp"
 #include "runtime/core/backend.hpp"
 #include "tools/attngen/commands.hpp"
 #include "tools/common/workload.hpp"
@@ -34,7 +35,8 @@ void verify(const VerifyFlags& f) {
   Workload w(spec, opt);
 
   auto t0 = std::chrono::steady_clock::now();
-  auto kernel = select_backend(f.backend, spec).compile(spec);
+  // Through the kernel cache, so ATTNGEN_VERBOSE, _DUMP and _DISABLE_JIT apply.
+  const auto kernel = process_cache().get(spec, select_backend(f.backend, spec));
   const double compile_ms = ms_since(t0);
   t0 = std::chrono::steady_clock::now();
   kernel->run(w.args(), RunOptions{f.threads});
