@@ -1,6 +1,7 @@
 // The x86 backend: AVX2+FMA machine code generated at run time with Xbyak.
 #include "runtime/x86/x86_backend.hpp"
 
+#include "runtime/core/error.hpp"
 #include "runtime/x86/x86_kernel.hpp"
 
 namespace attngen {
@@ -14,6 +15,13 @@ class X86Backend final : public Backend {
     return x86::cpu_info().isa == x86::Isa::none ? x86::cpu_info().why_not : "";
   }
   std::unique_ptr<Kernel> compile(const Spec& spec) const override { return std::make_unique<x86::X86Kernel>(spec); }
+  std::unique_ptr<Kernel> deserialize(const Spec& spec, const std::vector<uint8_t>& image) const override {
+    try {
+      return std::make_unique<x86::X86Kernel>(spec, x86::decode_image(image));
+    } catch (const Error&) {
+      return nullptr;  // not an image of this generator: the caller rebuilds
+    }
+  }
 };
 
 }  // namespace

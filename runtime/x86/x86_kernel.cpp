@@ -43,33 +43,43 @@ struct Workspace {
 
 }  // namespace
 
-X86Kernel::X86Kernel(const Spec& spec)
-    : Kernel(spec, "x86", isa_name(cpu_info().isa)),
-      plan_(plan_tiles(spec)),
-      qk_(spec.head_dim),
-      pv_(plan_.dv_padded, ElemType::f32) {
+X86Kernel::X86Kernel(const Spec& spec) : Kernel(spec, "x86", isa_name(cpu_info().isa)), plan_(plan_tiles(spec)) {
+  auto add = [this](int slot, std::shared_ptr<JitGenerator> g) {
+    code_.entry[slot] = g->getCode(), code_.size[slot] = g->getSize();
+    code_.owners.push_back(std::move(g));
+  };
+  add(kSlotQk, std::make_shared<QkKernel>(spec.head_dim));
+  add(kSlotPv, std::make_shared<PvKernel>(plan_.dv_padded, ElemType::f32));
   if (spec.head_dim % 8 == 0 && spec.head_dim_v % kColsMicro == 0) {
-    qk_direct_ = std::make_unique<QkDirectKernel>(spec.head_dim, spec.dtype);
-    pv_direct_ = std::make_unique<PvKernel>(spec.head_dim_v, spec.dtype);
+    add(kSlotQkDirect, std::make_shared<QkDirectKernel>(spec.head_dim, spec.dtype));
+    add(kSlotPvDirect, std::make_shared<PvKernel>(spec.head_dim_v, spec.dtype));
   }
   const CustomMask* custom = spec.find_mask<CustomMask>();
   const bool both_types = custom && custom->format == CustomFormat::additive && spec.dtype != ElemType::f32;
   for (int in_dtype = 0; in_dtype < (both_types ? 2 : 1); ++in_dtype)
     for (int partial = 0; partial < 2; ++partial)
-      softmax_[in_dtype][partial] = std::make_unique<SoftmaxKernel>(
-          SoftmaxOptions::from_spec(spec, partial, in_dtype ? spec.dtype : ElemType::f32));
+      add(softmax_slot(in_dtype, partial), std::make_shared<SoftmaxKernel>(SoftmaxOptions::from_spec(
+                                               spec, partial, in_dtype ? spec.dtype : ElemType::f32)));
+}
+
+X86Kernel::X86Kernel(const Spec& spec, CodeSet code)
+    : Kernel(spec, "x86", isa_name(cpu_info().isa)), plan_(plan_tiles(spec)), code_(std::move(code)) {
+  const CustomMask* custom = spec.find_mask<CustomMask>();
+  const bool both_types = custom && custom->format == CustomFormat::additive && spec.dtype != ElemType::f32;
+  if (both_types && !(code_.has(kSlotSoftmaxFullDtype) && code_.has(kSlotSoftmaxPartialDtype)))
+    throw Error("x86 kernel image: the softmax for an additive mask in the spec dtype is missing");
+}
+
+int X86Kernel::softmax_slot(bool additive_in_dtype, bool partial) {
+  return additive_in_dtype ? (partial ? kSlotSoftmaxPartialDtype : kSlotSoftmaxFullDtype)
+                           : (partial ? kSlotSoftmaxPartial : kSlotSoftmaxFull);
 }
 
 std::vector<Kernel::CodeBlob> X86Kernel::code_blobs() const {
   std::vector<CodeBlob> blobs;
-  auto add = [&](const JitGenerator& g, const std::string& suffix) {
-    blobs.push_back({g.name() + suffix + ".bin", g.getCode(), g.getSize(), "i386:x86-64"});
-  };
-  add(qk_, "");
-  add(pv_, "");
-  for (int t = 0; t < 2; ++t)
-    for (int partial = 0; partial < 2; ++partial)
-      if (softmax_[t][partial]) add(*softmax_[t][partial], t ? "_dtype_additive" : "");
+  for (int slot = 0; slot < kNumSlots; ++slot)
+    if (code_.has(slot))
+      blobs.push_back({std::string(slot_name(slot)) + ".bin", code_.entry[slot], code_.size[slot], "i386:x86-64"});
   return blobs;
 }
 
@@ -178,7 +188,7 @@ void X86Kernel::run_tile(const BoundArgs& a, const WorkItem& w, const MaskBlocks
   TileContext tc{a, w, mask_blocks, ws, b, a.q_len(b), a.kv_len(b), rows, s.find_mask<CustomMask>(),
                  s.find_mask<DocumentMask>() != nullptr, false};
   // Few rows: reading K/V in place beats packing blocks that serve only them.
-  tc.direct = rows <= kDirectRowsMax && qk_direct_ && a.t.k.stride[3] == 1 && a.t.v.stride[3] == 1;
+  tc.direct = rows <= kDirectRowsMax && code_.has(kSlotQkDirect) && a.t.k.stride[3] == 1 && a.t.v.stride[3] == 1;
 
   ws.q.resize(size_t(rows * s.head_dim));
   ws.s.resize(size_t(rows * kB));
@@ -351,14 +361,14 @@ void X86Kernel::run_block(TileContext& tc, int64_t kb, const BlockPlan& bp) cons
       v_block = ws.v_tail.data(), v_stride = Dv * es;
     }
     const QkDirectArgs qa{ws.q.data(), k_block, k_stride, ws.s.data(), tc.rows};
-    qk_direct_->fn()(&qa);
+    code_.fn<QkDirectFn>(kSlotQkDirect)(&qa);
   } else {
     if (!ws.packed[size_t(kb)]) {
       pack_block(tc.a, tc.w, kb, ws.kt.data() + kb * D * kB, ws.v.data() + kb * kB * Dvp, &ws.row_tmp);
       ws.packed[size_t(kb)] = 1;
     }
     const QkArgs qa{ws.q.data(), ws.kt.data() + kb * D * kB, ws.s.data(), tc.rows};
-    qk_.fn()(&qa);
+    code_.fn<QkFn>(kSlotQk)(&qa);
     v_block = ws.v.data() + kb * kB * Dvp;
     v_stride = Dvp * 4;
   }
@@ -366,9 +376,9 @@ void X86Kernel::run_block(TileContext& tc, int64_t kb, const BlockPlan& bp) cons
                        int32_t(j0), float(j0), bp.kv_doc, bp.mask_col};
   const bool additive_in_dtype =
       tc.custom && tc.custom->format == CustomFormat::additive && t.mask.type != ElemType::f32;
-  softmax_[additive_in_dtype][bp.full ? 0 : 1]->fn()(&sa);
+  code_.fn<SoftmaxFn>(softmax_slot(additive_in_dtype, !bp.full))(&sa);
   const PvArgs pa{ws.s.data(), v_block, v_stride, ws.o.data(), ws.alpha.data(), tc.rows};
-  (tc.direct && s.dtype != ElemType::f32 ? *pv_direct_ : pv_).fn()(&pa);
+  code_.fn<PvFn>(tc.direct && s.dtype != ElemType::f32 ? kSlotPvDirect : kSlotPv)(&pa);
 }
 
 // O = acc / l in the storage dtype; a row that saw no allowed key outputs 0

@@ -10,13 +10,19 @@
 #include "codegen/x86/gemm_kernels.hpp"
 #include "codegen/x86/softmax_kernel.hpp"
 #include "runtime/core/backend.hpp"
+#include "runtime/x86/code_image.hpp"
 #include "runtime/x86/mask_summary.hpp"
 
 namespace attngen::x86 {
 
 class X86Kernel final : public Kernel {
  public:
+  // Generates the code for `spec` on this CPU.
   explicit X86Kernel(const Spec& spec);
+  // Adopts code mapped from a serialised image (the disk cache).
+  X86Kernel(const Spec& spec, CodeSet code);
+
+  std::vector<uint8_t> serialize() const override { return encode_image(code_); }
 
   std::unique_ptr<CallPlan> plan_call(const BoundArgs& args, int parts) const override;
   std::vector<CodeBlob> code_blobs() const override;
@@ -35,19 +41,16 @@ class X86Kernel final : public Kernel {
   void run_block(TileContext& tc, int64_t kb, const BlockPlan& bp) const;
   void finish_rows(TileContext& tc) const;
   int64_t row_head(const WorkItem& w, int64_t r) const;
+  static int softmax_slot(bool additive_in_dtype, bool partial);
   void pack_block(const BoundArgs& a, const WorkItem& w, int64_t kb, float* kt, float* v,
                   std::vector<float>* tmp) const;
 
   TilePlan plan_;
-  QkKernel qk_;
-  PvKernel pv_;  // f32 V: packed blocks, or f32 tensors in place
-  // The decode path (tiles of few rows): K and V read in place, converted on
-  // load. Null when the head dims do not allow it.
-  std::unique_ptr<QkDirectKernel> qk_direct_;
-  std::unique_ptr<PvKernel> pv_direct_;
-  // [additive mask in the spec dtype rather than f32][partial]: an additive
-  // mask may come in either type, and the softmax reads it directly.
-  std::unique_ptr<SoftmaxKernel> softmax_[2][2];
+  // Entry points by slot: Q.K^T and P.V (f32 V: packed blocks, or f32 tensors
+  // in place); the decode path's kernels that read K and V in place (absent
+  // when the head dims do not allow it); the softmax [full|partial] x
+  // [additive mask in f32 | in the spec dtype].
+  CodeSet code_;
 };
 
 }  // namespace attngen::x86
