@@ -85,13 +85,17 @@ std::vector<Kernel::CodeBlob> X86Kernel::code_blobs() const {
 
 std::vector<WorkItem> X86Kernel::work_items(const BoundArgs& a) const {
   const Spec& s = spec();
+  const bool align_tiles = s.find_mask<CustomMask>() != nullptr;
   std::vector<WorkItem> items;
   for (int32_t b = 0; b < a.batch; ++b) {
     const RowContext ctx{a.q_len(b), a.kv_len(b), 0};
     for (int32_t kvh = 0; kvh < s.num_kv_heads; ++kvh)
       for (int32_t hg = 0; hg < plan_.head_groups; ++hg)
-        for (int64_t p0 = 0; p0 < a.sq; p0 += plan_.positions_per_tile) {
-          const int64_t p1 = std::min<int64_t>(a.sq, p0 + plan_.positions_per_tile);
+        for (int64_t p0 = 0, p1; p0 < a.sq; p0 = p1) {
+          p1 = std::min<int64_t>(a.sq, p0 + plan_.positions_per_tile);
+          // With a custom mask, tiles do not straddle 64-position bands, so a
+          // mask that is sparse in 64x64 (or coarser) blocks skips whole tiles.
+          if (align_tiles) p1 = std::min(p1, (p0 / kB + 1) * kB);
           // Cost: allowed keys of the first and last row (exact for intervals that
           // move monotonically), plus a fixed overhead per tile.
           double cost = 64;
