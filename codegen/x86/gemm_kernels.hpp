@@ -14,7 +14,6 @@ namespace attngen::x86 {
 class QkKernel final : public JitGenerator {
  public:
   explicit QkKernel(int head_dim);
-  QkFn fn() const { return entry<QkFn>(*this); }
 
  private:
   void generate() override;
@@ -30,7 +29,6 @@ class QkKernel final : public JitGenerator {
 class QkDirectKernel final : public JitGenerator {
  public:
   QkDirectKernel(int head_dim, ElemType k_type);
-  QkDirectFn fn() const { return entry<QkDirectFn>(*this); }
 
  private:
   void generate() override;
@@ -45,7 +43,6 @@ class QkDirectKernel final : public JitGenerator {
 class PvKernel final : public JitGenerator {
  public:
   PvKernel(int head_dim_v_padded, ElemType v_type);
-  PvFn fn() const { return entry<PvFn>(*this); }
 
  private:
   void generate() override;

@@ -25,7 +25,6 @@ struct SoftmaxOptions {
 class SoftmaxKernel final : public JitGenerator {
  public:
   explicit SoftmaxKernel(const SoftmaxOptions& opt);
-  SoftmaxFn fn() const { return entry<SoftmaxFn>(*this); }
 
  private:
   void generate() override;
