@@ -5,7 +5,9 @@
 // and fully masked rows must come back exactly 0.
 //
 // The reduced sweep runs by default (CI). ATTNGEN_SWEEP=full runs the whole
-// length grid (ctest label `full`).
+// length grid (ctest label `full`); ATTNGEN_SWEEP_DTYPES=bf16 (a list) keeps
+// only those dtypes. Under ATTNGEN_MAX_ISA / ATTNGEN_BF16_DOT, the x86 kernels
+// must report the code path asked for, so a run never passes on the wrong one.
 #include <gtest/gtest.h>
 
 #include <cstdlib>
@@ -14,6 +16,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "codegen/x86/cpu.hpp"
 #include "runtime/core/backend.hpp"
 #include "tools/common/workload.hpp"
 
@@ -31,9 +34,33 @@ struct Dims {
 
 const int64_t kLengthsFull[] = {1, 2, 3, 15, 16, 17, 63, 64, 65, 127, 128, 129, 255, 1000};
 const int64_t kLengthsReduced[] = {1, 3, 17, 64, 65, 129};
-const Dims kDims[] = {{32, 32}, {64, 64}, {80, 80}, {96, 96}, {128, 128}, {192, 128}, {256, 256}};
+// {72, 40} and {33, 17} leave tails of vectors along D and Dv (and an odd D for bf16 pairs).
+const Dims kDims[] = {{32, 32}, {64, 64}, {80, 80}, {72, 40}, {96, 96}, {128, 128}, {192, 128}, {33, 17}, {256, 256}};
 const int kGqa[] = {1, 2, 4, 8};
 const char* kDtypes[] = {"f32", "f16", "bf16"};
+
+bool dtype_selected(const std::string& dtype) {
+  const char* e = std::getenv("ATTNGEN_SWEEP_DTYPES");
+  if (!e || !*e) return true;
+  std::stringstream list(e);
+  for (std::string d; std::getline(list, d, ',');)
+    if (d == dtype) return true;
+  return false;
+}
+
+// The x86 code path the environment asks for, checked against what the kernel reports.
+void expect_requested_x86_path(const Kernel& k) {
+  if (k.backend() != "x86") return;
+  const char* cap = std::getenv("ATTNGEN_MAX_ISA");
+  if (cap && std::string(cap) == "avx2") {
+    EXPECT_EQ(k.isa(), "avx2");
+  }
+  const char* dot = std::getenv("ATTNGEN_BF16_DOT");
+  if (dot && std::string(dot) == "1" && k.spec().dtype == ElemType::bf16 && x86::cpu_info().avx512_bf16 &&
+      x86::cpu_info().isa == x86::Isa::avx512) {
+    EXPECT_EQ(k.isa(), "avx512+vdpbf16ps");
+  }
+}
 
 bool full_sweep() {
   const char* e = std::getenv("ATTNGEN_SWEEP");
@@ -75,6 +102,7 @@ TEST_P(BackendSweep, MatchesReference) {
   // length, and every head dim, GQA ratio and layout appears many times.
   size_t n = 0;
   for (const char* dtype : kDtypes) {
+    if (!dtype_selected(dtype)) continue;
     for (const Shape& sh : shapes) {
       const size_t k = n++;
       const Dims dims = kDims[k % std::size(kDims)];
@@ -102,7 +130,9 @@ TEST_P(BackendSweep, MatchesReference) {
            << opt.batch;
       SCOPED_TRACE(what.str());
       const Backend& backend = select_backend(c.backend, spec);
-      backend.compile(spec)->run(w.args(), RunOptions{int(1 + k % 2)});
+      const std::unique_ptr<Kernel> kernel = backend.compile(spec);
+      expect_requested_x86_path(*kernel);
+      kernel->run(w.args(), RunOptions{int(1 + k % 2)});
       const Comparison cmp = compare_with_reference(w, w.o(), spec.return_lse ? &w.lse() : nullptr);
       const bool ok = cmp.rel_err <= default_tolerance(spec.dtype) && cmp.nonfinite == 0 &&
                       cmp.empty_rows_nonzero == 0 && cmp.lse_mismatched_empty == 0 && cmp.lse_max_abs_err <= 1e-3;

@@ -45,9 +45,12 @@ TEST(X86Image, DamagedImagesAreRefused) {
   if (!x86.unavailable_reason().empty()) GTEST_SKIP() << x86.unavailable_reason();
   const Spec spec = parse_spec(kSpecs[0]);
   const std::vector<uint8_t> image = x86.compile(spec)->serialize();
-  std::vector<uint8_t> truncated(image.begin(), image.end() - 7), bad_magic = image, longer = image;
+  std::vector<uint8_t> truncated(image.begin(), image.end() - 7), bad_magic = image, longer = image,
+                       other_plan = image;
   bad_magic[0] ^= 0xff;
   longer.push_back(0);
+  other_plan[22] ^= 1;  // the first byte of the plan the code was generated for (after magic, version, slots, size)
+  EXPECT_EQ(x86.deserialize(spec, other_plan), nullptr);
   EXPECT_EQ(x86.deserialize(spec, truncated), nullptr);
   EXPECT_EQ(x86.deserialize(spec, bad_magic), nullptr);
   EXPECT_EQ(x86.deserialize(spec, longer), nullptr);

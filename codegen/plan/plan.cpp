@@ -7,10 +7,15 @@
 
 namespace attngen {
 
-TilePlan plan_tiles(const Spec& s) {
+TilePlan plan_tiles(const Spec& s, x86::Isa isa, bool bf16_dot) {
   TilePlan p;
+  p.isa = isa;
   p.block_keys = x86::kBlockKeys;
   p.tile_rows = x86::kTileRowsMax;
+  const bool zmm = isa == x86::Isa::avx512;
+  p.vec_lanes = zmm ? 16 : 8;
+  p.rows_micro = zmm ? 12 : 6;  // accumulators: 12 of 16 ymm, 24 of 32 zmm
+  p.cols_micro = 2 * p.vec_lanes;
   const int g = s.group_size();
   // Interleave the whole KV group when it fits, else the largest divisor that
   // does: every K/V block loaded for a tile serves all of its heads.
@@ -19,15 +24,19 @@ TilePlan plan_tiles(const Spec& s) {
     if (g % d == 0 && d <= p.tile_rows) p.heads_per_tile = d;
   p.head_groups = g / p.heads_per_tile;
   p.positions_per_tile = p.tile_rows / p.heads_per_tile;
-  p.dv_padded = (s.head_dim_v + x86::kColsMicro - 1) / x86::kColsMicro * x86::kColsMicro;
+  p.dv_padded = (s.head_dim_v + p.cols_micro - 1) / p.cols_micro * p.cols_micro;
+  p.bf16_dot = bf16_dot && zmm && s.dtype == ElemType::bf16;
+  p.qk_steps = p.bf16_dot ? (s.head_dim + 1) / 2 : s.head_dim;
+  p.pv_steps = p.bf16_dot ? p.block_keys / 2 : p.block_keys;
   return p;
 }
 
 std::string TilePlan::describe() const {
   std::ostringstream os;
-  os << "tile " << tile_rows << " rows = " << positions_per_tile << " positions x " << heads_per_tile
-     << " heads (" << head_groups << " head groups per KV head), blocks of " << block_keys << " keys, Dv padded to "
-     << dv_padded;
+  os << x86::isa_name(isa) << ": tile " << tile_rows << " rows = " << positions_per_tile << " positions x "
+     << heads_per_tile << " heads (" << head_groups << " head groups per KV head), blocks of " << block_keys
+     << " keys, microtile " << rows_micro << "x" << cols_micro << ", Dv padded to " << dv_padded
+     << (bf16_dot ? ", bf16 pairs with vdpbf16ps" : ", f32 FMA");
   return os.str();
 }
 

@@ -1,6 +1,7 @@
 // Plan: how one spec is computed on the x86 target, independent of
-// instruction encoding: tile geometry, the kernels to generate, and the
-// split of a call into work items. Printable for debugging.
+// instruction encoding: tile geometry per vector ISA, the layout of the
+// packed operands, and the split of a call into work items. Printable for
+// debugging (`attngen compile` shows it).
 #pragma once
 
 #include <cstdint>
@@ -8,21 +9,43 @@
 #include <vector>
 
 #include "codegen/spec/spec.hpp"
+#include "codegen/x86/cpu.hpp"
 
 namespace attngen {
 
 struct TilePlan {
+  x86::Isa isa = x86::Isa::avx2;
   int tile_rows = 48;         // rows of a Q tile (positions x heads of one KV group)
   int heads_per_tile = 1;     // query heads of one KV group interleaved in a tile
   int positions_per_tile = 48;
   int head_groups = 1;        // tiles across the heads of one KV group
   int block_keys = 64;        // keys per K/V block
-  int dv_padded = 0;          // Dv rounded up to the microtile width
 
+  // GEMM register microtile: rows_micro rows x two vectors of vec_lanes f32
+  // (AVX2: 6 x 16 in 12 ymm accumulators; AVX-512: 12 x 32 in 24 zmm).
+  int vec_lanes = 8;
+  int rows_micro = 6;
+  int cols_micro = 16;
+  int dv_padded = 0;          // Dv rounded up to cols_micro (the O buffer's row)
+
+  // bf16 specs on CPUs where vdpbf16ps pays (cpu.hpp): Q stays bf16 (scaled
+  // in the Q.K^T kernel), K and V are packed as bf16 pairs along the
+  // reduction axis, P is rounded to bf16; accumulation and softmax stay f32.
+  bool bf16_dot = false;
+  // Reduction steps of Q.K^T: D (f32 operands) or ceil(D / 2) (bf16 pairs);
+  // every step is 4 bytes of a Q row and 4 bytes per key of the K pack.
+  int qk_steps = 0;
+  // Reduction steps of P.V over a block: 64 keys or 32 key pairs; every step
+  // is 4 bytes of a P row and 4 * dv_padded bytes of the V pack.
+  int pv_steps = 64;
+
+  int q_row_bytes() const { return qk_steps * 4; }
+  int64_t k_block_bytes() const { return int64_t(qk_steps) * block_keys * 4; }
+  int64_t v_block_bytes() const { return int64_t(pv_steps) * dv_padded * 4; }
   std::string describe() const;
 };
 
-TilePlan plan_tiles(const Spec& spec);
+TilePlan plan_tiles(const Spec& spec, x86::Isa isa, bool bf16_dot);
 
 // One unit of work: one Q tile of one (batch entry, KV head).
 // When a call has too few tiles to keep every thread busy (decoding a short

@@ -9,10 +9,9 @@
 
 namespace attngen::x86 {
 
-// Fixed tile geometry of the generated kernels (see docs/perf.md).
+// Fixed tile geometry of the generated kernels; the rest is per ISA in
+// TilePlan (codegen/plan).
 constexpr int kBlockKeys = 64;  // keys per K/V block: one S row is 64 floats
-constexpr int kRowsMicro = 6;   // rows per register microtile (6 x 16 accumulators)
-constexpr int kColsMicro = 16;  // floats per microtile row (two ymm)
 constexpr int kTileRowsMax = 48;  // rows of a Q tile (TilePlan::tile_rows)
 constexpr int kDirectRowsMax = 8;  // tiles of at most this many rows read K/V in place
 
@@ -27,8 +26,8 @@ struct RowInfo {
 };
 static_assert(sizeof(RowInfo) == 32);
 
-// S = Q . K^T for one (Q tile, K block): q [rows][D] f32 (pre-scaled),
-// kt [D][64] f32, s [rows][64].
+// S = Q . K^T for one (Q tile, K block): q [rows][qk_steps] f32 (pre-scaled)
+// or bf16 pairs (scaled by the kernel), kt [qk_steps][64] of the same, s [rows][64] f32.
 struct QkArgs {
   const float* q;
   const float* kt;
@@ -53,17 +52,21 @@ struct SoftmaxArgs {
 
 // S[rows][64] = Q . K^T reading K rows in place (the decode path: tiles of
 // few rows, where packing K would cost more than using it): q [rows][D] f32,
-// k = 64 key rows of D elements in the storage dtype, k_stride bytes apart.
+// k = key rows of D elements in the storage dtype, k_stride bytes apart. Only
+// keys [0, nkeys) are read; the scores of the others are 0 (the softmax masks them).
 struct QkDirectArgs {
   const float* q;
   const void* k;
   int64_t k_stride;
   float* s;
   int64_t rows;
+  int64_t nkeys;
 };
 
-// O = alpha * O + P . V: p [rows][64], v = 64 rows of Dv_pad elements,
-// v_stride bytes apart (a packed f32 block, or the tensor itself), o [rows][dv_pad].
+// O = alpha * O + P . V: p [rows][64] (f32, or bf16 pairs in the first half
+// of each row), v = pv_steps rows of the V block, v_stride bytes apart (a
+// packed block, or the tensor itself), o [rows][dv_padded] f32. Only steps
+// [0, nsteps) are read: on the decode path, keys at or past kv_len have P = 0.
 struct PvArgs {
   const float* p;
   const void* v;
@@ -71,6 +74,7 @@ struct PvArgs {
   float* o;
   const float* alpha;
   int64_t rows;
+  int64_t nsteps;
 };
 
 using QkFn = void (*)(const QkArgs*);

@@ -32,7 +32,6 @@ CpuInfo detect() {
   const bool avx2 = cpu.has(C::tAVX2) && cpu.has(C::tFMA) && cpu.has(C::tF16C);
   const bool avx512 = avx2 && cpu.has(C::tAVX512F) && cpu.has(C::tAVX512BW) && cpu.has(C::tAVX512VL) &&
                       cpu.has(C::tAVX512DQ);
-  // The generators emit AVX2+FMA+F16C code today; AVX-512 machines run it too.
   info.isa = avx512 ? Isa::avx512 : avx2 ? Isa::avx2 : Isa::none;
   if (info.isa == Isa::none) info.why_not = "this CPU lacks AVX2+FMA+F16C (detected: " + info.features + ")";
   if (const char* cap = std::getenv("ATTNGEN_MAX_ISA")) {
@@ -44,10 +43,15 @@ CpuInfo detect() {
       info.why_not = std::string("capped by ATTNGEN_MAX_ISA=") + cap;
     }
   }
+  info.bf16_dot = info.isa == Isa::avx512 && info.avx512_bf16 && cpu.has(C::tAMD);
+  if (const char* dot = std::getenv("ATTNGEN_BF16_DOT"); dot && *dot)
+    info.bf16_dot = info.isa == Isa::avx512 && info.avx512_bf16 && std::strcmp(dot, "0") != 0;
   return info;
 }
 
 }  // namespace
+
+std::string CpuInfo::target() const { return std::string(isa_name(isa)) + (bf16_dot ? "+bf16dot" : ""); }
 
 const CpuInfo& cpu_info() {
   static const CpuInfo info = detect();

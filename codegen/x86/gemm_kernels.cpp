@@ -1,60 +1,78 @@
 #include "codegen/x86/gemm_kernels.hpp"
 
+#include <cstring>
+
 namespace attngen::x86 {
 namespace {
 
-using Xbyak::Ymm;
-constexpr int kUnrollD = 4;   // head-dim steps per loop iteration of Q.K^T
-constexpr int kUnrollN = 8;   // keys per loop iteration of P.V
+using Xbyak::Xmm;
+constexpr int kUnrollD = 4;   // reduction steps per loop iteration of Q.K^T
+constexpr int kUnrollN = 8;   // steps per loop iteration of P.V
 constexpr int kRowBytes = kBlockKeys * 4;  // one S/P row
-
-Ymm acc(int r, int h) { return Ymm(r * 2 + h); }
 
 }  // namespace
 
-QkKernel::QkKernel(int head_dim) : JitGenerator("qk_gemm"), d_(head_dim) { finish_generation(); }
+QkKernel::QkKernel(const TilePlan& plan, double scale)
+    : JitGenerator(plan.bf16_dot ? "qk_dot" : "qk_gemm", plan.isa), plan_(plan), scale_(float(scale)) {
+  finish_generation();
+}
 
-// Column groups outermost: one group's 8 KB slice of the K block stays in L1
-// while every row microtile of the tile streams past it.
+void QkKernel::mac(const Xmm& acc, const Xmm& a, const Xmm& b) {
+  if (plan_.bf16_dot) vdpbf16ps(acc, a, b);
+  else vfmadd231ps(acc, a, b);
+}
+
+// Column groups outermost: one group's slice of the K block (steps x 2
+// vectors) stays in L1 while every row microtile of the tile streams past it.
 void QkKernel::generate() {
   preamble();
   mov(reg_q, ptr[rdi + offsetof(QkArgs, q)]);
   mov(reg_kt, ptr[rdi + offsetof(QkArgs, kt)]);
   mov(reg_s, ptr[rdi + offsetof(QkArgs, s)]);
   mov(reg_rows, ptr[rdi + offsetof(QkArgs, rows)]);
-  for (int c = 0; c < kBlockKeys / kColsMicro; ++c) {
+  for (int c = 0; c < kBlockKeys / plan_.cols_micro; ++c) {
     mov(reg_qr, reg_q);
-    lea(reg_sr, ptr[reg_s + c * kColsMicro * 4]);
+    lea(reg_sr, ptr[reg_s + c * plan_.cols_micro * 4]);
     mov(reg_left, reg_rows);
-    emit_row_loop(*this, reg_left, kRowsMicro, [&](int mr) { microtile(mr, c); },
+    emit_row_loop(*this, reg_left, plan_.rows_micro, [&](int mr) { microtile(mr, c); },
                   [&](int mr) {
-                    add(reg_qr, mr * d_ * 4);
+                    add(reg_qr, mr * plan_.q_row_bytes());
                     add(reg_sr, mr * kRowBytes);
                   });
   }
   postamble();
+  if (plan_.bf16_dot) {
+    uint32_t bits;
+    std::memcpy(&bits, &scale_, 4);
+    align(4);
+    L(scale_label_);
+    dd(bits);
+  }
 }
 
 void QkKernel::microtile(int mr, int c) {
-  const Ymm k0(12), k1(13);
-  // One step of the head dimension at byte offset `qoff` in Q rows and `koff` in Kt.
+  const int nacc = 2 * plan_.rows_micro, qrb = plan_.q_row_bytes();
+  auto acc = [&](int r, int h) { return vmm(r * 2 + h); };
+  const Xmm k0 = vmm(nacc), k1 = vmm(nacc + 1);
+  // One reduction step at byte offset `qoff` in Q rows and `koff` in the K pack.
   auto step = [&](int qoff, int koff) {
     vmovups(k0, ptr[reg_kd + koff]);
-    vmovups(k1, ptr[reg_kd + koff + 32]);
+    vmovups(k1, ptr[reg_kd + koff + vbytes()]);
     for (int r = 0; r < mr; ++r) {
-      const Ymm b(14 + (r & 1));
-      vbroadcastss(b, ptr[reg_qd + r * d_ * 4 + qoff]);
-      vfmadd231ps(acc(r, 0), k0, b);
-      vfmadd231ps(acc(r, 1), k1, b);
+      const Xmm b = vmm(nacc + 2 + (r & 1));
+      vbroadcastss(b, ptr[reg_qd + r * qrb + qoff]);  // one f32, or one bf16 pair
+      mac(acc(r, 0), k0, b);
+      mac(acc(r, 1), k1, b);
     }
   };
   for (int r = 0; r < mr; ++r)
     for (int h = 0; h < 2; ++h) vxorps(acc(r, h), acc(r, h), acc(r, h));
   mov(reg_qd, reg_qr);
-  lea(reg_kd, ptr[reg_kt + c * kColsMicro * 4]);
-  if (d_ / kUnrollD > 0) {
+  lea(reg_kd, ptr[reg_kt + c * plan_.cols_micro * 4]);
+  const int steps = plan_.qk_steps;
+  if (steps / kUnrollD > 0) {
     Xbyak::Label loop;
-    mov(reg_cnt, d_ / kUnrollD);
+    mov(reg_cnt, steps / kUnrollD);
     L(loop);
     for (int u = 0; u < kUnrollD; ++u) step(u * 4, u * kRowBytes);
     add(reg_qd, kUnrollD * 4);
@@ -62,26 +80,29 @@ void QkKernel::microtile(int mr, int c) {
     dec(reg_cnt);
     jnz(loop, T_NEAR);
   }
-  for (int u = 0; u < d_ % kUnrollD; ++u) step(u * 4, u * kRowBytes);
+  for (int u = 0; u < steps % kUnrollD; ++u) step(u * 4, u * kRowBytes);
   for (int r = 0; r < mr; ++r)
-    for (int h = 0; h < 2; ++h) vmovups(ptr[reg_sr + r * kRowBytes + h * 32], acc(r, h));
+    for (int h = 0; h < 2; ++h) {
+      if (plan_.bf16_dot) vmulps(acc(r, h), acc(r, h), ptr_b[rip + scale_label_]);
+      vmovups(ptr[reg_sr + r * kRowBytes + h * vbytes()], acc(r, h));
+    }
 }
 
-// Eight f32 lanes from `type` elements at `addr` (converted on load).
-static void load_f32(Xbyak::CodeGenerator& g, ElemType type, const Ymm& dst, const Xbyak::Address& addr) {
-  switch (type) {
-    case ElemType::f16: g.vcvtph2ps(dst, addr); break;
-    case ElemType::bf16:
-      g.vpmovzxwd(dst, addr);
-      g.vpslld(dst, dst, 16);
-      break;
-    default: g.vmovups(dst, addr); break;
-  }
-}
-
-QkDirectKernel::QkDirectKernel(int head_dim, ElemType k_type)
-    : JitGenerator("qk_direct"), d_(head_dim), type_(k_type) {
+QkDirectKernel::QkDirectKernel(const TilePlan& plan, int head_dim, ElemType k_type)
+    : JitGenerator("qk_direct", plan.isa), plan_(plan), d_(head_dim), type_(k_type) {
   finish_generation();
+}
+
+// Key u of the current group at `byte_offset` within its row: AVX2 addresses
+// keys 0-3 from base 0 and 4-7 from base 1; AVX-512 uses four bases.
+Xbyak::Address QkDirectKernel::key(int u, int byte_offset) {
+  const Xbyak::Reg64& base = reg_base[u / 4];
+  switch (u % 4) {
+    case 0: return ptr[base + byte_offset];
+    case 1: return ptr[base + reg_stride + byte_offset];
+    case 2: return ptr[base + reg_stride * 2 + byte_offset];
+    default: return ptr[base + reg_s3 + byte_offset];
+  }
 }
 
 void QkDirectKernel::generate() {
@@ -91,50 +112,35 @@ void QkDirectKernel::generate() {
   mov(reg_stride, ptr[rdi + offsetof(QkDirectArgs, k_stride)]);
   mov(reg_s, ptr[rdi + offsetof(QkDirectArgs, s)]);
   mov(reg_rows, ptr[rdi + offsetof(QkDirectArgs, rows)]);
+  mov(reg_nkeys, ptr[rdi + offsetof(QkDirectArgs, nkeys)]);
   lea(reg_s3, ptr[reg_stride + reg_stride * 2]);
-  const int es = int(elem_size(type_));
-  Xbyak::Label row_loop, group_loop, done;
+  if (zmm() && d_ % lanes()) set_tail_mask(d_ % lanes(), reg_tmp.cvt32());
+  const int g = lanes();
+  Xbyak::Label row_loop, full_group, tail_group, zero_fill, row_end, done;
   test(reg_rows, reg_rows);
   jz(done, T_NEAR);
   L(row_loop);
   mov(reg_k0, reg_k);
   xor_(reg_grp, reg_grp);
-  L(group_loop);
-  lea(reg_k4, ptr[reg_k0 + reg_stride * 4]);
-  for (int u = 0; u < 8; ++u) vxorps(Ymm(u), Ymm(u), Ymm(u));
-  // Keys 0..7 of the group: [k0], [k0+s], [k0+2s], [k0+3s], then the same from k4.
-  auto key = [&](int u, int off) {
-    const Xbyak::Reg64& base = u < 4 ? reg_k0 : reg_k4;
-    switch (u % 4) {
-      case 0: return ptr[base + off];
-      case 1: return ptr[base + reg_stride + off];
-      case 2: return ptr[base + reg_stride * 2 + off];
-      default: return ptr[base + reg_s3 + off];
-    }
-  };
-  for (int c = 0; c < d_ / 8; ++c) {
-    vmovups(Ymm(8), ptr[reg_q + c * 32]);
-    for (int u = 0; u < 8; ++u) {
-      const Ymm k(9 + u % 4);
-      load_f32(*this, type_, k, key(u, c * 8 * es));
-      vfmadd231ps(Ymm(u), k, Ymm(8));
-    }
-  }
-  // Horizontal sums of the eight accumulators into one vector of scores.
-  vhaddps(Ymm(0), Ymm(0), Ymm(1));
-  vhaddps(Ymm(2), Ymm(2), Ymm(3));
-  vhaddps(Ymm(4), Ymm(4), Ymm(5));
-  vhaddps(Ymm(6), Ymm(6), Ymm(7));
-  vhaddps(Ymm(0), Ymm(0), Ymm(2));
-  vhaddps(Ymm(4), Ymm(4), Ymm(6));
-  vperm2f128(Ymm(1), Ymm(0), Ymm(4), 0x20);
-  vperm2f128(Ymm(2), Ymm(0), Ymm(4), 0x31);
-  vaddps(Ymm(1), Ymm(1), Ymm(2));
-  vmovups(ptr[reg_s + reg_grp * 4], Ymm(1));
-  lea(reg_k0, ptr[reg_k4 + reg_stride * 4]);
-  add(reg_grp, 8);
+  // Whole groups of keys, then one group that stops at nkeys, then zeros.
+  L(full_group);
+  lea(reg_tmp, ptr[reg_grp + g]);
+  cmp(reg_tmp, reg_nkeys);
+  jg(tail_group, T_NEAR);
+  group(false);
+  jmp(full_group, T_NEAR);
+  L(tail_group);
+  cmp(reg_grp, reg_nkeys);
+  jge(zero_fill, T_NEAR);
+  group(true);
+  L(zero_fill);
   cmp(reg_grp, kBlockKeys);
-  jl(group_loop, T_NEAR);
+  jge(row_end, T_NEAR);
+  vxorps(vmm(0), vmm(0), vmm(0));
+  vmovups(ptr[reg_s + reg_grp * 4], vmm(0));
+  add(reg_grp, g);
+  jmp(zero_fill, T_NEAR);
+  L(row_end);
   add(reg_q, d_ * 4);
   add(reg_s, kRowBytes);
   dec(reg_rows);
@@ -143,68 +149,195 @@ void QkDirectKernel::generate() {
   postamble();
 }
 
-PvKernel::PvKernel(int head_dim_v_padded, ElemType v_type)
-    : JitGenerator("pv_gemm"), dv_(head_dim_v_padded), type_(v_type) {
+// One group of lanes() keys starting at key reg_grp (pointer reg_k0): every
+// key's dot product with the Q row, one accumulator per key. A tail group
+// walks key by key and stops at nkeys (its remaining accumulators stay 0).
+void QkDirectKernel::group(bool tail) {
+  const int g = lanes(), es = int(elem_size(type_));
+  const int chunks = (d_ + g - 1) / g;
+  const bool d_tail = d_ % g != 0;  // AVX-512 only (k1 holds the tail lanes)
+  // Accumulator of key u: AVX2 ymm u; AVX-512 zmm 4(u % 4) + u / 4, the order
+  // in which reduce_and_store's shuffle tree leaves the sums.
+  auto acc = [&](int u) { return zmm() ? vmm(4 * (u % 4) + u / 4) : vmm(u); };
+  const Xmm qv = vmm(g);
+  auto load_q = [&](int c) {
+    const bool t = d_tail && c == chunks - 1;
+    vmovups(t ? (qv | k1 | T_z) : qv, ptr[reg_q + c * vbytes()]);
+  };
+  for (int u = 0; u < g; ++u) vxorps(acc(u), acc(u), acc(u));
+  if (!tail) {
+    mov(reg_base[0], reg_k0);
+    for (int b = 1; b < g / 4; ++b) lea(reg_base[b], ptr[reg_base[b - 1] + reg_stride * 4]);
+    for (int c = 0; c < chunks; ++c) {
+      load_q(c);
+      for (int u = 0; u < g; ++u) {
+        const Xmm k = vmm(g + 1 + u % 4);
+        load_f32(type_, k, key(u, c * g * es), d_tail && c == chunks - 1);
+        vfmadd231ps(acc(u), k, qv);
+      }
+    }
+    lea(reg_k0, ptr[reg_base[g / 4 - 1] + reg_stride * 4]);
+  } else {
+    Xbyak::Label reduce;
+    mov(reg_base[0], reg_k0);
+    for (int u = 0; u < g; ++u) {
+      lea(reg_tmp, ptr[reg_grp + u]);
+      cmp(reg_tmp, reg_nkeys);
+      jge(reduce, T_NEAR);
+      for (int c = 0; c < chunks; ++c) {
+        load_q(c);
+        const Xmm k = vmm(g + 1);
+        load_f32(type_, k, ptr[reg_base[0] + c * g * es], d_tail && c == chunks - 1);
+        vfmadd231ps(acc(u), k, qv);
+      }
+      add(reg_base[0], reg_stride);
+    }
+    L(reduce);
+  }
+  reduce_and_store();
+  add(reg_grp, g);
+}
+
+// Horizontal sums of the lanes() accumulators into one vector of scores,
+// stored at S[grp].
+void QkDirectKernel::reduce_and_store() {
+  if (!zmm()) {
+    using Xbyak::Ymm;
+    vhaddps(Ymm(0), Ymm(0), Ymm(1));
+    vhaddps(Ymm(2), Ymm(2), Ymm(3));
+    vhaddps(Ymm(4), Ymm(4), Ymm(5));
+    vhaddps(Ymm(6), Ymm(6), Ymm(7));
+    vhaddps(Ymm(0), Ymm(0), Ymm(2));
+    vhaddps(Ymm(4), Ymm(4), Ymm(6));
+    vperm2f128(Ymm(1), Ymm(0), Ymm(4), 0x20);
+    vperm2f128(Ymm(2), Ymm(0), Ymm(4), 0x31);
+    vaddps(Ymm(1), Ymm(1), Ymm(2));
+    vmovups(ptr[reg_s + reg_grp * 4], Ymm(1));
+    return;
+  }
+  using Xbyak::Zmm;
+  const Zmm t(31);
+  // 16 -> 8 registers: each keeps 8 partial sums of two accumulators (256-bit halves).
+  for (int i = 0; i < 16; i += 2) {
+    vshuff32x4(t, Zmm(i), Zmm(i + 1), 0x44);
+    vshuff32x4(Zmm(i), Zmm(i), Zmm(i + 1), 0xEE);
+    vaddps(Zmm(i), Zmm(i), t);
+  }
+  // 8 -> 4: each 128-bit lane holds 4 partial sums of one accumulator.
+  for (int i = 0; i < 16; i += 4) {
+    vshuff32x4(t, Zmm(i), Zmm(i + 2), 0x88);
+    vshuff32x4(Zmm(i), Zmm(i), Zmm(i + 2), 0xDD);
+    vaddps(Zmm(i), Zmm(i), t);
+  }
+  // 4 -> 2: two partial sums of each of two accumulators per 128-bit lane.
+  for (int i = 0; i < 16; i += 8) {
+    vunpcklpd(t, Zmm(i), Zmm(i + 4));
+    vunpckhpd(Zmm(i), Zmm(i), Zmm(i + 4));
+    vaddps(Zmm(i), Zmm(i), t);
+  }
+  // 2 -> 1: lane 4i + t holds the sum of zmm 4t + i, i.e. key 4i + t.
+  vshufps(t, Zmm(0), Zmm(8), 0x88);
+  vshufps(Zmm(0), Zmm(0), Zmm(8), 0xDD);
+  vaddps(Zmm(0), Zmm(0), t);
+  vmovups(ptr[reg_s + reg_grp * 4], Zmm(0));
+}
+
+PvKernel::PvKernel(const TilePlan& plan, int cols, int o_row, ElemType v_type)
+    : JitGenerator(plan.bf16_dot && v_type == ElemType::bf16 ? "pv_dot" : "pv_gemm", plan.isa),
+      plan_(plan), cols_(cols), o_row_(o_row), type_(v_type), dot_(plan.bf16_dot && v_type == ElemType::bf16) {
   finish_generation();
 }
 
-// Column chunks outermost: one chunk's slice of the V block (64 keys x 16
-// floats) stays in L1 while every row microtile streams past it. The
+// Column chunks outermost: one chunk's slice of the V block (steps x 2
+// vectors) stays in L1 while every row microtile streams past it. The
 // arguments are re-read from memory per chunk to free registers.
 void PvKernel::generate() {
   preamble();
   mov(reg_vstride, ptr[rdi + offsetof(PvArgs, v_stride)]);
   mov(reg_vc, ptr[rdi + offsetof(PvArgs, v)]);
   mov(reg_oc, ptr[rdi + offsetof(PvArgs, o)]);
-  mov(reg_col, dv_ / kColsMicro);
-  Xbyak::Label col_loop;
-  L(col_loop);
+  const int full = cols_ / plan_.cols_micro, rest = cols_ % plan_.cols_micro;
+  const int lane_bytes = dot_ ? 4 : int(elem_size(type_));
+  if (full > 0) {
+    Xbyak::Label col_loop;
+    mov(reg_col, full);
+    L(col_loop);
+    column_chunk(2, 0);
+    add(reg_oc, plan_.cols_micro * 4);
+    add(reg_vc, plan_.cols_micro * lane_bytes);
+    dec(reg_col);
+    jnz(col_loop, T_NEAR);
+  }
+  if (rest > 0) {  // AVX-512 only: the last vector's lanes past cols are masked
+    const int tail = rest % lanes();
+    if (tail) set_tail_mask(tail, reg_tmp.cvt32());
+    column_chunk((rest + lanes() - 1) / lanes(), tail);
+  }
+  postamble();
+}
+
+void PvKernel::column_chunk(int nvec, int tail_lanes) {
   mov(reg_pr, ptr[rdi + offsetof(PvArgs, p)]);
   mov(reg_ar, ptr[rdi + offsetof(PvArgs, alpha)]);
   mov(reg_left, ptr[rdi + offsetof(PvArgs, rows)]);
   mov(reg_or, reg_oc);
-  emit_row_loop(*this, reg_left, kRowsMicro, [&](int mr) { microtile(mr); },
+  emit_row_loop(*this, reg_left, plan_.rows_micro, [&](int mr) { microtile(mr, nvec, tail_lanes); },
                 [&](int mr) {
                   add(reg_pr, mr * kRowBytes);
-                  add(reg_or, mr * dv_ * 4);
+                  add(reg_or, mr * o_row_ * 4);
                   add(reg_ar, mr * 4);
                 });
-  add(reg_oc, kColsMicro * 4);
-  add(reg_vc, 2 * 8 * int(elem_size(type_)));
-  dec(reg_col);
-  jnz(col_loop, T_NEAR);
-  postamble();
 }
 
-void PvKernel::microtile(int mr) {
-  const Ymm v0(12), v1(13);
-  const int o_row = dv_ * 4;
-  const int half = 8 * int(elem_size(type_));  // bytes of eight V elements
+void PvKernel::microtile(int mr, int nvec, int tail_lanes) {
+  const int nacc = 2 * plan_.rows_micro, o_row = o_row_ * 4;
+  const int lane_bytes = dot_ ? 4 : int(elem_size(type_));
+  auto acc = [&](int r, int h) { return vmm(r * 2 + h); };
   for (int r = 0; r < mr; ++r) {
-    vbroadcastss(Ymm(14), ptr[reg_ar + r * 4]);
-    for (int h = 0; h < 2; ++h) vmulps(acc(r, h), Ymm(14), ptr[reg_or + r * o_row + h * 32]);
+    const Xmm a = vmm(nacc + 2);
+    vbroadcastss(a, ptr[reg_ar + r * 4]);
+    for (int h = 0; h < nvec; ++h) vmulps(acc(r, h), a, ptr[reg_or + r * o_row + h * vbytes()]);
   }
-  mov(reg_pn, reg_pr);
-  mov(reg_vn, reg_vc);
-  mov(reg_cnt, kBlockKeys / kUnrollN);
-  Xbyak::Label key_loop;
-  L(key_loop);
-  for (int u = 0; u < kUnrollN; ++u) {
-    load_f32(*this, type_, v0, ptr[reg_vn]);
-    load_f32(*this, type_, v1, ptr[reg_vn + half]);
+  // One step: V row(s) of the chunk, times the broadcast P element (or bf16 pair).
+  auto step = [&](int u) {
+    for (int h = 0; h < nvec; ++h) {
+      const Xmm v = vmm(nacc + h);
+      const bool t = tail_lanes && h == nvec - 1;
+      const Xbyak::Address at = ptr[reg_vn + h * lanes() * lane_bytes];
+      if (dot_) vmovups(t ? (v | k1 | T_z) : v, at);
+      else load_f32(type_, v, at, t);
+    }
     add(reg_vn, reg_vstride);
     for (int r = 0; r < mr; ++r) {
-      const Ymm b(14 + (r & 1));
+      const Xmm b = vmm(nacc + 2 + (r & 1));
       vbroadcastss(b, ptr[reg_pn + r * kRowBytes + u * 4]);
-      vfmadd231ps(acc(r, 0), v0, b);
-      vfmadd231ps(acc(r, 1), v1, b);
+      for (int h = 0; h < nvec; ++h) {
+        if (dot_) vdpbf16ps(acc(r, h), vmm(nacc + h), b);
+        else vfmadd231ps(acc(r, h), vmm(nacc + h), b);
+      }
     }
-  }
+  };
+  mov(reg_pn, reg_pr);
+  mov(reg_vn, reg_vc);
+  mov(reg_cnt, ptr[rdi + offsetof(PvArgs, nsteps)]);
+  Xbyak::Label unrolled, single, done;
+  L(unrolled);
+  cmp(reg_cnt, kUnrollN);
+  jl(single, T_NEAR);
+  for (int u = 0; u < kUnrollN; ++u) step(u);
   add(reg_pn, kUnrollN * 4);
+  sub(reg_cnt, kUnrollN);
+  jmp(unrolled, T_NEAR);
+  L(single);
+  test(reg_cnt, reg_cnt);
+  jz(done, T_NEAR);
+  step(0);
+  add(reg_pn, 4);
   dec(reg_cnt);
-  jnz(key_loop, T_NEAR);
+  jmp(single, T_NEAR);
+  L(done);
   for (int r = 0; r < mr; ++r)
-    for (int h = 0; h < 2; ++h) vmovups(ptr[reg_or + r * o_row + h * 32], acc(r, h));
+    for (int h = 0; h < nvec; ++h) vmovups(ptr[reg_or + r * o_row + h * vbytes()], acc(r, h));
 }
 
 }  // namespace attngen::x86

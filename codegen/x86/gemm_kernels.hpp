@@ -1,57 +1,76 @@
-// The two matrix products of a flash-attention tile, generated for one head
-// dimension. Register plan (AVX2, 16 ymm): a microtile of 6 rows x 16 floats
-// keeps 12 accumulators (ymm0-11), two B-operand vectors (ymm12-13) and two
-// broadcasts (ymm14-15): per step 2 loads + 6 broadcasts feed 12 FMAs.
+// The two matrix products of a flash-attention tile, generated for one spec
+// and one vector ISA (TilePlan). Register plan of a microtile, rows_micro rows
+// x two vectors:
+//   AVX2    (16 ymm):  6 rows, ymm0-11 accumulators, ymm12-13 B operand, ymm14-15 broadcasts;
+//   AVX-512 (32 zmm): 12 rows, zmm0-23 accumulators, zmm24-25 B operand, zmm26-27 broadcasts.
+// Per step: 2 vector loads + rows broadcasts feed 2 x rows FMAs (or vdpbf16ps
+// on bf16 pairs, where each step covers two elements of the reduction).
 #pragma once
 
+#include "codegen/plan/plan.hpp"
 #include "codegen/x86/abi.hpp"
 #include "codegen/x86/jit_generator.hpp"
 #include "runtime/core/dtype.hpp"
 
 namespace attngen::x86 {
 
-// S[rows][64] = Q[rows][D] . Kt[D][64]
+// S[rows][64] = Q[rows][steps] . Kt[steps][64] (f32, or bf16 pairs then scaled by `scale`)
 class QkKernel final : public JitGenerator {
  public:
-  explicit QkKernel(int head_dim);
+  QkKernel(const TilePlan& plan, double scale);
 
  private:
   void generate() override;
   void microtile(int mr, int col_group);
-  const int d_;
+  void mac(const Xbyak::Xmm& acc, const Xbyak::Xmm& a, const Xbyak::Xmm& b);
+  const TilePlan plan_;
+  const float scale_;
+  Xbyak::Label scale_label_;
   const Xbyak::Reg64 reg_q = rsi, reg_kt = rdx, reg_s = rcx, reg_rows = r8;
   const Xbyak::Reg64 reg_qd = r9, reg_kd = r10, reg_cnt = r11, reg_qr = rax, reg_sr = rbx, reg_left = rbp;
 };
 
-// S[rows][64] = Q[rows][D] . K[64 keys][D]^T with K in its storage layout and
-// dtype: eight keys per step, one accumulator each, reduced horizontally into
-// one vector of eight scores. D must be a multiple of 8.
+// S[rows][64] = Q[rows][D] . K[keys][D]^T with K in its storage layout and
+// dtype: one vector of keys (8 or 16) per group, one accumulator per key,
+// reduced horizontally into one vector of scores. Keys past nkeys are never
+// read. AVX2: D must be a multiple of 8; AVX-512: any D (masked tail loads).
 class QkDirectKernel final : public JitGenerator {
  public:
-  QkDirectKernel(int head_dim, ElemType k_type);
+  QkDirectKernel(const TilePlan& plan, int head_dim, ElemType k_type);
 
  private:
   void generate() override;
+  void group(bool tail);
+  void reduce_and_store();
+  Xbyak::Address key(int u, int byte_offset);
+  const TilePlan plan_;
   const int d_;
   const ElemType type_;
   const Xbyak::Reg64 reg_q = rsi, reg_k = rdx, reg_stride = rcx, reg_s = r8, reg_rows = r9;
-  const Xbyak::Reg64 reg_k0 = r10, reg_k4 = r11, reg_s3 = rax, reg_grp = rbx;
+  const Xbyak::Reg64 reg_k0 = r10, reg_s3 = rax, reg_grp = rbx, reg_nkeys = rbp, reg_tmp = r11;
+  const Xbyak::Reg64 reg_base[4] = {r12, r13, r14, r15};  // keys 0, 4, 8, 12 of a group
 };
 
-// O[rows][Dv_pad] = alpha[row] * O + P[rows][64] . V[64][Dv_pad], V rows
-// v_stride bytes apart in `v_type` (converted to f32 on load).
+// O[rows][cols] = alpha[row] * O + P[rows][steps] . V[steps][cols], V rows
+// v_stride bytes apart: a packed f32 or bf16-pair block, or the tensor itself
+// in `v_type` (converted to f32 on load). O rows are `o_row` floats apart
+// (>= cols rounded up to the microtile). AVX-512 masks the last columns when
+// cols is not a multiple of the microtile; AVX2 needs cols % 16 == 0.
 class PvKernel final : public JitGenerator {
  public:
-  PvKernel(int head_dim_v_padded, ElemType v_type);
+  PvKernel(const TilePlan& plan, int cols, int o_row, ElemType v_type);
 
  private:
   void generate() override;
-  void microtile(int mr);
-  const int dv_;  // a multiple of 16
+  void column_chunk(int nvec, int tail_lanes);
+  void microtile(int mr, int nvec, int tail_lanes);
+  const TilePlan plan_;
+  const int cols_, o_row_;
   const ElemType type_;
+  const bool dot_;
   // rdi keeps the argument struct; these walk chunks, rows and keys.
   const Xbyak::Reg64 reg_vstride = rsi, reg_col = rdx, reg_vc = rcx, reg_oc = r8, reg_pr = r9, reg_or = r10;
-  const Xbyak::Reg64 reg_ar = r11, reg_left = rax, reg_pn = rbx, reg_vn = rbp, reg_cnt = r12;
+  const Xbyak::Reg64 reg_ar = r11, reg_left = rax, reg_pn = rbx, reg_vn = rbp, reg_cnt = r12, reg_tmp = r13;
 };
 
 }  // namespace attngen::x86

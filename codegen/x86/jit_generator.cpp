@@ -30,6 +30,28 @@ void JitGenerator::postamble() {
   ret();
 }
 
+void JitGenerator::load_f32(ElemType type, const Xbyak::Xmm& dst, const Xbyak::Address& addr, bool tail) {
+  const Xbyak::Xmm d = tail ? (dst | k1 | T_z) : dst;
+  switch (type) {
+    case ElemType::f16: vcvtph2ps(d, addr); break;
+    case ElemType::bf16:
+      vpmovzxwd(d, addr);
+      vpslld(dst, dst, 16);
+      break;
+    default: vmovups(d, addr); break;
+  }
+}
+
+void JitGenerator::round_ps(const Xbyak::Xmm& dst, const Xbyak::Xmm& src) {
+  if (zmm_) vrndscaleps(dst, src, 0);
+  else vroundps(dst, src, 0);
+}
+
+void JitGenerator::set_tail_mask(int n, const Xbyak::Reg32& tmp) {
+  mov(tmp, (1u << n) - 1);
+  kmovw(k1, tmp);
+}
+
 void JitGenerator::finish_generation() {
   try {
     generate();

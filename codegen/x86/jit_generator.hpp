@@ -2,16 +2,24 @@
 // that emits it, an auto-growing buffer that is writable while emitting and
 // read+execute afterwards (never both: W^X through readyRE()). ATTNGEN_DUMP
 // is handled by the kernel cache (X86Kernel::code_blobs, runtime/cache/dump).
+//
+// One class serves both vector ISAs: vmm(i) is ymm i (AVX2) or zmm i
+// (AVX-512), and the few instructions that differ have helpers here.
 #pragma once
 
+#include <functional>
 #include <string>
 #include <xbyak/xbyak.h>
+
+#include "codegen/x86/cpu.hpp"
+#include "runtime/core/dtype.hpp"
 
 namespace attngen::x86 {
 
 class JitGenerator : public Xbyak::CodeGenerator {
  public:
-  explicit JitGenerator(const char* name) : Xbyak::CodeGenerator(4096, Xbyak::AutoGrow), name_(name) {}
+  JitGenerator(const char* name, Isa isa)
+      : Xbyak::CodeGenerator(4096, Xbyak::AutoGrow), name_(name), zmm_(isa == Isa::avx512) {}
   const char* name() const { return name_; }
 
  protected:
@@ -24,8 +32,21 @@ class JitGenerator : public Xbyak::CodeGenerator {
   void preamble();
   void postamble();
 
+  bool zmm() const { return zmm_; }
+  int lanes() const { return zmm_ ? 16 : 8; }  // f32 lanes of one vector register
+  int vbytes() const { return lanes() * 4; }
+  Xbyak::Xmm vmm(int i) const { return zmm_ ? Xbyak::Xmm(Xbyak::Zmm(i)) : Xbyak::Xmm(Xbyak::Ymm(i)); }
+  // `dst` = lanes() f32 values from `type` elements at `addr`, converted on
+  // load. With `tail` (AVX-512), only the lanes set in k1 are read; the others are 0.
+  void load_f32(ElemType type, const Xbyak::Xmm& dst, const Xbyak::Address& addr, bool tail = false);
+  // Round to nearest integer (vroundps has no EVEX form).
+  void round_ps(const Xbyak::Xmm& dst, const Xbyak::Xmm& src);
+  // k1 = the low `n` lanes (AVX-512), through `tmp`.
+  void set_tail_mask(int n, const Xbyak::Reg32& tmp);
+
  private:
   const char* name_;
+  const bool zmm_;
 };
 
 // The entry point of a finished kernel.
@@ -33,12 +54,6 @@ template <class Fn>
 Fn entry(const JitGenerator& g) {
   return reinterpret_cast<Fn>(const_cast<Xbyak::uint8*>(g.getCode()));
 }
-
-}  // namespace attngen::x86
-
-#include <functional>
-
-namespace attngen::x86 {
 
 // Emits `body(mr)` for full microtiles of `mr_max` rows while `rows` >= mr_max
 // (calling `advance(mr)` after each), then one tail of rows % mr_max rows.

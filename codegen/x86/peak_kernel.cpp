@@ -7,7 +7,8 @@
 
 namespace attngen::x86 {
 
-PeakKernel::PeakKernel(PeakOp op, int accumulators) : JitGenerator("peak"), op_(op), acc_(accumulators) {
+PeakKernel::PeakKernel(PeakOp op, int accumulators)
+    : JitGenerator("peak", op == PeakOp::fma_f32_ymm ? Isa::avx2 : Isa::avx512), op_(op), acc_(accumulators) {
   finish_generation();
 }
 

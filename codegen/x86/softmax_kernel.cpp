@@ -3,13 +3,14 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <vector>
 
 namespace attngen::x86 {
 namespace {
 
-using Xbyak::Ymm;
+using Xbyak::Xmm;
 
-// Indices of the 32-byte constants (8 lanes each) in the kernel's table.
+// Indices of the vector constants (lanes() floats each) in the kernel's table.
 enum Const : int {
   kExpLo, kLog2e, kLn2Hi, kLn2Lo, kP0, kP1, kP2, kP3, kP4, kP5, kOne, kI127, kNegInf, kAbs, kSign,
   kInvCap, kCap, kMinusTwo, kIotaF, kIotaI = kIotaF + 8, kNumConst = kIotaI + 8
@@ -33,12 +34,13 @@ SoftmaxOptions SoftmaxOptions::from_spec(const Spec& spec, bool partial, ElemTyp
   return o;
 }
 
-SoftmaxKernel::SoftmaxKernel(const SoftmaxOptions& opt)
-    : JitGenerator(opt.partial ? "softmax_partial" : "softmax_full"), opt_(opt) {
+SoftmaxKernel::SoftmaxKernel(const SoftmaxOptions& opt, Isa isa)
+    : JitGenerator(opt.partial ? "softmax_partial" : "softmax_full", isa), opt_(opt), nvec_(kBlockKeys / lanes()),
+      exp_lo_(vmm(14)), exp_log2e_(vmm(15)) {
   finish_generation();
 }
 
-Xbyak::Address SoftmaxKernel::cst(int index) { return ptr[rip + consts_ + index * 32]; }
+Xbyak::Address SoftmaxKernel::cst(int index) { return ptr[rip + consts_ + index * vbytes()]; }
 
 void SoftmaxKernel::generate() {
   preamble();
@@ -68,23 +70,23 @@ void SoftmaxKernel::generate() {
 }
 
 void SoftmaxKernel::row() {
-  for (int k = 0; k < 8; ++k) vmovups(Ymm(k), ptr[reg_s + k * 32]);
+  for (int k = 0; k < nvec_; ++k) vmovups(vmm(k), ptr[reg_s + k * vbytes()]);
   if (opt_.custom_bool || opt_.custom_additive) {
     mov(reg_mask, ptr[reg_row + offsetof(RowInfo, mask_row)]);
     add(reg_mask, reg_col);
   }
   score_mods();
-  if (opt_.partial) masks();
+  if (opt_.partial) zmm() ? masks_avx512() : masks();
   online_update();
 }
 
 // Spec order: softcap, then ALiBi, then the additive mask.
 void SoftmaxKernel::score_mods() {
-  const Ymm t8(8), t9(9), t10(10), t11(11);
+  const Xmm t8 = vmm(8), t9 = vmm(9), t10 = vmm(10), t11 = vmm(11);
   if (opt_.softcap > 0) {
     load_exp_constants();
-    for (int k = 0; k < 8; ++k) {
-      const Ymm x(k);
+    for (int k = 0; k < nvec_; ++k) {
+      const Xmm x = vmm(k);
       vmulps(t8, x, cst(kInvCap));  // y = s / cap
       vandps(t9, t8, cst(kSign));
       vandps(t8, t8, cst(kAbs));
@@ -102,33 +104,28 @@ void SoftmaxKernel::score_mods() {
     vbroadcastss(t8, ptr[reg_row + offsetof(RowInfo, ipos)]);
     vbroadcastss(t9, ptr[reg_row + offsetof(RowInfo, slope)]);
     vbroadcastss(t10, ptr[rdi + offsetof(SoftmaxArgs, j0f)]);
-    for (int k = 0; k < 8; ++k) {
+    for (int k = 0; k < nvec_; ++k) {
       vaddps(t11, t10, cst(kIotaF + k));  // j
       vsubps(t11, t8, t11);               // i + Skv - Sq - j
       vandps(t11, t11, cst(kAbs));
-      vfnmadd231ps(Ymm(k), t9, t11);      // s -= slope * |...|
+      vfnmadd231ps(vmm(k), t9, t11);      // s -= slope * |...|
     }
   }
   if (opt_.custom_additive) {
-    for (int k = 0; k < 8; ++k) {
-      switch (opt_.additive_type) {
-        case ElemType::f16:
-          vcvtph2ps(t8, ptr[reg_mask + k * 16]);
-          vaddps(Ymm(k), Ymm(k), t8);
-          break;
-        case ElemType::bf16:
-          vpmovzxwd(t8, ptr[reg_mask + k * 16]);
-          vpslld(t8, t8, 16);
-          vaddps(Ymm(k), Ymm(k), t8);
-          break;
-        default: vaddps(Ymm(k), Ymm(k), ptr[reg_mask + k * 32]); break;
+    for (int k = 0; k < nvec_; ++k) {
+      if (opt_.additive_type == ElemType::f32) {
+        vaddps(vmm(k), vmm(k), ptr[reg_mask + k * vbytes()]);
+      } else {
+        load_f32(opt_.additive_type, t8, ptr[reg_mask + k * lanes() * 2]);
+        vaddps(vmm(k), vmm(k), t8);
       }
     }
   }
 }
 
-// Per-element boolean masks of a partial tile: masked scores become -inf.
+// Per-element boolean masks of a partial tile (AVX2): masked scores become -inf.
 void SoftmaxKernel::masks() {
+  using Xbyak::Ymm;
   const Ymm jb(8), lo(9), hi(10), t11(11), t12(12), zero(14), ninf(15);
   vmovaps(ninf, cst(kNegInf));
   vpbroadcastd(jb, ptr[rdi + offsetof(SoftmaxArgs, j0)]);
@@ -158,44 +155,79 @@ void SoftmaxKernel::masks() {
   }
 }
 
+// The same with opmasks: every mask ANDs into k2 ("allowed"), then one blend
+// per vector keeps the allowed scores and puts -inf elsewhere.
+void SoftmaxKernel::masks_avx512() {
+  const Xmm jb = vmm(8), lo = vmm(9), hi = vmm(10), j = vmm(11), t = vmm(12), qdoc = vmm(13), ninf = vmm(15);
+  vbroadcastss(ninf, cst(kNegInf));
+  vpbroadcastd(jb, ptr[rdi + offsetof(SoftmaxArgs, j0)]);
+  vpbroadcastd(lo, ptr[reg_row + offsetof(RowInfo, lo)]);
+  vpbroadcastd(hi, ptr[reg_row + offsetof(RowInfo, hi)]);
+  if (opt_.document) vpbroadcastd(qdoc, ptr[reg_row + offsetof(RowInfo, qdoc)]);
+  for (int k = 0; k < nvec_; ++k) {
+    vpaddd(j, jb, cst(kIotaI + k));
+    vpcmpd(k2, j, lo, 5);       // j >= lo
+    vpcmpd(k2 | k2, j, hi, 2);  // and j <= hi
+    if (opt_.document) vpcmpeqd(k2 | k2, qdoc, ptr[reg_doc + k * vbytes()]);
+    if (opt_.custom_bool) {
+      vpmovzxbd(t, ptr[reg_mask + k * lanes()]);
+      vptestmd(k2 | k2, t, t);  // nonzero = kept (PyTorch polarity)
+    }
+    vblendmps(vmm(k) | k2, ninf, vmm(k));
+  }
+}
+
 // Running max m and sum l; a row whose max is still -inf uses 0 as its
 // reference so that -inf - (-inf) never occurs: P = 0 and alpha = 0.
 void SoftmaxKernel::online_update() {
-  const Ymm t8(8), t9(9), t10(10), t11(11), t12(12), t13(13);
-  vmaxps(t8, Ymm(0), Ymm(1));
-  vmaxps(t9, Ymm(2), Ymm(3));
-  vmaxps(t8, t8, t9);
-  vmaxps(t9, Ymm(4), Ymm(5));
-  vmaxps(t10, Ymm(6), Ymm(7));
-  vmaxps(t9, t9, t10);
-  vmaxps(t8, t8, t9);
-  hreduce(t8, t9, /*max=*/true);
+  const Xmm t8 = vmm(8), t9 = vmm(9), t10 = vmm(10), t11 = vmm(11), t12 = vmm(12), t13 = vmm(13);
+  fold(8, 9, 10, /*max=*/true);
+  hreduce(8, 9, /*max=*/true);
   load_exp_constants();
   vbroadcastss(t9, ptr[reg_m]);  // m_old
   vmaxps(t8, t8, t9);            // m_new
   vmovss(ptr[reg_m], Xbyak::Xmm(8));
-  vcmpeqps(t10, t8, cst(kNegInf));
-  vandnps(t11, t10, t8);  // m_use: m_new, or 0 while it is -inf
+  if (zmm()) {
+    vcmpps(k2, t8, cst(kNegInf), 4);  // m_new != -inf (NaN included)
+    vmovaps(t11 | k2 | T_z, t8);      // m_use: m_new, or 0 while it is -inf
+  } else {
+    vcmpeqps(t10, t8, cst(kNegInf));
+    vandnps(t11, t10, t8);  // m_use: m_new, or 0 while it is -inf
+  }
   vsubps(t9, t9, t11);
   exp_inplace(t9, t12, t13);  // alpha = exp(m_old - m_use)
   vmovss(ptr[reg_alpha], Xbyak::Xmm(9));
-  for (int k = 0; k < 8; ++k) {
-    vsubps(Ymm(k), Ymm(k), t11);
-    exp_inplace(Ymm(k), t12, t13);
-    vmovups(ptr[reg_s + k * 32], Ymm(k));
+  for (int k = 0; k < nvec_; ++k) {
+    vsubps(vmm(k), vmm(k), t11);
+    exp_inplace(vmm(k), t12, t13);
+    if (!opt_.p_bf16) vmovups(ptr[reg_s + k * vbytes()], vmm(k));
   }
-  vaddps(t12, Ymm(0), Ymm(1));
-  vaddps(t13, Ymm(2), Ymm(3));
-  vaddps(t12, t12, t13);
-  vaddps(t13, Ymm(4), Ymm(5));
-  vaddps(t10, Ymm(6), Ymm(7));
-  vaddps(t13, t13, t10);
-  vaddps(t12, t12, t13);
-  hreduce(t12, t13, /*max=*/false);
+  fold(12, 13, 10, /*max=*/false);
+  hreduce(12, 13, /*max=*/false);
+  if (opt_.p_bf16) {
+    // Round P to bf16 pairs for vdpbf16ps (the first half of the row).
+    for (int k = 0; k < nvec_; ++k) {
+      vcvtneps2bf16(Xbyak::Ymm(k), Xbyak::Zmm(k), Xbyak::EvexEncoding);
+      vmovups(ptr[reg_s + k * 32], Xbyak::Ymm(k));
+    }
+  }
   vmovss(Xbyak::Xmm(13), ptr[reg_l]);
   vmulss(Xbyak::Xmm(13), Xbyak::Xmm(13), Xbyak::Xmm(9));
   vaddss(Xbyak::Xmm(13), Xbyak::Xmm(13), Xbyak::Xmm(12));
   vmovss(ptr[reg_l], Xbyak::Xmm(13));
+}
+
+void SoftmaxKernel::fold(int dst, int t1, int t2, bool max) {
+  auto op = [&](int a, int b, int c) { max ? vmaxps(vmm(a), vmm(b), vmm(c)) : vaddps(vmm(a), vmm(b), vmm(c)); };
+  op(dst, 0, 1);
+  op(t1, 2, 3);
+  op(dst, dst, t1);
+  if (nvec_ == 8) {
+    op(t1, 4, 5);
+    op(t2, 6, 7);
+    op(t1, t1, t2);
+    op(dst, dst, t1);
+  }
 }
 
 void SoftmaxKernel::load_exp_constants() {
@@ -209,10 +241,10 @@ void SoftmaxKernel::load_exp_constants() {
 // x <= -88 gives exactly 0 (n = -127 builds the bits of +0), so exp(-inf) = 0;
 // NaN stays NaN (vmaxps returns its second operand then). Needs
 // load_exp_constants().
-void SoftmaxKernel::exp_inplace(const Ymm& x, const Ymm& t1, const Ymm& t2) {
+void SoftmaxKernel::exp_inplace(const Xmm& x, const Xmm& t1, const Xmm& t2) {
   vmaxps(x, exp_lo_, x);
   vmulps(t1, x, exp_log2e_);
-  vroundps(t1, t1, 0);
+  round_ps(t1, t1);
   vfnmadd231ps(x, t1, cst(kLn2Hi));
   vfnmadd231ps(x, t1, cst(kLn2Lo));
   vcvtps2dq(t1, t1);
@@ -225,26 +257,32 @@ void SoftmaxKernel::exp_inplace(const Ymm& x, const Ymm& t1, const Ymm& t2) {
   vmulps(x, t2, t1);
 }
 
-// Every lane of v becomes the max (or sum) of its 8 lanes.
-void SoftmaxKernel::hreduce(const Ymm& v, const Ymm& t, bool max) {
-  auto op = [&](const Ymm& a, const Ymm& b) { max ? vmaxps(a, a, b) : vaddps(a, a, b); };
-  vperm2f128(t, v, v, 0x01);
+void SoftmaxKernel::hreduce(int v, int t, bool max) {
+  auto op = [&](int a, int b) { max ? vmaxps(vmm(a), vmm(a), vmm(b)) : vaddps(vmm(a), vmm(a), vmm(b)); };
+  if (zmm()) {
+    vshuff32x4(Xbyak::Zmm(t), Xbyak::Zmm(v), Xbyak::Zmm(v), 0x4E);  // swap 256-bit halves
+    op(v, t);
+    vshuff32x4(Xbyak::Zmm(t), Xbyak::Zmm(v), Xbyak::Zmm(v), 0xB1);  // swap 128-bit lanes
+  } else {
+    vperm2f128(Xbyak::Ymm(t), Xbyak::Ymm(v), Xbyak::Ymm(v), 0x01);
+  }
   op(v, t);
-  vpermilps(t, v, 0x4E);
+  vpermilps(vmm(t), vmm(v), 0x4E);
   op(v, t);
-  vpermilps(t, v, 0xB1);
+  vpermilps(vmm(t), vmm(v), 0xB1);
   op(v, t);
 }
 
 void SoftmaxKernel::emit_constants() {
-  float f[kNumConst][8];
-  auto fill = [&](int i, float x) {
-    for (float& lane : f[i]) lane = x;
-  };
+  const int n = lanes();
+  std::vector<uint32_t> table(size_t(kNumConst * n));
   auto fill_bits = [&](int i, uint32_t b) {
-    float x;
-    std::memcpy(&x, &b, 4);
-    fill(i, x);
+    for (int lane = 0; lane < n; ++lane) table[size_t(i * n + lane)] = b;
+  };
+  auto fill = [&](int i, float x) {
+    uint32_t b;
+    std::memcpy(&b, &x, 4);
+    fill_bits(i, b);
   };
   fill(kExpLo, -88.0f);
   fill(kLog2e, 1.44269504088896341f);
@@ -264,20 +302,15 @@ void SoftmaxKernel::emit_constants() {
   fill(kInvCap, opt_.softcap > 0 ? float(1.0 / opt_.softcap) : 0.f);
   fill(kCap, float(opt_.softcap));
   fill(kMinusTwo, -2.0f);
-  for (int k = 0; k < 8; ++k)
-    for (int lane = 0; lane < 8; ++lane) {
-      f[kIotaF + k][lane] = float(k * 8 + lane);
-      const uint32_t j = uint32_t(k * 8 + lane);
-      std::memcpy(&f[kIotaI + k][lane], &j, 4);
+  for (int k = 0; k < nvec_; ++k)
+    for (int lane = 0; lane < n; ++lane) {
+      const float jf = float(k * n + lane);
+      std::memcpy(&table[size_t((kIotaF + k) * n + lane)], &jf, 4);
+      table[size_t((kIotaI + k) * n + lane)] = uint32_t(k * n + lane);
     }
-  align(32);
+  align(64);
   L(consts_);
-  for (int i = 0; i < kNumConst; ++i)
-    for (float x : f[i]) {
-      uint32_t b;
-      std::memcpy(&b, &x, 4);
-      dd(b);
-    }
+  for (uint32_t b : table) dd(b);
 }
 
 }  // namespace attngen::x86

@@ -18,32 +18,40 @@ struct SoftmaxOptions {
   bool custom_bool = false;
   bool custom_additive = false;
   ElemType additive_type = ElemType::f32;  // element type of the additive mask
+  bool p_bf16 = false;        // write P as bf16 (the first half of each S row) for vdpbf16ps
 
   static SoftmaxOptions from_spec(const Spec& spec, bool partial, ElemType additive_type);
 };
 
+// One S row is 64 / lanes() vectors: ymm0-7 (AVX2) or zmm0-3 (AVX-512). The
+// AVX-512 masks are opmask compares ANDed into k2 and one blend per vector.
 class SoftmaxKernel final : public JitGenerator {
  public:
-  explicit SoftmaxKernel(const SoftmaxOptions& opt);
+  SoftmaxKernel(const SoftmaxOptions& opt, Isa isa);
 
  private:
   void generate() override;
   void row();
   void score_mods();
   void masks();
+  void masks_avx512();
   void online_update();
   // Vector math on ymm `x` in place, with scratch registers.
-  void exp_inplace(const Xbyak::Ymm& x, const Xbyak::Ymm& t1, const Xbyak::Ymm& t2);
+  void exp_inplace(const Xbyak::Xmm& x, const Xbyak::Xmm& t1, const Xbyak::Xmm& t2);
   void load_exp_constants();  // into exp_lo_ and exp_log2e_
-  void hreduce(const Xbyak::Ymm& v, const Xbyak::Ymm& t, bool max);
-  Xbyak::Address cst(int index);  // a 32-byte constant of the table
+  // Every lane of vector register v becomes the max (or sum) of its lanes.
+  void hreduce(int v, int t, bool max);
+  // Vector registers 0..nvec_-1 folded into register `dst` with max or add.
+  void fold(int dst, int t1, int t2, bool max);
+  Xbyak::Address cst(int index);  // a vector constant of the table
   void emit_constants();
 
   const SoftmaxOptions opt_;
+  const int nvec_;  // vectors per S row
   Xbyak::Label consts_;
-  // ymm0-7 hold one S row (64 scores); ymm8-13 are scratch; ymm14-15 hold
-  // exp's constants during exp (and scratch of the mask code before it).
-  const Xbyak::Ymm exp_lo_ = Xbyak::Ymm(14), exp_log2e_ = Xbyak::Ymm(15);
+  // vmm 0..nvec_-1 hold one S row (64 scores); vmm 8-13 are scratch; vmm 14-15
+  // hold exp's constants during exp (and scratch of the mask code before it).
+  const Xbyak::Xmm exp_lo_, exp_log2e_;
   const Xbyak::Reg64 reg_s = rsi, reg_row = rdx, reg_m = rcx, reg_l = r8, reg_alpha = r9, reg_n = r10;
   const Xbyak::Reg64 reg_mask = r11, reg_doc = rbx, reg_col = rbp;
 };

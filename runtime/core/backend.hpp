@@ -32,9 +32,12 @@ void run_items(const CallPlan& plan, int threads);
 
 class Kernel {
  public:
-  Kernel(Spec spec, std::string backend, std::string isa)
+  Kernel(Spec spec, std::string backend, std::string isa) : Kernel(std::move(spec), backend, isa, isa) {}
+  // `target`: what the backend compiles for on this machine (Backend::isa(),
+  // part of the cache key); `isa`: what this kernel's code uses.
+  Kernel(Spec spec, std::string backend, const std::string& target, std::string isa)
       : spec_(std::move(spec)), backend_(std::move(backend)), isa_(std::move(isa)),
-        key_(cache_key(spec_, backend_, isa_)) {}
+        key_(cache_key(spec_, backend_, target)) {}
   virtual ~Kernel() = default;
 
   const Spec& spec() const { return spec_; }
@@ -76,7 +79,8 @@ class Backend {
  public:
   virtual ~Backend() = default;
   virtual std::string name() const = 0;
-  // Target ISA this backend generates for on this machine ("" if unavailable).
+  // Target this backend generates for on this machine ("" if unavailable): the
+  // ISA and any choice that changes generated code; part of every cache key.
   virtual std::string isa() const = 0;
   // Empty when usable on this machine; otherwise why not.
   virtual std::string unavailable_reason() const { return ""; }

@@ -6,6 +6,6 @@ namespace attngen {
 
 constexpr const char* kVersion = "0.1.0";
 // Bump whenever generated code or its calling convention changes.
-constexpr const char* kGeneratorVersion = "gen-1";
+constexpr const char* kGeneratorVersion = "gen-2";
 
 }  // namespace attngen

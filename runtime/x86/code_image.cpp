@@ -9,7 +9,7 @@ namespace attngen::x86 {
 namespace {
 
 constexpr char kMagic[10] = {'A', 'T', 'T', 'N', 'G', 'E', 'N', 'X', '8', '6'};
-constexpr uint32_t kImageVersion = 1;
+constexpr uint32_t kImageVersion = 2;
 
 // Executable pages holding one slot's code.
 struct MappedCode {
@@ -38,11 +38,13 @@ const char* slot_name(int slot) {
   return names[slot];
 }
 
-std::vector<uint8_t> encode_image(const CodeSet& code) {
+std::vector<uint8_t> encode_image(const CodeSet& code, const std::string& plan) {
   std::vector<uint8_t> out;
   put(out, kMagic, sizeof kMagic);
   put(out, kImageVersion);
   put(out, uint32_t(kNumSlots));
+  put(out, uint32_t(plan.size()));
+  put(out, plan.data(), plan.size());
   for (int s = 0; s < kNumSlots; ++s) {
     put(out, uint64_t(code.has(s) ? code.size[s] : 0));
     if (code.has(s)) put(out, code.entry[s], code.size[s]);
@@ -50,7 +52,7 @@ std::vector<uint8_t> encode_image(const CodeSet& code) {
   return out;
 }
 
-CodeSet decode_image(const std::vector<uint8_t>& image) {
+CodeSet decode_image(const std::vector<uint8_t>& image, const std::string& plan) {
   size_t pos = 0;
   auto take = [&](void* dst, size_t n) {
     if (image.size() - pos < n) throw Error("x86 kernel image: truncated");
@@ -64,6 +66,13 @@ CodeSet decode_image(const std::vector<uint8_t>& image) {
   take(&slots, 4);
   if (std::memcmp(magic, kMagic, sizeof kMagic) != 0 || version != kImageVersion || slots != kNumSlots)
     throw Error("x86 kernel image: not an image of this generator version");
+  uint32_t plan_size = 0;
+  take(&plan_size, 4);
+  if (plan_size > image.size() - pos) throw Error("x86 kernel image: truncated");
+  const std::string image_plan(reinterpret_cast<const char*>(image.data() + pos), plan_size);
+  pos += plan_size;
+  if (image_plan != plan)
+    throw Error("x86 kernel image: generated for the plan \"" + image_plan + "\", this process plans \"" + plan + "\"");
   CodeSet code;
   for (int s = 0; s < kNumSlots; ++s) {
     uint64_t n = 0;

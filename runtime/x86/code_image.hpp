@@ -29,9 +29,12 @@ struct CodeSet {
   bool has(int slot) const { return entry[slot] != nullptr; }
 };
 
-// Image: "ATTNGENX86" magic, a version, then per slot a size and the bytes.
-std::vector<uint8_t> encode_image(const CodeSet& code);
-// Maps an image into executable pages; throws attngen::Error when malformed.
-CodeSet decode_image(const std::vector<uint8_t>& image);
+// Image: "ATTNGENX86" magic, a version, the plan the code was generated for
+// (TilePlan::describe(): ISA, microtile, operand layout), then per slot a size
+// and the bytes.
+std::vector<uint8_t> encode_image(const CodeSet& code, const std::string& plan);
+// Maps an image into executable pages; throws attngen::Error when malformed or
+// generated for another plan than `plan` (the code would not match the driver).
+CodeSet decode_image(const std::vector<uint8_t>& image, const std::string& plan);
 
 }  // namespace attngen::x86

@@ -15,6 +15,18 @@ void load_row_f32(ElemType type, const void* src, int64_t stride, int64_t n, flo
 // elements within a row are contiguous.
 void pack_kt_block(ElemType type, const void* k, int64_t row_stride, int nkeys, int head_dim, float* kt);
 
+// bf16 pairs for vdpbf16ps (TilePlan::bf16_dot), as 32-bit words holding
+// two bf16 values (the first in the low half); odd counts end with a 0 half.
+// Elements are `stride` (rows: `row_stride`) elements apart.
+// dst[p] = (src[2p], src[2p + 1]) for the n elements of a Q row.
+void load_row_pairs(const void* src, int64_t stride, int64_t n, uint32_t* dst);
+// kp[p * 64 + key] = (K[key][2p], K[key][2p + 1]): a K block transposed into
+// pairs along D; keys past nkeys are zeros.
+void pack_k_pairs(const void* k, int64_t row_stride, int64_t stride, int nkeys, int head_dim, uint32_t* kp);
+// vp[q * dv_padded + c] = (V[2q][c], V[2q + 1][c]): a V block in pairs of
+// keys; keys past nkeys and columns past dv are zeros.
+void pack_v_pairs(const void* v, int64_t row_stride, int64_t stride, int nkeys, int dv, int dv_padded, uint32_t* vp);
+
 // Summary of n mask elements at p (stride in elements): whether any and
 // whether all of them keep the pair (bool/u8: nonzero; float types: not -inf).
 struct MaskSummary {

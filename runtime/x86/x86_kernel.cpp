@@ -32,38 +32,63 @@ int32_t read_i32(const TensorRef& t, int64_t i0, int64_t i1 = 0) {
 // Per-thread buffers; K/V packs are kept while consecutive items share a KV head.
 struct Workspace {
   int64_t kv_b = -1, kv_head = -1;
-  std::vector<float> kt, v;      // packed blocks: [nblocks][D][64], [nblocks][64][Dv_pad]
+  std::vector<float> kt, v;      // packed blocks (TilePlan::k_block_bytes, v_block_bytes each)
   std::vector<uint8_t> packed;   // per block: packed for (kv_b, kv_head)?
   std::vector<float> q, s, o, m, l, alpha, row_tmp;
   std::vector<RowInfo> rows, tail_rows;
   std::vector<uint8_t> tail_mask;  // rows x 64 elements of the mask, for tails and strided masks
   std::vector<int32_t> tail_doc;
-  std::vector<uint8_t> k_tail, v_tail;  // the last, partial K/V block on the decode path
 };
 
 }  // namespace
 
-X86Kernel::X86Kernel(const Spec& spec) : Kernel(spec, "x86", isa_name(cpu_info().isa)), plan_(plan_tiles(spec)) {
+TilePlan X86Kernel::host_plan(const Spec& spec) { return plan_tiles(spec, cpu_info().isa, cpu_info().bf16_dot); }
+
+namespace {
+
+// What the kernel's code is, for `info`, `bench` and logs: the vector ISA,
+// and for bf16 specs whether the products use vdpbf16ps.
+std::string generated_isa(const TilePlan& plan) {
+  return std::string(isa_name(plan.isa)) + (plan.bf16_dot ? "+vdpbf16ps" : "");
+}
+
+}  // namespace
+
+X86Kernel::X86Kernel(const Spec& spec)
+    : Kernel(spec, "x86", cpu_info().target(), generated_isa(host_plan(spec))), plan_(host_plan(spec)) {
   auto add = [this](int slot, std::shared_ptr<JitGenerator> g) {
     code_.entry[slot] = g->getCode(), code_.size[slot] = g->getSize();
     code_.owners.push_back(std::move(g));
   };
-  add(kSlotQk, std::make_shared<QkKernel>(spec.head_dim));
-  add(kSlotPv, std::make_shared<PvKernel>(plan_.dv_padded, ElemType::f32));
-  if (spec.head_dim % 8 == 0 && spec.head_dim_v % kColsMicro == 0) {
-    add(kSlotQkDirect, std::make_shared<QkDirectKernel>(spec.head_dim, spec.dtype));
-    add(kSlotPvDirect, std::make_shared<PvKernel>(spec.head_dim_v, spec.dtype));
+  add(kSlotQk, std::make_shared<QkKernel>(plan_, spec.scale));
+  add(kSlotPv, std::make_shared<PvKernel>(plan_, plan_.dv_padded, plan_.dv_padded,
+                                          plan_.bf16_dot ? ElemType::bf16 : ElemType::f32));
+  if (direct_path_possible(spec, plan_)) {
+    add(kSlotQkDirect, std::make_shared<QkDirectKernel>(plan_, spec.head_dim, spec.dtype));
+    add(kSlotPvDirect, std::make_shared<PvKernel>(plan_, spec.head_dim_v, plan_.dv_padded, spec.dtype));
   }
   const CustomMask* custom = spec.find_mask<CustomMask>();
   const bool both_types = custom && custom->format == CustomFormat::additive && spec.dtype != ElemType::f32;
   for (int in_dtype = 0; in_dtype < (both_types ? 2 : 1); ++in_dtype)
-    for (int partial = 0; partial < 2; ++partial)
-      add(softmax_slot(in_dtype, partial), std::make_shared<SoftmaxKernel>(SoftmaxOptions::from_spec(
-                                               spec, partial, in_dtype ? spec.dtype : ElemType::f32)));
+    for (int partial = 0; partial < 2; ++partial) {
+      SoftmaxOptions opt = SoftmaxOptions::from_spec(spec, partial, in_dtype ? spec.dtype : ElemType::f32);
+      opt.p_bf16 = plan_.bf16_dot;
+      add(softmax_slot(in_dtype, partial), std::make_shared<SoftmaxKernel>(opt, plan_.isa));
+    }
+}
+
+// Tiles of few rows read K and V in place (QkDirectKernel, PvKernel on the
+// tensor): AVX2 needs whole vectors along D and Dv; AVX-512 masks the tails.
+// The vdpbf16ps path packs instead (its P.V needs V in bf16 pairs).
+bool X86Kernel::direct_path_possible(const Spec& spec, const TilePlan& plan) {
+  if (plan.bf16_dot) return false;
+  return plan.isa == Isa::avx512 || (spec.head_dim % 8 == 0 && spec.head_dim_v % plan.cols_micro == 0);
 }
 
 X86Kernel::X86Kernel(const Spec& spec, CodeSet code)
-    : Kernel(spec, "x86", isa_name(cpu_info().isa)), plan_(plan_tiles(spec)), code_(std::move(code)) {
+    : Kernel(spec, "x86", cpu_info().target(), generated_isa(host_plan(spec))),
+      plan_(host_plan(spec)),
+      code_(std::move(code)) {
   const CustomMask* custom = spec.find_mask<CustomMask>();
   const bool both_types = custom && custom->format == CustomFormat::additive && spec.dtype != ElemType::f32;
   if (both_types && !(code_.has(kSlotSoftmaxFullDtype) && code_.has(kSlotSoftmaxPartialDtype)))
@@ -194,7 +219,7 @@ void X86Kernel::run_tile(const BoundArgs& a, const WorkItem& w, const MaskBlocks
   // Few rows: reading K/V in place beats packing blocks that serve only them.
   tc.direct = rows <= kDirectRowsMax && code_.has(kSlotQkDirect) && a.t.k.stride[3] == 1 && a.t.v.stride[3] == 1;
 
-  ws.q.resize(size_t(rows * s.head_dim));
+  ws.q.resize(size_t(rows * plan_.qk_steps));
   ws.s.resize(size_t(rows * kB));
   ws.o.assign(size_t(rows * plan_.dv_padded), 0.f);
   ws.m.assign(size_t(rows), kNegInf);
@@ -205,8 +230,8 @@ void X86Kernel::run_tile(const BoundArgs& a, const WorkItem& w, const MaskBlocks
     const int64_t nblocks = (a.skv + kB - 1) / kB;
     ws.kv_b = b, ws.kv_head = w.kv_head;
     ws.packed.assign(size_t(nblocks), 0);
-    ws.kt.resize(size_t(nblocks * s.head_dim * kB));
-    ws.v.resize(size_t(nblocks * kB * plan_.dv_padded));
+    ws.kt.resize(size_t(nblocks * plan_.k_block_bytes() / 4));
+    ws.v.resize(size_t(nblocks * plan_.v_block_bytes() / 4));
   }
   int64_t jmin, jmax;
   prepare_rows(tc, &jmin, &jmax);
@@ -261,14 +286,17 @@ void X86Kernel::prepare_rows(TileContext& tc, int64_t* jmin, int64_t* jmax) cons
     const int64_t i = tc.w.p0 + r / Gh, h = row_head(tc.w, r);
     RowInfo& ri = tc.ws.rows[size_t(r)];
     ri = RowInfo{0, -1, float(i + tc.kv_len - tc.q_len), 0.f, 0, 0, nullptr};
-    float* qr = tc.ws.q.data() + r * D;
+    float* qr = tc.ws.q.data() + r * plan_.qk_steps;
     if (i < tc.q_len) {
-      load_row_f32(s.dtype, element_ptr(t.q, tc.b, h, i), t.q.stride[3], D, float(s.scale), qr);
+      if (plan_.bf16_dot)  // bf16 pairs as stored; the Q.K^T kernel applies the scale
+        load_row_pairs(element_ptr(t.q, tc.b, h, i), t.q.stride[3], D, reinterpret_cast<uint32_t*>(qr));
+      else
+        load_row_f32(s.dtype, element_ptr(t.q, tc.b, h, i), t.q.stride[3], D, float(s.scale), qr);
       const KeyInterval k = allowed_interval(s, i, ctx);
       ri.lo = int32_t(k.lo), ri.hi = int32_t(k.hi);
       if (!k.empty()) *jmin = std::min(*jmin, k.lo), *jmax = std::max(*jmax, k.hi);
     } else {
-      std::fill(qr, qr + D, 0.f);  // past q_len: never read, output 0
+      std::fill(qr, qr + plan_.qk_steps, 0.f);  // past q_len: never read, output 0
     }
     if (t.alibi_slopes.present()) ri.slope = *reinterpret_cast<const float*>(element_ptr(t.alibi_slopes, tc.b, h));
     if (tc.doc) ri.qdoc = read_i32(t.q_doc, tc.b, i);
@@ -344,44 +372,38 @@ void X86Kernel::run_block(TileContext& tc, int64_t kb, const BlockPlan& bp) cons
   const Spec& s = spec();
   const AttentionArgs& t = tc.a.t;
   Workspace& ws = tc.ws;
-  const int D = s.head_dim, Dv = s.head_dim_v, Dvp = plan_.dv_padded;
   const int64_t j0 = kb * kB, es = int64_t(elem_size(s.dtype));
   const void* v_block;
-  int64_t v_stride;
+  int64_t v_stride, pv_steps;
   if (tc.direct) {
-    const void* k_block = element_ptr(t.k, tc.b, tc.w.kv_head, j0);
-    int64_t k_stride = t.k.stride[2] * es;
+    // Keys at or past kv_len are never read: Q.K^T stops there (the softmax
+    // masks those columns) and P.V skips them.
+    const int64_t nkeys = std::min<int64_t>(kB, tc.kv_len - j0);
+    const QkDirectArgs qa{ws.q.data(), element_ptr(t.k, tc.b, tc.w.kv_head, j0), t.k.stride[2] * es, ws.s.data(),
+                          tc.rows, nkeys};
+    code_.fn<QkDirectFn>(kSlotQkDirect)(&qa);
     v_block = element_ptr(t.v, tc.b, tc.w.kv_head, j0);
     v_stride = t.v.stride[2] * es;
-    if (j0 + kB > tc.kv_len) {
-      // Copy the keys before kv_len: the kernels read 64 rows.
-      ws.k_tail.assign(size_t(kB * D * es), 0);
-      ws.v_tail.assign(size_t(kB * Dv * es), 0);
-      for (int64_t jj = 0; jj < tc.kv_len - j0; ++jj) {
-        std::memcpy(ws.k_tail.data() + jj * D * es, element_ptr(t.k, tc.b, tc.w.kv_head, j0 + jj), size_t(D * es));
-        std::memcpy(ws.v_tail.data() + jj * Dv * es, element_ptr(t.v, tc.b, tc.w.kv_head, j0 + jj), size_t(Dv * es));
-      }
-      k_block = ws.k_tail.data(), k_stride = D * es;
-      v_block = ws.v_tail.data(), v_stride = Dv * es;
-    }
-    const QkDirectArgs qa{ws.q.data(), k_block, k_stride, ws.s.data(), tc.rows};
-    code_.fn<QkDirectFn>(kSlotQkDirect)(&qa);
+    pv_steps = nkeys;
   } else {
+    char* kt = reinterpret_cast<char*>(ws.kt.data()) + kb * plan_.k_block_bytes();
+    char* vp = reinterpret_cast<char*>(ws.v.data()) + kb * plan_.v_block_bytes();
     if (!ws.packed[size_t(kb)]) {
-      pack_block(tc.a, tc.w, kb, ws.kt.data() + kb * D * kB, ws.v.data() + kb * kB * Dvp, &ws.row_tmp);
+      pack_block(tc.a, tc.w, kb, kt, vp, &ws.row_tmp);
       ws.packed[size_t(kb)] = 1;
     }
-    const QkArgs qa{ws.q.data(), ws.kt.data() + kb * D * kB, ws.s.data(), tc.rows};
+    const QkArgs qa{ws.q.data(), reinterpret_cast<const float*>(kt), ws.s.data(), tc.rows};
     code_.fn<QkFn>(kSlotQk)(&qa);
-    v_block = ws.v.data() + kb * kB * Dvp;
-    v_stride = Dvp * 4;
+    v_block = vp;
+    v_stride = plan_.dv_padded * 4;
+    pv_steps = plan_.pv_steps;
   }
   const SoftmaxArgs sa{ws.s.data(), bp.rows, ws.m.data(), ws.l.data(), ws.alpha.data(), tc.rows,
                        int32_t(j0), float(j0), bp.kv_doc, bp.mask_col};
   const bool additive_in_dtype =
       tc.custom && tc.custom->format == CustomFormat::additive && t.mask.type != ElemType::f32;
   code_.fn<SoftmaxFn>(softmax_slot(additive_in_dtype, !bp.full))(&sa);
-  const PvArgs pa{ws.s.data(), v_block, v_stride, ws.o.data(), ws.alpha.data(), tc.rows};
+  const PvArgs pa{ws.s.data(), v_block, v_stride, ws.o.data(), ws.alpha.data(), tc.rows, pv_steps};
   code_.fn<PvFn>(tc.direct && s.dtype != ElemType::f32 ? kSlotPvDirect : kSlotPv)(&pa);
 }
 
@@ -404,26 +426,34 @@ void X86Kernel::finish_rows(TileContext& tc) const {
   }
 }
 
-// K block kb transposed to [D][64] and V block to [64][Dv_pad], f32; keys at
-// or past kv_len are zeros and are never read from the tensors.
-void X86Kernel::pack_block(const BoundArgs& a, const WorkItem& w, int64_t kb, float* kt, float* v,
+// K block kb transposed to [D][64] and V block to [64][Dv_pad], f32, or in
+// bf16 pairs for vdpbf16ps (convert.hpp); keys at or past kv_len are zeros
+// and are never read from the tensors.
+void X86Kernel::pack_block(const BoundArgs& a, const WorkItem& w, int64_t kb, char* kt, char* v,
                            std::vector<float>* tmp) const {
   const Spec& s = spec();
   const int D = s.head_dim, Dv = s.head_dim_v, Dvp = plan_.dv_padded;
   const int64_t kv_len = a.kv_len(w.b);
   const int nkeys = int(std::clamp<int64_t>(kv_len - kb * kB, 0, kB));
+  const char* k0 = nkeys > 0 ? element_ptr(a.t.k, w.b, w.kv_head, kb * kB) : nullptr;
+  const char* v0 = nkeys > 0 ? element_ptr(a.t.v, w.b, w.kv_head, kb * kB) : nullptr;
+  if (plan_.bf16_dot) {
+    pack_k_pairs(k0, a.t.k.stride[2], a.t.k.stride[3], nkeys, D, reinterpret_cast<uint32_t*>(kt));
+    pack_v_pairs(v0, a.t.v.stride[2], a.t.v.stride[3], nkeys, Dv, Dvp, reinterpret_cast<uint32_t*>(v));
+    return;
+  }
+  float* ktf = reinterpret_cast<float*>(kt);
   if (a.t.k.stride[3] == 1) {
-    const char* k0 = nkeys > 0 ? element_ptr(a.t.k, w.b, w.kv_head, kb * kB) : nullptr;
-    pack_kt_block(s.dtype, k0, a.t.k.stride[2], nkeys, D, kt);
+    pack_kt_block(s.dtype, k0, a.t.k.stride[2], nkeys, D, ktf);
   } else {
     tmp->resize(size_t(D));
     for (int jj = 0; jj < kB; ++jj) {
       if (jj < nkeys) load_row_f32(s.dtype, element_ptr(a.t.k, w.b, w.kv_head, kb * kB + jj), a.t.k.stride[3], D, 1.f, tmp->data());
-      for (int d = 0; d < D; ++d) kt[d * kB + jj] = jj < nkeys ? (*tmp)[size_t(d)] : 0.f;
+      for (int d = 0; d < D; ++d) ktf[d * kB + jj] = jj < nkeys ? (*tmp)[size_t(d)] : 0.f;
     }
   }
   for (int jj = 0; jj < kB; ++jj) {
-    float* vrow = v + jj * Dvp;
+    float* vrow = reinterpret_cast<float*>(v) + jj * Dvp;
     if (jj < nkeys) load_row_f32(s.dtype, element_ptr(a.t.v, w.b, w.kv_head, kb * kB + jj), a.t.v.stride[3], Dv, 1.f, vrow);
     std::fill(vrow + (jj < nkeys ? Dv : 0), vrow + Dvp, 0.f);
   }

@@ -22,13 +22,15 @@ class X86Kernel final : public Kernel {
   // Adopts code mapped from a serialised image (the disk cache).
   X86Kernel(const Spec& spec, CodeSet code);
 
-  std::vector<uint8_t> serialize() const override { return encode_image(code_); }
+  std::vector<uint8_t> serialize() const override { return encode_image(code_, plan_.describe()); }
 
   std::unique_ptr<CallPlan> plan_call(const BoundArgs& args, int parts) const override;
   std::vector<CodeBlob> code_blobs() const override;
   // Every Q tile of one call, in (batch, KV head, head group, position) order.
   std::vector<WorkItem> work_items(const BoundArgs& args) const;
   const TilePlan& plan() const { return plan_; }
+  // The plan this machine's generators follow for `spec` (ISA, microtile, bf16 path).
+  static TilePlan host_plan(const Spec& spec);
 
  private:
   struct TileContext;
@@ -42,8 +44,9 @@ class X86Kernel final : public Kernel {
   void finish_rows(TileContext& tc) const;
   int64_t row_head(const WorkItem& w, int64_t r) const;
   static int softmax_slot(bool additive_in_dtype, bool partial);
-  void pack_block(const BoundArgs& a, const WorkItem& w, int64_t kb, float* kt, float* v,
+  void pack_block(const BoundArgs& a, const WorkItem& w, int64_t kb, char* kt, char* v,
                   std::vector<float>* tmp) const;
+  static bool direct_path_possible(const Spec& spec, const TilePlan& plan);
 
   TilePlan plan_;
   // Entry points by slot: Q.K^T and P.V (f32 V: packed blocks, or f32 tensors

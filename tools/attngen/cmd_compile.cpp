@@ -6,7 +6,7 @@
 #include <cstdio>
 
 #include "codegen/spec/spec.hpp"
-#include "codegen/plan/plan.hpp"
+#include "runtime/x86/x86_kernel.hpp"
 #include "runtime/cache/kernel_cache.hpp"
 #include "runtime/core/version.hpp"
 #include "runtime/io/atomic_file.hpp"
@@ -30,7 +30,7 @@ void compile(const CompileFlags& f) {
   std::printf("spec      %s\nkey       %s\nbackend   %s (isa %s)\n", f.spec.c_str(), kernel->key().c_str(),
               kernel->backend().c_str(), kernel->isa().c_str());
   std::printf("kernel    %s in %.3f ms\n", source_name(source), ms);
-  if (kernel->backend() == "x86") std::printf("plan      %s\n", plan_tiles(spec).describe().c_str());
+  if (kernel->backend() == "x86") std::printf("plan      %s\n", x86::X86Kernel::host_plan(spec).describe().c_str());
 
   const std::vector<uint8_t> image = kernel->serialize();
   char took[32];
