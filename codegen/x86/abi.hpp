@@ -27,7 +27,9 @@ struct RowInfo {
 static_assert(sizeof(RowInfo) == 32);
 
 // S = Q . K^T for one (Q tile, K block): q [rows][qk_steps] f32 (pre-scaled)
-// or bf16 pairs (scaled by the kernel), kt [qk_steps][64] of the same, s [rows][64] f32.
+// or bf16 pairs (scaled by the kernel), kt the block in groups of the
+// microtile's width of keys, each [qk_steps][width] (convert.hpp,
+// packed_index), s [rows][64] f32.
 struct QkArgs {
   const float* q;
   const float* kt;
@@ -64,13 +66,15 @@ struct QkDirectArgs {
 };
 
 // O = alpha * O + P . V: p [rows][64] (f32, or bf16 pairs in the first half
-// of each row), v = pv_steps rows of the V block, v_stride bytes apart (a
-// packed block, or the tensor itself), o [rows][dv_padded] f32. Only steps
-// [0, nsteps) are read: on the decode path, keys at or past kv_len have P = 0.
+// of each row), v = the V block in column chunks of the microtile's width,
+// v_chunk bytes apart, each of pv_steps rows v_stride bytes apart (a packed
+// block, or the tensor itself), o [rows][dv_padded] f32. Only steps [0, nsteps)
+// are read: on the decode path, keys at or past kv_len have P = 0.
 struct PvArgs {
   const float* p;
   const void* v;
   int64_t v_stride;
+  int64_t v_chunk;
   float* o;
   const float* alpha;
   int64_t rows;

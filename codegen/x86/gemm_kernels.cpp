@@ -23,7 +23,8 @@ void QkKernel::mac(const Xmm& acc, const Xmm& a, const Xmm& b) {
 }
 
 // Column groups outermost: one group's slice of the K block (steps x 2
-// vectors) stays in L1 while every row microtile of the tile streams past it.
+// vectors, contiguous in the pack) stays in L1 while every row microtile of
+// the tile streams past it.
 void QkKernel::generate() {
   preamble();
   mov(reg_q, ptr[rdi + offsetof(QkArgs, q)]);
@@ -68,19 +69,19 @@ void QkKernel::microtile(int mr, int c) {
   for (int r = 0; r < mr; ++r)
     for (int h = 0; h < 2; ++h) vxorps(acc(r, h), acc(r, h), acc(r, h));
   mov(reg_qd, reg_qr);
-  lea(reg_kd, ptr[reg_kt + c * plan_.cols_micro * 4]);
-  const int steps = plan_.qk_steps;
+  const int steps = plan_.qk_steps, step_bytes = plan_.cols_micro * 4;
+  lea(reg_kd, ptr[reg_kt + c * steps * step_bytes]);
   if (steps / kUnrollD > 0) {
     Xbyak::Label loop;
     mov(reg_cnt, steps / kUnrollD);
     L(loop);
-    for (int u = 0; u < kUnrollD; ++u) step(u * 4, u * kRowBytes);
+    for (int u = 0; u < kUnrollD; ++u) step(u * 4, u * step_bytes);
     add(reg_qd, kUnrollD * 4);
-    add(reg_kd, kUnrollD * kRowBytes);
+    add(reg_kd, kUnrollD * step_bytes);
     dec(reg_cnt);
     jnz(loop, T_NEAR);
   }
-  for (int u = 0; u < steps % kUnrollD; ++u) step(u * 4, u * kRowBytes);
+  for (int u = 0; u < steps % kUnrollD; ++u) step(u * 4, u * step_bytes);
   for (int r = 0; r < mr; ++r)
     for (int h = 0; h < 2; ++h) {
       if (plan_.bf16_dot) vmulps(acc(r, h), acc(r, h), ptr_b[rip + scale_label_]);
@@ -156,9 +157,9 @@ void QkDirectKernel::group(bool tail) {
   const int g = lanes(), es = int(elem_size(type_));
   const int chunks = (d_ + g - 1) / g;
   const bool d_tail = d_ % g != 0;  // AVX-512 only (k1 holds the tail lanes)
-  // Accumulator of key u: AVX2 ymm u; AVX-512 zmm 4(u % 4) + u / 4, the order
-  // in which reduce_and_store's shuffle tree leaves the sums.
-  auto acc = [&](int u) { return zmm() ? vmm(4 * (u % 4) + u / 4) : vmm(u); };
+  // Accumulator of key u: AVX2 ymm u; AVX-512 the register whose sum
+  // reduce16 leaves in lane u.
+  auto acc = [&](int u) { return zmm() ? vmm(reduce16_slot(u)) : vmm(u); };
   const Xmm qv = vmm(g);
   auto load_q = [&](int c) {
     const bool t = d_tail && c == chunks - 1;
@@ -215,31 +216,8 @@ void QkDirectKernel::reduce_and_store() {
     vmovups(ptr[reg_s + reg_grp * 4], Ymm(1));
     return;
   }
-  using Xbyak::Zmm;
-  const Zmm t(31);
-  // 16 -> 8 registers: each keeps 8 partial sums of two accumulators (256-bit halves).
-  for (int i = 0; i < 16; i += 2) {
-    vshuff32x4(t, Zmm(i), Zmm(i + 1), 0x44);
-    vshuff32x4(Zmm(i), Zmm(i), Zmm(i + 1), 0xEE);
-    vaddps(Zmm(i), Zmm(i), t);
-  }
-  // 8 -> 4: each 128-bit lane holds 4 partial sums of one accumulator.
-  for (int i = 0; i < 16; i += 4) {
-    vshuff32x4(t, Zmm(i), Zmm(i + 2), 0x88);
-    vshuff32x4(Zmm(i), Zmm(i), Zmm(i + 2), 0xDD);
-    vaddps(Zmm(i), Zmm(i), t);
-  }
-  // 4 -> 2: two partial sums of each of two accumulators per 128-bit lane.
-  for (int i = 0; i < 16; i += 8) {
-    vunpcklpd(t, Zmm(i), Zmm(i + 4));
-    vunpckhpd(Zmm(i), Zmm(i), Zmm(i + 4));
-    vaddps(Zmm(i), Zmm(i), t);
-  }
-  // 2 -> 1: lane 4i + t holds the sum of zmm 4t + i, i.e. key 4i + t.
-  vshufps(t, Zmm(0), Zmm(8), 0x88);
-  vshufps(Zmm(0), Zmm(0), Zmm(8), 0xDD);
-  vaddps(Zmm(0), Zmm(0), t);
-  vmovups(ptr[reg_s + reg_grp * 4], Zmm(0));
+  reduce16(0, 31, /*max=*/false);
+  vmovups(ptr[reg_s + reg_grp * 4], Xbyak::Zmm(0));
 }
 
 PvKernel::PvKernel(const TilePlan& plan, int cols, int o_row, ElemType v_type)
@@ -257,14 +235,13 @@ void PvKernel::generate() {
   mov(reg_vc, ptr[rdi + offsetof(PvArgs, v)]);
   mov(reg_oc, ptr[rdi + offsetof(PvArgs, o)]);
   const int full = cols_ / plan_.cols_micro, rest = cols_ % plan_.cols_micro;
-  const int lane_bytes = dot_ ? 4 : int(elem_size(type_));
   if (full > 0) {
     Xbyak::Label col_loop;
     mov(reg_col, full);
     L(col_loop);
     column_chunk(2, 0);
     add(reg_oc, plan_.cols_micro * 4);
-    add(reg_vc, plan_.cols_micro * lane_bytes);
+    add(reg_vc, ptr[rdi + offsetof(PvArgs, v_chunk)]);
     dec(reg_col);
     jnz(col_loop, T_NEAR);
   }

@@ -52,6 +52,35 @@ void JitGenerator::set_tail_mask(int n, const Xbyak::Reg32& tmp) {
   kmovw(k1, tmp);
 }
 
+void JitGenerator::reduce16(int first, int temp, bool max) {
+  using Xbyak::Zmm;
+  const Zmm t(temp);
+  auto z = [&](int i) { return Zmm(first + i); };
+  auto op = [&](const Zmm& a, const Zmm& b) { max ? vmaxps(a, a, b) : vaddps(a, a, b); };
+  // 16 -> 8 registers: each keeps 8 partials of two registers (256-bit halves).
+  for (int i = 0; i < 16; i += 2) {
+    vshuff32x4(t, z(i), z(i + 1), 0x44);
+    vshuff32x4(z(i), z(i), z(i + 1), 0xEE);
+    op(z(i), t);
+  }
+  // 8 -> 4: each 128-bit lane holds 4 partials of one register.
+  for (int i = 0; i < 16; i += 4) {
+    vshuff32x4(t, z(i), z(i + 2), 0x88);
+    vshuff32x4(z(i), z(i), z(i + 2), 0xDD);
+    op(z(i), t);
+  }
+  // 4 -> 2: two partials of each of two registers per 128-bit lane.
+  for (int i = 0; i < 16; i += 8) {
+    vunpcklpd(t, z(i), z(i + 4));
+    vunpckhpd(z(i), z(i), z(i + 4));
+    op(z(i), t);
+  }
+  // 2 -> 1: lane 4i + t holds the reduction of register 4t + i.
+  vshufps(t, z(0), z(8), 0x88);
+  vshufps(z(0), z(0), z(8), 0xDD);
+  op(z(0), t);
+}
+
 void JitGenerator::finish_generation() {
   try {
     generate();

@@ -43,6 +43,7 @@ SoftmaxKernel::SoftmaxKernel(const SoftmaxOptions& opt, Isa isa)
 Xbyak::Address SoftmaxKernel::cst(int index) { return ptr[rip + consts_ + index * vbytes()]; }
 
 void SoftmaxKernel::generate() {
+  if (zmm()) return generate_rows16();
   preamble();
   mov(reg_s, ptr[rdi + offsetof(SoftmaxArgs, s)]);
   mov(reg_row, ptr[rdi + offsetof(SoftmaxArgs, rows)]);
@@ -65,6 +66,118 @@ void SoftmaxKernel::generate() {
   dec(reg_n);
   jnz(loop, T_NEAR);
   L(done);
+  postamble();
+  emit_constants();
+}
+
+void SoftmaxKernel::generate_rows16() {
+  using Xbyak::Zmm;
+  constexpr int kGroup = 16, kStack = 64;  // the group's reference maxima, m_use
+  auto acc = [&](int r) { return Zmm(16 + reduce16_slot(r)); };  // row r's max, then sum
+  const Zmm t8(8), t9(9), t10(10), t11(11), t12(12), t13(13);
+  preamble();
+  sub(rsp, kStack);
+  mov(reg_s_group, ptr[rdi + offsetof(SoftmaxArgs, s)]);
+  mov(reg_row_group, ptr[rdi + offsetof(SoftmaxArgs, rows)]);
+  mov(reg_m, ptr[rdi + offsetof(SoftmaxArgs, m)]);
+  mov(reg_l, ptr[rdi + offsetof(SoftmaxArgs, l)]);
+  mov(reg_alpha, ptr[rdi + offsetof(SoftmaxArgs, alpha)]);
+  mov(reg_n, ptr[rdi + offsetof(SoftmaxArgs, nrows)]);
+  mov(reg_doc, ptr[rdi + offsetof(SoftmaxArgs, kv_doc)]);
+  mov(reg_col, ptr[rdi + offsetof(SoftmaxArgs, mask_col_bytes)]);
+  Xbyak::Label group_loop, done;
+  test(reg_n, reg_n);
+  jle(done, T_NEAR);
+  L(group_loop);
+  // reg_cnt = rows of this group, k3 = their lanes.
+  mov(reg_cnt, reg_n);
+  mov(eax, kGroup);
+  cmp(reg_cnt, rax);
+  cmovg(reg_cnt, rax);
+  mov(eax, 1);
+  shlx(eax, eax, reg_cnt.cvt32());
+  sub(eax, 1);
+  kmovw(k3, eax);
+
+  // Score mods and masks (written back when they change S), and each row's max vector.
+  const bool rewrites = opt_.partial || opt_.softcap > 0 || opt_.alibi || opt_.custom_additive;
+  mov(reg_s, reg_s_group);
+  mov(reg_row, reg_row_group);
+  for (int r = 0; r < kGroup; ++r) {
+    Xbyak::Label absent, next;
+    cmp(reg_cnt, r);
+    jle(absent, T_NEAR);
+    for (int k = 0; k < nvec_; ++k) vmovups(vmm(k), ptr[reg_s + k * vbytes()]);
+    if (opt_.custom_bool || opt_.custom_additive) {
+      mov(reg_mask, ptr[reg_row + offsetof(RowInfo, mask_row)]);
+      add(reg_mask, reg_col);
+    }
+    score_mods();
+    if (opt_.partial) masks_avx512();
+    if (rewrites)
+      for (int k = 0; k < nvec_; ++k) vmovups(ptr[reg_s + k * vbytes()], vmm(k));
+    fold(acc(r).getIdx(), 9, 10, /*max=*/true);
+    add(reg_s, kRowBytes);
+    add(reg_row, int(sizeof(RowInfo)));
+    jmp(next, T_NEAR);
+    L(absent);
+    vbroadcastss(acc(r), cst(kNegInf));
+    L(next);
+  }
+  reduce16(16, 8, /*max=*/true);  // zmm16 lane r: the max of row r
+
+  // Running max, the reference m_use (0 while the max is -inf) and alpha, for 16 rows at once.
+  load_exp_constants();
+  vmovups(t9 | k3 | T_z, ptr[reg_m]);  // m_old
+  vmaxps(t8, Zmm(16), t9);             // m_new
+  vmovups(ptr[reg_m] | k3, t8);
+  vcmpps(k2, t8, cst(kNegInf), 4);     // m_new != -inf (NaN included)
+  vmovaps(t11 | k2 | T_z, t8);         // m_use
+  vmovups(ptr[rsp], t11);
+  vsubps(t9, t9, t11);
+  exp_inplace(t9, t12, t13);           // alpha = exp(m_old - m_use)
+  vmovups(ptr[reg_alpha] | k3, t9);
+
+  // P = exp(S - m_use) per row, and each row's sum vector.
+  for (int r = 0; r < kGroup; ++r) {
+    Xbyak::Label absent, next;
+    cmp(reg_cnt, r);
+    jle(absent, T_NEAR);
+    vbroadcastss(t10, ptr[rsp + r * 4]);
+    for (int k = 0; k < nvec_; ++k) {
+      vmovups(vmm(k), ptr[reg_s_group + r * kRowBytes + k * vbytes()]);
+      vsubps(vmm(k), vmm(k), t10);
+      exp_inplace(vmm(k), t12, t13);
+      if (!opt_.p_bf16) vmovups(ptr[reg_s_group + r * kRowBytes + k * vbytes()], vmm(k));
+    }
+    fold(acc(r).getIdx(), 9, 10, /*max=*/false);
+    if (opt_.p_bf16) {
+      // Round P to bf16 pairs for vdpbf16ps (the first half of the row).
+      for (int k = 0; k < nvec_; ++k) {
+        vcvtneps2bf16(Xbyak::Ymm(k), Zmm(k), Xbyak::EvexEncoding);
+        vmovups(ptr[reg_s_group + r * kRowBytes + k * 32], Xbyak::Ymm(k));
+      }
+    }
+    jmp(next, T_NEAR);
+    L(absent);
+    vxorps(acc(r), acc(r), acc(r));
+    L(next);
+  }
+  reduce16(16, 8, /*max=*/false);  // zmm16 lane r: the sum of row r's P
+  vmovups(t9 | k3 | T_z, ptr[reg_l]);
+  vmovups(t10 | k3 | T_z, ptr[reg_alpha]);
+  vfmadd231ps(Zmm(16), t9, t10);  // l = l alpha + sum
+  vmovups(ptr[reg_l] | k3, Zmm(16));
+
+  add(reg_s_group, kGroup * kRowBytes);
+  add(reg_row_group, kGroup * int(sizeof(RowInfo)));
+  add(reg_m, kGroup * 4);
+  add(reg_l, kGroup * 4);
+  add(reg_alpha, kGroup * 4);
+  sub(reg_n, kGroup);
+  jg(group_loop, T_NEAR);
+  L(done);
+  add(rsp, kStack);
   postamble();
   emit_constants();
 }

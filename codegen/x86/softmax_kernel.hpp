@@ -25,12 +25,18 @@ struct SoftmaxOptions {
 
 // One S row is 64 / lanes() vectors: ymm0-7 (AVX2) or zmm0-3 (AVX-512). The
 // AVX-512 masks are opmask compares ANDed into k2 and one blend per vector.
+// AVX2 handles one row at a time. AVX-512 handles rows in groups of 16: every
+// row's max (and later sum) vector goes to one of zmm16-31, one shuffle tree
+// (reduce16) reduces the 16 at once, and the running max, rescale factor and
+// sum of the 16 rows are vector operations: fewer instructions per row and no
+// long per-row dependency chain.
 class SoftmaxKernel final : public JitGenerator {
  public:
   SoftmaxKernel(const SoftmaxOptions& opt, Isa isa);
 
  private:
   void generate() override;
+  void generate_rows16();
   void row();
   void score_mods();
   void masks();
@@ -54,6 +60,8 @@ class SoftmaxKernel final : public JitGenerator {
   const Xbyak::Xmm exp_lo_, exp_log2e_;
   const Xbyak::Reg64 reg_s = rsi, reg_row = rdx, reg_m = rcx, reg_l = r8, reg_alpha = r9, reg_n = r10;
   const Xbyak::Reg64 reg_mask = r11, reg_doc = rbx, reg_col = rbp;
+  // AVX-512 (rows in groups of 16): rows in this group, the group's S rows and row descriptions.
+  const Xbyak::Reg64 reg_cnt = r12, reg_s_group = r14, reg_row_group = r15;
 };
 
 }  // namespace attngen::x86

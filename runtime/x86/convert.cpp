@@ -86,13 +86,14 @@ void load_row_pairs(const void* src, int64_t stride, int64_t n, uint32_t* dst) {
   for (int64_t i = 0; i < (n + 1) / 2; ++i) dst[i] = pair_at(p, stride, n, i);
 }
 
-ATTNGEN_AVX2 void pack_k_pairs(const void* k, int64_t row_stride, int64_t stride, int nkeys, int head_dim,
+ATTNGEN_AVX2 void pack_k_pairs(const void* k, int64_t row_stride, int64_t stride, int nkeys, int head_dim, int group,
                                uint32_t* kp) {
   const int pairs = (head_dim + 1) / 2;
   const uint16_t* base = static_cast<const uint16_t*>(k);
   if (stride != 1) {
     for (int p = 0; p < pairs; ++p)
-      for (int j = 0; j < 64; ++j) kp[p * 64 + j] = j < nkeys ? pair_at(base + j * row_stride, stride, head_dim, p) : 0;
+      for (int j = 0; j < 64; ++j)
+        kp[packed_index(pairs, group, p, j)] = j < nkeys ? pair_at(base + j * row_stride, stride, head_dim, p) : 0;
     return;
   }
   // 8 keys x 8 pairs at a time: an 8x8 transpose of 32-bit words.
@@ -106,35 +107,36 @@ ATTNGEN_AVX2 void pack_k_pairs(const void* k, int64_t row_stride, int64_t stride
                                     reinterpret_cast<const char*>(base + (j0 + i) * row_stride + 2 * p0), nbytes))
                               : _mm256_setzero_ps();
       transpose8(r);
-      for (int i = 0; i < np; ++i) _mm256_storeu_ps(reinterpret_cast<float*>(kp + (p0 + i) * 64 + j0), r[i]);
+      for (int i = 0; i < np; ++i)
+        _mm256_storeu_ps(reinterpret_cast<float*>(kp + packed_index(pairs, group, p0 + i, j0)), r[i]);
     }
 }
 
 ATTNGEN_AVX2 void pack_v_pairs(const void* v, int64_t row_stride, int64_t stride, int nkeys, int dv, int dv_padded,
-                               uint32_t* vp) {
+                               int group, uint32_t* vp) {
   const uint16_t* base = static_cast<const uint16_t*>(v);
+  auto out = [&](int q, int c) { return vp + packed_index(32, group, q, c); };
   for (int q = 0; q < 32; ++q) {
-    uint32_t* out = vp + q * dv_padded;
     const uint16_t* a = 2 * q < nkeys ? base + 2 * q * row_stride : nullptr;
     const uint16_t* b = 2 * q + 1 < nkeys ? base + (2 * q + 1) * row_stride : nullptr;
     if (stride != 1) {
       for (int c = 0; c < dv_padded; ++c)
-        out[c] = c < dv ? uint32_t(a ? a[c * stride] : 0) | uint32_t(b ? b[c * stride] : 0) << 16 : 0;
+        *out(q, c) = c < dv ? uint32_t(a ? a[c * stride] : 0) | uint32_t(b ? b[c * stride] : 0) << 16 : 0;
       continue;
     }
-    // 16 columns at a time: interleave the two rows' bf16 values.
+    // 16 columns at a time (within one group): interleave the two rows' bf16 values.
     for (int c = 0; c < dv_padded; c += 16) {
       const int nbytes = std::max(0, std::min(16, dv - c)) * 2;
       const __m256i ra = a ? load_bytes32(reinterpret_cast<const char*>(a + c), nbytes) : _mm256_setzero_si256();
       const __m256i rb = b ? load_bytes32(reinterpret_cast<const char*>(b + c), nbytes) : _mm256_setzero_si256();
       const __m256i lo = _mm256_unpacklo_epi16(ra, rb), hi = _mm256_unpackhi_epi16(ra, rb);
-      _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + c), _mm256_permute2x128_si256(lo, hi, 0x20));
-      _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + c + 8), _mm256_permute2x128_si256(lo, hi, 0x31));
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(out(q, c)), _mm256_permute2x128_si256(lo, hi, 0x20));
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(out(q, c + 8)), _mm256_permute2x128_si256(lo, hi, 0x31));
     }
   }
 }
 
-ATTNGEN_AVX2 void pack_kt_block(ElemType type, const void* k, int64_t row_stride, int nkeys, int head_dim,
+ATTNGEN_AVX2 void pack_kt_block(ElemType type, const void* k, int64_t row_stride, int nkeys, int head_dim, int group,
                                 float* kt) {
   const size_t es = elem_size(type);
   const char* base = static_cast<const char*>(k);
@@ -145,7 +147,7 @@ ATTNGEN_AVX2 void pack_kt_block(ElemType type, const void* k, int64_t row_stride
       for (int i = 0; i < 8; ++i)
         r[i] = j0 + i < nkeys ? load8(type, base + ((j0 + i) * row_stride + d0) * int64_t(es), nd) : _mm256_setzero_ps();
       transpose8(r);
-      for (int i = 0; i < nd; ++i) _mm256_storeu_ps(kt + (d0 + i) * 64 + j0, r[i]);
+      for (int i = 0; i < nd; ++i) _mm256_storeu_ps(kt + packed_index(head_dim, group, d0 + i, j0), r[i]);
     }
   }
 }

@@ -374,7 +374,7 @@ void X86Kernel::run_block(TileContext& tc, int64_t kb, const BlockPlan& bp) cons
   Workspace& ws = tc.ws;
   const int64_t j0 = kb * kB, es = int64_t(elem_size(s.dtype));
   const void* v_block;
-  int64_t v_stride, pv_steps;
+  int64_t v_stride, v_chunk, pv_steps;
   if (tc.direct) {
     // Keys at or past kv_len are never read: Q.K^T stops there (the softmax
     // masks those columns) and P.V skips them.
@@ -384,6 +384,7 @@ void X86Kernel::run_block(TileContext& tc, int64_t kb, const BlockPlan& bp) cons
     code_.fn<QkDirectFn>(kSlotQkDirect)(&qa);
     v_block = element_ptr(t.v, tc.b, tc.w.kv_head, j0);
     v_stride = t.v.stride[2] * es;
+    v_chunk = plan_.cols_micro * es;
     pv_steps = nkeys;
   } else {
     char* kt = reinterpret_cast<char*>(ws.kt.data()) + kb * plan_.k_block_bytes();
@@ -395,7 +396,8 @@ void X86Kernel::run_block(TileContext& tc, int64_t kb, const BlockPlan& bp) cons
     const QkArgs qa{ws.q.data(), reinterpret_cast<const float*>(kt), ws.s.data(), tc.rows};
     code_.fn<QkFn>(kSlotQk)(&qa);
     v_block = vp;
-    v_stride = plan_.dv_padded * 4;
+    v_stride = plan_.cols_micro * 4;
+    v_chunk = int64_t(plan_.pv_steps) * plan_.cols_micro * 4;
     pv_steps = plan_.pv_steps;
   }
   const SoftmaxArgs sa{ws.s.data(), bp.rows, ws.m.data(), ws.l.data(), ws.alpha.data(), tc.rows,
@@ -403,7 +405,7 @@ void X86Kernel::run_block(TileContext& tc, int64_t kb, const BlockPlan& bp) cons
   const bool additive_in_dtype =
       tc.custom && tc.custom->format == CustomFormat::additive && t.mask.type != ElemType::f32;
   code_.fn<SoftmaxFn>(softmax_slot(additive_in_dtype, !bp.full))(&sa);
-  const PvArgs pa{ws.s.data(), v_block, v_stride, ws.o.data(), ws.alpha.data(), tc.rows, pv_steps};
+  const PvArgs pa{ws.s.data(), v_block, v_stride, v_chunk, ws.o.data(), ws.alpha.data(), tc.rows, pv_steps};
   code_.fn<PvFn>(tc.direct && s.dtype != ElemType::f32 ? kSlotPvDirect : kSlotPv)(&pa);
 }
 
@@ -437,25 +439,28 @@ void X86Kernel::pack_block(const BoundArgs& a, const WorkItem& w, int64_t kb, ch
   const int nkeys = int(std::clamp<int64_t>(kv_len - kb * kB, 0, kB));
   const char* k0 = nkeys > 0 ? element_ptr(a.t.k, w.b, w.kv_head, kb * kB) : nullptr;
   const char* v0 = nkeys > 0 ? element_ptr(a.t.v, w.b, w.kv_head, kb * kB) : nullptr;
+  const int group = plan_.cols_micro;
   if (plan_.bf16_dot) {
-    pack_k_pairs(k0, a.t.k.stride[2], a.t.k.stride[3], nkeys, D, reinterpret_cast<uint32_t*>(kt));
-    pack_v_pairs(v0, a.t.v.stride[2], a.t.v.stride[3], nkeys, Dv, Dvp, reinterpret_cast<uint32_t*>(v));
+    pack_k_pairs(k0, a.t.k.stride[2], a.t.k.stride[3], nkeys, D, group, reinterpret_cast<uint32_t*>(kt));
+    pack_v_pairs(v0, a.t.v.stride[2], a.t.v.stride[3], nkeys, Dv, Dvp, group, reinterpret_cast<uint32_t*>(v));
     return;
   }
   float* ktf = reinterpret_cast<float*>(kt);
+  float* vf = reinterpret_cast<float*>(v);
+  tmp->resize(size_t(std::max(D, Dvp)));
+  float* row = tmp->data();
   if (a.t.k.stride[3] == 1) {
-    pack_kt_block(s.dtype, k0, a.t.k.stride[2], nkeys, D, ktf);
+    pack_kt_block(s.dtype, k0, a.t.k.stride[2], nkeys, D, group, ktf);
   } else {
-    tmp->resize(size_t(D));
     for (int jj = 0; jj < kB; ++jj) {
-      if (jj < nkeys) load_row_f32(s.dtype, element_ptr(a.t.k, w.b, w.kv_head, kb * kB + jj), a.t.k.stride[3], D, 1.f, tmp->data());
-      for (int d = 0; d < D; ++d) ktf[d * kB + jj] = jj < nkeys ? (*tmp)[size_t(d)] : 0.f;
+      if (jj < nkeys) load_row_f32(s.dtype, element_ptr(a.t.k, w.b, w.kv_head, kb * kB + jj), a.t.k.stride[3], D, 1.f, row);
+      for (int d = 0; d < D; ++d) ktf[packed_index(D, group, d, jj)] = jj < nkeys ? row[d] : 0.f;
     }
   }
   for (int jj = 0; jj < kB; ++jj) {
-    float* vrow = reinterpret_cast<float*>(v) + jj * Dvp;
-    if (jj < nkeys) load_row_f32(s.dtype, element_ptr(a.t.v, w.b, w.kv_head, kb * kB + jj), a.t.v.stride[3], Dv, 1.f, vrow);
-    std::fill(vrow + (jj < nkeys ? Dv : 0), vrow + Dvp, 0.f);
+    if (jj < nkeys) load_row_f32(s.dtype, element_ptr(a.t.v, w.b, w.kv_head, kb * kB + jj), a.t.v.stride[3], Dv, 1.f, row);
+    std::fill(row + (jj < nkeys ? Dv : 0), row + Dvp, 0.f);
+    for (int c = 0; c < Dvp; c += group) std::memcpy(vf + packed_index(kB, group, jj, c), row + c, size_t(group) * 4);
   }
 }
 
