@@ -3,6 +3,7 @@
 #include <cstring>
 #include <sys/mman.h>
 
+#include "attngen_x86_sources.hpp"
 #include "runtime/core/error.hpp"
 
 namespace attngen::x86 {
@@ -30,6 +31,10 @@ void put(std::vector<uint8_t>& out, T v) {
   put(out, &v, sizeof v);
 }
 
+// What an image's code depends on besides the spec (which is in the cache
+// key): the plan and the generator's sources.
+std::string fingerprint(const std::string& plan) { return plan + " | sources " + kSourcesHash; }
+
 }  // namespace
 
 const char* slot_name(int slot) {
@@ -38,7 +43,8 @@ const char* slot_name(int slot) {
   return names[slot];
 }
 
-std::vector<uint8_t> encode_image(const CodeSet& code, const std::string& plan) {
+std::vector<uint8_t> encode_image(const CodeSet& code, const std::string& plan_text) {
+  const std::string plan = fingerprint(plan_text);
   std::vector<uint8_t> out;
   put(out, kMagic, sizeof kMagic);
   put(out, kImageVersion);
@@ -52,7 +58,8 @@ std::vector<uint8_t> encode_image(const CodeSet& code, const std::string& plan) 
   return out;
 }
 
-CodeSet decode_image(const std::vector<uint8_t>& image, const std::string& plan) {
+CodeSet decode_image(const std::vector<uint8_t>& image, const std::string& plan_text) {
+  const std::string plan = fingerprint(plan_text);
   size_t pos = 0;
   auto take = [&](void* dst, size_t n) {
     if (image.size() - pos < n) throw Error("x86 kernel image: truncated");
@@ -72,7 +79,7 @@ CodeSet decode_image(const std::vector<uint8_t>& image, const std::string& plan)
   const std::string image_plan(reinterpret_cast<const char*>(image.data() + pos), plan_size);
   pos += plan_size;
   if (image_plan != plan)
-    throw Error("x86 kernel image: generated for the plan \"" + image_plan + "\", this process plans \"" + plan + "\"");
+    throw Error("x86 kernel image: generated for \"" + image_plan + "\", this process generates \"" + plan + "\"");
   CodeSet code;
   for (int s = 0; s < kNumSlots; ++s) {
     uint64_t n = 0;
