@@ -140,8 +140,8 @@ std::vector<WorkItem> X86Kernel::work_items(const BoundArgs& a) const {
 struct X86Kernel::Partials {
   std::vector<float> state;
   std::unique_ptr<std::atomic<int>[]> done;  // finished splits per tile
-  int64_t row_floats = 0, tile_floats = 0;
-  float* at(int64_t tile, int64_t split) { return state.data() + tile * tile_floats + split * kTileRowsMax * row_floats; }
+  int64_t row_floats = 0, tile_rows = 0, tile_floats = 0;
+  float* at(int64_t tile, int64_t split) { return state.data() + tile * tile_floats + split * tile_rows * row_floats; }
 };
 
 std::unique_ptr<CallPlan> X86Kernel::plan_call(const BoundArgs& a, int parts) const {
@@ -174,7 +174,8 @@ std::unique_ptr<CallPlan> X86Kernel::plan_call(const BoundArgs& a, int parts) co
   if (!p->items_.empty() && p->items_[0].splits > 1) {
     Partials& pt = p->partials;
     pt.row_floats = 2 + plan_.dv_padded;
-    pt.tile_floats = int64_t(p->items_[0].splits) * kTileRowsMax * pt.row_floats;
+    pt.tile_rows = plan_.tile_rows;
+    pt.tile_floats = int64_t(p->items_[0].splits) * pt.tile_rows * pt.row_floats;
     pt.state.resize(size_t(int64_t(tiles.size()) * pt.tile_floats));
     pt.done = std::make_unique<std::atomic<int>[]>(tiles.size());
   }

@@ -45,12 +45,15 @@ void bench(const BenchFlags& f) {
   const int threads = f.threads > 0 ? f.threads : hardware_threads();
 
   std::vector<double> compile_ms;
-  std::unique_ptr<Kernel> kernel;
+  // Every compiled kernel stays alive until the end, so no two share an
+  // address (perf's JIT map, ATTNGEN_PERF_MAP, would mix their names up).
+  std::vector<std::unique_ptr<Kernel>> compiled;
   for (int i = 0; i < 5; ++i) {
     const auto t0 = std::chrono::steady_clock::now();
-    kernel = backend.compile(spec);
+    compiled.push_back(backend.compile(spec));
     compile_ms.push_back(ms_between(t0, std::chrono::steady_clock::now()));
   }
+  const std::unique_ptr<Kernel>& kernel = compiled.back();
   const AttentionArgs args = w.args();
   kernel->run(args, RunOptions{threads});  // warm-up
   std::vector<double> run_ms;
