@@ -27,6 +27,11 @@ struct TilePlan {
   int rows_micro = 6;
   int cols_micro = 16;
   int dv_padded = 0;          // Dv rounded up to cols_micro (the O buffer's row)
+  // P.V reading V in place (tiles of few rows: decoding): a microtile of
+  // direct_rows x direct_vecs vectors (AVX-512: 4 x 4, so that each pass reads
+  // whole 128-byte pieces of the V rows; AVX2: the packed shape, 6 x 2).
+  int direct_rows = 6;
+  int direct_vecs = 2;
 
   // bf16 specs on CPUs where vdpbf16ps pays (cpu.hpp): Q stays bf16 (scaled
   // in the Q.K^T kernel), K and V are packed as bf16 pairs along the

@@ -55,6 +55,8 @@ struct SoftmaxArgs {
 // few rows, where packing K would cost more than using it): q [rows][D] f32,
 // k = key rows of D elements in the storage dtype, k_stride bytes apart. Only
 // keys [0, nkeys) are read; the scores of the others are 0 (the softmax masks them).
+// Each key row is also prefetched (into L2) at `prefetch` bytes past it: the
+// next block's rows, so that DRAM latency overlaps this block's work.
 struct QkDirectArgs {
   const float* q;
   const void* k;
@@ -62,6 +64,7 @@ struct QkDirectArgs {
   float* s;
   int64_t rows;
   int64_t nkeys;
+  int64_t prefetch;
 };
 
 // O = alpha * O + P . V: p [rows][64] (f32, or bf16 pairs in the first half
@@ -69,6 +72,8 @@ struct QkDirectArgs {
 // v_chunk bytes apart, each of pv_steps rows v_stride bytes apart (a packed
 // block, or the tensor itself), o [rows][dv_padded] f32. Only steps [0, nsteps)
 // are read: on the decode path, keys at or past kv_len have P = 0.
+// A kernel generated to read V in place also prefetches each V line at
+// `prefetch` bytes past it (the next block), like QkDirectArgs.
 struct PvArgs {
   const float* p;
   const void* v;
@@ -78,6 +83,7 @@ struct PvArgs {
   const float* alpha;
   int64_t rows;
   int64_t nsteps;
+  int64_t prefetch;
 };
 
 using QkFn = void (*)(const QkArgs*);

@@ -114,94 +114,125 @@ void QkDirectKernel::generate() {
   mov(reg_s, ptr[rdi + offsetof(QkDirectArgs, s)]);
   mov(reg_rows, ptr[rdi + offsetof(QkDirectArgs, rows)]);
   mov(reg_nkeys, ptr[rdi + offsetof(QkDirectArgs, nkeys)]);
+  mov(reg_pf, ptr[rdi + offsetof(QkDirectArgs, prefetch)]);  // rdi is free from here
   lea(reg_s3, ptr[reg_stride + reg_stride * 2]);
   if (zmm() && d_ % lanes()) set_tail_mask(d_ % lanes(), reg_tmp.cvt32());
-  const int g = lanes();
-  Xbyak::Label row_loop, full_group, tail_group, zero_fill, row_end, done;
-  test(reg_rows, reg_rows);
-  jz(done, T_NEAR);
-  L(row_loop);
-  mov(reg_k0, reg_k);
-  xor_(reg_grp, reg_grp);
-  // Whole groups of keys, then one group that stops at nkeys, then zeros.
-  L(full_group);
-  lea(reg_tmp, ptr[reg_grp + g]);
-  cmp(reg_tmp, reg_nkeys);
-  jg(tail_group, T_NEAR);
-  group(false);
-  jmp(full_group, T_NEAR);
-  L(tail_group);
-  cmp(reg_grp, reg_nkeys);
-  jge(zero_fill, T_NEAR);
-  group(true);
-  L(zero_fill);
-  cmp(reg_grp, kBlockKeys);
-  jge(row_end, T_NEAR);
-  vxorps(vmm(0), vmm(0), vmm(0));
-  vmovups(ptr[reg_s + reg_grp * 4], vmm(0));
-  add(reg_grp, g);
-  jmp(zero_fill, T_NEAR);
-  L(row_end);
-  add(reg_q, d_ * 4);
-  add(reg_s, kRowBytes);
-  dec(reg_rows);
-  jnz(row_loop, T_NEAR);
+  // Rows in passes of 4, 2, then 1 (AVX-512; AVX2: one row per pass).
+  Xbyak::Label done;
+  for (int r : zmm() ? std::vector<int>{4, 2, 1} : std::vector<int>{1}) {
+    Xbyak::Label loop, next;
+    L(loop);
+    cmp(reg_rows, r);
+    jl(next, T_NEAR);
+    pass(r);
+    add(reg_q, r * d_ * 4);
+    add(reg_s, r * kRowBytes);
+    sub(reg_rows, r);
+    jmp(loop, T_NEAR);
+    L(next);
+  }
   L(done);
   postamble();
 }
 
-// One group of lanes() keys starting at key reg_grp (pointer reg_k0): every
-// key's dot product with the Q row, one accumulator per key. A tail group
-// walks key by key and stops at nkeys (its remaining accumulators stay 0).
-void QkDirectKernel::group(bool tail) {
-  const int g = lanes(), es = int(elem_size(type_));
+// One pass over the block's keys for `rows` Q rows: whole groups of keys,
+// then one group that stops at nkeys, then zeros up to 64 keys.
+void QkDirectKernel::pass(int rows) {
+  const int keys = lanes() / rows;  // keys per group: rows x keys accumulators
+  if (zmm())  // k4 + r: the lanes of row r in the reduced vector
+    for (int r = 0; r < rows; ++r) {
+      mov(reg_tmp.cvt32(), ((1u << keys) - 1) << (r * keys));
+      kmovw(Xbyak::Opmask(4 + r), reg_tmp.cvt32());
+    }
+  Xbyak::Label full_group, tail_group, zero_fill, end;
+  mov(reg_k0, reg_k);
+  xor_(reg_grp, reg_grp);
+  L(full_group);
+  lea(reg_tmp, ptr[reg_grp + keys]);
+  cmp(reg_tmp, reg_nkeys);
+  jg(tail_group, T_NEAR);
+  group(rows, false);
+  jmp(full_group, T_NEAR);
+  L(tail_group);
+  cmp(reg_grp, reg_nkeys);
+  jge(zero_fill, T_NEAR);
+  group(rows, true);
+  L(zero_fill);
+  cmp(reg_grp, kBlockKeys);
+  jge(end, T_NEAR);
+  vxorps(vmm(0), vmm(0), vmm(0));
+  for (int r = 0; r < rows; ++r) {
+    const Xbyak::Address at = ptr[reg_s + reg_grp * 4 + r * (kRowBytes - keys * 4)];
+    zmm() ? vmovups(at | Xbyak::Opmask(4 + r), vmm(0)) : vmovups(at, vmm(0));
+  }
+  add(reg_grp, keys);
+  jmp(zero_fill, T_NEAR);
+  L(end);
+}
+
+// One group of keys starting at key reg_grp (pointer reg_k0) for `rows` Q
+// rows: every (row, key) dot product in its own accumulator, each K chunk
+// loaded (and converted) once for all rows. A tail group walks key by key
+// and stops at nkeys (its remaining accumulators stay 0).
+void QkDirectKernel::group(int rows, bool tail) {
+  const int g = lanes(), es = int(elem_size(type_)), keys = g / rows;
   const int chunks = (d_ + g - 1) / g;
   const bool d_tail = d_ % g != 0;  // AVX-512 only (k1 holds the tail lanes)
-  // Accumulator of key u: AVX2 ymm u; AVX-512 the register whose sum
-  // reduce16 leaves in lane u.
-  auto acc = [&](int u) { return zmm() ? vmm(reduce16_slot(u)) : vmm(u); };
-  const Xmm qv = vmm(g);
+  // Accumulator of (row r, key u): AVX2 ymm u; AVX-512 the register whose sum
+  // reduce16 leaves in lane r * keys + u.
+  auto acc = [&](int r, int u) { return zmm() ? vmm(reduce16_slot(r * keys + u)) : vmm(u); };
+  auto qv = [&](int r) { return vmm(g + r); };               // AVX2 ymm8; AVX-512 zmm16-19
+  auto kv = [&](int u) { return vmm(g + (zmm() ? 4 : 1) + u % 4); };  // ymm9-12; zmm20-23
   auto load_q = [&](int c) {
     const bool t = d_tail && c == chunks - 1;
-    vmovups(t ? (qv | k1 | T_z) : qv, ptr[reg_q + c * vbytes()]);
+    for (int r = 0; r < rows; ++r)
+      vmovups(t ? (qv(r) | k1 | T_z) : qv(r), ptr[reg_q + r * d_ * 4 + c * vbytes()]);
   };
-  for (int u = 0; u < g; ++u) vxorps(acc(u), acc(u), acc(u));
+  for (int i = 0; i < g; ++i) vxorps(vmm(i), vmm(i), vmm(i));
   if (!tail) {
     mov(reg_base[0], reg_k0);
-    for (int b = 1; b < g / 4; ++b) lea(reg_base[b], ptr[reg_base[b - 1] + reg_stride * 4]);
+    for (int b = 1; b < keys / 4; ++b) lea(reg_base[b], ptr[reg_base[b - 1] + reg_stride * 4]);
+    prefetch_next_rows(keys);
     for (int c = 0; c < chunks; ++c) {
       load_q(c);
-      for (int u = 0; u < g; ++u) {
-        const Xmm k = vmm(g + 1 + u % 4);
-        load_f32(type_, k, key(u, c * g * es), d_tail && c == chunks - 1);
-        vfmadd231ps(acc(u), k, qv);
+      for (int u = 0; u < keys; ++u) {
+        load_f32(type_, kv(u), key(u, c * g * es), d_tail && c == chunks - 1);
+        for (int r = 0; r < rows; ++r) vfmadd231ps(acc(r, u), kv(u), qv(r));
       }
     }
-    lea(reg_k0, ptr[reg_base[g / 4 - 1] + reg_stride * 4]);
+    lea(reg_k0, ptr[reg_base[keys / 4 - 1] + reg_stride * 4]);
   } else {
     Xbyak::Label reduce;
     mov(reg_base[0], reg_k0);
-    for (int u = 0; u < g; ++u) {
+    for (int u = 0; u < keys; ++u) {
       lea(reg_tmp, ptr[reg_grp + u]);
       cmp(reg_tmp, reg_nkeys);
       jge(reduce, T_NEAR);
       for (int c = 0; c < chunks; ++c) {
         load_q(c);
-        const Xmm k = vmm(g + 1);
-        load_f32(type_, k, ptr[reg_base[0] + c * g * es], d_tail && c == chunks - 1);
-        vfmadd231ps(acc(u), k, qv);
+        load_f32(type_, kv(0), ptr[reg_base[0] + c * g * es], d_tail && c == chunks - 1);
+        for (int r = 0; r < rows; ++r) vfmadd231ps(acc(r, u), kv(0), qv(r));
       }
       add(reg_base[0], reg_stride);
     }
     L(reduce);
   }
-  reduce_and_store();
-  add(reg_grp, g);
+  reduce_and_store(rows);
+  add(reg_grp, keys);
 }
 
-// Horizontal sums of the lanes() accumulators into one vector of scores,
-// stored at S[grp].
-void QkDirectKernel::reduce_and_store() {
+// The group's key rows at reg_pf bytes further (the next block), into L2.
+void QkDirectKernel::prefetch_next_rows(int keys) {
+  const int row_bytes = d_ * int(elem_size(type_));
+  for (int u = 0; u < keys; ++u) {
+    lea(reg_tmp, key(u, 0));
+    add(reg_tmp, reg_pf);
+    for (int line = 0; line < row_bytes; line += 64) prefetcht1(ptr[reg_tmp + line]);
+  }
+}
+
+// Horizontal sums of the accumulators into one vector, stored at S[row][grp + u].
+void QkDirectKernel::reduce_and_store(int rows) {
   if (!zmm()) {
     using Xbyak::Ymm;
     vhaddps(Ymm(0), Ymm(0), Ymm(1));
@@ -217,30 +248,37 @@ void QkDirectKernel::reduce_and_store() {
     return;
   }
   reduce16(0, 31, /*max=*/false);
-  vmovups(ptr[reg_s + reg_grp * 4], Xbyak::Zmm(0));
+  // Lanes [r * keys, (r + 1) * keys) belong to row r: a masked store puts them
+  // at S[r][grp .. grp + keys).
+  const int keys = lanes() / rows;
+  for (int r = 0; r < rows; ++r)
+    vmovups(ptr[reg_s + reg_grp * 4 + r * (kRowBytes - keys * 4)] | Xbyak::Opmask(4 + r), Xbyak::Zmm(0));
 }
 
-PvKernel::PvKernel(const TilePlan& plan, int cols, int o_row, ElemType v_type)
-    : JitGenerator(plan.bf16_dot && v_type == ElemType::bf16 ? "pv_dot" : "pv_gemm", plan.isa),
-      plan_(plan), cols_(cols), o_row_(o_row), type_(v_type), dot_(plan.bf16_dot && v_type == ElemType::bf16) {
+PvKernel::PvKernel(const TilePlan& plan, int cols, int o_row, ElemType v_type, bool direct)
+    : JitGenerator(direct ? "pv_direct" : plan.bf16_dot ? "pv_dot" : "pv_gemm", plan.isa),
+      plan_(plan), cols_(cols), o_row_(o_row), type_(v_type), dot_(!direct && plan.bf16_dot),
+      prefetch_(direct), rows_micro_(direct ? plan.direct_rows : plan.rows_micro),
+      vecs_(direct ? plan.direct_vecs : 2) {
   finish_generation();
 }
 
-// Column chunks outermost: one chunk's slice of the V block (steps x 2
-// vectors) stays in L1 while every row microtile streams past it. The
-// arguments are re-read from memory per chunk to free registers.
+// Column chunks outermost: one chunk's slice of the V block (steps x the
+// microtile's vectors) stays in L1 while every row microtile streams past it.
+// The arguments are re-read from memory per chunk to free registers.
 void PvKernel::generate() {
   preamble();
   mov(reg_vstride, ptr[rdi + offsetof(PvArgs, v_stride)]);
   mov(reg_vc, ptr[rdi + offsetof(PvArgs, v)]);
   mov(reg_oc, ptr[rdi + offsetof(PvArgs, o)]);
-  const int full = cols_ / plan_.cols_micro, rest = cols_ % plan_.cols_micro;
+  if (prefetch_) mov(reg_pf, ptr[rdi + offsetof(PvArgs, prefetch)]);
+  const int chunk = vecs_ * lanes(), full = cols_ / chunk, rest = cols_ % chunk;
   if (full > 0) {
     Xbyak::Label col_loop;
     mov(reg_col, full);
     L(col_loop);
-    column_chunk(2, 0);
-    add(reg_oc, plan_.cols_micro * 4);
+    column_chunk(vecs_, 0);
+    add(reg_oc, chunk * 4);
     add(reg_vc, ptr[rdi + offsetof(PvArgs, v_chunk)]);
     dec(reg_col);
     jnz(col_loop, T_NEAR);
@@ -258,7 +296,7 @@ void PvKernel::column_chunk(int nvec, int tail_lanes) {
   mov(reg_ar, ptr[rdi + offsetof(PvArgs, alpha)]);
   mov(reg_left, ptr[rdi + offsetof(PvArgs, rows)]);
   mov(reg_or, reg_oc);
-  emit_row_loop(*this, reg_left, plan_.rows_micro, [&](int mr) { microtile(mr, nvec, tail_lanes); },
+  emit_row_loop(*this, reg_left, rows_micro_, [&](int mr) { microtile(mr, nvec, tail_lanes); },
                 [&](int mr) {
                   add(reg_pr, mr * kRowBytes);
                   add(reg_or, mr * o_row_ * 4);
@@ -267,11 +305,12 @@ void PvKernel::column_chunk(int nvec, int tail_lanes) {
 }
 
 void PvKernel::microtile(int mr, int nvec, int tail_lanes) {
-  const int nacc = 2 * plan_.rows_micro, o_row = o_row_ * 4;
+  // Registers: accumulators, then vecs_ V vectors, then two broadcasts.
+  const int nacc = rows_micro_ * vecs_, o_row = o_row_ * 4;
   const int lane_bytes = dot_ ? 4 : int(elem_size(type_));
-  auto acc = [&](int r, int h) { return vmm(r * 2 + h); };
+  auto acc = [&](int r, int h) { return vmm(r * vecs_ + h); };
   for (int r = 0; r < mr; ++r) {
-    const Xmm a = vmm(nacc + 2);
+    const Xmm a = vmm(nacc + vecs_);
     vbroadcastss(a, ptr[reg_ar + r * 4]);
     for (int h = 0; h < nvec; ++h) vmulps(acc(r, h), a, ptr[reg_or + r * o_row + h * vbytes()]);
   }
@@ -284,9 +323,11 @@ void PvKernel::microtile(int mr, int nvec, int tail_lanes) {
       if (dot_) vmovups(t ? (v | k1 | T_z) : v, at);
       else load_f32(type_, v, at, t);
     }
+    if (prefetch_)  // the lines of this step's V row in the next block
+      for (int b = 0; b < nvec * lanes() * lane_bytes; b += 64) prefetcht1(ptr[reg_vn + reg_pf + b]);
     add(reg_vn, reg_vstride);
     for (int r = 0; r < mr; ++r) {
-      const Xmm b = vmm(nacc + 2 + (r & 1));
+      const Xmm b = vmm(nacc + vecs_ + (r & 1));
       vbroadcastss(b, ptr[reg_pn + r * kRowBytes + u * 4]);
       for (int h = 0; h < nvec; ++h) {
         if (dot_) vdpbf16ps(acc(r, h), vmm(nacc + h), b);

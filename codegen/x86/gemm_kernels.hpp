@@ -31,34 +31,41 @@ class QkKernel final : public JitGenerator {
 };
 
 // S[rows][64] = Q[rows][D] . K[keys][D]^T with K in its storage layout and
-// dtype: one vector of keys (8 or 16) per group, one accumulator per key,
-// reduced horizontally into one vector of scores. Keys past nkeys are never
-// read. AVX2: D must be a multiple of 8; AVX-512: any D (masked tail loads).
+// dtype (the decode path). AVX2: one row at a time, 8 keys per group, one
+// accumulator per key. AVX-512: rows in passes of 4, 2 or 1 with 4, 8 or 16
+// keys per group, one accumulator per (row, key), so each K chunk is loaded
+// and converted once for all rows of the pass. The accumulators are reduced
+// horizontally into one vector of scores. Keys past nkeys are never read.
+// AVX2: D must be a multiple of 8; AVX-512: any D (masked tail loads).
 class QkDirectKernel final : public JitGenerator {
  public:
   QkDirectKernel(const TilePlan& plan, int head_dim, ElemType k_type);
 
  private:
   void generate() override;
-  void group(bool tail);
-  void reduce_and_store();
+  void pass(int rows);
+  void group(int rows, bool tail);
+  void reduce_and_store(int rows);
+  void prefetch_next_rows(int keys);
   Xbyak::Address key(int u, int byte_offset);
   const TilePlan plan_;
   const int d_;
   const ElemType type_;
   const Xbyak::Reg64 reg_q = rsi, reg_k = rdx, reg_stride = rcx, reg_s = r8, reg_rows = r9;
   const Xbyak::Reg64 reg_k0 = r10, reg_s3 = rax, reg_grp = rbx, reg_nkeys = rbp, reg_tmp = r11;
+  const Xbyak::Reg64 reg_pf = rdi;  // after the arguments are read
   const Xbyak::Reg64 reg_base[4] = {r12, r13, r14, r15};  // keys 0, 4, 8, 12 of a group
 };
 
 // O[rows][cols] = alpha[row] * O + P[rows][steps] . V[steps][cols], V rows
-// v_stride bytes apart: a packed f32 or bf16-pair block, or the tensor itself
-// in `v_type` (converted to f32 on load). O rows are `o_row` floats apart
+// v_stride bytes apart: a packed f32 or bf16-pair block, or (`direct`) the
+// tensor itself in `v_type`, converted to f32 on load, with the direct
+// microtile shape and PvArgs::prefetch. O rows are `o_row` floats apart
 // (>= cols rounded up to the microtile). AVX-512 masks the last columns when
 // cols is not a multiple of the microtile; AVX2 needs cols % 16 == 0.
 class PvKernel final : public JitGenerator {
  public:
-  PvKernel(const TilePlan& plan, int cols, int o_row, ElemType v_type);
+  PvKernel(const TilePlan& plan, int cols, int o_row, ElemType v_type, bool direct = false);
 
  private:
   void generate() override;
@@ -67,10 +74,12 @@ class PvKernel final : public JitGenerator {
   const TilePlan plan_;
   const int cols_, o_row_;
   const ElemType type_;
-  const bool dot_;
+  const bool dot_, prefetch_;
+  const int rows_micro_, vecs_;  // microtile: rows x vectors (one column chunk)
   // rdi keeps the argument struct; these walk chunks, rows and keys.
   const Xbyak::Reg64 reg_vstride = rsi, reg_col = rdx, reg_vc = rcx, reg_oc = r8, reg_pr = r9, reg_or = r10;
   const Xbyak::Reg64 reg_ar = r11, reg_left = rax, reg_pn = rbx, reg_vn = rbp, reg_cnt = r12, reg_tmp = r13;
+  const Xbyak::Reg64 reg_pf = r14;
 };
 
 }  // namespace attngen::x86

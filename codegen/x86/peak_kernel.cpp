@@ -1,5 +1,7 @@
 #include "codegen/x86/peak_kernel.hpp"
 
+#include "codegen/x86/cpu.hpp"
+
 #include <algorithm>
 #include <chrono>
 #include <thread>
@@ -44,6 +46,58 @@ void PeakKernel::generate() {
   L(done);
   vzeroupper();
   ret();
+}
+
+ReadKernel::ReadKernel(Isa isa) : JitGenerator("read", isa) { finish_generation(); }
+
+void ReadKernel::generate() {
+  Xbyak::Label loop, done;
+  test(rsi, rsi);
+  jle(done, T_NEAR);
+  L(loop);
+  for (int i = 0; i < 8; ++i) vmovups(vmm(i), ptr[rdi + i * vbytes()]);
+  add(rdi, 8 * vbytes());
+  sub(rsi, 8 * vbytes());
+  jg(loop, T_NEAR);
+  L(done);
+  vzeroupper();
+  ret();
+}
+
+double measure_read_gbps(int64_t bytes, int threads, double seconds) {
+  const ReadKernel k(cpu_info().isa == Isa::avx512 ? Isa::avx512 : Isa::avx2);
+  bytes = std::max<int64_t>(k.step_bytes(), bytes / k.step_bytes() * k.step_bytes());
+  std::vector<std::vector<char>> buffers(static_cast<size_t>(threads));
+  std::vector<std::thread> pool;
+  for (auto& b : buffers) pool.emplace_back([&b, bytes] { b.assign(size_t(bytes), 1); });  // first touch by its reader
+  for (auto& t : pool) t.join();
+  auto fn = k.fn();
+  // Passes per measurement: about `seconds` on one thread.
+  int64_t passes = 1;
+  for (;;) {
+    const auto t0 = std::chrono::steady_clock::now();
+    for (int64_t p = 0; p < passes; ++p) fn(buffers[0].data(), bytes);
+    const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    if (dt > seconds / 4) {
+      passes = std::max<int64_t>(1, int64_t(double(passes) * seconds / dt));
+      break;
+    }
+    passes *= 2;
+  }
+  double best = 0;
+  for (int rep = 0; rep < 3; ++rep) {
+    pool.clear();
+    const auto t0 = std::chrono::steady_clock::now();
+    for (int t = 1; t < threads; ++t)
+      pool.emplace_back([&, t] {
+        for (int64_t p = 0; p < passes; ++p) fn(buffers[size_t(t)].data(), bytes);
+      });
+    for (int64_t p = 0; p < passes; ++p) fn(buffers[0].data(), bytes);
+    for (auto& t : pool) t.join();
+    const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    best = std::max(best, double(bytes) * double(passes) * threads / dt / 1e9);
+  }
+  return best;
 }
 
 double measure_peak_gflops(PeakOp op, int threads, double seconds) {

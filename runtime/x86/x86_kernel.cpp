@@ -65,7 +65,7 @@ X86Kernel::X86Kernel(const Spec& spec)
                                           plan_.bf16_dot ? ElemType::bf16 : ElemType::f32));
   if (direct_path_possible(spec, plan_)) {
     add(kSlotQkDirect, std::make_shared<QkDirectKernel>(plan_, spec.head_dim, spec.dtype));
-    add(kSlotPvDirect, std::make_shared<PvKernel>(plan_, spec.head_dim_v, plan_.dv_padded, spec.dtype));
+    add(kSlotPvDirect, std::make_shared<PvKernel>(plan_, spec.head_dim_v, plan_.dv_padded, spec.dtype, true));
   }
   const CustomMask* custom = spec.find_mask<CustomMask>();
   const bool both_types = custom && custom->format == CustomFormat::additive && spec.dtype != ElemType::f32;
@@ -375,18 +375,21 @@ void X86Kernel::run_block(TileContext& tc, int64_t kb, const BlockPlan& bp) cons
   Workspace& ws = tc.ws;
   const int64_t j0 = kb * kB, es = int64_t(elem_size(s.dtype));
   const void* v_block;
-  int64_t v_stride, v_chunk, pv_steps;
+  int64_t v_stride, v_chunk, pv_steps, v_prefetch = 0;
   if (tc.direct) {
     // Keys at or past kv_len are never read: Q.K^T stops there (the softmax
     // masks those columns) and P.V skips them.
     const int64_t nkeys = std::min<int64_t>(kB, tc.kv_len - j0);
+    // Prefetch the next block's rows while this one computes (a prefetch
+    // past the tensor's end is harmless: prefetches never fault).
     const QkDirectArgs qa{ws.q.data(), element_ptr(t.k, tc.b, tc.w.kv_head, j0), t.k.stride[2] * es, ws.s.data(),
-                          tc.rows, nkeys};
+                          tc.rows, nkeys, kB * t.k.stride[2] * es};
     code_.fn<QkDirectFn>(kSlotQkDirect)(&qa);
     v_block = element_ptr(t.v, tc.b, tc.w.kv_head, j0);
     v_stride = t.v.stride[2] * es;
-    v_chunk = plan_.cols_micro * es;
+    v_chunk = plan_.direct_vecs * plan_.vec_lanes * es;
     pv_steps = nkeys;
+    v_prefetch = kB * v_stride;
   } else {
     char* kt = reinterpret_cast<char*>(ws.kt.data()) + kb * plan_.k_block_bytes();
     char* vp = reinterpret_cast<char*>(ws.v.data()) + kb * plan_.v_block_bytes();
@@ -406,8 +409,8 @@ void X86Kernel::run_block(TileContext& tc, int64_t kb, const BlockPlan& bp) cons
   const bool additive_in_dtype =
       tc.custom && tc.custom->format == CustomFormat::additive && t.mask.type != ElemType::f32;
   code_.fn<SoftmaxFn>(softmax_slot(additive_in_dtype, !bp.full))(&sa);
-  const PvArgs pa{ws.s.data(), v_block, v_stride, v_chunk, ws.o.data(), ws.alpha.data(), tc.rows, pv_steps};
-  code_.fn<PvFn>(tc.direct && s.dtype != ElemType::f32 ? kSlotPvDirect : kSlotPv)(&pa);
+  const PvArgs pa{ws.s.data(), v_block, v_stride, v_chunk, ws.o.data(), ws.alpha.data(), tc.rows, pv_steps, v_prefetch};
+  code_.fn<PvFn>(tc.direct ? kSlotPvDirect : kSlotPv)(&pa);
 }
 
 // O = acc / l in the storage dtype; a row that saw no allowed key outputs 0

@@ -19,7 +19,7 @@ namespace {
 struct BenchFlags {
   std::string spec, backend = "auto", custom = "random";
   int64_t batch = 1, sq = 2048, skv = 2048;
-  int threads = 1, reps = 5;
+  int threads = 1, reps = 5, rotate = 1;
   bool json = false, full_lengths = false, check = false, no_peak = false;
 };
 
@@ -41,7 +41,14 @@ void bench(const BenchFlags& f) {
   opt.custom = f.custom == "keep_all" ? CustomMaskKind::keep_all
                : f.custom == "block_sparse" ? CustomMaskKind::block_sparse
                                             : CustomMaskKind::random;
-  Workload w(spec, opt);
+  // --rotate N: N problems with their own tensors (an engine's N layers), run
+  // in turn, so that K/V come from DRAM rather than from a warm cache.
+  std::vector<std::unique_ptr<Workload>> rotation;
+  for (int i = 0; i < f.rotate; ++i) {
+    opt.seed = 1 + uint64_t(i);
+    rotation.push_back(std::make_unique<Workload>(spec, opt));
+  }
+  Workload& w = *rotation.front();
   const int threads = f.threads > 0 ? f.threads : hardware_threads();
 
   std::vector<double> compile_ms;
@@ -54,25 +61,31 @@ void bench(const BenchFlags& f) {
     compile_ms.push_back(ms_between(t0, std::chrono::steady_clock::now()));
   }
   const std::unique_ptr<Kernel>& kernel = compiled.back();
-  const AttentionArgs args = w.args();
-  kernel->run(args, RunOptions{threads});  // warm-up
-  std::vector<double> run_ms;
+  std::vector<AttentionArgs> args;
+  for (auto& r : rotation) args.push_back(r->args());
+  for (const AttentionArgs& a : args) kernel->run(a, RunOptions{threads});  // warm-up
+  std::vector<double> run_ms;  // per call
   for (int r = 0; r < f.reps; ++r) {
     const auto t0 = std::chrono::steady_clock::now();
-    kernel->run(args, RunOptions{threads});
-    run_ms.push_back(ms_between(t0, std::chrono::steady_clock::now()));
+    for (const AttentionArgs& a : args) kernel->run(a, RunOptions{threads});
+    run_ms.push_back(ms_between(t0, std::chrono::steady_clock::now()) / double(args.size()));
   }
   const double allowed = double(w.allowed_elements());
   const double total = double(opt.batch) * spec.num_heads * double(opt.sq) * double(opt.skv);
   const double flops = 2.0 * (spec.head_dim + spec.head_dim_v) * allowed;
   const double ms = median(run_ms);
 
-  // The ceiling that matches the arithmetic the kernel uses.
+  // The ceiling that matches the arithmetic the kernel's code uses.
   const x86::CpuInfo& cpu = x86::cpu_info();
   std::string peak_kind = "f32_fma_ymm";
   x86::PeakOp op = x86::PeakOp::fma_f32_ymm;
-  if (cpu.isa == x86::Isa::avx512) op = x86::PeakOp::fma_f32_zmm, peak_kind = "f32_fma_zmm";
+  if (kernel->isa().find("vdpbf16ps") != std::string::npos) op = x86::PeakOp::dot_bf16_zmm, peak_kind = "bf16_dot_zmm";
+  else if (kernel->isa().rfind("avx512", 0) == 0) op = x86::PeakOp::fma_f32_zmm, peak_kind = "f32_fma_zmm";
   const double peak = cpu.isa == x86::Isa::none || f.no_peak ? 0 : x86::measure_peak_gflops(op, threads);
+  // K and V bytes of one call (every key of the extents, once): what a
+  // memory-bound call (decoding) must read at least.
+  const double kv_bytes = double(opt.batch) * spec.num_kv_heads * double(opt.skv) *
+                          (spec.head_dim + spec.head_dim_v) * double(elem_size(spec.dtype));
 
   nlohmann::json j = {{"spec", f.spec},
                       {"key", kernel->key()},
@@ -90,6 +103,9 @@ void bench(const BenchFlags& f) {
                       {"peak_kind", peak_kind},
                       {"efficiency", peak > 0 ? flops / ms / 1e6 / peak : 0.0},
                       {"allowed_fraction", total > 0 ? allowed / total : 0.0},
+                      {"rotate", f.rotate},
+                      {"kv_bytes", kv_bytes},
+                      {"kv_gbps", kv_bytes / ms / 1e6},
                       {"compile_ms", median(compile_ms)}};
   // Workload options that change what is measured, for tables of results.
   std::string extra;
@@ -119,6 +135,8 @@ void add_bench(CLI::App& app) {
   cmd->add_option("--kv-len", f->skv, "Key sequence length")->check(CLI::PositiveNumber);
   cmd->add_option("--threads", f->threads, "Threads (0 = all hardware threads; default 1)");
   cmd->add_option("--reps", f->reps, "Timed repetitions (the median is reported)")->check(CLI::PositiveNumber);
+  cmd->add_option("--rotate", f->rotate, "Cycle through N problems with their own tensors (K/V from DRAM, as an engine's layers)")
+      ->check(CLI::Range(1, 4096));
   cmd->add_option("--custom", f->custom, "Custom mask contents: random | keep_all | block_sparse")
       ->check(CLI::IsMember({"random", "keep_all", "block_sparse"}));
   cmd->add_flag("--full-lengths", f->full_lengths, "Padding/prefix lengths equal to the extents");
