@@ -17,6 +17,7 @@ TilePlan plan_tiles(const Spec& s, x86::Isa isa, bool bf16_dot) {
   p.cols_micro = 2 * p.vec_lanes;
   p.direct_rows = zmm ? 4 : p.rows_micro;
   p.direct_vecs = zmm ? 4 : 2;
+  p.masked_tails = zmm;
   // Rows of a Q tile: every K/V block is read once per tile, so taller tiles
   // read the packs less often. AVX-512 (twice the FLOPs per cycle) needs it:
   // 96 rows measured 3-4% faster than 48 on the BitNet shape (f32, 2048^2,

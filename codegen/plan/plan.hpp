@@ -32,6 +32,10 @@ struct TilePlan {
   // whole 128-byte pieces of the V rows; AVX2: the packed shape, 6 x 2).
   int direct_rows = 6;
   int direct_vecs = 2;
+  // The masked softmax reads a block's custom mask and document ids with
+  // masked loads that stop at the tensors' end (AVX-512); otherwise the
+  // driver copies the last block's (AVX2).
+  bool masked_tails = false;
 
   // bf16 specs on CPUs where vdpbf16ps pays (cpu.hpp): Q stays bf16 (scaled
   // in the Q.K^T kernel), K and V are packed as bf16 pairs along the

@@ -49,6 +49,9 @@ struct SoftmaxArgs {
   float j0f;
   const int32_t* kv_doc;   // document ids of the block's 64 keys
   int64_t mask_col_bytes;  // byte offset of the block's first key in mask rows
+  // Keys of the block inside the tensors (AVX-512 partial variant: mask and
+  // document ids of keys past them are not read; their scores are masked).
+  int64_t nkeys;
 };
 
 // S[rows][64] = Q . K^T reading K rows in place (the decode path: tiles of

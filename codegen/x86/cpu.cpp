@@ -1,6 +1,7 @@
 #include "codegen/x86/cpu.hpp"
 
 #include <cstdlib>
+#include <cctype>
 #include <cstring>
 #include <xbyak/xbyak_util.h>
 
@@ -34,7 +35,20 @@ CpuInfo detect() {
                       cpu.has(C::tAVX512DQ);
   info.isa = avx512 ? Isa::avx512 : avx2 ? Isa::avx2 : Isa::none;
   if (info.isa == Isa::none) info.why_not = "this CPU lacks AVX2+FMA+F16C (detected: " + info.features + ")";
-  if (const char* cap = std::getenv("ATTNGEN_MAX_ISA")) {
+  if (const char* cap = std::getenv("ATTNGEN_MAX_ISA"); cap && *cap) {
+    const bool known = !std::strcmp(cap, "avx512") || !std::strcmp(cap, "avx2") || !std::strcmp(cap, "none");
+    if (!known) {
+      // A typo must not quietly turn the x86 backend off (auto would run the
+      // float64 reference): every backend selection reports it.
+      std::string shown;
+      for (const char* c = cap; *c && shown.size() < 40; ++c)
+        shown += std::isprint(static_cast<unsigned char>(*c)) ? std::string(1, *c) : "?";
+      if (std::strlen(cap) > 40) shown += "...";
+      info.setting_error = "ATTNGEN_MAX_ISA=" + shown + ": expected avx2, avx512 or none";
+      info.isa = Isa::none;
+      info.why_not = info.setting_error;
+      return info;
+    }
     const Isa want = std::strcmp(cap, "avx512") == 0 ? Isa::avx512
                      : std::strcmp(cap, "avx2") == 0 ? Isa::avx2
                                                      : Isa::none;

@@ -21,6 +21,7 @@ struct CpuInfo {
   bool bf16_dot = false;
   std::string features;     // detected features, for `attngen info`
   std::string why_not;      // why isa is none or capped, for error messages
+  std::string setting_error;  // an invalid ATTNGEN_MAX_ISA value (then isa is none)
 
   // What the x86 generators emit for on this machine: the ISA level and the
   // choices that change generated code ("avx2", "avx512", "avx512+bf16dot").

@@ -196,7 +196,7 @@ void QkDirectKernel::group(int rows, bool tail) {
     for (int c = 0; c < chunks; ++c) {
       load_q(c);
       for (int u = 0; u < keys; ++u) {
-        load_f32(type_, kv(u), key(u, c * g * es), d_tail && c == chunks - 1);
+        load_f32(type_, kv(u), key(u, c * g * es), d_tail && c == chunks - 1 ? 1 : 0);
         for (int r = 0; r < rows; ++r) vfmadd231ps(acc(r, u), kv(u), qv(r));
       }
     }
@@ -210,7 +210,7 @@ void QkDirectKernel::group(int rows, bool tail) {
       jge(reduce, T_NEAR);
       for (int c = 0; c < chunks; ++c) {
         load_q(c);
-        load_f32(type_, kv(0), ptr[reg_base[0] + c * g * es], d_tail && c == chunks - 1);
+        load_f32(type_, kv(0), ptr[reg_base[0] + c * g * es], d_tail && c == chunks - 1 ? 1 : 0);
         for (int r = 0; r < rows; ++r) vfmadd231ps(acc(r, u), kv(0), qv(r));
       }
       add(reg_base[0], reg_stride);
@@ -321,7 +321,7 @@ void PvKernel::microtile(int mr, int nvec, int tail_lanes) {
       const bool t = tail_lanes && h == nvec - 1;
       const Xbyak::Address at = ptr[reg_vn + h * lanes() * lane_bytes];
       if (dot_) vmovups(t ? (v | k1 | T_z) : v, at);
-      else load_f32(type_, v, at, t);
+      else load_f32(type_, v, at, t ? 1 : 0);
     }
     if (prefetch_)  // the lines of this step's V row in the next block
       for (int b = 0; b < nvec * lanes() * lane_bytes; b += 64) prefetcht1(ptr[reg_vn + reg_pf + b]);

@@ -30,8 +30,8 @@ void JitGenerator::postamble() {
   ret();
 }
 
-void JitGenerator::load_f32(ElemType type, const Xbyak::Xmm& dst, const Xbyak::Address& addr, bool tail) {
-  const Xbyak::Xmm d = tail ? (dst | k1 | T_z) : dst;
+void JitGenerator::load_f32(ElemType type, const Xbyak::Xmm& dst, const Xbyak::Address& addr, int mask) {
+  const Xbyak::Xmm d = mask ? (dst | Xbyak::Opmask(mask) | T_z) : dst;
   switch (type) {
     case ElemType::f16: vcvtph2ps(d, addr); break;
     case ElemType::bf16:

@@ -37,8 +37,8 @@ class JitGenerator : public Xbyak::CodeGenerator {
   int vbytes() const { return lanes() * 4; }
   Xbyak::Xmm vmm(int i) const { return zmm_ ? Xbyak::Xmm(Xbyak::Zmm(i)) : Xbyak::Xmm(Xbyak::Ymm(i)); }
   // `dst` = lanes() f32 values from `type` elements at `addr`, converted on
-  // load. With `tail` (AVX-512), only the lanes set in k1 are read; the others are 0.
-  void load_f32(ElemType type, const Xbyak::Xmm& dst, const Xbyak::Address& addr, bool tail = false);
+  // load. With `mask` k1-k7 (AVX-512), only the lanes set in it are read; the others are 0.
+  void load_f32(ElemType type, const Xbyak::Xmm& dst, const Xbyak::Address& addr, int mask = 0);
   // Round to nearest integer (vroundps has no EVEX form).
   void round_ps(const Xbyak::Xmm& dst, const Xbyak::Xmm& src);
   // k1 = the low `n` lanes (AVX-512), through `tmp`.

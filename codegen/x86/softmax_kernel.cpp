@@ -42,6 +42,14 @@ SoftmaxKernel::SoftmaxKernel(const SoftmaxOptions& opt, Isa isa)
 
 Xbyak::Address SoftmaxKernel::cst(int index) { return ptr[rip + consts_ + index * vbytes()]; }
 
+// A partial tile may hold keys past the tensors' end (the last block): the
+// AVX-512 variant then loads the custom mask and document ids under k4-k7.
+bool SoftmaxKernel::reads_block_data() const {
+  return zmm() && opt_.partial && (opt_.document || opt_.custom_bool || opt_.custom_additive);
+}
+
+int SoftmaxKernel::key_mask(int vec) const { return reads_block_data() ? 4 + vec : 0; }
+
 void SoftmaxKernel::generate() {
   if (zmm()) return generate_rows16();
   preamble();
@@ -85,6 +93,14 @@ void SoftmaxKernel::generate_rows16() {
   mov(reg_n, ptr[rdi + offsetof(SoftmaxArgs, nrows)]);
   mov(reg_doc, ptr[rdi + offsetof(SoftmaxArgs, kv_doc)]);
   mov(reg_col, ptr[rdi + offsetof(SoftmaxArgs, mask_col_bytes)]);
+  if (reads_block_data()) {
+    // k4-k7: the keys of vectors 0-3 inside the tensors (the block's first nkeys).
+    mov(rax, ptr[rdi + offsetof(SoftmaxArgs, nkeys)]);
+    mov(r13, -1);
+    bzhi(r13, r13, rax);
+    kmovq(k4, r13);
+    for (int k = 1; k < nvec_; ++k) kshiftrq(Xbyak::Opmask(4 + k), k4, uint8_t(16 * k));
+  }
   Xbyak::Label group_loop, done;
   test(reg_n, reg_n);
   jle(done, T_NEAR);
@@ -226,10 +242,11 @@ void SoftmaxKernel::score_mods() {
   }
   if (opt_.custom_additive) {
     for (int k = 0; k < nvec_; ++k) {
-      if (opt_.additive_type == ElemType::f32) {
+      const int valid = key_mask(k);
+      if (opt_.additive_type == ElemType::f32 && !valid) {
         vaddps(vmm(k), vmm(k), ptr[reg_mask + k * vbytes()]);
       } else {
-        load_f32(opt_.additive_type, t8, ptr[reg_mask + k * lanes() * 2]);
+        load_f32(opt_.additive_type, t8, ptr[reg_mask + k * lanes() * int(elem_size(opt_.additive_type))], valid);
         vaddps(vmm(k), vmm(k), t8);
       }
     }
@@ -278,12 +295,16 @@ void SoftmaxKernel::masks_avx512() {
   vpbroadcastd(hi, ptr[reg_row + offsetof(RowInfo, hi)]);
   if (opt_.document) vpbroadcastd(qdoc, ptr[reg_row + offsetof(RowInfo, qdoc)]);
   for (int k = 0; k < nvec_; ++k) {
+    const Xbyak::Opmask valid(key_mask(k));  // keys inside the tensors (masked loads)
     vpaddd(j, jb, cst(kIotaI + k));
     vpcmpd(k2, j, lo, 5);       // j >= lo
     vpcmpd(k2 | k2, j, hi, 2);  // and j <= hi
-    if (opt_.document) vpcmpeqd(k2 | k2, qdoc, ptr[reg_doc + k * vbytes()]);
+    if (opt_.document) {
+      vmovdqu32(t | valid | T_z, ptr[reg_doc + k * vbytes()]);
+      vpcmpeqd(k2 | k2, qdoc, t);
+    }
     if (opt_.custom_bool) {
-      vpmovzxbd(t, ptr[reg_mask + k * lanes()]);
+      vpmovzxbd(t | valid | T_z, ptr[reg_mask + k * lanes()]);
       vptestmd(k2 | k2, t, t);  // nonzero = kept (PyTorch polarity)
     }
     vblendmps(vmm(k) | k2, ninf, vmm(k));

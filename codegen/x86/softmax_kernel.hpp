@@ -50,6 +50,8 @@ class SoftmaxKernel final : public JitGenerator {
   // Vector registers 0..nvec_-1 folded into register `dst` with max or add.
   void fold(int dst, int t1, int t2, bool max);
   Xbyak::Address cst(int index);  // a vector constant of the table
+  bool reads_block_data() const;
+  int key_mask(int vec) const;    // the opmask of vector vec's keys inside the tensors, or 0
   void emit_constants();
 
   const SoftmaxOptions opt_;

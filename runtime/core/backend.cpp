@@ -16,6 +16,8 @@ namespace attngen {
 
 const Backend& select_backend(const std::string& name, const Spec& spec) {
   const auto& all = all_backends();
+  for (const Backend* b : all)
+    if (std::string e = b->setting_error(); !e.empty()) throw Error("backend " + b->name() + ": " + e);
   if (name == "auto") {
     std::string why;
     for (const Backend* b : all) {

@@ -84,6 +84,10 @@ class Backend {
   virtual std::string isa() const = 0;
   // Empty when usable on this machine; otherwise why not.
   virtual std::string unavailable_reason() const { return ""; }
+  // Non-empty when a setting of this backend is invalid (e.g. a misspelt
+  // environment variable): every backend selection fails with it, `auto`
+  // included, rather than quietly picking another backend.
+  virtual std::string setting_error() const { return ""; }
   // Empty when `spec` is supported; otherwise why not.
   virtual std::string unsupported_reason(const Spec&) const { return ""; }
   virtual std::unique_ptr<Kernel> compile(const Spec& spec) const = 0;

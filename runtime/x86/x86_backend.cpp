@@ -11,6 +11,7 @@ class X86Backend final : public Backend {
  public:
   std::string name() const override { return "x86"; }
   std::string isa() const override { return x86::cpu_info().target(); }
+  std::string setting_error() const override { return x86::cpu_info().setting_error; }
   std::string unavailable_reason() const override {
     return x86::cpu_info().isa == x86::Isa::none ? x86::cpu_info().why_not : "";
   }

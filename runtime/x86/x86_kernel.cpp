@@ -330,7 +330,7 @@ X86Kernel::BlockPlan X86Kernel::classify_block(TileContext& tc, int64_t kb) cons
       if (ri.lo <= ri.hi) qmin = std::min(qmin, ri.qdoc), qmax = std::max(qmax, ri.qdoc);
     if (qmax < kmin || qmin > kmax) return BlockPlan{true};  // no id in common
     bp.full = bp.full && kmin == kmax && qmin == qmax && qmin == kmin;
-    if (j1 < tc.a.skv && t.kv_doc.stride[1] == 1) {
+    if (t.kv_doc.stride[1] == 1 && (j1 < tc.a.skv || plan_.masked_tails)) {
       bp.kv_doc = reinterpret_cast<const int32_t*>(element_ptr(t.kv_doc, tc.b, j0));
     } else {  // the kernel reads 64 ids
       ws.tail_doc.assign(kB, INT32_MIN);
@@ -351,8 +351,9 @@ X86Kernel::BlockPlan X86Kernel::classify_block(TileContext& tc, int64_t kb) cons
     if (!any_keep) return BlockPlan{true};
     bp.full = bp.full && (tc.custom->format == CustomFormat::additive || all_keep);
     bp.mask_col = j0 * es;
-    if (j1 >= tc.a.skv || t.mask.stride[3] != 1) {
-      // Copy the block's mask columns so the kernel never reads past a row.
+    if (t.mask.stride[3] != 1 || (j1 >= tc.a.skv && !plan_.masked_tails)) {
+      // Copy the block's mask columns: they are strided, or (AVX2) the block
+      // ends past the tensors and the kernel must not read past a row.
       ws.tail_mask.assign(size_t(tc.rows * kB * es), 0);
       ws.tail_rows = ws.rows;
       for (int64_t r = 0; r < tc.rows; ++r) {
@@ -405,7 +406,7 @@ void X86Kernel::run_block(TileContext& tc, int64_t kb, const BlockPlan& bp) cons
     pv_steps = plan_.pv_steps;
   }
   const SoftmaxArgs sa{ws.s.data(), bp.rows, ws.m.data(), ws.l.data(), ws.alpha.data(), tc.rows,
-                       int32_t(j0), float(j0), bp.kv_doc, bp.mask_col};
+                       int32_t(j0), float(j0), bp.kv_doc, bp.mask_col, std::min<int64_t>(kB, tc.a.skv - j0)};
   const bool additive_in_dtype =
       tc.custom && tc.custom->format == CustomFormat::additive && t.mask.type != ElemType::f32;
   code_.fn<SoftmaxFn>(softmax_slot(additive_in_dtype, !bp.full))(&sa);
