@@ -15,6 +15,12 @@ void info() {
   const x86::CpuInfo& cpu = x86::cpu_info();
   std::printf("cpu         %s\n", cpu.features.empty() ? "(no relevant x86 features)" : cpu.features.c_str());
   std::printf("x86 isa     %s%s%s\n", x86::isa_name(cpu.isa), cpu.why_not.empty() ? "" : ": ", cpu.why_not.c_str());
+  if (cpu.isa != x86::Isa::none)
+    std::printf("x86 bf16    %s\n",
+                cpu.bf16_dot ? "vdpbf16ps on bf16 pairs (f32 accumulation and softmax)"
+                : cpu.isa == x86::Isa::avx512 && cpu.avx512_bf16
+                    ? "f32 FMAs on converted K/V (vdpbf16ps is slower than FMAs on this CPU; ATTNGEN_BF16_DOT=1 forces it)"
+                    : "f32 FMAs on converted K/V");
   std::printf("backends\n");
   for (const Backend* b : all_backends()) {
     const std::string why = b->unavailable_reason();
