@@ -13,8 +13,11 @@ TilePlan plan_tiles(const Spec& s, x86::Isa isa, bool bf16_dot) {
   p.block_keys = x86::kBlockKeys;
   const bool zmm = isa == x86::Isa::avx512;
   p.vec_lanes = zmm ? 16 : 8;
-  p.rows_micro = zmm ? 12 : 6;  // accumulators: 12 of 16 ymm, 24 of 32 zmm
-  p.cols_micro = 2 * p.vec_lanes;
+  // GEMM microtile: 12 of 16 ymm accumulate 6 rows x 2 vectors (AVX2); 24 of
+  // 32 zmm accumulate 6 rows x 4 vectors, a whole 64-key block (AVX-512: half
+  // the broadcasts of 12 x 2, measured 15% faster for P.V in isolation).
+  p.rows_micro = 6;
+  p.cols_micro = zmm ? 64 : 2 * p.vec_lanes;
   p.direct_rows = zmm ? 4 : p.rows_micro;
   p.direct_vecs = zmm ? 4 : 2;
   p.masked_tails = zmm;
@@ -31,7 +34,8 @@ TilePlan plan_tiles(const Spec& s, x86::Isa isa, bool bf16_dot) {
     if (g % d == 0 && d <= p.tile_rows) p.heads_per_tile = d;
   p.head_groups = g / p.heads_per_tile;
   p.positions_per_tile = p.tile_rows / p.heads_per_tile;
-  p.dv_padded = (s.head_dim_v + p.cols_micro - 1) / p.cols_micro * p.cols_micro;
+  // Whole vectors (the last column chunk of P.V may be narrower than a microtile).
+  p.dv_padded = (s.head_dim_v + p.vec_lanes - 1) / p.vec_lanes * p.vec_lanes;
   p.bf16_dot = bf16_dot && zmm && s.dtype == ElemType::bf16;
   p.qk_steps = p.bf16_dot ? (s.head_dim + 1) / 2 : s.head_dim;
   p.pv_steps = p.bf16_dot ? p.block_keys / 2 : p.block_keys;

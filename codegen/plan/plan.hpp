@@ -26,7 +26,7 @@ struct TilePlan {
   int vec_lanes = 8;
   int rows_micro = 6;
   int cols_micro = 16;
-  int dv_padded = 0;          // Dv rounded up to cols_micro (the O buffer's row)
+  int dv_padded = 0;          // Dv rounded up to whole vectors (the O buffer's row)
   // P.V reading V in place (tiles of few rows: decoding): a microtile of
   // direct_rows x direct_vecs vectors (AVX-512: 4 x 4, so that each pass reads
   // whole 128-byte pieces of the V rows; AVX2: the packed shape, 6 x 2).
@@ -50,7 +50,9 @@ struct TilePlan {
 
   int q_row_bytes() const { return qk_steps * 4; }
   int64_t k_block_bytes() const { return int64_t(qk_steps) * block_keys * 4; }
-  int64_t v_block_bytes() const { return int64_t(pv_steps) * dv_padded * 4; }
+  // Columns of a packed V block: whole microtile groups (zeros past Dv).
+  int v_pack_cols() const { return (dv_padded + cols_micro - 1) / cols_micro * cols_micro; }
+  int64_t v_block_bytes() const { return int64_t(pv_steps) * v_pack_cols() * 4; }
   std::string describe() const;
 };
 

@@ -52,22 +52,20 @@ void QkKernel::generate() {
 }
 
 void QkKernel::microtile(int mr, int c) {
-  const int nacc = 2 * plan_.rows_micro, qrb = plan_.q_row_bytes();
-  auto acc = [&](int r, int h) { return vmm(r * 2 + h); };
-  const Xmm k0 = vmm(nacc), k1 = vmm(nacc + 1);
+  // Registers: mr x vecs accumulators, then vecs K vectors, then two broadcasts.
+  const int vecs = plan_.cols_micro / lanes(), nacc = plan_.rows_micro * vecs, qrb = plan_.q_row_bytes();
+  auto acc = [&](int r, int h) { return vmm(r * vecs + h); };
   // One reduction step at byte offset `qoff` in Q rows and `koff` in the K pack.
   auto step = [&](int qoff, int koff) {
-    vmovups(k0, ptr[reg_kd + koff]);
-    vmovups(k1, ptr[reg_kd + koff + vbytes()]);
+    for (int h = 0; h < vecs; ++h) vmovups(vmm(nacc + h), ptr[reg_kd + koff + h * vbytes()]);
     for (int r = 0; r < mr; ++r) {
-      const Xmm b = vmm(nacc + 2 + (r & 1));
+      const Xmm b = vmm(nacc + vecs + (r & 1));
       vbroadcastss(b, ptr[reg_qd + r * qrb + qoff]);  // one f32, or one bf16 pair
-      mac(acc(r, 0), k0, b);
-      mac(acc(r, 1), k1, b);
+      for (int h = 0; h < vecs; ++h) mac(acc(r, h), vmm(nacc + h), b);
     }
   };
   for (int r = 0; r < mr; ++r)
-    for (int h = 0; h < 2; ++h) vxorps(acc(r, h), acc(r, h), acc(r, h));
+    for (int h = 0; h < vecs; ++h) vxorps(acc(r, h), acc(r, h), acc(r, h));
   mov(reg_qd, reg_qr);
   const int steps = plan_.qk_steps, step_bytes = plan_.cols_micro * 4;
   lea(reg_kd, ptr[reg_kt + c * steps * step_bytes]);
@@ -83,7 +81,7 @@ void QkKernel::microtile(int mr, int c) {
   }
   for (int u = 0; u < steps % kUnrollD; ++u) step(u * 4, u * step_bytes);
   for (int r = 0; r < mr; ++r)
-    for (int h = 0; h < 2; ++h) {
+    for (int h = 0; h < vecs; ++h) {
       if (plan_.bf16_dot) vmulps(acc(r, h), acc(r, h), ptr_b[rip + scale_label_]);
       vmovups(ptr[reg_sr + r * kRowBytes + h * vbytes()], acc(r, h));
     }
@@ -259,7 +257,7 @@ PvKernel::PvKernel(const TilePlan& plan, int cols, int o_row, ElemType v_type, b
     : JitGenerator(direct ? "pv_direct" : plan.bf16_dot ? "pv_dot" : "pv_gemm", plan.isa),
       plan_(plan), cols_(cols), o_row_(o_row), type_(v_type), dot_(!direct && plan.bf16_dot),
       prefetch_(direct), rows_micro_(direct ? plan.direct_rows : plan.rows_micro),
-      vecs_(direct ? plan.direct_vecs : 2) {
+      vecs_(direct ? plan.direct_vecs : plan.cols_micro / plan.vec_lanes) {
   finish_generation();
 }
 

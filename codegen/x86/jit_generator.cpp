@@ -42,11 +42,6 @@ void JitGenerator::load_f32(ElemType type, const Xbyak::Xmm& dst, const Xbyak::A
   }
 }
 
-void JitGenerator::round_ps(const Xbyak::Xmm& dst, const Xbyak::Xmm& src) {
-  if (zmm_) vrndscaleps(dst, src, 0);
-  else vroundps(dst, src, 0);
-}
-
 void JitGenerator::set_tail_mask(int n, const Xbyak::Reg32& tmp) {
   mov(tmp, (1u << n) - 1);
   kmovw(k1, tmp);

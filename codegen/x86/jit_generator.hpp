@@ -39,8 +39,6 @@ class JitGenerator : public Xbyak::CodeGenerator {
   // `dst` = lanes() f32 values from `type` elements at `addr`, converted on
   // load. With `mask` k1-k7 (AVX-512), only the lanes set in it are read; the others are 0.
   void load_f32(ElemType type, const Xbyak::Xmm& dst, const Xbyak::Address& addr, int mask = 0);
-  // Round to nearest integer (vroundps has no EVEX form).
-  void round_ps(const Xbyak::Xmm& dst, const Xbyak::Xmm& src);
   // k1 = the low `n` lanes (AVX-512), through `tmp`.
   void set_tail_mask(int n, const Xbyak::Reg32& tmp);
   // AVX-512: the 16 zmm first..first+15 reduced (sum or max of all lanes)

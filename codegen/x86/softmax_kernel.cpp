@@ -12,7 +12,7 @@ using Xbyak::Xmm;
 
 // Indices of the vector constants (lanes() floats each) in the kernel's table.
 enum Const : int {
-  kExpLo, kLog2e, kLn2Hi, kLn2Lo, kP0, kP1, kP2, kP3, kP4, kP5, kOne, kI127, kNegInf, kAbs, kSign,
+  kExpLo, kLog2e, kLn2Hi, kLn2Lo, kP0, kP1, kP2, kP3, kP4, kP5, kOne, kMagic, kNegInf, kAbs, kSign,
   kInvCap, kCap, kMinusTwo, kIotaF, kIotaI = kIotaF + 8, kNumConst = kIotaI + 8
 };
 
@@ -372,18 +372,20 @@ void SoftmaxKernel::load_exp_constants() {
 // exp(x) for x <= 0 (every use here: scores minus the running max, and
 // -2|y| in tanh): 2^n * p(r), n = round(x log2 e), r = x - n ln 2 (Cody-Waite
 // split), p a degree-7 polynomial (Cephes expf coefficients): about 1 ulp.
+// n comes from one FMA with a magic constant: t = x log2e + (1.5 * 2^23 + 127)
+// rounds x log2e to an integer (nearest-even) and leaves n + 127 in the low
+// bits of t, so t - magic is n as a float and t << 23 is 2^n as bits.
 // x <= -88 gives exactly 0 (n = -127 builds the bits of +0), so exp(-inf) = 0;
 // NaN stays NaN (vmaxps returns its second operand then). Needs
 // load_exp_constants().
 void SoftmaxKernel::exp_inplace(const Xmm& x, const Xmm& t1, const Xmm& t2) {
   vmaxps(x, exp_lo_, x);
-  vmulps(t1, x, exp_log2e_);
-  round_ps(t1, t1);
-  vfnmadd231ps(x, t1, cst(kLn2Hi));
-  vfnmadd231ps(x, t1, cst(kLn2Lo));
-  vcvtps2dq(t1, t1);
-  vpaddd(t1, t1, cst(kI127));
-  vpslld(t1, t1, 23);
+  vmovaps(t1, cst(kMagic));
+  vfmadd231ps(t1, x, exp_log2e_);  // t
+  vsubps(t2, t1, cst(kMagic));     // n
+  vfnmadd231ps(x, t2, cst(kLn2Hi));
+  vfnmadd231ps(x, t2, cst(kLn2Lo));
+  vpslld(t1, t1, 23);              // 2^n
   vmovaps(t2, cst(kP0));
   for (int c = kP1; c <= kP5; ++c) vfmadd213ps(t2, x, cst(c));
   vfmadd213ps(t2, x, cst(kOne));
@@ -429,7 +431,7 @@ void SoftmaxKernel::emit_constants() {
   fill(kP4, 1.6666665459e-1f);
   fill(kP5, 5.0000001201e-1f);
   fill(kOne, 1.0f);
-  fill_bits(kI127, 127);
+  fill(kMagic, 12583039.0f);  // 1.5 * 2^23 + 127
   fill(kNegInf, -std::numeric_limits<float>::infinity());
   fill_bits(kAbs, 0x7fffffffu);
   fill_bits(kSign, 0x80000000u);

@@ -1,5 +1,6 @@
 // Conversions between storage rows (f32/f16/bf16, any element stride) and f32
-// working rows, compiled for AVX2+F16C (the x86 backend's floor).
+// working rows, compiled for AVX2+F16C (the x86 backend's floor); contiguous
+// rows use AVX-512 with masked tails where the x86 backend generates AVX-512.
 #pragma once
 
 #include <cstdint>

@@ -439,7 +439,7 @@ void X86Kernel::finish_rows(TileContext& tc) const {
 void X86Kernel::pack_block(const BoundArgs& a, const WorkItem& w, int64_t kb, char* kt, char* v,
                            std::vector<float>* tmp) const {
   const Spec& s = spec();
-  const int D = s.head_dim, Dv = s.head_dim_v, Dvp = plan_.dv_padded;
+  const int D = s.head_dim, Dv = s.head_dim_v;
   const int64_t kv_len = a.kv_len(w.b);
   const int nkeys = int(std::clamp<int64_t>(kv_len - kb * kB, 0, kB));
   const char* k0 = nkeys > 0 ? element_ptr(a.t.k, w.b, w.kv_head, kb * kB) : nullptr;
@@ -447,12 +447,14 @@ void X86Kernel::pack_block(const BoundArgs& a, const WorkItem& w, int64_t kb, ch
   const int group = plan_.cols_micro;
   if (plan_.bf16_dot) {
     pack_k_pairs(k0, a.t.k.stride[2], a.t.k.stride[3], nkeys, D, group, reinterpret_cast<uint32_t*>(kt));
-    pack_v_pairs(v0, a.t.v.stride[2], a.t.v.stride[3], nkeys, Dv, Dvp, group, reinterpret_cast<uint32_t*>(v));
+    pack_v_pairs(v0, a.t.v.stride[2], a.t.v.stride[3], nkeys, Dv, plan_.v_pack_cols(), group,
+                 reinterpret_cast<uint32_t*>(v));
     return;
   }
   float* ktf = reinterpret_cast<float*>(kt);
   float* vf = reinterpret_cast<float*>(v);
-  tmp->resize(size_t(std::max(D, Dvp)));
+  const int vcols = plan_.v_pack_cols();
+  tmp->resize(size_t(std::max(D, vcols)));
   float* row = tmp->data();
   if (a.t.k.stride[3] == 1) {
     pack_kt_block(s.dtype, k0, a.t.k.stride[2], nkeys, D, group, ktf);
@@ -464,8 +466,8 @@ void X86Kernel::pack_block(const BoundArgs& a, const WorkItem& w, int64_t kb, ch
   }
   for (int jj = 0; jj < kB; ++jj) {
     if (jj < nkeys) load_row_f32(s.dtype, element_ptr(a.t.v, w.b, w.kv_head, kb * kB + jj), a.t.v.stride[3], Dv, 1.f, row);
-    std::fill(row + (jj < nkeys ? Dv : 0), row + Dvp, 0.f);
-    for (int c = 0; c < Dvp; c += group) std::memcpy(vf + packed_index(kB, group, jj, c), row + c, size_t(group) * 4);
+    std::fill(row + (jj < nkeys ? Dv : 0), row + vcols, 0.f);
+    for (int c = 0; c < vcols; c += group) std::memcpy(vf + packed_index(kB, group, jj, c), row + c, size_t(group) * 4);
   }
 }
 
