@@ -12,6 +12,7 @@
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <string>
 
 #include "codegen/spec/spec.hpp"
 
@@ -81,6 +82,16 @@ inline KeyInterval allowed_interval(const Spec& s, int64_t i, const RowContext& 
     }
   }
   return r;
+}
+
+// Additive custom masks hold finite values or -inf (docs/spec.md); +inf and
+// NaN are invalid input, reported by every backend with the first offending
+// element of the bound view [B, Hq, Sq, Skv].
+inline bool additive_value_valid(double v) { return !std::isnan(v) && v != std::numeric_limits<double>::infinity(); }
+inline std::string additive_value_error(int64_t b, int64_t h, int64_t i, int64_t j, double v) {
+  return "mask: an additive mask must hold finite values or -inf; found " + std::string(std::isnan(v) ? "NaN" : "+inf") +
+         " at query " + std::to_string(i) + ", key " + std::to_string(j) + " (batch " + std::to_string(b) + ", head " +
+         std::to_string(h) + ")";
 }
 
 // Score mods in spec order: softcap, then ALiBi (`slope` is this head's slope).

@@ -54,6 +54,8 @@ class ReferenceKernel final : public Kernel {
         k->head(a, int64_t(i) / k->spec().num_heads, int64_t(i) % k->spec().num_heads);
       }
     };
+    if (const CustomMask* c = spec().find_mask<CustomMask>(); c && c->format == CustomFormat::additive)
+      check_additive_mask(a);
     auto p = std::make_unique<Plan>();
     p->k = this, p->a = a;
     return p;
@@ -79,6 +81,7 @@ class ReferenceKernel final : public Kernel {
     std::vector<double> score(static_cast<size_t>(kv_len));
     for (int64_t i = 0; i < a.sq; ++i) {
       double m = neg_inf;
+      bool nan_row = false;
       if (i < q_len) {
         for (int d = 0; d < s.head_dim; ++d) q[size_t(d)] = load(t.q, element_ptr(t.q, b, h, i, d));
         // Keys at j >= kv_len are never read.
@@ -87,18 +90,23 @@ class ReferenceKernel final : public Kernel {
           if (score[size_t(j)] == neg_inf) continue;
           double dot = 0;
           for (int d = 0; d < s.head_dim; ++d) dot += q[size_t(d)] * load(t.k, element_ptr(t.k, b, hk, j, d));
-          double sc = s.scale * dot;
+          // Scores are f32 in every fast backend: past the f32 range they are infinite here too.
+          double sc = f32_range(s.scale * dot);
           if (cap) sc = softcap(sc, cap->cap);
           if (slope != 0) sc += alibi_bias(slope, i, j, ctx);
           if (custom && custom->format == CustomFormat::additive)
             sc += load(t.mask, element_ptr(t.mask, b, h, i, j));
           score[size_t(j)] = sc;
+          if (std::isnan(sc)) nan_row = true;
           m = std::max(m, sc);
         }
       }
       std::fill(out.begin(), out.end(), 0.0);
       double lse = neg_inf;
-      if (m != neg_inf) {  // a row with no allowed key outputs 0 and LSE -inf
+      if (nan_row) {  // NaN/Inf data (or an f32 overflow) in what the row reads: NaN, never "masked"
+        std::fill(out.begin(), out.end(), std::numeric_limits<double>::quiet_NaN());
+        lse = std::numeric_limits<double>::quiet_NaN();
+      } else if (m != neg_inf) {  // a row with no allowed key outputs 0 and LSE -inf
         double sum = 0;
         for (int64_t j = 0; j < kv_len; ++j) {
           if (score[size_t(j)] == neg_inf) continue;
@@ -113,6 +121,21 @@ class ReferenceKernel final : public Kernel {
         store(t.o, const_cast<char*>(element_ptr(t.o, b, h, i, d)), out[size_t(d)]);
       if (s.return_lse) *reinterpret_cast<float*>(const_cast<char*>(element_ptr(t.lse, b, h, i))) = float(lse);
     }
+  }
+
+  static double f32_range(double x) {
+    const double big = std::numeric_limits<float>::max();
+    return x > big ? std::numeric_limits<double>::infinity() : x < -big ? -std::numeric_limits<double>::infinity() : x;
+  }
+
+  void check_additive_mask(const BoundArgs& a) const {
+    const TensorRef& m = a.t.mask;
+    for (int64_t b = 0; b < a.batch; ++b)
+      for (int64_t h = 0; h < spec().num_heads; ++h)
+        for (int64_t i = 0; i < a.sq; ++i)
+          for (int64_t j = 0; j < a.skv; ++j)
+            if (const double v = load(m, element_ptr(m, b, h, i, j)); !additive_value_valid(v))
+              throw Error(additive_value_error(b, h, i, j, v));
   }
 
   // The AND of every boolean mask for one pair; additive masks are scores.

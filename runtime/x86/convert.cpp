@@ -71,6 +71,11 @@ ATTNGEN_AVX2 inline __m256i load_bytes32(const char* p, int nbytes) {
   return _mm256_load_si256(reinterpret_cast<const __m256i*>(tmp));
 }
 
+// Lane-wise equality of elements of `es` bytes.
+ATTNGEN_AVX2 inline __m256i cmpeq(size_t es, __m256i a, __m256i b) {
+  return es == 4 ? _mm256_cmpeq_epi32(a, b) : es == 2 ? _mm256_cmpeq_epi16(a, b) : _mm256_cmpeq_epi8(a, b);
+}
+
 uint32_t pair_at(const uint16_t* p, int64_t stride, int64_t n, int64_t i) {
   const uint32_t lo = 2 * i < n ? p[2 * i * stride] : 0, hi = 2 * i + 1 < n ? p[(2 * i + 1) * stride] : 0;
   return lo | hi << 16;
@@ -157,41 +162,51 @@ ATTNGEN_AVX2 void pack_kt_block(ElemType type, const void* k, int64_t row_stride
 ATTNGEN_AVX2 void scan_mask(ElemType type, const void* p, int64_t stride, int64_t n, MaskSummary* acc) {
   const char* c = static_cast<const char*>(p);
   const size_t es = elem_size(type);
-  auto keep = [&](int64_t k) {
+  const bool values = is_float_storage(type);  // additive: scanned whole for NaN / +inf
+  // Bits of -inf and of the exponent field, per element type.
+  const uint32_t ninf = type == ElemType::f32 ? 0xff800000u : type == ElemType::f16 ? 0xfc00u : 0xff80u;
+  const uint32_t expo = type == ElemType::f32 ? 0x7f800000u : type == ElemType::f16 ? 0x7c00u : 0x7f80u;
+  auto bits = [&](int64_t k) {
     const char* e = c + k * stride * int64_t(es);
-    uint16_t h;
-    switch (type) {
-      case ElemType::f32: return *reinterpret_cast<const float*>(e) != -std::numeric_limits<float>::infinity();
-      case ElemType::f16: std::memcpy(&h, e, 2); return h != 0xfc00;
-      case ElemType::bf16: std::memcpy(&h, e, 2); return h != 0xff80;
-      default: return *e != 0;
-    }
+    uint32_t b = 0;
+    std::memcpy(&b, e, es);
+    return b;
+  };
+  auto done = [&] { return !values && acc->any && !acc->all; };
+  auto visit = [&](int64_t k) {
+    const uint32_t b = bits(k);
+    const bool kept = values ? b != ninf : b != 0;
+    acc->any = acc->any || kept;
+    acc->all = acc->all && kept;
+    if (values && acc->invalid < 0 && (b & expo) == expo && b != ninf) acc->invalid = k;  // NaN or +inf
   };
   int64_t k = 0;
   if (stride == 1) {
-    // 32 bytes at a time: a bit per byte that marks a masked element.
-    __m256i pattern;
+    // 32 bytes at a time: a bit per byte that marks a masked (or invalid) element.
+    __m256i pattern, exponent;
     switch (type) {
-      case ElemType::f32: pattern = _mm256_set1_epi32(int32_t(0xff800000u)); break;
-      case ElemType::f16: pattern = _mm256_set1_epi16(int16_t(0xfc00)); break;
-      case ElemType::bf16: pattern = _mm256_set1_epi16(int16_t(0xff80)); break;
-      default: pattern = _mm256_setzero_si256(); break;
+      case ElemType::f32: pattern = _mm256_set1_epi32(int32_t(ninf)), exponent = _mm256_set1_epi32(int32_t(expo)); break;
+      case ElemType::f16:
+      case ElemType::bf16:
+        pattern = _mm256_set1_epi16(int16_t(ninf)), exponent = _mm256_set1_epi16(int16_t(expo));
+        break;
+      default: pattern = exponent = _mm256_setzero_si256(); break;
     }
     const int64_t per = 32 / int64_t(es);
-    for (; k + per <= n && !(acc->any && !acc->all); k += per) {
+    for (; k + per <= n && !done(); k += per) {
       const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(c + k * int64_t(es)));
-      const __m256i eq = es == 4 ? _mm256_cmpeq_epi32(v, pattern)
-                         : es == 2 ? _mm256_cmpeq_epi16(v, pattern) : _mm256_cmpeq_epi8(v, pattern);
-      const uint32_t masked = uint32_t(_mm256_movemask_epi8(eq));
+      const uint32_t masked = uint32_t(_mm256_movemask_epi8(cmpeq(es, v, pattern)));
       acc->any = acc->any || masked != 0xffffffffu;
       acc->all = acc->all && masked == 0;
+      if (values && acc->invalid < 0) {
+        const uint32_t special = uint32_t(_mm256_movemask_epi8(cmpeq(es, _mm256_and_si256(v, exponent), exponent)));
+        if (special & ~masked) {
+          for (int64_t e = k; e < k + per; ++e) visit(e);  // finds the first invalid one
+        }
+      }
     }
   }
-  for (; k < n && !(acc->any && !acc->all); ++k) {
-    const bool kept = keep(k);
-    acc->any = acc->any || kept;
-    acc->all = acc->all && kept;
-  }
+  for (; k < n && !done(); ++k) visit(k);
 }
 
 // GCC 12's AVX-512 intrinsics seed some results with _mm512_undefined_*,

@@ -38,9 +38,12 @@ void pack_v_pairs(const void* v, int64_t row_stride, int64_t stride, int nkeys, 
                   uint32_t* vp);
 
 // Summary of n mask elements at p (stride in elements): whether any and
-// whether all of them keep the pair (bool/u8: nonzero; float types: not -inf).
+// whether all of them keep the pair (bool/u8: nonzero; float types: not -inf),
+// and for float types the index of the first NaN or +inf (invalid in an
+// additive mask), -1 if none. Float masks are scanned whole.
 struct MaskSummary {
   bool any = false, all = true;
+  int64_t invalid = -1;
 };
 void scan_mask(ElemType type, const void* p, int64_t stride, int64_t n, MaskSummary* acc);
 

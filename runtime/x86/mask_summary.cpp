@@ -2,7 +2,10 @@
 
 #include <algorithm>
 
+#include "codegen/spec/semantics.hpp"
 #include "codegen/x86/abi.hpp"
+#include "runtime/core/error.hpp"
+#include "runtime/core/half.hpp"
 #include "runtime/x86/convert.hpp"
 
 namespace attngen::x86 {
@@ -25,6 +28,13 @@ MaskBlocks::MaskBlocks(const TensorRef& m) {
           MaskSummary s;
           const int64_t j0 = kb * kBlockKeys, n = std::min<int64_t>(kBlockKeys, skv - j0);
           scan_mask(m.type, row + j0 * m.stride[3] * int64_t(elem_size(m.type)), m.stride[3], n, &s);
+          if (s.invalid >= 0) {
+            const char* e = row + (j0 + s.invalid) * m.stride[3] * int64_t(elem_size(m.type));
+            const double v = m.type == ElemType::f32 ? *reinterpret_cast<const float*>(e)
+                             : m.type == ElemType::f16 ? f16_to_float(*reinterpret_cast<const uint16_t*>(e))
+                                                        : bf16_to_float(*reinterpret_cast<const uint16_t*>(e));
+            throw Error(additive_value_error(b, h, i, j0 + s.invalid, v));
+          }
           bits_[out++] = uint8_t((s.any ? kAny : 0) | (s.all ? kAll : 0));
         }
       }

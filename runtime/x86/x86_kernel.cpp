@@ -261,9 +261,9 @@ void X86Kernel::run_tile(const BoundArgs& a, const WorkItem& w, const MaskBlocks
     float l = 0;
     float* o = ws.o.data() + r * plan_.dv_padded;
     std::fill(o, o + plan_.dv_padded, 0.f);
-    for (int c = 0; c < w.splits && m != kNegInf; ++c) {
+    for (int c = 0; c < w.splits; ++c) {
       const float* st = partials->at(w.tile, c) + r * partials->row_floats;
-      if (st[0] == kNegInf) continue;  // this chunk saw no allowed key
+      if (st[1] == 0) continue;  // this chunk saw no allowed key (a NaN sum must reach the row)
       const float f = std::exp(st[0] - m);
       l += st[1] * f;
       for (int d = 0; d < plan_.dv_padded; ++d) o[d] += st[2 + d] * f;
@@ -414,8 +414,9 @@ void X86Kernel::run_block(TileContext& tc, int64_t kb, const BlockPlan& bp) cons
   code_.fn<PvFn>(tc.direct ? kSlotPvDirect : kSlotPv)(&pa);
 }
 
-// O = acc / l in the storage dtype; a row that saw no allowed key outputs 0
-// and LSE -inf.
+// O = acc / l in the storage dtype; a row that saw no allowed key (l = 0)
+// outputs 0 and LSE -inf; a row whose scores held NaN or +inf (NaN/Inf data,
+// an f32 overflow) has l = NaN and outputs NaN, never the masked signature.
 void X86Kernel::finish_rows(TileContext& tc) const {
   const Spec& s = spec();
   const AttentionArgs& t = tc.a.t;
@@ -423,7 +424,7 @@ void X86Kernel::finish_rows(TileContext& tc) const {
   for (int64_t r = 0; r < tc.rows; ++r) {
     const int64_t i = tc.w.p0 + r / plan_.heads_per_tile, h = row_head(tc.w, r);
     const float l = tc.ws.l[size_t(r)];
-    const bool empty = !(l > 0);
+    const bool empty = l == 0;
     float* o = tc.ws.o.data() + r * Dvp;
     if (empty) std::fill(o, o + Dv, 0.f);
     store_row(s.dtype, o, Dv, empty ? 0.f : 1.f / l, const_cast<char*>(element_ptr(t.o, tc.b, h, i)), t.o.stride[3]);
