@@ -1,5 +1,6 @@
 #include "codegen/x86/softmax_kernel.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -13,7 +14,8 @@ using Xbyak::Xmm;
 // Indices of the vector constants (lanes() floats each) in the kernel's table.
 enum Const : int {
   kExpLo, kLog2e, kLn2Hi, kLn2Lo, kP0, kP1, kP2, kP3, kP4, kP5, kOne, kMagic, kNegInf, kAbs, kSign,
-  kInvCap, kCap, kMinusTwo, kIotaF, kIotaI = kIotaF + 8, kNumConst = kIotaI + 8
+  kInvCap, kCap, kMinusTwo, kTanhSmall, kTanhP0, kTanhP1, kTanhP2, kTanhP3, kTanhP4, kIotaF,
+  kIotaI = kIotaF + 8, kNumConst = kIotaI + 8
 };
 
 constexpr int kRowBytes = kBlockKeys * 4;
@@ -213,20 +215,34 @@ void SoftmaxKernel::row() {
 void SoftmaxKernel::score_mods() {
   const Xmm t8 = vmm(8), t9 = vmm(9), t10 = vmm(10), t11 = vmm(11);
   if (opt_.softcap > 0) {
+    // s = cap tanh(y), y = s / cap. For |y| >= 0.625: tanh|y| = (1 - e) / (1 + e),
+    // e = exp(-2|y|). Below, 1 - e would cancel (the error would grow with the
+    // cap): s (1 + z P(z)), z = y^2, Cephes tanhf's odd polynomial, written
+    // with s rather than cap y so that caps past the f32 range are exact too.
     load_exp_constants();
+    const Xmm t12 = vmm(12), t13 = vmm(13);
     for (int k = 0; k < nvec_; ++k) {
       const Xmm x = vmm(k);
-      vmulps(t8, x, cst(kInvCap));  // y = s / cap
-      vandps(t9, t8, cst(kSign));
-      vandps(t8, t8, cst(kAbs));
-      vmulps(t8, t8, cst(kMinusTwo));
-      exp_inplace(t8, t10, t11);  // t = exp(-2|y|)
-      vmovaps(t10, cst(kOne));
-      vsubps(t10, t10, t8);  // 1 - t
-      vaddps(t8, t8, cst(kOne));  // 1 + t
-      vdivps(t10, t10, t8);  // tanh|y|
-      vorps(t10, t10, t9);
-      vmulps(x, t10, cst(kCap));
+      vmulps(t8, x, cst(kInvCap));  // y
+      vmulps(t9, t8, t8);           // z
+      vmovaps(t10, cst(kTanhP0));
+      for (int c = kTanhP1; c <= kTanhP4; ++c) vfmadd213ps(t10, t9, cst(c));
+      vmulps(t10, t10, t9);
+      vfmadd213ps(t10, x, x);       // small: s + s z P(z)
+      vandps(t11, t8, cst(kAbs));   // |y|
+      if (zmm()) vcmpps(k2, t11, cst(kTanhSmall), 1);  // |y| < 0.625
+      else vcmpltps(t8, t11, cst(kTanhSmall));
+      vmulps(t11, t11, cst(kMinusTwo));
+      exp_inplace(t11, t12, t13);   // e
+      vmovaps(t12, cst(kOne));
+      vsubps(t12, t12, t11);        // 1 - e
+      vaddps(t11, t11, cst(kOne));  // 1 + e
+      vdivps(t12, t12, t11);        // tanh|y|
+      vmulps(t12, t12, cst(kCap));
+      vandps(t11, x, cst(kSign));
+      vorps(t12, t12, t11);         // large: cap tanh(y)
+      if (zmm()) vblendmps(x | k2, t12, t10);
+      else vblendvps(x, t12, t10, t8);
     }
   }
   if (opt_.alibi) {
@@ -436,7 +452,15 @@ void SoftmaxKernel::emit_constants() {
   fill_bits(kAbs, 0x7fffffffu);
   fill_bits(kSign, 0x80000000u);
   fill(kInvCap, opt_.softcap > 0 ? float(1.0 / opt_.softcap) : 0.f);
-  fill(kCap, float(opt_.softcap));
+  // The large branch needs |s| >= 0.625 cap: a cap past the f32 range only
+  // meets it at s = inf (an overflowed score); FLT_MAX keeps that finite.
+  fill(kCap, float(std::min<double>(opt_.softcap, std::numeric_limits<float>::max())));
+  fill(kTanhSmall, 0.625f);
+  fill(kTanhP0, -5.70498872745e-3f);
+  fill(kTanhP1, 2.06390887954e-2f);
+  fill(kTanhP2, -5.37397155531e-2f);
+  fill(kTanhP3, 1.33314422036e-1f);
+  fill(kTanhP4, -3.33332819422e-1f);
   fill(kMinusTwo, -2.0f);
   for (int k = 0; k < nvec_; ++k)
     for (int lane = 0; lane < n; ++lane) {
