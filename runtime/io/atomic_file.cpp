@@ -4,12 +4,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <random>
 
 #include "runtime/core/error.hpp"
+#include "runtime/core/text.hpp"
 
 namespace attngen {
 namespace {
@@ -71,33 +73,65 @@ void write_file_atomic(const std::string& path, const void* data, size_t size) {
   sync_parent_dir(path);
 }
 
-std::vector<uint8_t> read_file(const std::string& path, const std::string& what) {
-  auto fail_read = [&](int err) -> void {
-    throw Error(what + ": cannot read '" + path + "': " + std::strerror(err));
+const char* file_kind(unsigned mode) {
+  if (S_ISDIR(mode)) return "a directory";
+  if (S_ISFIFO(mode)) return "a FIFO";
+  if (S_ISSOCK(mode)) return "a socket";
+  if (S_ISCHR(mode)) return "a character device";
+  if (S_ISBLK(mode)) return "a block device";
+  if (S_ISLNK(mode)) return "a symbolic link";
+  return "not a regular file";
+}
+
+std::vector<uint8_t> read_file(const std::string& path, const std::string& what, const ReadLimits& limits) {
+  const std::string shown = printable(path, 200);
+  auto fail_read = [&](const std::string& why) -> void {
+    throw Error(what + ": cannot read '" + shown + "': " + why);
   };
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) fail_read(errno);
+  const int flags = O_RDONLY | O_CLOEXEC | (limits.regular_only ? O_NONBLOCK : 0) | (limits.no_follow ? O_NOFOLLOW : 0);
+  int fd = ::open(path.c_str(), flags);
+  if (fd < 0) {
+    if (errno == ELOOP && limits.no_follow) fail_read("a symbolic link, not a regular file");
+    fail_read(std::strerror(errno));
+  }
+  struct Closer {
+    int fd;
+    ~Closer() { ::close(fd); }
+  } closer{fd};
+
+  struct stat st;
+  const bool known = ::fstat(fd, &st) == 0;
+  if (known && S_ISDIR(st.st_mode)) fail_read("is a directory, not a file");
+  if (limits.regular_only && (!known || !S_ISREG(st.st_mode)))
+    fail_read(std::string(known ? file_kind(st.st_mode) : "of unknown type") + ", not a regular file");
+  auto too_large = [&] {
+    throw FileTooLarge(what + ": cannot read '" + shown + "': larger than the limit of " +
+                       std::to_string(limits.max_bytes) + " bytes");
+  };
+  if (known && S_ISREG(st.st_mode) && uint64_t(st.st_size) > limits.max_bytes) too_large();
 
   // Read straight into the result; the size from fstat is only a first guess
-  // (pipes and /proc files report 0, and files may grow while we read).
-  struct stat st;
-  size_t cap = ::fstat(fd, &st) == 0 && st.st_size > 0 ? size_t(st.st_size) + 1 : 1 << 16;
-  std::vector<uint8_t> out(cap);
+  // (pipes and /proc files report 0, and files may grow while we read). One
+  // byte past the limit is enough to know that a file is too large.
+  const uint64_t most = limits.max_bytes == UINT64_MAX ? UINT64_MAX : limits.max_bytes + 1;
+  const uint64_t guess = known && st.st_size > 0 ? uint64_t(st.st_size) + 1 : 1 << 16;
+  std::vector<uint8_t> out(size_t(std::min(guess, most)));
   size_t len = 0;
   for (;;) {
-    if (len == out.size()) out.resize(out.size() * 2);
-    ssize_t n = ::read(fd, out.data() + len, out.size() - len);
+    if (len == out.size()) {
+      if (len > limits.max_bytes) too_large();
+      out.resize(size_t(std::min<uint64_t>(uint64_t(out.size()) * 2, most)));
+    }
+    const ssize_t n = ::read(fd, out.data() + len, out.size() - len);
     if (n == 0) break;
     if (n < 0) {
       if (errno == EINTR) continue;
-      int err = errno;
-      ::close(fd);
-      fail_read(err);
+      fail_read(std::strerror(errno));
     }
     len += size_t(n);
   }
+  if (len > limits.max_bytes) too_large();
   out.resize(len);
-  ::close(fd);
   return out;
 }
 

@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "runtime/core/error.hpp"
+
 namespace attngen {
 
 // Writes `data` to a fresh temporary next to `path`, fsyncs it and renames it
@@ -13,7 +15,26 @@ namespace attngen {
 // On failure the temporary is removed and attngen::Error names the path.
 void write_file_atomic(const std::string& path, const void* data, size_t size);
 
-// The whole file. Throws Error("<what>: cannot read '<path>': <strerror>").
-std::vector<uint8_t> read_file(const std::string& path, const std::string& what);
+// "a directory", "a FIFO", "a character device"... for the st_mode of a file
+// that is not a regular file.
+const char* file_kind(unsigned st_mode);
+
+// What read_file accepts. The defaults read anything a shell redirection
+// would (regular files, pipes, FIFOs, devices), whatever its size.
+struct ReadLimits {
+  uint64_t max_bytes = UINT64_MAX;  // more is FileTooLarge
+  bool regular_only = false;        // anything else is an Error; opened O_NONBLOCK, so a FIFO never blocks
+  bool no_follow = false;           // a symbolic link is an Error (O_NOFOLLOW)
+};
+
+// A file longer than ReadLimits::max_bytes.
+class FileTooLarge : public Error {
+ public:
+  using Error::Error;
+};
+
+// The whole file. Throws Error("<what>: cannot read '<path>': <why>"), e.g.
+// the strerror, "is a directory", "not a regular file (a FIFO)".
+std::vector<uint8_t> read_file(const std::string& path, const std::string& what, const ReadLimits& limits = {});
 
 }  // namespace attngen
