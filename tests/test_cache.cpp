@@ -5,6 +5,9 @@
 // for the slow-to-build backends that the disk cache exists for.
 #include <gtest/gtest.h>
 
+#include <fcntl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -13,6 +16,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <thread>
 
 #include "codegen/spec/spec.hpp"
@@ -263,6 +267,122 @@ TEST_F(DamagedEntryTest, ImageTheBackendRefusesIsRebuilt) {
     e.payload = {1, 2, 3};
     put(p, encode_entry(e));
   }, "could not load it");
+}
+
+// Something other than an entry under an entry's name: a fresh cache must
+// not hang on it, read it without bound or follow it; it compiles instead,
+// logs why the "entry" was discarded, and stores a real entry in its place.
+class HostileEntryTest : public CacheTest {
+ protected:
+  const Spec spec = spec_with(64);
+  const std::string key = cache_key(spec_with(64), "fake", "fake-isa");
+  std::string entry() const { return DiskCache(dir + "/cache").entry_path(key); }
+  void SetUp() override {
+    CacheTest::SetUp();
+    fs::create_directories(dir + "/cache");
+  }
+  // get() on a fresh cache, within a deadline; returns the verbose log.
+  std::string compile_fresh(KernelSource* source) {
+    CacheConfig c = config();
+    c.verbose = true;
+    ::testing::internal::CaptureStderr();
+    auto done = std::async(std::launch::async, [&] { KernelCache(c).get(spec, backend, source); });
+    if (done.wait_for(std::chrono::seconds(20)) != std::future_status::ready) {
+      // Unblock a reader stuck on the FIFO so that the test can end.
+      const int fd = ::open(entry().c_str(), O_WRONLY | O_NONBLOCK);
+      if (fd >= 0) ::close(fd);
+      ADD_FAILURE() << "compiling hung on the entry";
+    }
+    done.get();
+    return ::testing::internal::GetCapturedStderr();
+  }
+  void expect_replaced_by_a_valid_entry() const {
+    std::string why;
+    EXPECT_TRUE(DiskCache(dir + "/cache").load(key, &why)) << why;
+    EXPECT_TRUE(fs::is_regular_file(fs::symlink_status(entry())));
+  }
+};
+
+TEST_F(HostileEntryTest, FifoIsDiscardedWithoutHanging) {
+  ASSERT_EQ(::mkfifo(entry().c_str(), 0644), 0);
+  KernelSource source;
+  const std::string log = compile_fresh(&source);
+  EXPECT_EQ(source, KernelSource::compiled);
+  EXPECT_NE(log.find("cache entry discarded key=" + key + ": cache entry: cannot read '" + entry() +
+                     "': a FIFO, not a regular file"),
+            std::string::npos)
+      << log;
+  expect_replaced_by_a_valid_entry();
+}
+
+TEST_F(HostileEntryTest, SymlinkIsNotFollowed) {
+  // A valid entry elsewhere: loading it through the link would "work", but an
+  // entry is only ever the regular file under its own name.
+  KernelCache(config()).get(spec, backend);
+  fs::rename(entry(), dir + "/elsewhere.kernel");
+  fs::create_symlink(dir + "/elsewhere.kernel", entry());
+  KernelSource source;
+  const std::string log = compile_fresh(&source);
+  EXPECT_EQ(source, KernelSource::compiled);
+  EXPECT_EQ(backend.compiles, 2);
+  EXPECT_NE(log.find("': a symbolic link, not a regular file"), std::string::npos) << log;
+  expect_replaced_by_a_valid_entry();
+  EXPECT_TRUE(fs::exists(dir + "/elsewhere.kernel"));
+}
+
+TEST_F(HostileEntryTest, SymlinkToDevZeroIsNotRead) {
+  fs::create_symlink("/dev/zero", entry());
+  // In a child with a bounded address space: reading /dev/zero until memory
+  // runs out must fail there, not on the machine.
+  const pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    int status = 1;
+    try {
+      const rlimit as{size_t(1) << 30, size_t(1) << 30};
+      ::setrlimit(RLIMIT_AS, &as);
+      ::alarm(20);
+      CacheConfig c = config();
+      c.verbose = true;
+      FakeBackend b;
+      KernelSource source;
+      ::testing::internal::CaptureStderr();
+      KernelCache(c).get(spec, b, &source);
+      const std::string log = ::testing::internal::GetCapturedStderr();
+      if (source == KernelSource::compiled && log.find("a symbolic link, not a regular file") != std::string::npos)
+        status = 0;
+    } catch (...) {
+    }
+    ::_exit(status);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "status " << status;
+  expect_replaced_by_a_valid_entry();
+}
+
+TEST_F(HostileEntryTest, OversizedFileIsNotRead) {
+  {
+    std::ofstream f(entry());
+  }
+  fs::resize_file(entry(), kMaxEntryBytes + 1);  // sparse: no disk used
+  KernelSource source;
+  const std::string log = compile_fresh(&source);
+  EXPECT_EQ(source, KernelSource::compiled);
+  EXPECT_NE(log.find("': larger than the limit of 67108864 bytes"), std::string::npos) << log;
+  expect_replaced_by_a_valid_entry();
+}
+
+TEST_F(HostileEntryTest, SymlinkedLockIsRefusedAndCompilingGoesOn) {
+  const std::string victim = dir + "/victim";
+  fs::create_symlink(victim, entry() + ".lock");
+  KernelSource source;
+  const std::string log = compile_fresh(&source);
+  EXPECT_EQ(source, KernelSource::compiled);
+  EXPECT_NE(log.find("disk cache unavailable: cache lock '" + entry() + ".lock': a symbolic link"), std::string::npos)
+      << log;
+  EXPECT_FALSE(fs::exists(victim)) << "the lock was opened through the link";
+  expect_replaced_by_a_valid_entry();
 }
 
 TEST_F(CacheTest, DecodeNamesWhatIsWrong) {

@@ -30,6 +30,12 @@ constexpr uint32_t kFormat = 1;
 constexpr uint32_t kMaxString = 1u << 20;
 constexpr const char* kSuffix = ".kernel";
 
+// How an entry is read: a regular file of bounded size, never through a
+// symbolic link, and opened without blocking, so that a FIFO, a link to
+// /dev/zero or a huge file under an entry's name is a discarded entry rather
+// than a hang or an exhausted memory.
+const ReadLimits kEntryLimits{kMaxEntryBytes, /*regular_only=*/true, /*no_follow=*/true};
+
 uint64_t fnv1a64(const uint8_t* p, size_t n) {  // the hash of cache_key, over bytes
   uint64_t h = 0xcbf29ce484222325ull;
   for (size_t i = 0; i < n; ++i) h = (h ^ p[i]) * 0x100000001b3ull;
@@ -70,9 +76,10 @@ class Reader {
   size_t pos_ = 0;
 };
 
-bool stat_ino(const std::string& path, ino_t* ino) {
+// The inode of the regular file at `path` itself (a symbolic link is not followed).
+bool regular_ino(const std::string& path, ino_t* ino) {
   struct stat st;
-  if (::stat(path.c_str(), &st) != 0) return false;
+  if (::lstat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) return false;
   *ino = st.st_ino;
   return true;
 }
@@ -155,11 +162,12 @@ std::string DiskCache::entry_path(const std::string& key) const {
 std::optional<DiskEntry> DiskCache::load(const std::string& key, std::string* why) const {
   if (why) why->clear();
   const std::string path = entry_path(key);
-  ino_t ino;
-  if (!stat_ino(path, &ino)) return std::nullopt;
+  struct stat st;
+  if (::lstat(path.c_str(), &st) != 0) return std::nullopt;
+  const ino_t ino = st.st_ino;
   std::string problem;
   try {
-    DiskEntry e = decode_entry(read_file(path, "cache entry"));
+    DiskEntry e = decode_entry(read_file(path, "cache entry", kEntryLimits));
     if (e.generator != kGeneratorVersion)
       problem = "generator " + e.generator + ", this library is " + kGeneratorVersion;
     else if (e.toolchain != toolchain_id())
@@ -172,9 +180,11 @@ std::optional<DiskEntry> DiskCache::load(const std::string& key, std::string* wh
   } catch (const std::exception& ex) {
     problem = ex.what();
   }
-  // Delete only the file we read: another process may have replaced it by now.
+  // Delete only the regular file we read: another process may have replaced
+  // it by now. Anything else under the name (a FIFO, a link) is left for
+  // store() to rename over.
   ino_t now;
-  if (stat_ino(path, &now) && now == ino) ::unlink(path.c_str());
+  if (S_ISREG(st.st_mode) && regular_ino(path, &now) && now == ino) ::unlink(path.c_str());
   if (why) *why = problem;
   return std::nullopt;
 }
@@ -200,8 +210,18 @@ DiskCache::KeyLock DiskCache::lock(const std::string& key) const {
   fs::create_directories(dir_, ec);
   if (ec) throw Error("cache directory '" + dir_ + "': cannot create: " + ec.message());
   const std::string path = entry_path(key) + ".lock";
-  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0666);
-  if (fd < 0) throw Error("cache lock '" + path + "': " + std::strerror(errno));
+  // Never through a link (it would create or lock a file elsewhere), never
+  // blocking in open() (a FIFO).
+  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0666);
+  if (fd < 0)
+    throw Error("cache lock '" + path + "': " + (errno == ELOOP ? "a symbolic link, not a regular file" : std::strerror(errno)));
+  struct stat st;
+  const bool stated = ::fstat(fd, &st) == 0;
+  if (!stated || !S_ISREG(st.st_mode)) {
+    const std::string why = stated ? std::string(file_kind(st.st_mode)) + ", not a regular file" : std::strerror(errno);
+    ::close(fd);
+    throw Error("cache lock '" + path + "': " + why);
+  }
   while (::flock(fd, LOCK_EX) != 0) {
     if (errno == EINTR) continue;
     const int err = errno;
@@ -223,7 +243,7 @@ std::vector<DiskCache::Listing> DiskCache::list() const {
     const std::string name = l.file;
     if (name.size() > 7 && name.compare(name.size() - 7, 7, kSuffix) == 0) {
       try {
-        DiskEntry e = decode_entry(read_file(de.path().string(), "cache entry"));
+        DiskEntry e = decode_entry(read_file(de.path().string(), "cache entry", kEntryLimits));
         e.payload.clear();
         if (e.generator != kGeneratorVersion) l.problem = "stale: generator " + e.generator;
         else if (e.toolchain != toolchain_id()) l.problem = "foreign toolchain: " + e.toolchain;

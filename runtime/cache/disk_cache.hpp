@@ -15,6 +15,10 @@
 
 namespace attngen {
 
+// Entries are regular files of at most this size; anything else under an
+// entry's name is discarded, never read.
+constexpr uint64_t kMaxEntryBytes = uint64_t(64) << 20;
+
 struct DiskEntry {
   std::string generator;          // kGeneratorVersion
   std::string toolchain;          // toolchain_id()
