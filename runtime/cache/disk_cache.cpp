@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <string_view>
 
 #include "codegen/spec/spec.hpp"
 #include "runtime/core/error.hpp"
@@ -84,9 +85,43 @@ bool regular_ino(const std::string& path, ino_t* ino) {
   return true;
 }
 
-bool is_cache_file(const std::string& name) {
-  auto ends = [&](const std::string& s) { return name.size() >= s.size() && name.compare(name.size() - s.size(), s.size(), s) == 0; };
-  return ends(kSuffix) || ends(".lock") || name.find(std::string(kSuffix) + ".tmp.") != std::string::npos;
+bool hex_digits(std::string_view s, size_t n) {
+  return s.size() == n && std::all_of(s.begin(), s.end(), [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
+}
+
+// What entry_path(), lock() and write_file_atomic() name files, and nothing
+// else: "<16 hex>-<8 hex>.kernel" + "" | ".lock" | ".tmp.<pid>.<16 hex>".
+DiskCache::Kind kind_by_name(std::string_view name) {
+  using Kind = DiskCache::Kind;
+  constexpr size_t kEntryName = 16 + 1 + 8 + 7;
+  if (name.size() < kEntryName || !hex_digits(name.substr(0, 16), 16) || name[16] != '-' ||
+      !hex_digits(name.substr(17, 8), 8) || name.substr(25, 7) != kSuffix)
+    return Kind::foreign;
+  const std::string_view rest = name.substr(kEntryName);
+  if (rest.empty()) return Kind::entry;
+  if (rest == ".lock") return Kind::lock;
+  if (rest.substr(0, 5) != ".tmp.") return Kind::foreign;
+  const size_t dot = rest.find('.', 5);
+  if (dot == std::string_view::npos || dot == 5) return Kind::foreign;
+  const std::string_view pid = rest.substr(5, dot - 5);
+  if (!std::all_of(pid.begin(), pid.end(), [](char c) { return c >= '0' && c <= '9'; })) return Kind::foreign;
+  return hex_digits(rest.substr(dot + 1), 16) ? Kind::temporary : Kind::foreign;
+}
+
+// Empty when `path` is a regular file starting with the entry magic;
+// otherwise why it is not attngen's. Opened as entries are (no link, no block).
+std::string not_an_entry(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+  if (fd < 0) return errno == ELOOP ? "a symbolic link" : std::strerror(errno);
+  struct stat st;
+  char magic[sizeof kMagic];
+  std::string why;
+  if (::fstat(fd, &st) != 0) why = std::strerror(errno);
+  else if (!S_ISREG(st.st_mode)) why = file_kind(st.st_mode);
+  else if (::pread(fd, magic, sizeof magic, 0) != ssize_t(sizeof magic) || !std::equal(magic, magic + sizeof magic, kMagic))
+    why = "does not start with the entry magic";
+  ::close(fd);
+  return why;
 }
 
 }  // namespace
@@ -235,15 +270,21 @@ std::vector<DiskCache::Listing> DiskCache::list() const {
   std::vector<Listing> out;
   std::error_code ec;
   for (const auto& de : fs::directory_iterator(dir_, ec)) {
-    if (!de.is_regular_file(ec)) continue;
     Listing l;
     l.file = de.path().filename().string();
-    l.bytes = de.file_size(ec);
-    if (ec) continue;  // removed meanwhile
-    const std::string name = l.file;
-    if (name.size() > 7 && name.compare(name.size() - 7, 7, kSuffix) == 0) {
+    const std::string path = de.path().string();
+    struct stat st;
+    if (::lstat(path.c_str(), &st) != 0) continue;  // removed meanwhile
+    l.bytes = uint64_t(st.st_size);
+    l.kind = S_ISREG(st.st_mode) ? kind_by_name(l.file) : Kind::foreign;
+    if (!S_ISREG(st.st_mode)) l.problem = file_kind(st.st_mode);
+    else if (l.kind == Kind::foreign) l.problem = "not a name the cache uses";
+    else if (l.kind == Kind::entry) l.problem = not_an_entry(path);
+    if (l.kind == Kind::entry && !l.problem.empty()) {
+      l.kind = Kind::foreign;
+    } else if (l.kind == Kind::entry) {
       try {
-        DiskEntry e = decode_entry(read_file(de.path().string(), "cache entry", kEntryLimits));
+        DiskEntry e = decode_entry(read_file(path, "cache entry", kEntryLimits));
         e.payload.clear();
         if (e.generator != kGeneratorVersion) l.problem = "stale: generator " + e.generator;
         else if (e.toolchain != toolchain_id()) l.problem = "foreign toolchain: " + e.toolchain;
@@ -264,9 +305,24 @@ std::pair<size_t, uint64_t> DiskCache::clear() const {
   std::error_code ec;
   for (const auto& de : fs::directory_iterator(dir_, ec)) {
     const std::string name = de.path().filename().string();
-    if (!de.is_regular_file(ec) || !is_cache_file(name)) continue;
-    const uint64_t n = de.file_size(ec);
-    if (::unlink(de.path().c_str()) == 0) ++files, bytes += ec ? 0 : n;
+    const std::string path = de.path().string();
+    const Kind kind = kind_by_name(name);
+    struct stat st;
+    if (kind == Kind::foreign || ::lstat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
+    if (kind == Kind::entry && !not_an_entry(path).empty()) continue;
+    int lock_fd = -1;
+    if (kind == Kind::lock) {
+      // A lock some process holds guards a build in progress: removing its
+      // file would let another process build the same key at the same time.
+      lock_fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+      if (lock_fd < 0) continue;
+      if (::flock(lock_fd, LOCK_EX | LOCK_NB) != 0) {
+        ::close(lock_fd);
+        continue;
+      }
+    }
+    if (::unlink(path.c_str()) == 0) ++files, bytes += uint64_t(st.st_size);
+    if (lock_fd >= 0) ::close(lock_fd);
   }
   return {files, bytes};
 }
