@@ -17,7 +17,7 @@ namespace attngen {
 namespace {
 
 [[noreturn]] void fail(const std::string& action, const std::string& path, int err) {
-  throw Error(action + " '" + path + "': " + std::strerror(err));
+  throw Error(action + " '" + printable(path, 200) + "': " + std::strerror(err));
 }
 
 std::string temp_name(const std::string& path) {
@@ -40,37 +40,69 @@ void sync_parent_dir(const std::string& path) {
 
 }  // namespace
 
-void write_file_atomic(const std::string& path, const void* data, size_t size) {
-  std::string tmp;
-  int fd = -1;
-  for (int attempt = 0; fd < 0; ++attempt) {
-    tmp = temp_name(path);
-    fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-    if (fd < 0 && (errno != EEXIST || attempt == 8))
-      fail("cannot create a temporary file to write", path, errno);
-  }
-
-  auto abandon = [&](const char* action, int err) {
-    if (fd >= 0) ::close(fd);
-    ::unlink(tmp.c_str());
-    fail(action, path, err);
-  };
-
+int write_all(int fd, const void* data, size_t size) {
   const auto* p = static_cast<const uint8_t*>(data);
   for (size_t done = 0; done < size;) {
-    ssize_t n = ::write(fd, p + done, size - done);
+    const ssize_t n = ::write(fd, p + done, size - done);
     if (n < 0) {
       if (errno == EINTR) continue;
-      abandon("cannot write", errno);
+      return errno;
     }
     done += size_t(n);
   }
+  return 0;
+}
+
+TemporaryFile::TemporaryFile(const std::string& path, const void* data, size_t size, const struct stat* like)
+    : path_(path) {
+  int fd = -1;
+  for (int attempt = 0; fd < 0; ++attempt) {
+    tmp_ = temp_name(path);
+    fd = ::open(tmp_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+    if (fd < 0 && (errno != EEXIST || attempt == 8)) {
+      tmp_.clear();
+      fail("cannot create a temporary file to write", path, errno);
+    }
+  }
+  auto abandon = [&](const char* action, int err) {
+    if (fd >= 0) ::close(fd);
+    ::unlink(tmp_.c_str());
+    tmp_.clear();
+    fail(action, path, err);
+  };
+  if (like) {
+    // The replacement keeps the permission bits (a 0600 file stays private)
+    // and, where we may set it, the owner of the file it replaces.
+    if (like->st_uid != ::geteuid() || like->st_gid != ::getegid()) {
+      // Best effort: only root may give a file away; otherwise it becomes ours.
+      [[maybe_unused]] const int chowned = ::fchown(fd, like->st_uid, like->st_gid);
+    }
+    if (::fchmod(fd, like->st_mode & 07777) != 0) abandon("cannot set the permissions of a temporary file to write", errno);
+  }
+  if (const int err = write_all(fd, data, size)) abandon("cannot write", err);
   if (::fsync(fd) != 0) abandon("cannot sync", errno);
-  int rc = ::close(fd);
+  const int rc = ::close(fd);
   fd = -1;
   if (rc != 0) abandon("cannot close", errno);
-  if (::rename(tmp.c_str(), path.c_str()) != 0) abandon("cannot replace", errno);
-  sync_parent_dir(path);
+}
+
+TemporaryFile::~TemporaryFile() {
+  if (!tmp_.empty()) ::unlink(tmp_.c_str());
+}
+
+void TemporaryFile::rename_over() {
+  if (::rename(tmp_.c_str(), path_.c_str()) != 0) {
+    const int err = errno;
+    ::unlink(tmp_.c_str());
+    tmp_.clear();
+    fail("cannot replace", path_, err);
+  }
+  tmp_.clear();
+  sync_parent_dir(path_);
+}
+
+void write_file_atomic(const std::string& path, const void* data, size_t size) {
+  TemporaryFile(path, data, size).rename_over();
 }
 
 const char* file_kind(unsigned mode) {

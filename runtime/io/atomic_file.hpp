@@ -1,6 +1,8 @@
 // Whole-file I/O: crash-safe replacement of a file, and reading one into memory.
 #pragma once
 
+#include <sys/stat.h>
+
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -13,7 +15,31 @@ namespace attngen {
 // Writes `data` to a fresh temporary next to `path`, fsyncs it and renames it
 // over `path`, so readers see either the old file or the complete new one.
 // On failure the temporary is removed and attngen::Error names the path.
+// It replaces whatever the name held (a link, a FIFO): for files attngen
+// owns (cache entries, dumps). Files named by a user go through OutputFiles
+// (output_files.hpp), which writes through links and special files.
 void write_file_atomic(const std::string& path, const void* data, size_t size);
+
+// The steps of write_file_atomic, for writing several files all or none:
+// the data goes to "<path>.tmp.<pid>.<16 hex>", fsynced, at construction;
+// rename_over() puts it in place. The temporary is removed on failure and on
+// destruction unless renamed. With `like` (the stat of the file to be
+// replaced), the new file keeps its permission bits and, where allowed, owner.
+class TemporaryFile {
+ public:
+  TemporaryFile(const std::string& path, const void* data, size_t size, const struct stat* like = nullptr);
+  TemporaryFile(const TemporaryFile&) = delete;
+  TemporaryFile& operator=(const TemporaryFile&) = delete;
+  ~TemporaryFile();
+  // Throws Error("cannot replace '<path>': <strerror>").
+  void rename_over();
+
+ private:
+  std::string path_, tmp_;
+};
+
+// write(2) until all of `data` is written; 0, or the errno of the failure.
+int write_all(int fd, const void* data, size_t size);
 
 // "a directory", "a FIFO", "a character device"... for the st_mode of a file
 // that is not a regular file.

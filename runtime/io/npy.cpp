@@ -5,6 +5,7 @@
 
 #include "runtime/core/error.hpp"
 #include "runtime/io/atomic_file.hpp"
+#include "runtime/io/output_files.hpp"
 
 namespace attngen {
 namespace {
@@ -305,8 +306,9 @@ std::vector<uint8_t> encode_npy(ElemType type, const std::vector<int64_t>& shape
 
 void write_npy(const std::string& path, ElemType type, const std::vector<int64_t>& shape,
                const void* data) {
-  std::vector<uint8_t> bytes = encode_npy(type, shape, data);
-  write_file_atomic(path, bytes.data(), bytes.size());
+  OutputFiles out;
+  out.set(out.add_output("", path), encode_npy(type, shape, data));
+  out.commit();
 }
 
 }  // namespace attngen

@@ -26,7 +26,7 @@ NpyArray read_npy(const std::string& path, const std::string& name);
 NpyArray parse_npy(const uint8_t* data, size_t size, const std::string& name);
 
 std::vector<uint8_t> encode_npy(ElemType type, const std::vector<int64_t>& shape, const void* data);
-// Atomic, via write_file_atomic.
+// Atomic, through OutputFiles (links, permission bits and special files survive).
 void write_npy(const std::string& path, ElemType type, const std::vector<int64_t>& shape,
                const void* data);
 

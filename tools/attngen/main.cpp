@@ -1,4 +1,5 @@
 // attngen: compile attention specs into fused kernels, run and check them.
+#include <csignal>
 #include <cstdio>
 #include <exception>
 
@@ -7,6 +8,9 @@
 #include "tools/attngen/commands.hpp"
 
 int main(int argc, char** argv) {
+  // A FIFO or pipe whose reader went away is a write error (EPIPE) with a
+  // message naming the output, not a silent death by SIGPIPE.
+  std::signal(SIGPIPE, SIG_IGN);
   CLI::App app{"attngen: a run-time compiler for fused masked attention (spec v1)"};
   app.set_version_flag("--version", std::string("attngen ") + attngen::kVersion);
   app.require_subcommand(1);
