@@ -409,5 +409,43 @@ TEST_F(CliOutputs, EmitMayNotReplaceTheSpec) {
   EXPECT_EQ(content(spec_path_), before);
 }
 
+// --- Sizes and shapes from files and flags: named, never a bare std::bad_alloc.
+
+TEST_F(CliOutputs, HugeShapeInAnNpyHeaderIsNamedNotBadAlloc) {
+  // A zero extent makes the file valid (no data) whatever the others claim,
+  // and O's size follows Q's shape.
+  const std::vector<int64_t> huge = {1, 2, int64_t(1) << 40, 0};
+  write_npy(path("q.npy"), ElemType::f32, huge, nullptr);
+  std::string out;
+  EXPECT_EQ(cli(run_args() + " --out " + q(path("o.npy")) + " --lse " + q(path("lse.npy")), out), 1);
+  EXPECT_NE(out.find("error: --out: cannot allocate O of shape [1, 2, 1099511627776, 8] (f32, following q's shape "
+                     "[1, 2, 1099511627776, 0]): 70368744177664 bytes, more than this machine's memory ("),
+            std::string::npos)
+      << out;
+  EXPECT_EQ(out.find("bad_alloc"), std::string::npos) << out;
+}
+
+TEST_F(CliOutputs, RankFiveTensorNamesTheTensorAndTheFile) {
+  write_npy(path("k5.npy"), ElemType::f32, {1, 2, 3, 8, 1}, random_tensor(ElemType::f32, {1, 2, 3, 8, 1}, 5).data());
+  std::string out;
+  EXPECT_EQ(cli("run " + q(spec_path_) + " --q " + q(path("q.npy")) + " --k " + q(path("k5.npy")) + " --v " +
+                    q(path("v.npy")) + " --out " + q(path("o.npy")) + " --lse " + q(path("lse.npy")),
+                out),
+            1);
+  EXPECT_NE(out.find("error: k: shape [1, 2, 3, 8, 1] has rank 5; at most 4 dimensions are supported (in '" +
+                     path("k5.npy") + "')"),
+            std::string::npos)
+      << out;
+}
+
+TEST_F(CliOutputs, HugeLengthsInVerifyAreNamedNotBadAlloc) {
+  std::string out;
+  EXPECT_EQ(cli("verify " + q(spec_path_) + " --backend reference --q-len 1000000000000 --kv-len 3", out), 1);
+  EXPECT_NE(out.find("error: verify: B=2 Sq=1000000000000 Skv=3 (Hq=2, Hkv=2, D=8, f32) needs "), std::string::npos)
+      << out;
+  EXPECT_NE(out.find("bytes of tensors, more than this machine's memory ("), std::string::npos) << out;
+  EXPECT_NE(out.find("choose a smaller --batch, --q-len or --kv-len"), std::string::npos) << out;
+}
+
 }  // namespace
 }  // namespace attngen

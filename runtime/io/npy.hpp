@@ -16,8 +16,10 @@ struct NpyArray {
   ElemType type = ElemType::f32;
   std::vector<int64_t> shape;
   std::vector<uint8_t> bytes;  // numel * elem_size, C order
+  std::string name, path;      // the tensor and file it was read as (path "" from memory), for messages
 
-  // contiguous_view over `bytes`; throws Error for rank > kMaxRank.
+  // contiguous_view over `bytes`; throws Error naming the tensor and the file
+  // for rank > kMaxRank.
   TensorRef view() const;
 };
 

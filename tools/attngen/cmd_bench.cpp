@@ -44,6 +44,7 @@ void bench(const BenchFlags& f) {
   // --rotate N: N problems with their own tensors (an engine's N layers), run
   // in turn, so that K/V come from DRAM rather than from a warm cache.
   std::vector<std::unique_ptr<Workload>> rotation;
+  check_workload_fits("bench", spec, opt);
   for (int i = 0; i < f.rotate; ++i) {
     opt.seed = 1 + uint64_t(i);
     rotation.push_back(std::make_unique<Workload>(spec, opt));

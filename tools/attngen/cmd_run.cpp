@@ -12,6 +12,7 @@
 #include "runtime/io/npy.hpp"
 #include "runtime/io/output_files.hpp"
 #include "tools/attngen/commands.hpp"
+#include "tools/common/workload.hpp"
 
 namespace attngen::cli {
 namespace {
@@ -31,6 +32,20 @@ constexpr ExtraTensor kExtras[] = {
     {"--alibi-slopes", "alibi_slopes", "alibi: float32 [Hq] or [B,Hq] slopes"},
     {"--prefix-lens", "prefix_lens", "prefix_lm without a static prefix: int32 [B]"},
 };
+
+// The bytes of an output whose extents follow Q's. Q's shape comes from a
+// .npy header: with one extent 0 it holds no data whatever the others claim,
+// so the size is checked before anything is allocated.
+size_t output_bytes(const char* flag, const char* name, const std::vector<int64_t>& shape, ElemType type,
+                    const TensorRef& q) {
+  const std::optional<uint64_t> n = tensor_bytes(shape, type);
+  const uint64_t memory = physical_memory_bytes();
+  if (n && (memory == 0 || *n <= memory) && *n <= SIZE_MAX) return size_t(*n);
+  throw Error(std::string(flag) + ": cannot allocate " + name + " of shape " + shape_string(shape) + " (" +
+              elem_name(type) + ", following q's shape " + shape_string(q) + "): " +
+              (n ? std::to_string(*n) + " bytes" : std::string("more than 2^64 bytes")) +
+              ", more than this machine's memory (" + std::to_string(memory) + " bytes)");
+}
 
 struct RunFlags {
   std::string spec, q, k, v, out, lse;
@@ -80,16 +95,14 @@ void run(const RunFlags& f) {
   // Output extents follow Q (shape checked by bind_args before anything runs).
   std::vector<int64_t> o_shape(a.q.shape, a.q.shape + a.q.rank);
   if (o_shape.size() == 4) o_shape[3] = spec.head_dim_v;
-  int64_t o_numel = 1;
-  for (int64_t d : o_shape) o_numel *= d;
-  std::vector<uint8_t> o(size_t(std::max<int64_t>(o_numel, 0)) * elem_size(spec.dtype));
+  std::vector<uint8_t> o(output_bytes("--out", "O", o_shape, spec.dtype, a.q));
   a.o = contiguous_view(o.data(), spec.dtype, o_shape);
   std::vector<float> lse;
   std::vector<int64_t> lse_shape;
   if (spec.return_lse && o_shape.size() == 4) {
     const bool bhsd = spec.layout == Layout::bhsd;
     lse_shape = {o_shape[0], spec.num_heads, bhsd ? o_shape[2] : o_shape[1]};
-    lse.resize(size_t(lse_shape[0] * lse_shape[1] * lse_shape[2]));
+    lse.resize(output_bytes("--lse", "LSE", lse_shape, ElemType::f32, a.q) / sizeof(float));
     a.lse = contiguous_view(lse.data(), ElemType::f32, lse_shape);
   }
 

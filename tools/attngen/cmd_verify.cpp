@@ -4,6 +4,8 @@
 // dtype's tolerance, any output is not finite, or a fully masked row is not 0.
 #include <chrono>
 #include <cstdio>
+#include <new>
+#include <optional>
 
 #include "codegen/spec/spec.hpp"
 #include "runtime/cache/kernel_cache.hpp"
@@ -32,7 +34,18 @@ void verify(const VerifyFlags& f) {
   opt.sq = f.sq ? f.sq : spec.seq_len_q.value_or(100);
   opt.skv = f.skv ? f.skv : spec.seq_len_kv.value_or(opt.sq + 29);
   opt.seed = f.seed;
-  Workload w(spec, opt);
+  // Extents come from the command line: checked against the machine first,
+  // and an allocation that fails anyway says what it was for.
+  check_workload_fits("verify", spec, opt);
+  std::optional<Workload> workload;
+  try {
+    workload.emplace(spec, opt);
+  } catch (const std::bad_alloc&) {
+    throw Error("verify: out of memory allocating the random tensors for B=" + std::to_string(opt.batch) +
+                " Sq=" + std::to_string(opt.sq) + " Skv=" + std::to_string(opt.skv) +
+                "; choose a smaller --batch, --q-len or --kv-len");
+  }
+  Workload& w = *workload;
 
   auto t0 = std::chrono::steady_clock::now();
   // Through the kernel cache, so ATTNGEN_VERBOSE, _DUMP and _DISABLE_JIT apply.

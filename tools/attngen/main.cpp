@@ -2,6 +2,7 @@
 #include <csignal>
 #include <cstdio>
 #include <exception>
+#include <new>
 
 #include "runtime/core/error.hpp"
 #include "runtime/core/version.hpp"
@@ -28,6 +29,11 @@ int main(int argc, char** argv) {
     return app.exit(e);
   } catch (const attngen::cli::ExitStatus& e) {
     return e.code;
+  } catch (const std::bad_alloc&) {
+    // Sizes from the command line and from files are checked before they are
+    // allocated, with a message naming them; this is what remains.
+    std::fprintf(stderr, "attngen: error: out of memory\n");
+    return 1;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "attngen: error: %s\n", e.what());
     return 1;
