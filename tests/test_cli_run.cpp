@@ -447,5 +447,32 @@ TEST_F(CliOutputs, HugeLengthsInVerifyAreNamedNotBadAlloc) {
   EXPECT_NE(out.find("choose a smaller --batch, --q-len or --kv-len"), std::string::npos) << out;
 }
 
+TEST_F(CliOutputs, IntegerFlagsAreCheckedAsIntegersWithShortMessages) {
+  const std::string verify = "verify " + q(spec_path_) + " --backend reference ";
+  std::string out;
+  // A 309-digit value: cut short, and the bound printed as an integer.
+  EXPECT_NE(cli(verify + "--q-len 1" + std::string(308, '0'), out), 0);
+  EXPECT_NE(out.find("--q-len: must be an integer in [1, 9223372036854775807], got 1" + std::string(39, '0') + "...\n"),
+            std::string::npos)
+      << out;
+  EXPECT_LT(out.size(), 200u) << out;
+  // Beyond int64: an error, not INT64_MAX.
+  EXPECT_NE(cli(verify + "--q-len 99999999999999999999", out), 0);
+  EXPECT_NE(out.find("--q-len: must be an integer in [1, 9223372036854775807], got 99999999999999999999"),
+            std::string::npos)
+      << out;
+  EXPECT_NE(cli(verify + "--threads -1", out), 0);
+  EXPECT_NE(out.find("--threads: must be an integer in [0, 2147483647], got -1"), std::string::npos) << out;
+  // Control bytes are escaped; a leading zero is decimal, not octal.
+  EXPECT_NE(cli(verify + "--batch " + q("1\x01"), out), 0);
+  EXPECT_NE(out.find("--batch: must be an integer in [1, 9223372036854775807], got 1\\x01"), std::string::npos) << out;
+  ASSERT_EQ(cli(verify + "--batch 010 --q-len 3 --kv-len 4", out), 0) << out;
+  EXPECT_NE(out.find("B=10 Sq=3 Skv=4"), std::string::npos) << out;
+  // Whatever CLI11 itself reports is cut short too.
+  EXPECT_NE(cli(verify + "--no-such-flag " + std::string(1000, 'x'), out), 0);
+  EXPECT_NE(out.find(std::string(40, 'x') + "..."), std::string::npos) << out;
+  EXPECT_LT(out.size(), 300u) << out;
+}
+
 }  // namespace
 }  // namespace attngen

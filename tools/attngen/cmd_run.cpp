@@ -11,6 +11,7 @@
 #include "runtime/core/backend.hpp"
 #include "runtime/io/npy.hpp"
 #include "runtime/io/output_files.hpp"
+#include "tools/attngen/cli_checks.hpp"
 #include "tools/attngen/commands.hpp"
 #include "tools/common/workload.hpp"
 
@@ -140,7 +141,7 @@ void add_run(CLI::App& app) {
     cmd->add_option_function<std::string>(e.flag, [f, key](const std::string& p) { f->extra[key] = p; }, e.help);
   }
   cmd->add_option("--backend", f->backend, "auto, or a backend name (see `attngen check`)");
-  cmd->add_option("--threads", f->threads, "Threads (0 = all hardware threads)")->check(CLI::NonNegativeNumber);
+  cmd->add_option("--threads", f->threads, "Threads (0 = all hardware threads)")->transform(integer_in(0, INT32_MAX));
   cmd->callback([f] { run(*f); });
 }
 

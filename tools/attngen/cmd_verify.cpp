@@ -10,6 +10,7 @@
 #include "codegen/spec/spec.hpp"
 #include "runtime/cache/kernel_cache.hpp"
 #include "runtime/core/backend.hpp"
+#include "tools/attngen/cli_checks.hpp"
 #include "tools/attngen/commands.hpp"
 #include "tools/common/workload.hpp"
 
@@ -81,12 +82,13 @@ void add_verify(CLI::App& app) {
   auto f = std::make_shared<VerifyFlags>();
   cmd->add_option("spec", f->spec, "Spec JSON file")->required();
   cmd->add_option("--backend", f->backend, "auto, or a backend name (see `attngen check`)");
-  cmd->add_option("--batch", f->batch, "Batch size")->check(CLI::PositiveNumber);
-  cmd->add_option("--q-len", f->sq, "Query sequence extent (default: the spec's, else 100)")->check(CLI::PositiveNumber);
+  cmd->add_option("--batch", f->batch, "Batch size")->transform(integer_in(1, INT64_MAX));
+  cmd->add_option("--q-len", f->sq, "Query sequence extent (default: the spec's, else 100)")
+      ->transform(integer_in(1, INT64_MAX));
   cmd->add_option("--kv-len", f->skv, "Key sequence extent (default: the spec's, else q-len + 29)")
-      ->check(CLI::PositiveNumber);
-  cmd->add_option("--seed", f->seed, "Random seed");
-  cmd->add_option("--threads", f->threads, "Threads (0 = all hardware threads)")->check(CLI::NonNegativeNumber);
+      ->transform(integer_in(1, INT64_MAX));
+  cmd->add_option("--seed", f->seed, "Random seed")->transform(integer_in(0, INT64_MAX));
+  cmd->add_option("--threads", f->threads, "Threads (0 = all hardware threads)")->transform(integer_in(0, INT32_MAX));
   cmd->callback([f] { verify(*f); });
 }
 

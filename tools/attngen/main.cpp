@@ -6,6 +6,7 @@
 
 #include "runtime/core/error.hpp"
 #include "runtime/core/version.hpp"
+#include "tools/attngen/cli_checks.hpp"
 #include "tools/attngen/commands.hpp"
 
 int main(int argc, char** argv) {
@@ -15,6 +16,7 @@ int main(int argc, char** argv) {
   CLI::App app{"attngen: a run-time compiler for fused masked attention (spec v1)"};
   app.set_version_flag("--version", std::string("attngen ") + attngen::kVersion);
   app.require_subcommand(1);
+  app.failure_message(attngen::cli::readable_failure);  // before the subcommands, which copy it
   attngen::cli::add_check(app);
   attngen::cli::add_run(app);
   attngen::cli::add_verify(app);
