@@ -25,6 +25,7 @@
 #include "runtime/cache/kernel_cache.hpp"
 #include "runtime/core/version.hpp"
 #include "runtime/io/atomic_file.hpp"
+#include "runtime/reference/reference.hpp"
 #include "runtime/x86/x86_backend.hpp"
 
 namespace attngen {
@@ -50,6 +51,7 @@ class FakeBackend final : public Backend {
  public:
   std::string name() const override { return "fake"; }
   std::string isa() const override { return "fake-isa"; }
+  bool serialises() const override { return serialisable; }
   std::unique_ptr<Kernel> compile(const Spec& spec) const override {
     ++compiles;
     if (delay_ms) std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms));
@@ -519,6 +521,33 @@ TEST_F(CacheTest, DisableJitUsesCachedKernelsOnlyAndNamesTheMissingKey) {
   KernelCache(c).get(spec, backend, &source);
   EXPECT_EQ(source, KernelSource::disk);
   EXPECT_EQ(backend.compiles, 1);
+}
+
+// ATTNGEN_DISABLE_JIT=1 with a backend that never serialises: no cache can
+// ever hold its kernels, so the message says JIT must stay enabled for it
+// instead of suggesting an ahead-of-time compile that cannot work.
+TEST_F(CacheTest, DisableJitOnAJitOnlyBackendSaysJitMustStayEnabled) {
+  backend.serialisable = false;
+  CacheConfig c = config();
+  c.disable_jit = true;
+  const std::string key = cache_key(spec_with(64), "fake", "fake-isa");
+  try {
+    KernelCache(c).get(spec_with(64), backend);
+    FAIL() << "no error";
+  } catch (const JitDisabledError& e) {
+    const std::string what = e.what();
+    EXPECT_EQ(what.rfind("ATTNGEN_DISABLE_JIT=1: kernel " + key + " (backend fake, isa fake-isa) is in no cache, and "
+                         "backend fake kernels cannot be cached: they are only ever compiled at run time, so JIT must "
+                         "stay enabled for this backend (unset ATTNGEN_DISABLE_JIT",
+                         0),
+              0u)
+        << what;
+    EXPECT_EQ(what.find("ahead of time"), std::string::npos) << what;
+  }
+  EXPECT_EQ(backend.compiles, 0);
+  EXPECT_TRUE(files().empty());
+  // And the reference backend is such a backend.
+  EXPECT_FALSE(reference_backend().serialises());
 }
 
 TEST_F(CacheTest, JitOnlyKernelsLeaveNothingOnDisk) {

@@ -1,7 +1,7 @@
 // attngen compile SPEC [--backend B] [--emit FILE]: ahead-of-time compile.
 // Goes through the kernel cache, so a serialisable kernel lands in the disk
 // cache (ATTNGEN_CACHE_DIR) for later processes; --emit also writes the
-// entry to FILE. JIT-only backends (x86 today) are reported as such.
+// entry to FILE. JIT-only backends (the reference) are reported as such.
 #include <chrono>
 #include <cstdio>
 
