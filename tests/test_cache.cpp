@@ -1,105 +1,25 @@
 // The kernel cache: single-flight compiles, the LRU bound, the disk cache's
 // validation (corrupted, truncated, foreign entries are rebuilt, never
 // loaded), several processes sharing one directory, ATTNGEN_DISABLE_JIT,
-// verbose lines and dumps. A fake backend with serialisable kernels stands in
-// for the slow-to-build backends that the disk cache exists for.
+// verbose lines and dumps, with the fake serialising backend of
+// cache_fixture.hpp. Files in the cache directory that are not entries:
+// test_cache_files.cpp.
 #include <gtest/gtest.h>
 
-#include <fcntl.h>
-#include <sys/resource.h>
-#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <algorithm>
-#include <atomic>
-#include <chrono>
 #include <cstdlib>
-#include <filesystem>
 #include <fstream>
-#include <future>
-#include <map>
-#include <thread>
 
-#include "codegen/spec/spec.hpp"
-#include "runtime/cache/kernel_cache.hpp"
 #include "runtime/core/version.hpp"
 #include "runtime/io/atomic_file.hpp"
 #include "runtime/reference/reference.hpp"
 #include "runtime/x86/x86_backend.hpp"
+#include "tests/cache_fixture.hpp"
 
-namespace attngen {
+namespace attngen::cache_test {
 namespace {
-
-namespace fs = std::filesystem;
-
-class FakeKernel final : public Kernel {
- public:
-  FakeKernel(const Spec& s, std::vector<uint8_t> image) : Kernel(s, "fake", "fake-isa"), image_(std::move(image)) {}
-  std::unique_ptr<CallPlan> plan_call(const BoundArgs&, int) const override { throw Error("fake kernels do not run"); }
-  std::vector<uint8_t> serialize() const override { return serialisable ? image_ : std::vector<uint8_t>{}; }
-  std::vector<CodeBlob> code_blobs() const override {
-    return {{"code.bin", image_.data(), image_.size(), "i386:x86-64"}, {"source.txt", image_.data(), image_.size(), nullptr}};
-  }
-  bool serialisable = true;
-
- private:
-  std::vector<uint8_t> image_;
-};
-
-class FakeBackend final : public Backend {
- public:
-  std::string name() const override { return "fake"; }
-  std::string isa() const override { return "fake-isa"; }
-  bool serialises() const override { return serialisable; }
-  std::unique_ptr<Kernel> compile(const Spec& spec) const override {
-    ++compiles;
-    if (delay_ms) std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms));
-    if (fail) throw Error("fake: compile failed");
-    auto k = std::make_unique<FakeKernel>(spec, image(spec));
-    k->serialisable = serialisable;
-    return k;
-  }
-  std::unique_ptr<Kernel> deserialize(const Spec& spec, const std::vector<uint8_t>& img) const override {
-    ++loads;
-    return img == image(spec) ? std::make_unique<FakeKernel>(spec, img) : nullptr;
-  }
-  static std::vector<uint8_t> image(const Spec& spec) {
-    const std::string s = "fake image of " + canonical_json(spec);
-    return {s.begin(), s.end()};
-  }
-  mutable std::atomic<int> compiles{0}, loads{0};
-  int delay_ms = 0;
-  bool fail = false, serialisable = true;
-};
-
-Spec spec_with(int head_dim) {
-  return parse_spec(R"({"dtype": "f32", "num_heads": 4, "head_dim": )" + std::to_string(head_dim) + "}");
-}
-
-class CacheTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    char tmpl[] = "/tmp/attngen-cache-test-XXXXXX";
-    ASSERT_NE(::mkdtemp(tmpl), nullptr);
-    dir = tmpl;
-  }
-  void TearDown() override { fs::remove_all(dir); }
-  CacheConfig config(bool disk = true) const {
-    CacheConfig c;
-    c.dir = disk ? dir + "/cache" : "";
-    return c;
-  }
-  // Kernel cache files (entries, locks, temporaries) in the cache directory.
-  std::vector<std::string> files() const {
-    std::vector<std::string> out;
-    std::error_code ec;
-    for (const auto& e : fs::directory_iterator(dir + "/cache", ec)) out.push_back(e.path().filename().string());
-    return out;
-  }
-  std::string dir;
-  FakeBackend backend;
-};
 
 TEST_F(CacheTest, SixteenThreadsAskingForOneNewKeyCompileItOnce) {
   KernelCache cache(config(false));
@@ -273,122 +193,6 @@ TEST_F(DamagedEntryTest, ImageTheBackendRefusesIsRebuilt) {
   }, "could not load it");
 }
 
-// Something other than an entry under an entry's name: a fresh cache must
-// not hang on it, read it without bound or follow it; it compiles instead,
-// logs why the "entry" was discarded, and stores a real entry in its place.
-class HostileEntryTest : public CacheTest {
- protected:
-  const Spec spec = spec_with(64);
-  const std::string key = cache_key(spec_with(64), "fake", "fake-isa");
-  std::string entry() const { return DiskCache(dir + "/cache").entry_path(key); }
-  void SetUp() override {
-    CacheTest::SetUp();
-    fs::create_directories(dir + "/cache");
-  }
-  // get() on a fresh cache, within a deadline; returns the verbose log.
-  std::string compile_fresh(KernelSource* source) {
-    CacheConfig c = config();
-    c.verbose = true;
-    ::testing::internal::CaptureStderr();
-    auto done = std::async(std::launch::async, [&] { KernelCache(c).get(spec, backend, source); });
-    if (done.wait_for(std::chrono::seconds(20)) != std::future_status::ready) {
-      // Unblock a reader stuck on the FIFO so that the test can end.
-      const int fd = ::open(entry().c_str(), O_WRONLY | O_NONBLOCK);
-      if (fd >= 0) ::close(fd);
-      ADD_FAILURE() << "compiling hung on the entry";
-    }
-    done.get();
-    return ::testing::internal::GetCapturedStderr();
-  }
-  void expect_replaced_by_a_valid_entry() const {
-    std::string why;
-    EXPECT_TRUE(DiskCache(dir + "/cache").load(key, &why)) << why;
-    EXPECT_TRUE(fs::is_regular_file(fs::symlink_status(entry())));
-  }
-};
-
-TEST_F(HostileEntryTest, FifoIsDiscardedWithoutHanging) {
-  ASSERT_EQ(::mkfifo(entry().c_str(), 0644), 0);
-  KernelSource source;
-  const std::string log = compile_fresh(&source);
-  EXPECT_EQ(source, KernelSource::compiled);
-  EXPECT_NE(log.find("cache entry discarded key=" + key + ": cache entry: cannot read '" + entry() +
-                     "': a FIFO, not a regular file"),
-            std::string::npos)
-      << log;
-  expect_replaced_by_a_valid_entry();
-}
-
-TEST_F(HostileEntryTest, SymlinkIsNotFollowed) {
-  // A valid entry elsewhere: loading it through the link would "work", but an
-  // entry is only ever the regular file under its own name.
-  KernelCache(config()).get(spec, backend);
-  fs::rename(entry(), dir + "/elsewhere.kernel");
-  fs::create_symlink(dir + "/elsewhere.kernel", entry());
-  KernelSource source;
-  const std::string log = compile_fresh(&source);
-  EXPECT_EQ(source, KernelSource::compiled);
-  EXPECT_EQ(backend.compiles, 2);
-  EXPECT_NE(log.find("': a symbolic link, not a regular file"), std::string::npos) << log;
-  expect_replaced_by_a_valid_entry();
-  EXPECT_TRUE(fs::exists(dir + "/elsewhere.kernel"));
-}
-
-TEST_F(HostileEntryTest, SymlinkToDevZeroIsNotRead) {
-  fs::create_symlink("/dev/zero", entry());
-  // In a child with a bounded address space: reading /dev/zero until memory
-  // runs out must fail there, not on the machine.
-  const pid_t pid = ::fork();
-  ASSERT_GE(pid, 0);
-  if (pid == 0) {
-    int status = 1;
-    try {
-      const rlimit as{size_t(1) << 30, size_t(1) << 30};
-      ::setrlimit(RLIMIT_AS, &as);
-      ::alarm(20);
-      CacheConfig c = config();
-      c.verbose = true;
-      FakeBackend b;
-      KernelSource source;
-      ::testing::internal::CaptureStderr();
-      KernelCache(c).get(spec, b, &source);
-      const std::string log = ::testing::internal::GetCapturedStderr();
-      if (source == KernelSource::compiled && log.find("a symbolic link, not a regular file") != std::string::npos)
-        status = 0;
-    } catch (...) {
-    }
-    ::_exit(status);
-  }
-  int status = 0;
-  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
-  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "status " << status;
-  expect_replaced_by_a_valid_entry();
-}
-
-TEST_F(HostileEntryTest, OversizedFileIsNotRead) {
-  {
-    std::ofstream f(entry());
-  }
-  fs::resize_file(entry(), kMaxEntryBytes + 1);  // sparse: no disk used
-  KernelSource source;
-  const std::string log = compile_fresh(&source);
-  EXPECT_EQ(source, KernelSource::compiled);
-  EXPECT_NE(log.find("': larger than the limit of 67108864 bytes"), std::string::npos) << log;
-  expect_replaced_by_a_valid_entry();
-}
-
-TEST_F(HostileEntryTest, SymlinkedLockIsRefusedAndCompilingGoesOn) {
-  const std::string victim = dir + "/victim";
-  fs::create_symlink(victim, entry() + ".lock");
-  KernelSource source;
-  const std::string log = compile_fresh(&source);
-  EXPECT_EQ(source, KernelSource::compiled);
-  EXPECT_NE(log.find("disk cache unavailable: cache lock '" + entry() + ".lock': a symbolic link"), std::string::npos)
-      << log;
-  EXPECT_FALSE(fs::exists(victim)) << "the lock was opened through the link";
-  expect_replaced_by_a_valid_entry();
-}
-
 TEST_F(CacheTest, DecodeNamesWhatIsWrong) {
   const DiskEntry e{kGeneratorVersion, toolchain_id(), "fake", "fake-isa", "0123456789abcdef", "{}", {9, 8, 7}};
   std::vector<uint8_t> b = encode_entry(e);
@@ -454,54 +258,6 @@ TEST_F(CacheTest, TwoProcessesFillingOneDirectoryLeaveValidEntries) {
   EXPECT_EQ(entries, size_t(kKeys));
   EXPECT_EQ(disk.clear().first, size_t(2 * kKeys));  // entries + lock files
   EXPECT_TRUE(disk.list().empty());
-}
-
-// `cache clear` removes what the cache can prove is its own and nothing else:
-// every *.lock and *.kernel once went, a project's Cargo.lock included.
-TEST_F(CacheTest, ClearRemovesOnlyAttngensOwnFiles) {
-  KernelCache(config()).get(spec_with(16), backend);
-  KernelCache(config()).get(spec_with(32), backend);
-  const DiskCache disk(dir + "/cache");
-  const std::string entry = disk.entry_path(cache_key(spec_with(16), "fake", "fake-isa"));
-  const std::string name = fs::path(entry).filename().string();
-  write_file_atomic(entry + ".tmp.4242.0123456789abcdef", "ATTNGEN", 7);  // a crashed writer's temporary
-  const std::map<std::string, std::string> foreign = {
-      {"Cargo.lock", "# This file is automatically @generated by Cargo.\n"},
-      {"x.kernel", "ATTNGEN\x1a but not named like an entry"},
-      {"0123456789abcdef-00000000.kernel", "named like an entry, but not one"},
-      {"0123456789abcdef-00000000.kernel.lock.bak", ""},
-      {"0123456789ABCDEF-00000000.kernel", "ATTNGEN\x1a upper-case hex is not ours"},
-      {name + ".tmp.12x.0123456789abcdef", ""},
-      {"notes.txt", "mine"},
-  };
-  for (const auto& [file, text] : foreign) std::ofstream(dir + "/cache/" + file) << text;
-  fs::create_symlink(dir + "/outside", dir + "/cache/fedcba9876543210-00000000.kernel");
-  std::ofstream(dir + "/outside") << "a file the link points at";
-
-  size_t ours = 0, theirs = 0;
-  for (const DiskCache::Listing& l : disk.list()) {
-    const bool is_foreign = foreign.count(l.file) || l.file == "fedcba9876543210-00000000.kernel";
-    EXPECT_EQ(l.kind == DiskCache::Kind::foreign, is_foreign) << l.file << ": " << l.problem;
-    (is_foreign ? theirs : ours) += 1;
-  }
-  EXPECT_EQ(ours, 5u);  // 2 entries, 2 locks, 1 temporary
-  EXPECT_EQ(theirs, foreign.size() + 1);
-
-  // A lock that a process holds (a build in progress) is kept as well.
-  const DiskCache::KeyLock held = disk.lock(cache_key(spec_with(32), "fake", "fake-isa"));
-  EXPECT_EQ(disk.clear().first, 4u);
-  std::vector<std::string> left = files();
-  std::sort(left.begin(), left.end());
-  std::vector<std::string> want = {fs::path(disk.entry_path(cache_key(spec_with(32), "fake", "fake-isa"))).filename().string() + ".lock",
-                                   "fedcba9876543210-00000000.kernel"};
-  for (const auto& f : foreign) want.push_back(f.first);
-  std::sort(want.begin(), want.end());
-  EXPECT_EQ(left, want);
-  for (const auto& [file, text] : foreign) {
-    std::ifstream in(dir + "/cache/" + file);
-    EXPECT_EQ(std::string((std::istreambuf_iterator<char>(in)), {}), text) << file;
-  }
-  EXPECT_TRUE(fs::exists(dir + "/outside"));
 }
 
 TEST_F(CacheTest, DisableJitUsesCachedKernelsOnlyAndNamesTheMissingKey) {
@@ -610,4 +366,4 @@ TEST_F(CacheTest, X86KernelsAreDumpedWithDisassembly) {
 }
 
 }  // namespace
-}  // namespace attngen
+}  // namespace attngen::cache_test
