@@ -330,6 +330,14 @@ TEST_F(TempDir, FailedRenameRemovesTemporary) {
   EXPECT_EQ(listing(), (std::vector<std::string>{"target"}));
 }
 
+TEST_F(TempDir, OutputThatIsADirectoryIsRefused) {
+  fs::create_directory(dir / "target");
+  float x = 0;
+  const std::string want = std::string("'").append(path("target")).append("': is a directory; name a file to write");
+  EXPECT_EQ(error_of([&] { write_npy(path("target"), ElemType::f32, {}, &x); }), want);
+  EXPECT_EQ(listing(), (std::vector<std::string>{"target"}));
+}
+
 TEST_F(TempDir, ReadErrorsNameTensorAndPath) {
   std::string p = path("missing.npy");
   EXPECT_EQ(error_of([&] { read_npy(p, "q"); }), "q: cannot read '" + p + "': No such file or directory");
