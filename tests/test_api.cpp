@@ -220,6 +220,24 @@ TEST(Api, CompileMisuseReturnsErrorStatuses) {
   EXPECT_EQ(k, nullptr);
 }
 
+// Hostile specs through the C ABI: a status and a message, never a crash of
+// the host thread or an unbounded parse.
+TEST(Api, HostileSpecsReturnStatusesNotCrashes) {
+  attngen_kernel* k = nullptr;
+  const std::string deep = std::string(2000, '[') + std::string(2000, ']');
+  auto f = failure(attngen_kernel_compile(deep.c_str(), nullptr, &k));
+  EXPECT_EQ(f.status, ATTNGEN_ERR_INVALID_SPEC);
+  EXPECT_TRUE(has(f, "spec: lists and objects nested more than 64 levels deep")) << f.message;
+  const std::string big = std::string(R"({"dtype": "f32", "head_dim": 8, "num_heads": 1})") + std::string(2 << 20, ' ');
+  f = failure(attngen_kernel_compile(big.c_str(), nullptr, &k));
+  EXPECT_EQ(f.status, ATTNGEN_ERR_INVALID_SPEC);
+  EXPECT_TRUE(has(f, "more than the limit of 1048576 bytes (1 MiB)")) << f.message;
+  f = failure(attngen_kernel_compile_file("/", nullptr, &k));
+  EXPECT_EQ(f.status, ATTNGEN_ERR_IO);
+  EXPECT_TRUE(has(f, "spec: cannot read '/': is a directory, not a file")) << f.message;
+  EXPECT_EQ(k, nullptr);
+}
+
 TEST(Api, CompileFileAndCppExceptions) {
   ag::Kernel k = ag::Kernel::compile_file(std::string(ATTNGEN_SOURCE_DIR) + "/specs/examples/padding_causal.json");
   EXPECT_EQ(k.info().dtype, ATTNGEN_F16);

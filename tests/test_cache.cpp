@@ -1,97 +1,25 @@
 // The kernel cache: single-flight compiles, the LRU bound, the disk cache's
 // validation (corrupted, truncated, foreign entries are rebuilt, never
 // loaded), several processes sharing one directory, ATTNGEN_DISABLE_JIT,
-// verbose lines and dumps. A fake backend with serialisable kernels stands in
-// for the slow-to-build backends that the disk cache exists for.
+// verbose lines and dumps, with the fake serialising backend of
+// cache_fixture.hpp. Files in the cache directory that are not entries:
+// test_cache_files.cpp.
 #include <gtest/gtest.h>
 
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <atomic>
-#include <chrono>
 #include <cstdlib>
-#include <filesystem>
 #include <fstream>
-#include <thread>
 
-#include "codegen/spec/spec.hpp"
-#include "runtime/cache/kernel_cache.hpp"
 #include "runtime/core/version.hpp"
 #include "runtime/io/atomic_file.hpp"
+#include "runtime/reference/reference.hpp"
 #include "runtime/x86/x86_backend.hpp"
+#include "tests/cache_fixture.hpp"
 
-namespace attngen {
+namespace attngen::cache_test {
 namespace {
-
-namespace fs = std::filesystem;
-
-class FakeKernel final : public Kernel {
- public:
-  FakeKernel(const Spec& s, std::vector<uint8_t> image) : Kernel(s, "fake", "fake-isa"), image_(std::move(image)) {}
-  std::unique_ptr<CallPlan> plan_call(const BoundArgs&, int) const override { throw Error("fake kernels do not run"); }
-  std::vector<uint8_t> serialize() const override { return serialisable ? image_ : std::vector<uint8_t>{}; }
-  std::vector<CodeBlob> code_blobs() const override {
-    return {{"code.bin", image_.data(), image_.size(), "i386:x86-64"}, {"source.txt", image_.data(), image_.size(), nullptr}};
-  }
-  bool serialisable = true;
-
- private:
-  std::vector<uint8_t> image_;
-};
-
-class FakeBackend final : public Backend {
- public:
-  std::string name() const override { return "fake"; }
-  std::string isa() const override { return "fake-isa"; }
-  std::unique_ptr<Kernel> compile(const Spec& spec) const override {
-    ++compiles;
-    if (delay_ms) std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms));
-    if (fail) throw Error("fake: compile failed");
-    auto k = std::make_unique<FakeKernel>(spec, image(spec));
-    k->serialisable = serialisable;
-    return k;
-  }
-  std::unique_ptr<Kernel> deserialize(const Spec& spec, const std::vector<uint8_t>& img) const override {
-    ++loads;
-    return img == image(spec) ? std::make_unique<FakeKernel>(spec, img) : nullptr;
-  }
-  static std::vector<uint8_t> image(const Spec& spec) {
-    const std::string s = "fake image of " + canonical_json(spec);
-    return {s.begin(), s.end()};
-  }
-  mutable std::atomic<int> compiles{0}, loads{0};
-  int delay_ms = 0;
-  bool fail = false, serialisable = true;
-};
-
-Spec spec_with(int head_dim) {
-  return parse_spec(R"({"dtype": "f32", "num_heads": 4, "head_dim": )" + std::to_string(head_dim) + "}");
-}
-
-class CacheTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    char tmpl[] = "/tmp/attngen-cache-test-XXXXXX";
-    ASSERT_NE(::mkdtemp(tmpl), nullptr);
-    dir = tmpl;
-  }
-  void TearDown() override { fs::remove_all(dir); }
-  CacheConfig config(bool disk = true) const {
-    CacheConfig c;
-    c.dir = disk ? dir + "/cache" : "";
-    return c;
-  }
-  // Kernel cache files (entries, locks, temporaries) in the cache directory.
-  std::vector<std::string> files() const {
-    std::vector<std::string> out;
-    std::error_code ec;
-    for (const auto& e : fs::directory_iterator(dir + "/cache", ec)) out.push_back(e.path().filename().string());
-    return out;
-  }
-  std::string dir;
-  FakeBackend backend;
-};
 
 TEST_F(CacheTest, SixteenThreadsAskingForOneNewKeyCompileItOnce) {
   KernelCache cache(config(false));
@@ -351,6 +279,33 @@ TEST_F(CacheTest, DisableJitUsesCachedKernelsOnlyAndNamesTheMissingKey) {
   EXPECT_EQ(backend.compiles, 1);
 }
 
+// ATTNGEN_DISABLE_JIT=1 with a backend that never serialises: no cache can
+// ever hold its kernels, so the message says JIT must stay enabled for it
+// instead of suggesting an ahead-of-time compile that cannot work.
+TEST_F(CacheTest, DisableJitOnAJitOnlyBackendSaysJitMustStayEnabled) {
+  backend.serialisable = false;
+  CacheConfig c = config();
+  c.disable_jit = true;
+  const std::string key = cache_key(spec_with(64), "fake", "fake-isa");
+  try {
+    KernelCache(c).get(spec_with(64), backend);
+    FAIL() << "no error";
+  } catch (const JitDisabledError& e) {
+    const std::string what = e.what();
+    EXPECT_EQ(what.rfind("ATTNGEN_DISABLE_JIT=1: kernel " + key + " (backend fake, isa fake-isa) is in no cache, and "
+                         "backend fake kernels cannot be cached: they are only ever compiled at run time, so JIT must "
+                         "stay enabled for this backend (unset ATTNGEN_DISABLE_JIT",
+                         0),
+              0u)
+        << what;
+    EXPECT_EQ(what.find("ahead of time"), std::string::npos) << what;
+  }
+  EXPECT_EQ(backend.compiles, 0);
+  EXPECT_TRUE(files().empty());
+  // And the reference backend is such a backend.
+  EXPECT_FALSE(reference_backend().serialises());
+}
+
 TEST_F(CacheTest, JitOnlyKernelsLeaveNothingOnDisk) {
   backend.serialisable = false;
   KernelCache cache(config());
@@ -411,4 +366,4 @@ TEST_F(CacheTest, X86KernelsAreDumpedWithDisassembly) {
 }
 
 }  // namespace
-}  // namespace attngen
+}  // namespace attngen::cache_test

@@ -5,6 +5,7 @@
 //
 // Needs ATTNGEN_CLI (path of the attngen binary) defined by the build.
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -45,7 +46,10 @@ class CliRun : public ::testing::Test {
   void TearDown() override {
     std::error_code ec;
     fs::remove_all(dir_, ec);
+    fs::remove_all(cache_dir(), ec);
   }
+  // Beside the test directory, whose listing some tests check.
+  std::string cache_dir() const { return dir_.string() + ".cache"; }
 
   std::string path(const std::string& name) const { return (dir_ / name).string(); }
 
@@ -55,10 +59,12 @@ class CliRun : public ::testing::Test {
     return p;
   }
 
-  // Runs the CLI with `args`; returns the exit status, stderr + stdout in `out`.
-  int cli(const std::string& args, std::string& out) const {
+  // Runs the CLI (or `program`) with `args`; returns the exit status, stderr +
+  // stdout in `out`. The disk cache, if any, stays in the test directory.
+  int cli(const std::string& args, std::string& out, const std::string& program = ATTNGEN_CLI) const {
     const std::string log = path("log.txt");
-    const std::string cmd = std::string("'") + ATTNGEN_CLI + "' " + args + " > '" + log + "' 2>&1";
+    const std::string cmd =
+        "ATTNGEN_CACHE_DIR='" + cache_dir() + "' '" + program + "' " + args + " > '" + log + "' 2>&1";
     const int st = std::system(cmd.c_str());
     std::ifstream in(log);
     std::stringstream ss;
@@ -246,6 +252,226 @@ TEST_F(CliRun, LseFlagMustMatchTheSpec) {
   EXPECT_NE(rc, 0) << out;
   EXPECT_NE(out.find("--lse"), std::string::npos) << out;
   EXPECT_FALSE(fs::exists(path("o.npy")));
+}
+
+// --- Output files: all or none, never replacing what is not a plain file.
+
+// A small f32 spec with LSE and its inputs in the test directory; run_args()
+// is the command line without --out/--lse.
+class CliOutputs : public CliRun {
+ protected:
+  void SetUp() override {
+    CliRun::SetUp();
+    spec_path_ = write_spec(R"({"dtype": "f32", "head_dim": 8, "num_heads": 2, "return_lse": true})");
+    const std::vector<int64_t> shape = {1, 2, 3, 8};
+    for (const char* t : {"q", "k", "v"}) {
+      const auto b = random_tensor(ElemType::f32, shape, uint64_t(t[0]));
+      write_npy(path(std::string(t) + ".npy"), ElemType::f32, shape, b.data());
+    }
+  }
+  std::string run_args() const {
+    return "run " + q(spec_path_) + " --q " + q(path("q.npy")) + " --k " + q(path("k.npy")) + " --v " +
+           q(path("v.npy")) + " --backend reference";
+  }
+  static std::string content(const std::string& p) {
+    std::ifstream in(p, std::ios::binary);
+    return std::string((std::istreambuf_iterator<char>(in)), {});
+  }
+  static void put_text(const std::string& p, const std::string& text) { std::ofstream(p, std::ios::binary) << text; }
+  // Names in `d` containing ".tmp.": temporaries left behind.
+  static int temporaries(const fs::path& d) {
+    int n = 0;
+    for (const auto& e : fs::directory_iterator(d)) n += e.path().filename().string().find(".tmp.") != std::string::npos;
+    return n;
+  }
+  std::string spec_path_;
+};
+
+TEST_F(CliOutputs, OutputThatIsAnInputIsRefusedBeforeAnythingRuns) {
+  const std::string q_before = content(path("q.npy"));
+  fs::create_symlink("q.npy", path("link-to-q.npy"));
+  fs::create_hard_link(path("k.npy"), path("hard-link-to-k.npy"));
+  const std::pair<std::string, std::string> cases[] = {
+      {" --out " + q(path("q.npy")) + " --lse " + q(path("lse.npy")), "--out '" + path("q.npy") + "': the same file as the input --q '"},
+      {" --out " + q(path("link-to-q.npy")) + " --lse " + q(path("lse.npy")), "the same file as the input --q"},
+      {" --out " + q(path("o.npy")) + " --lse " + q(path("hard-link-to-k.npy")), "--lse '" + path("hard-link-to-k.npy") + "': the same file as the input --k"},
+      {" --out " + q(spec_path_) + " --lse " + q(path("lse.npy")), "the same file as the input spec"},
+  };
+  for (const auto& [flags, message] : cases) {
+    std::string out;
+    EXPECT_EQ(cli(run_args() + flags, out), 1) << flags;
+    EXPECT_NE(out.find(message), std::string::npos) << out;
+    EXPECT_NE(out.find("an output may not replace an input"), std::string::npos) << out;
+    EXPECT_EQ(out.find("attngen run: backend"), std::string::npos) << "it ran: " << out;
+  }
+  EXPECT_EQ(content(path("q.npy")), q_before);
+  EXPECT_TRUE(fs::is_symlink(path("link-to-q.npy")));
+  EXPECT_EQ(fs::hard_link_count(path("k.npy")), 2u);
+  EXPECT_FALSE(fs::exists(path("o.npy")));
+  EXPECT_FALSE(fs::exists(path("lse.npy")));
+}
+
+TEST_F(CliOutputs, OutAndLseNamingOneFileIsRefused) {
+  std::string out;
+  EXPECT_EQ(cli(run_args() + " --out " + q(path("x.npy")) + " --lse " + q(path("x.npy")), out), 1);
+  EXPECT_NE(out.find("--lse '" + path("x.npy") + "': the same file as --out '" + path("x.npy") + "'"), std::string::npos) << out;
+  EXPECT_FALSE(fs::exists(path("x.npy")));
+  // Also when the file exists, and through a link.
+  put_text(path("x.npy"), "mine");
+  fs::create_symlink(path("x.npy"), path("y.npy"));
+  EXPECT_EQ(cli(run_args() + " --out " + q(path("x.npy")) + " --lse " + q(path("y.npy")), out), 1);
+  EXPECT_NE(out.find("each output needs a file of its own"), std::string::npos) << out;
+  EXPECT_EQ(content(path("x.npy")), "mine");
+}
+
+TEST_F(CliOutputs, UnwritableLseLeavesOutUntouched) {
+  put_text(path("o.npy"), "the old O");
+  std::string out;
+  // Found before the run: a missing directory.
+  EXPECT_EQ(cli(run_args() + " --out " + q(path("o.npy")) + " --lse " + q(path("nowhere/lse.npy")), out), 1);
+  EXPECT_NE(out.find("--lse '" + path("nowhere/lse.npy") + "': cannot create it in directory '" + path("nowhere") +
+                     "': No such file or directory"),
+            std::string::npos)
+      << out;
+  EXPECT_EQ(content(path("o.npy")), "the old O");
+  // Found while writing: a device that takes no data (through a link, so that
+  // nothing outside the test directory could be replaced).
+  fs::create_symlink("/dev/full", path("full"));
+  EXPECT_EQ(cli(run_args() + " --out " + q(path("o.npy")) + " --lse " + q(path("full")), out), 1);
+  EXPECT_NE(out.find("--lse '" + path("full") + "': cannot write: No space left on device; no output was written"),
+            std::string::npos)
+      << out;
+  EXPECT_EQ(content(path("o.npy")), "the old O");
+  EXPECT_TRUE(fs::is_symlink(path("full")));
+  EXPECT_EQ(temporaries(dir_), 0);
+}
+
+TEST_F(CliOutputs, SymlinkedOutputWritesItsTargetInItsDirectory) {
+  fs::create_directories(dir_ / "real");
+  put_text(path("real/o.npy"), "old");
+  fs::create_symlink("real/o.npy", path("o-link.npy"));
+  fs::create_symlink("real/lse-new.npy", path("lse-link.npy"));  // dangling: the target is created
+  std::string out;
+  ASSERT_EQ(cli(run_args() + " --out " + q(path("o-link.npy")) + " --lse " + q(path("lse-link.npy")), out), 0) << out;
+  EXPECT_TRUE(fs::is_symlink(path("o-link.npy")));
+  EXPECT_TRUE(fs::is_symlink(path("lse-link.npy")));
+  EXPECT_EQ(read_npy(path("real/o.npy"), "o").shape, (std::vector<int64_t>{1, 2, 3, 8}));
+  EXPECT_EQ(read_npy(path("real/lse-new.npy"), "lse").shape, (std::vector<int64_t>{1, 2, 3}));
+  EXPECT_EQ(temporaries(dir_), 0);
+  EXPECT_EQ(temporaries(dir_ / "real"), 0);
+}
+
+TEST_F(CliOutputs, ExistingOutputKeepsItsPermissionBits) {
+  put_text(path("o.npy"), "old");
+  put_text(path("lse.npy"), "old");
+  fs::permissions(path("o.npy"), fs::perms::owner_read | fs::perms::owner_write);
+  fs::permissions(path("lse.npy"), fs::perms::owner_all | fs::perms::group_read);
+  std::string out;
+  ASSERT_EQ(cli(run_args() + " --out " + q(path("o.npy")) + " --lse " + q(path("lse.npy")), out), 0) << out;
+  EXPECT_EQ(fs::status(path("o.npy")).permissions(), fs::perms::owner_read | fs::perms::owner_write);
+  EXPECT_EQ(fs::status(path("lse.npy")).permissions(), fs::perms::owner_all | fs::perms::group_read);
+  EXPECT_NE(content(path("o.npy")), "old");
+}
+
+TEST_F(CliOutputs, HardLinkedOutputIsWrittenInPlace) {
+  put_text(path("o.npy"), std::string(10000, 'x'));  // longer than the output: the rest must go
+  fs::create_hard_link(path("o.npy"), path("o-other-name.npy"));
+  std::string out;
+  ASSERT_EQ(cli(run_args() + " --out " + q(path("o.npy")) + " --lse " + q(path("lse.npy")), out), 0) << out;
+  EXPECT_EQ(fs::hard_link_count(path("o.npy")), 2u);
+  EXPECT_TRUE(fs::equivalent(path("o.npy"), path("o-other-name.npy")));
+  EXPECT_EQ(read_npy(path("o-other-name.npy"), "o").shape, (std::vector<int64_t>{1, 2, 3, 8}));
+}
+
+TEST_F(CliOutputs, FifoOutputIsWrittenThroughNotReplaced) {
+  ASSERT_EQ(::mkfifo(path("o.fifo").c_str(), 0644), 0);
+  // The reader gives up after 20 s should the writer never come.
+  std::string out;
+  const int rc = cli("-c " + q("timeout 20 cat " + q(path("o.fifo")) + " > " + q(path("got.npy")) + " & " + ATTNGEN_CLI +
+                           " " + run_args() + " --out " + q(path("o.fifo")) + " --lse " + q(path("lse.npy")) +
+                           "; rc=$?; wait; exit $rc"),
+                     out, "sh");
+  ASSERT_EQ(rc, 0) << out;
+  struct stat st;
+  ASSERT_EQ(::lstat(path("o.fifo").c_str(), &st), 0);
+  EXPECT_TRUE(S_ISFIFO(st.st_mode));
+  EXPECT_EQ(read_npy(path("got.npy"), "o").shape, (std::vector<int64_t>{1, 2, 3, 8}));
+  // /dev/null is where it was (a read-only look; no test writes to it).
+  ASSERT_EQ(::stat("/dev/null", &st), 0);
+  EXPECT_TRUE(S_ISCHR(st.st_mode));
+}
+
+TEST_F(CliOutputs, EmitMayNotReplaceTheSpec) {
+  const std::string before = content(spec_path_);
+  std::string out;
+  EXPECT_EQ(cli("compile " + q(spec_path_) + " --backend reference --emit " + q(spec_path_), out), 1);
+  EXPECT_NE(out.find("--emit '" + spec_path_ + "': the same file as the input spec"), std::string::npos) << out;
+  EXPECT_EQ(content(spec_path_), before);
+}
+
+// --- Sizes and shapes from files and flags: named, never a bare std::bad_alloc.
+
+TEST_F(CliOutputs, HugeShapeInAnNpyHeaderIsNamedNotBadAlloc) {
+  // A zero extent makes the file valid (no data) whatever the others claim,
+  // and O's size follows Q's shape.
+  const std::vector<int64_t> huge = {1, 2, int64_t(1) << 40, 0};
+  write_npy(path("q.npy"), ElemType::f32, huge, nullptr);
+  std::string out;
+  EXPECT_EQ(cli(run_args() + " --out " + q(path("o.npy")) + " --lse " + q(path("lse.npy")), out), 1);
+  EXPECT_NE(out.find("error: --out: cannot allocate O of shape [1, 2, 1099511627776, 8] (f32, following q's shape "
+                     "[1, 2, 1099511627776, 0]): 70368744177664 bytes, more than this machine's memory ("),
+            std::string::npos)
+      << out;
+  EXPECT_EQ(out.find("bad_alloc"), std::string::npos) << out;
+}
+
+TEST_F(CliOutputs, RankFiveTensorNamesTheTensorAndTheFile) {
+  write_npy(path("k5.npy"), ElemType::f32, {1, 2, 3, 8, 1}, random_tensor(ElemType::f32, {1, 2, 3, 8, 1}, 5).data());
+  std::string out;
+  EXPECT_EQ(cli("run " + q(spec_path_) + " --q " + q(path("q.npy")) + " --k " + q(path("k5.npy")) + " --v " +
+                    q(path("v.npy")) + " --out " + q(path("o.npy")) + " --lse " + q(path("lse.npy")),
+                out),
+            1);
+  EXPECT_NE(out.find("error: k: shape [1, 2, 3, 8, 1] has rank 5; at most 4 dimensions are supported (in '" +
+                     path("k5.npy") + "')"),
+            std::string::npos)
+      << out;
+}
+
+TEST_F(CliOutputs, HugeLengthsInVerifyAreNamedNotBadAlloc) {
+  std::string out;
+  EXPECT_EQ(cli("verify " + q(spec_path_) + " --backend reference --q-len 1000000000000 --kv-len 3", out), 1);
+  EXPECT_NE(out.find("error: verify: B=2 Sq=1000000000000 Skv=3 (Hq=2, Hkv=2, D=8, f32) needs "), std::string::npos)
+      << out;
+  EXPECT_NE(out.find("bytes of tensors, more than this machine's memory ("), std::string::npos) << out;
+  EXPECT_NE(out.find("choose a smaller --batch, --q-len or --kv-len"), std::string::npos) << out;
+}
+
+TEST_F(CliOutputs, IntegerFlagsAreCheckedAsIntegersWithShortMessages) {
+  const std::string verify = "verify " + q(spec_path_) + " --backend reference ";
+  std::string out;
+  // A 309-digit value: cut short, and the bound printed as an integer.
+  EXPECT_NE(cli(verify + "--q-len 1" + std::string(308, '0'), out), 0);
+  EXPECT_NE(out.find("--q-len: must be an integer in [1, 9223372036854775807], got 1" + std::string(39, '0') + "...\n"),
+            std::string::npos)
+      << out;
+  EXPECT_LT(out.size(), 200u) << out;
+  // Beyond int64: an error, not INT64_MAX.
+  EXPECT_NE(cli(verify + "--q-len 99999999999999999999", out), 0);
+  EXPECT_NE(out.find("--q-len: must be an integer in [1, 9223372036854775807], got 99999999999999999999"),
+            std::string::npos)
+      << out;
+  EXPECT_NE(cli(verify + "--threads -1", out), 0);
+  EXPECT_NE(out.find("--threads: must be an integer in [0, 2147483647], got -1"), std::string::npos) << out;
+  // Control bytes are escaped; a leading zero is decimal, not octal.
+  EXPECT_NE(cli(verify + "--batch " + q("1\x01"), out), 0);
+  EXPECT_NE(out.find("--batch: must be an integer in [1, 9223372036854775807], got 1\\x01"), std::string::npos) << out;
+  ASSERT_EQ(cli(verify + "--batch 010 --q-len 3 --kv-len 4", out), 0) << out;
+  EXPECT_NE(out.find("B=10 Sq=3 Skv=4"), std::string::npos) << out;
+  // Whatever CLI11 itself reports is cut short too.
+  EXPECT_NE(cli(verify + "--no-such-flag " + std::string(1000, 'x'), out), 0);
+  EXPECT_NE(out.find(std::string(40, 'x') + "..."), std::string::npos) << out;
+  EXPECT_LT(out.size(), 300u) << out;
 }
 
 }  // namespace

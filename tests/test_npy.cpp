@@ -193,7 +193,14 @@ TEST(Npy, ViewRejectsRankAbove4) {
   auto file = encode_npy(ElemType::u8, {1, 1, 1, 1, 2}, "ab");
   NpyArray a = parse(file);
   EXPECT_EQ(a.shape.size(), 5u);
-  EXPECT_CONTAINS(error_of([&] { a.view(); }), "at most 4");
+  EXPECT_EQ(error_of([&] { a.view(); }), "q: shape [1, 1, 1, 1, 2] has rank 5; at most 4 dimensions are supported");
+}
+
+TEST_F(TempDir, RankAbove4NamesTheTensorAndTheFile) {
+  write_npy(path("r5.npy"), ElemType::f32, {1, 1, 1, 1, 1}, "abcd");
+  const NpyArray a = read_npy(path("r5.npy"), "kv_doc");
+  EXPECT_EQ(error_of([&] { a.view(); }), "kv_doc: shape [1, 1, 1, 1, 1] has rank 5; at most 4 dimensions are supported (in '" +
+                                             path("r5.npy") + "')");
 }
 
 // Every rejection names the tensor and says what was wrong.
@@ -320,6 +327,14 @@ TEST_F(TempDir, FailedRenameRemovesTemporary) {
   fs::create_directory(dir / "target");  // rename of a file over a directory fails
   std::string msg = error_of([&] { write_file_atomic(path("target"), "abc", 3); });
   EXPECT_CONTAINS(msg, path("target"));
+  EXPECT_EQ(listing(), (std::vector<std::string>{"target"}));
+}
+
+TEST_F(TempDir, OutputThatIsADirectoryIsRefused) {
+  fs::create_directory(dir / "target");
+  float x = 0;
+  const std::string want = std::string("'").append(path("target")).append("': is a directory; name a file to write");
+  EXPECT_EQ(error_of([&] { write_npy(path("target"), ElemType::f32, {}, &x); }), want);
   EXPECT_EQ(listing(), (std::vector<std::string>{"target"}));
 }
 

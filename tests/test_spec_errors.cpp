@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -285,6 +286,127 @@ TEST(SpecErrors, LoadSpecFileNamesTheFile) {
   }
   std::filesystem::remove(path);
   EXPECT_THROW(load_spec_file(path.string()), Error);  // now missing
+}
+
+// --- Hostile input: limits on size, depth and counts, and what messages echo.
+
+std::string nested(const std::string& open, const std::string& close, int depth, const std::string& inner = "") {
+  std::string s;
+  for (int i = 0; i < depth; ++i) s += open;
+  s += inner;
+  for (int i = 0; i < depth; ++i) s += close;
+  return s;
+}
+
+// The one problem of a spec that must be rejected, or "<accepted>".
+std::string only_problem(const std::string& json) {
+  const std::vector<std::string> p = problems_of(json);
+  if (p.empty()) return "<accepted>";
+  return p.size() == 1 ? p[0] : "several problems:" + listing(p);
+}
+
+TEST(SpecLimits, DeepNestingIsASpecErrorNotACrash) {
+  // 4 KB and 60 KB of brackets: once a stack overflow in the error path, and
+  // 1.7 GB of JSON paths.
+  for (const std::string& json :
+       {nested("[", "]", 2000), nested("[", "]", 30000), nested("{\"a\":", "}", 2000, "1"),
+        R"({"dtype":"f32","head_dim":64,"num_heads":4,"mask":)" + nested("[", "]", 2000) + "}"}) {
+    const std::string p = only_problem(json);
+    EXPECT_EQ(p.rfind("spec: lists and objects nested more than 64 levels deep (at ", 0), 0u) << p;
+    EXPECT_NE(p.find("at most 64 levels are allowed"), std::string::npos) << p;
+    EXPECT_LT(p.size(), 200u) << p;
+  }
+  EXPECT_NE(only_problem(nested("{\"a\":", "}", 2000, "1")).find("(at a.a.a.a"), std::string::npos);
+  // 64 levels are within the limit (and then an ordinary problem).
+  EXPECT_EQ(only_problem(nested("[", "]", 64)).rfind("spec: must be a JSON object, got a list [[[[", 0), 0u);
+  const std::string p = only_problem(R"({"dtype":"f32","head_dim":64,"num_heads":4,"mask":[)" + nested("[", "]", 62) + "]}");
+  EXPECT_EQ(p.rfind("mask[0]: must be an object with a \"type\", got a list [[[[[[[[", 0), 0u) << p;
+  EXPECT_EQ(p.substr(p.size() - 4), "[...") << p;
+}
+
+TEST(SpecLimits, LargeListOfMasksIsRejectedQuickly) {
+  std::string json = R"({"dtype":"f32","head_dim":64,"num_heads":4,"mask":[{})";
+  for (int i = 1; i < 300000; ++i) json += ",{}";
+  json += "]}";
+  ASSERT_LT(json.size(), kMaxSpecBytes);
+  const auto t0 = std::chrono::steady_clock::now();
+  EXPECT_EQ(only_problem(json), "mask: must hold at most 64 masks, got a list of 300000");
+  // Linear: milliseconds (parsing once rescanned the whole list after each element).
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(5));
+}
+
+TEST(SpecLimits, AtMost64MasksAndScoreMods) {
+  auto masks = [](int n) {
+    std::string json = R"({"dtype":"f32","head_dim":64,"num_heads":4,"mask":[)";
+    for (int i = 0; i < n; ++i) json += std::string(i ? "," : "") + R"({"type":"causal","align":"top_left"})";
+    return json + "]}";
+  };
+  EXPECT_EQ(only_problem(masks(64)), "<accepted>");
+  EXPECT_EQ(only_problem(masks(65)), "mask: must hold at most 64 masks, got a list of 65");
+  std::string mods = R"({"dtype":"f32","head_dim":64,"num_heads":4,"score_mod":[)";
+  for (int i = 0; i < 65; ++i) mods += std::string(i ? "," : "") + R"({"type":"alibi"})";
+  EXPECT_EQ(only_problem(mods + "]}"), "score_mod: must hold at most 64 score mods, got a list of 65");
+}
+
+TEST(SpecLimits, SpecOverOneMebibyteIsRejected) {
+  const std::string base = R"({"dtype":"f32","head_dim":64,"num_heads":4})";
+  EXPECT_EQ(only_problem(base + std::string(kMaxSpecBytes - base.size(), ' ')), "<accepted>");
+  EXPECT_EQ(only_problem(base + std::string(kMaxSpecBytes - base.size() + 1, ' ')),
+            "spec: 1048577 bytes, more than the limit of 1048576 bytes (1 MiB)");
+  // From a file: rejected after reading one byte more than the limit, not the whole file.
+  const std::filesystem::path path =
+      std::filesystem::temp_directory_path() / ("attngen_big_spec_" + std::to_string(::getpid()) + ".json");
+  std::ofstream(path) << base << std::string(3 * kMaxSpecBytes, ' ');
+  try {
+    load_spec_file(path.string());
+    ADD_FAILURE() << "accepted";
+  } catch (const SpecError& e) {
+    EXPECT_EQ(std::string(e.what()), path.string() + ": spec: larger than the limit of 1048576 bytes (1 MiB)");
+  }
+  std::filesystem::remove(path);
+}
+
+TEST(SpecLimits, DirectoryAsSpecFileSaysItIsADirectory) {
+  const std::string dir = std::filesystem::temp_directory_path().string();
+  try {
+    load_spec_file(dir);
+    ADD_FAILURE() << "accepted";
+  } catch (const SpecError& e) {
+    ADD_FAILURE() << "reported as a bad spec: " << e.what();
+  } catch (const Error& e) {
+    EXPECT_EQ(std::string(e.what()), "spec: cannot read '" + dir + "': is a directory, not a file");
+  }
+}
+
+TEST(SpecMessages, LongUnknownKeyIsCutShort) {
+  const std::string key(100000, 'k');
+  const std::string p = only_problem(R"({"dtype":"f32","head_dim":64,"num_heads":4,")" + key + R"(":1})");
+  EXPECT_EQ(p.rfind(std::string(40, 'k') + "...: unknown field; known fields: version", 0), 0u) << p.substr(0, 200);
+  EXPECT_LT(p.size(), 300u);
+}
+
+TEST(SpecMessages, IllFormedUtf8AndControlBytesAreEscaped) {
+  // In a key: nlohmann's syntax error echoes the token it read.
+  std::string p = only_problem("{\"dtype\":\"f32\",\"\xff\xfe\":1}");
+  EXPECT_NE(p.find("ill-formed UTF-8 byte; last read: '\"\\xff'"), std::string::npos) << p;
+  // A long token is cut short as well.
+  p = only_problem("{\"" + std::string(5000, 'a') + "\x80\":1}");
+  EXPECT_NE(p.find("last read: '\"" + std::string(39, 'a') + "...'"), std::string::npos) << p;
+  EXPECT_LT(p.size(), 300u);
+  // Escaped control characters and well-formed UTF-8 in a value come back readable.
+  p = only_problem(R"({"dtype":"f32\u0001\u00e9","head_dim":64,"num_heads":4})");
+  EXPECT_EQ(p, "dtype: must be \"f32\", \"f16\" or \"bf16\", got \"f32\\u0001\u00e9\"");
+  // Well-formed UTF-8 stays as it is; the stray byte after it is escaped.
+  p = only_problem("{\"\xc3\xa9t\xe9\":1}");
+  EXPECT_NE(p.find("last read: '\"\xc3\xa9t\\xe9\"'"), std::string::npos) << p;
+}
+
+TEST(SpecMessages, ManyProblemsAreCountedNotAllListed) {
+  std::string json = R"({"dtype":"f32","head_dim":64,"num_heads":4)";
+  for (int i = 0; i < 200; ++i) json += ",\"zz" + std::to_string(i) + "\":1";
+  const std::vector<std::string> p = problems_of(json + "}");
+  ASSERT_EQ(p.size(), 51u);
+  EXPECT_EQ(p.back(), "spec: 150 more problems not listed");
 }
 
 }  // namespace

@@ -1,13 +1,13 @@
 // JSON text -> validated Spec. Collects every problem with its JSON path rather
 // than stopping at the first, so one run of `attngen check` shows them all.
 #include <cmath>
-#include <fstream>
-#include <functional>
 #include <nlohmann/json.hpp>
 #include <set>
-#include <sstream>
 
+#include "codegen/spec/json_input.hpp"
 #include "codegen/spec/spec.hpp"
+#include "runtime/core/text.hpp"
+#include "runtime/io/atomic_file.hpp"
 
 namespace attngen {
 namespace {
@@ -17,12 +17,16 @@ using json = nlohmann::json;
 constexpr int kMaxHeadDim = 1024;
 constexpr int kMaxHeads = 65536;
 
-// A short rendering of a JSON value for "got ..." in messages.
+// Problems beyond this many are counted, not listed: a spec of 100k unknown
+// fields gets a readable message.
+constexpr size_t kMaxProblems = 50;
+
+// A short rendering of a JSON value for "got ..." in messages. The parser
+// bounds the value's nesting depth (kMaxSpecDepth), and so dump()'s recursion.
 std::string show(const json& v) {
-  std::string s = v.dump();
+  std::string s = printable(v.dump(), 57);
   if (v.is_object()) s = "an object " + s;
   if (v.is_array()) s = "a list " + s;
-  if (s.size() > 60) s = s.substr(0, 57) + "...";
   return s;
 }
 
@@ -44,8 +48,17 @@ size_t edit_distance(const std::string& a, const std::string& b) {
 class Validator {
  public:
   std::vector<std::string> problems;
+  size_t not_listed = 0;
 
-  void fail(const std::string& path, const std::string& what) { problems.push_back(path + ": " + what); }
+  void fail(const std::string& path, const std::string& what) {
+    if (problems.size() < kMaxProblems) problems.push_back(path + ": " + what);
+    else ++not_listed;
+  }
+  // Every problem, plus a last line counting those that were not listed.
+  std::vector<std::string> all_problems() {
+    if (not_listed) problems.push_back("spec: " + std::to_string(not_listed) + " more problems not listed");
+    return std::move(problems);
+  }
 
   // Reports fields of `obj` that are not in `known`, suggesting the nearest name.
   void check_fields(const json& obj, const std::string& prefix, const std::vector<std::string>& known) {
@@ -55,6 +68,8 @@ class Validator {
       std::string best;
       size_t best_d = 3;
       for (const std::string& k : known) {
+        // Names whose lengths differ by best_d or more cannot be nearer.
+        if (std::max(key.size(), k.size()) - std::min(key.size(), k.size()) >= best_d) continue;
         const size_t d = edit_distance(key, k);
         if (d < best_d) best_d = d, best = k;
       }
@@ -64,7 +79,7 @@ class Validator {
         msg += "; known fields:";
         for (const std::string& k : known) msg += " " + k;
       }
-      fail(join(prefix, key), msg);
+      fail(join(prefix, printable(key)), msg);
     }
   }
 
@@ -217,34 +232,6 @@ class Validator {
   }
 };
 
-// Parser callback: nlohmann silently keeps the last of repeated keys; report each repeat.
-struct DuplicateKeys {
-  struct Frame {
-    std::string path, key;
-    bool array;
-    int64_t index = -1;
-    std::set<std::string> keys;
-  };
-  std::vector<std::string>& problems;
-  std::vector<Frame> stack;
-  bool operator()(int, json::parse_event_t ev, json& v) {
-    using E = json::parse_event_t;
-    Frame* top = stack.empty() ? nullptr : &stack.back();
-    if (ev == E::object_start || ev == E::array_start) {
-      std::string path = !top ? "" : top->array ? top->path + "[" + std::to_string(++top->index) + "]"
-                                                : Validator::join(top->path, top->key);
-      stack.push_back(Frame{std::move(path), "", ev == E::array_start, -1, {}});
-    } else if (ev == E::object_end || ev == E::array_end) {
-      stack.pop_back();
-    } else if (ev == E::key && !top->keys.insert(top->key = v.get<std::string>()).second) {
-      problems.push_back(Validator::join(top->path, top->key) + ": must appear once, got a repeated field");
-    } else if (ev == E::value && top && top->array) {
-      ++top->index;
-    }
-    return true;
-  }
-};
-
 const char* mask_type_name(const Mask& m) {
   static const char* names[] = {"causal",  "sliding_window", "chunked", "prefix_lm",
                                 "padding", "document",       "custom"};
@@ -262,26 +249,8 @@ SpecError::SpecError(std::vector<std::string> problems)
       problems_(std::move(problems)) {}
 
 Spec parse_spec(const std::string& text) {
-  json root;
   Validator v;
-  try {
-    DuplicateKeys dups{v.problems, {}};
-    root = json::parse(text, std::ref(dups));
-  } catch (const json::out_of_range& e) {  // a number beyond double, e.g. 1e400
-    throw SpecError({"spec: invalid JSON: " + std::string(e.what()).substr(std::string_view(e.what()).find("] ") + 2)});
-  } catch (const json::parse_error& e) {
-    // Turn nlohmann's byte offset into line:column.
-    size_t line = 1, col = 1;
-    for (size_t i = 0; i + 1 < e.byte && i < text.size(); ++i) {
-      if (text[i] == '\n') ++line, col = 1;
-      else ++col;
-    }
-    std::string msg = e.what();
-    const size_t colon = msg.find("syntax error");
-    if (colon != std::string::npos) msg = msg.substr(colon);
-    throw SpecError({"spec: invalid JSON at line " + std::to_string(line) + ", column " +
-                     std::to_string(col) + ": " + msg});
-  }
+  json root = parse_spec_json(text, v.problems);
   if (!root.is_object()) throw SpecError({"spec: must be a JSON object, got " + show(root)});
   v.check_fields(root, "",
                  {"version", "dtype", "head_dim", "head_dim_v", "num_heads", "num_kv_heads", "layout",
@@ -337,6 +306,9 @@ Spec parse_spec(const std::string& text) {
     const json& masks = root["mask"];
     if (!masks.is_array()) {
       v.fail("mask", "must be a list of mask objects, got " + show(masks));
+    } else if (masks.size() > kMaxMasks) {
+      v.fail("mask", "must hold at most " + std::to_string(kMaxMasks) + " masks, got a list of " +
+                         std::to_string(masks.size()));
     } else {
       std::set<std::string> seen;
       for (size_t i = 0; i < masks.size(); ++i) {
@@ -359,6 +331,9 @@ Spec parse_spec(const std::string& text) {
     const json& mods = root["score_mod"];
     if (!mods.is_array()) {
       v.fail("score_mod", "must be a list of score-mod objects, got " + show(mods));
+    } else if (mods.size() > kMaxScoreMods) {
+      v.fail("score_mod", "must hold at most " + std::to_string(kMaxScoreMods) + " score mods, got a list of " +
+                              std::to_string(mods.size()));
     } else {
       bool have[2] = {false, false};
       for (size_t i = 0; i < mods.size(); ++i) {
@@ -378,20 +353,24 @@ Spec parse_spec(const std::string& text) {
                 [](const ScoreMod& a, const ScoreMod& b) { return a.index() < b.index(); });
     }
   }
-  if (!v.problems.empty()) throw SpecError(std::move(v.problems));
+  if (!v.problems.empty()) throw SpecError(v.all_problems());
   return s;
 }
 
 Spec load_spec_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error("spec: cannot read '" + path + "'");
-  std::stringstream ss;
-  ss << in.rdbuf();
+  const std::string shown = printable(path, 200);
+  std::vector<uint8_t> bytes;
   try {
-    return parse_spec(ss.str());
+    // One byte more than a spec may have is enough to reject it.
+    bytes = read_file(path, "spec", ReadLimits{kMaxSpecBytes});
+  } catch (const FileTooLarge&) {
+    throw SpecError({shown + ": spec: larger than the limit of " + std::to_string(kMaxSpecBytes) + " bytes (1 MiB)"});
+  }
+  try {
+    return parse_spec(std::string(bytes.begin(), bytes.end()));
   } catch (const SpecError& e) {
     std::vector<std::string> problems;
-    for (const std::string& p : e.problems()) problems.push_back(path + ": " + p);
+    for (const std::string& p : e.problems()) problems.push_back(shown + ": " + p);
     throw SpecError(std::move(problems));
   }
 }

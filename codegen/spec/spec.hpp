@@ -84,9 +84,18 @@ struct Spec {
   }
 };
 
+// Limits on what a spec may be, so that parsing takes time and memory linear
+// in its size and a hostile spec is a SpecError, never a crash or a hang.
+constexpr size_t kMaxSpecBytes = size_t(1) << 20;  // 1 MiB of JSON text
+constexpr int kMaxSpecDepth = 64;                   // lists and objects nested in each other
+constexpr size_t kMaxMasks = 64;                    // entries of "mask"
+constexpr size_t kMaxScoreMods = 64;                // entries of "score_mod"
+
 // Parses and validates spec JSON text. On any problem throws SpecError listing
 // every problem found, each as "<json path>: <what was expected>, got <what came>".
 Spec parse_spec(const std::string& json_text);
+// The same from a file; problems are prefixed with the path. A file that
+// cannot be read (missing, a directory) is an Error naming the path.
 Spec load_spec_file(const std::string& path);
 
 // Canonical JSON: every default filled in, keys sorted, no whitespace.

@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <string_view>
 
 #include "codegen/spec/spec.hpp"
 #include "runtime/core/error.hpp"
@@ -29,6 +30,12 @@ constexpr char kMagic[8] = {'A', 'T', 'T', 'N', 'G', 'E', 'N', '\x1a'};
 constexpr uint32_t kFormat = 1;
 constexpr uint32_t kMaxString = 1u << 20;
 constexpr const char* kSuffix = ".kernel";
+
+// How an entry is read: a regular file of bounded size, never through a
+// symbolic link, and opened without blocking, so that a FIFO, a link to
+// /dev/zero or a huge file under an entry's name is a discarded entry rather
+// than a hang or an exhausted memory.
+const ReadLimits kEntryLimits{kMaxEntryBytes, /*regular_only=*/true, /*no_follow=*/true};
 
 uint64_t fnv1a64(const uint8_t* p, size_t n) {  // the hash of cache_key, over bytes
   uint64_t h = 0xcbf29ce484222325ull;
@@ -70,16 +77,51 @@ class Reader {
   size_t pos_ = 0;
 };
 
-bool stat_ino(const std::string& path, ino_t* ino) {
+// The inode of the regular file at `path` itself (a symbolic link is not followed).
+bool regular_ino(const std::string& path, ino_t* ino) {
   struct stat st;
-  if (::stat(path.c_str(), &st) != 0) return false;
+  if (::lstat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) return false;
   *ino = st.st_ino;
   return true;
 }
 
-bool is_cache_file(const std::string& name) {
-  auto ends = [&](const std::string& s) { return name.size() >= s.size() && name.compare(name.size() - s.size(), s.size(), s) == 0; };
-  return ends(kSuffix) || ends(".lock") || name.find(std::string(kSuffix) + ".tmp.") != std::string::npos;
+bool hex_digits(std::string_view s, size_t n) {
+  return s.size() == n && std::all_of(s.begin(), s.end(), [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
+}
+
+// What entry_path(), lock() and write_file_atomic() name files, and nothing
+// else: "<16 hex>-<8 hex>.kernel" + "" | ".lock" | ".tmp.<pid>.<16 hex>".
+DiskCache::Kind kind_by_name(std::string_view name) {
+  using Kind = DiskCache::Kind;
+  constexpr size_t kEntryName = 16 + 1 + 8 + 7;
+  if (name.size() < kEntryName || !hex_digits(name.substr(0, 16), 16) || name[16] != '-' ||
+      !hex_digits(name.substr(17, 8), 8) || name.substr(25, 7) != kSuffix)
+    return Kind::foreign;
+  const std::string_view rest = name.substr(kEntryName);
+  if (rest.empty()) return Kind::entry;
+  if (rest == ".lock") return Kind::lock;
+  if (rest.substr(0, 5) != ".tmp.") return Kind::foreign;
+  const size_t dot = rest.find('.', 5);
+  if (dot == std::string_view::npos || dot == 5) return Kind::foreign;
+  const std::string_view pid = rest.substr(5, dot - 5);
+  if (!std::all_of(pid.begin(), pid.end(), [](char c) { return c >= '0' && c <= '9'; })) return Kind::foreign;
+  return hex_digits(rest.substr(dot + 1), 16) ? Kind::temporary : Kind::foreign;
+}
+
+// Empty when `path` is a regular file starting with the entry magic;
+// otherwise why it is not attngen's. Opened as entries are (no link, no block).
+std::string not_an_entry(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+  if (fd < 0) return errno == ELOOP ? "a symbolic link" : std::strerror(errno);
+  struct stat st;
+  char magic[sizeof kMagic];
+  std::string why;
+  if (::fstat(fd, &st) != 0) why = std::strerror(errno);
+  else if (!S_ISREG(st.st_mode)) why = file_kind(st.st_mode);
+  else if (::pread(fd, magic, sizeof magic, 0) != ssize_t(sizeof magic) || !std::equal(magic, magic + sizeof magic, kMagic))
+    why = "does not start with the entry magic";
+  ::close(fd);
+  return why;
 }
 
 }  // namespace
@@ -155,11 +197,12 @@ std::string DiskCache::entry_path(const std::string& key) const {
 std::optional<DiskEntry> DiskCache::load(const std::string& key, std::string* why) const {
   if (why) why->clear();
   const std::string path = entry_path(key);
-  ino_t ino;
-  if (!stat_ino(path, &ino)) return std::nullopt;
+  struct stat st;
+  if (::lstat(path.c_str(), &st) != 0) return std::nullopt;
+  const ino_t ino = st.st_ino;
   std::string problem;
   try {
-    DiskEntry e = decode_entry(read_file(path, "cache entry"));
+    DiskEntry e = decode_entry(read_file(path, "cache entry", kEntryLimits));
     if (e.generator != kGeneratorVersion)
       problem = "generator " + e.generator + ", this library is " + kGeneratorVersion;
     else if (e.toolchain != toolchain_id())
@@ -172,9 +215,11 @@ std::optional<DiskEntry> DiskCache::load(const std::string& key, std::string* wh
   } catch (const std::exception& ex) {
     problem = ex.what();
   }
-  // Delete only the file we read: another process may have replaced it by now.
+  // Delete only the regular file we read: another process may have replaced
+  // it by now. Anything else under the name (a FIFO, a link) is left for
+  // store() to rename over.
   ino_t now;
-  if (stat_ino(path, &now) && now == ino) ::unlink(path.c_str());
+  if (S_ISREG(st.st_mode) && regular_ino(path, &now) && now == ino) ::unlink(path.c_str());
   if (why) *why = problem;
   return std::nullopt;
 }
@@ -200,8 +245,18 @@ DiskCache::KeyLock DiskCache::lock(const std::string& key) const {
   fs::create_directories(dir_, ec);
   if (ec) throw Error("cache directory '" + dir_ + "': cannot create: " + ec.message());
   const std::string path = entry_path(key) + ".lock";
-  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0666);
-  if (fd < 0) throw Error("cache lock '" + path + "': " + std::strerror(errno));
+  // Never through a link (it would create or lock a file elsewhere), never
+  // blocking in open() (a FIFO).
+  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0666);
+  if (fd < 0)
+    throw Error("cache lock '" + path + "': " + (errno == ELOOP ? "a symbolic link, not a regular file" : std::strerror(errno)));
+  struct stat st;
+  const bool stated = ::fstat(fd, &st) == 0;
+  if (!stated || !S_ISREG(st.st_mode)) {
+    const std::string why = stated ? std::string(file_kind(st.st_mode)) + ", not a regular file" : std::strerror(errno);
+    ::close(fd);
+    throw Error("cache lock '" + path + "': " + why);
+  }
   while (::flock(fd, LOCK_EX) != 0) {
     if (errno == EINTR) continue;
     const int err = errno;
@@ -215,15 +270,21 @@ std::vector<DiskCache::Listing> DiskCache::list() const {
   std::vector<Listing> out;
   std::error_code ec;
   for (const auto& de : fs::directory_iterator(dir_, ec)) {
-    if (!de.is_regular_file(ec)) continue;
     Listing l;
     l.file = de.path().filename().string();
-    l.bytes = de.file_size(ec);
-    if (ec) continue;  // removed meanwhile
-    const std::string name = l.file;
-    if (name.size() > 7 && name.compare(name.size() - 7, 7, kSuffix) == 0) {
+    const std::string path = de.path().string();
+    struct stat st;
+    if (::lstat(path.c_str(), &st) != 0) continue;  // removed meanwhile
+    l.bytes = uint64_t(st.st_size);
+    l.kind = S_ISREG(st.st_mode) ? kind_by_name(l.file) : Kind::foreign;
+    if (!S_ISREG(st.st_mode)) l.problem = file_kind(st.st_mode);
+    else if (l.kind == Kind::foreign) l.problem = "not a name the cache uses";
+    else if (l.kind == Kind::entry) l.problem = not_an_entry(path);
+    if (l.kind == Kind::entry && !l.problem.empty()) {
+      l.kind = Kind::foreign;
+    } else if (l.kind == Kind::entry) {
       try {
-        DiskEntry e = decode_entry(read_file(de.path().string(), "cache entry"));
+        DiskEntry e = decode_entry(read_file(path, "cache entry", kEntryLimits));
         e.payload.clear();
         if (e.generator != kGeneratorVersion) l.problem = "stale: generator " + e.generator;
         else if (e.toolchain != toolchain_id()) l.problem = "foreign toolchain: " + e.toolchain;
@@ -244,9 +305,24 @@ std::pair<size_t, uint64_t> DiskCache::clear() const {
   std::error_code ec;
   for (const auto& de : fs::directory_iterator(dir_, ec)) {
     const std::string name = de.path().filename().string();
-    if (!de.is_regular_file(ec) || !is_cache_file(name)) continue;
-    const uint64_t n = de.file_size(ec);
-    if (::unlink(de.path().c_str()) == 0) ++files, bytes += ec ? 0 : n;
+    const std::string path = de.path().string();
+    const Kind kind = kind_by_name(name);
+    struct stat st;
+    if (kind == Kind::foreign || ::lstat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
+    if (kind == Kind::entry && !not_an_entry(path).empty()) continue;
+    int lock_fd = -1;
+    if (kind == Kind::lock) {
+      // A lock some process holds guards a build in progress: removing its
+      // file would let another process build the same key at the same time.
+      lock_fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+      if (lock_fd < 0) continue;
+      if (::flock(lock_fd, LOCK_EX | LOCK_NB) != 0) {
+        ::close(lock_fd);
+        continue;
+      }
+    }
+    if (::unlink(path.c_str()) == 0) ++files, bytes += uint64_t(st.st_size);
+    if (lock_fd >= 0) ::close(lock_fd);
   }
   return {files, bytes};
 }

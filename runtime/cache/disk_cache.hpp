@@ -15,6 +15,10 @@
 
 namespace attngen {
 
+// Entries are regular files of at most this size; anything else under an
+// entry's name is discarded, never read.
+constexpr uint64_t kMaxEntryBytes = uint64_t(64) << 20;
+
 struct DiskEntry {
   std::string generator;          // kGeneratorVersion
   std::string toolchain;          // toolchain_id()
@@ -68,15 +72,24 @@ class DiskCache {
   // Blocks until this process holds the lock of `key`. Throws Error on I/O failure.
   KeyLock lock(const std::string& key) const;
 
+  // What a file in the directory is. A file is attngen's only when this
+  // class can prove it: a regular file whose name follows entry_path()'s
+  // scheme exactly ("<16 hex key>-<8 hex toolchain>.kernel", plus ".lock", or
+  // ".tmp.<pid>.<16 hex>" for a temporary), and for an entry, whose content
+  // starts with the entry magic. Anything else (a Cargo.lock, an x.kernel,
+  // a link) is foreign: listed, never removed.
+  enum class Kind { entry, lock, temporary, foreign };
   struct Listing {
     std::string file;               // name inside dir()
     uint64_t bytes = 0;
+    Kind kind = Kind::foreign;
     std::optional<DiskEntry> entry;  // decoded when the file is a valid entry (payload dropped)
-    std::string problem;            // why not, for .kernel files
+    std::string problem;            // entries: why it would be discarded; foreign files: why not attngen's
   };
-  // Every file in the directory (entries, locks, temporaries), sorted by name.
+  // Every file in the directory, sorted by name.
   std::vector<Listing> list() const;
-  // Removes every entry, lock and temporary; returns the files and bytes removed.
+  // Removes attngen's entries, temporaries and locks (but a lock that a
+  // process holds); leaves foreign files alone. Returns the files and bytes removed.
   std::pair<size_t, uint64_t> clear() const;
 
  private:

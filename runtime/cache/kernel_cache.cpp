@@ -104,12 +104,23 @@ bool KernelCache::jit_only(const std::string& backend) {
 KernelCache::KernelPtr KernelCache::build(const Spec& spec, const Backend& backend, const std::string& key,
                                           KernelSource* source) {
   log("cache miss (memory) key=" + key + " backend=" + backend.name());
-  const bool use_disk = disk_ && !jit_only(backend.name());
+  const bool use_disk = disk_ && backend.serialises() && !jit_only(backend.name());
   if (use_disk) {
     if (KernelPtr k = load_from_disk(spec, backend, key)) {
       *source = KernelSource::disk;
       return k;
     }
+  }
+  if (config_.disable_jit && (!backend.serialises() || jit_only(backend.name()))) {
+    // No ahead-of-time compile can help: say so rather than suggest one.
+    std::string cached;
+    for (const Backend* b : all_backends())
+      if (b->serialises() && b->unavailable_reason().empty()) cached += (cached.empty() ? "" : ", ") + b->name();
+    throw JitDisabledError("ATTNGEN_DISABLE_JIT=1: kernel " + key + " (backend " + backend.name() + ", isa " +
+                           backend.isa() + ") is in no cache, and backend " + backend.name() +
+                           " kernels cannot be cached: they are only ever compiled at run time, so JIT must stay "
+                           "enabled for this backend (unset ATTNGEN_DISABLE_JIT" +
+                           (cached.empty() ? std::string(")") : ", or use a backend whose kernels are cached: " + cached + ")"));
   }
   if (config_.disable_jit)
     throw JitDisabledError("ATTNGEN_DISABLE_JIT=1: kernel " + key + " (backend " + backend.name() + ", isa " +

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "runtime/core/error.hpp"
+#include "runtime/core/text.hpp"
 #include "runtime/core/thread_pool.hpp"
 
 namespace attngen {
@@ -40,7 +41,7 @@ const Backend& select_backend(const std::string& name, const Spec& spec) {
       throw Error("backend " + name + ": cannot compile this spec: " + r);
     return *b;
   }
-  throw Error("backend: unknown backend '" + name + "'; expected auto or one of: " + known);
+  throw Error("backend: unknown backend '" + printable(name) + "'; expected auto or one of: " + known);
 }
 
 // Items are handed out by an atomic counter to the caller and to up to

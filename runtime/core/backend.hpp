@@ -91,6 +91,10 @@ class Backend {
   // Empty when `spec` is supported; otherwise why not.
   virtual std::string unsupported_reason(const Spec&) const { return ""; }
   virtual std::unique_ptr<Kernel> compile(const Spec& spec) const = 0;
+  // False for a backend whose Kernel::serialize() is always empty: its
+  // kernels are compiled at run time only and no cache outside the process
+  // can ever hold them (so ATTNGEN_DISABLE_JIT=1 cannot work with it).
+  virtual bool serialises() const { return true; }
   // Rebuilds a kernel from Kernel::serialize() output; nullptr when this
   // backend has no serialisable kernels or `image` is not one of its images.
   virtual std::unique_ptr<Kernel> deserialize(const Spec&, const std::vector<uint8_t>& /*image*/) const {

@@ -4,7 +4,9 @@
 #include <string_view>
 
 #include "runtime/core/error.hpp"
+#include "runtime/core/text.hpp"
 #include "runtime/io/atomic_file.hpp"
+#include "runtime/io/output_files.hpp"
 
 namespace attngen {
 namespace {
@@ -22,7 +24,7 @@ struct Ctx {
   const std::string& name;
   const std::string& path;  // empty when parsing from memory
   [[noreturn]] void fail(const std::string& msg) const {
-    throw Error(name + ": " + msg + (path.empty() ? "" : " (in '" + path + "')"));
+    throw Error(name + ": " + msg + (path.empty() ? "" : " (in '" + printable(path, 200) + "')"));
   }
 };
 
@@ -33,7 +35,7 @@ ElemType descr_type(const std::string& d, const Ctx& ctx) {
   bool has_order = order == '<' || order == '>' || order == '=' || order == '|';
   std::string code = has_order ? d.substr(1) : d;
   if (code == "u1" || code == "b1" || code == "?") {
-    if (order == '>') ctx.fail("unsupported dtype '" + d + "' (" + kSupported + ")");
+    if (order == '>') ctx.fail("unsupported dtype '" + printable(d) + "' (" + kSupported + ")");
     return code == "u1" ? ElemType::u8 : ElemType::b8;
   }
   ElemType t;
@@ -41,7 +43,7 @@ ElemType descr_type(const std::string& d, const Ctx& ctx) {
   else if (code == "f2") t = ElemType::f16;
   else if (code == "u2") t = ElemType::bf16;
   else if (code == "i4") t = ElemType::i32;
-  else ctx.fail("unsupported dtype '" + d + "' (" + kSupported + ")");
+  else ctx.fail("unsupported dtype '" + printable(d) + "' (" + kSupported + ")");
   if (order == '>')
     ctx.fail("big-endian data ('" + d + "') is not supported; save little-endian");
   if (order != '<')
@@ -83,7 +85,7 @@ class HeaderParser {
         once(seen_shape, key);
         h.shape = tuple();
       } else {
-        bad("unexpected key '" + key + "'");
+        bad("unexpected key '" + printable(key) + "'");
       }
       if (!eat(',')) {
         expect('}');
@@ -100,10 +102,10 @@ class HeaderParser {
 
  private:
   [[noreturn]] void bad(const std::string& what) const {
-    std::string_view shown = s_.substr(0, 120);
+    std::string_view shown = s_;
     while (!shown.empty() && (shown.back() == ' ' || shown.back() == '\n')) shown.remove_suffix(1);
     ctx_.fail("malformed .npy header: " + what + " at offset " + std::to_string(i_) + " in \"" +
-              std::string(shown) + (s_.size() > 120 ? "...\"" : "\""));
+              printable(shown, 120) + "\"");
   }
   char peek() const { return i_ < s_.size() ? s_[i_] : '\0'; }
   void ws() {
@@ -120,7 +122,7 @@ class HeaderParser {
     if (!eat(c)) bad(std::string("expected '") + c + "'");
   }
   void once(bool& seen, const std::string& key) {
-    if (seen) bad("duplicate key '" + key + "'");
+    if (seen) bad("duplicate key '" + printable(key) + "'");
     seen = true;
   }
   std::string str() {
@@ -195,7 +197,7 @@ bool byte_count(const std::vector<int64_t>& shape, ElemType t, size_t& out) {
 
 NpyArray parse(const uint8_t* data, size_t size, const Ctx& ctx) {
   if (size < kMagicLen || std::memcmp(data, kMagic, kMagicLen) != 0)
-    throw Error(ctx.name + ": " + (ctx.path.empty() ? "data" : "'" + ctx.path + "'") +
+    throw Error(ctx.name + ": " + (ctx.path.empty() ? "data" : "'" + printable(ctx.path, 200) + "'") +
                 " is not a .npy file (bad magic)");
   if (size < kMagicLen + 2)
     ctx.fail("truncated .npy header: " + std::to_string(size) + " bytes, no format version");
@@ -218,6 +220,8 @@ NpyArray parse(const uint8_t* data, size_t size, const Ctx& ctx) {
     ctx.fail("fortran_order True is not supported; save a C-order (row-major) array");
 
   NpyArray a;
+  a.name = ctx.name;
+  a.path = ctx.path;
   a.type = descr_type(h.descr, ctx);
   a.shape = std::move(h.shape);
   size_t need = 0;
@@ -251,9 +255,9 @@ const char* npy_descr(ElemType t) {
 
 TensorRef NpyArray::view() const {
   if (shape.size() > size_t(kMaxRank))
-    throw Error("array of shape " + shape_string(shape) + " has rank " +
-                std::to_string(shape.size()) + "; at most " + std::to_string(kMaxRank) +
-                " is supported");
+    Ctx{name.empty() ? std::string("array") : name, path}.fail(
+        "shape " + shape_string(shape) + " has rank " + std::to_string(shape.size()) + "; at most " +
+        std::to_string(kMaxRank) + " dimensions are supported");
   return contiguous_view(bytes.data(), type, shape);
 }
 
@@ -305,8 +309,9 @@ std::vector<uint8_t> encode_npy(ElemType type, const std::vector<int64_t>& shape
 
 void write_npy(const std::string& path, ElemType type, const std::vector<int64_t>& shape,
                const void* data) {
-  std::vector<uint8_t> bytes = encode_npy(type, shape, data);
-  write_file_atomic(path, bytes.data(), bytes.size());
+  OutputFiles out;
+  out.set(out.add_output("", path), encode_npy(type, shape, data));
+  out.commit();
 }
 
 }  // namespace attngen

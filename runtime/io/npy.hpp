@@ -16,8 +16,10 @@ struct NpyArray {
   ElemType type = ElemType::f32;
   std::vector<int64_t> shape;
   std::vector<uint8_t> bytes;  // numel * elem_size, C order
+  std::string name, path;      // the tensor and file it was read as (path "" from memory), for messages
 
-  // contiguous_view over `bytes`; throws Error for rank > kMaxRank.
+  // contiguous_view over `bytes`; throws Error naming the tensor and the file
+  // for rank > kMaxRank.
   TensorRef view() const;
 };
 
@@ -26,7 +28,7 @@ NpyArray read_npy(const std::string& path, const std::string& name);
 NpyArray parse_npy(const uint8_t* data, size_t size, const std::string& name);
 
 std::vector<uint8_t> encode_npy(ElemType type, const std::vector<int64_t>& shape, const void* data);
-// Atomic, via write_file_atomic.
+// Atomic, through OutputFiles (links, permission bits and special files survive).
 void write_npy(const std::string& path, ElemType type, const std::vector<int64_t>& shape,
                const void* data);
 

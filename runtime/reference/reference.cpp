@@ -154,6 +154,7 @@ class ReferenceBackend final : public Backend {
  public:
   std::string name() const override { return "reference"; }
   std::string isa() const override { return "scalar-f64"; }
+  bool serialises() const override { return false; }  // compiling is building a small object
   std::unique_ptr<Kernel> compile(const Spec& spec) const override { return std::make_unique<ReferenceKernel>(spec); }
 };
 

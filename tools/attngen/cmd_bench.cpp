@@ -10,6 +10,7 @@
 #include "codegen/x86/cpu.hpp"
 #include "codegen/x86/peak_kernel.hpp"
 #include "runtime/core/backend.hpp"
+#include "tools/attngen/cli_checks.hpp"
 #include "tools/attngen/commands.hpp"
 #include "tools/common/workload.hpp"
 
@@ -44,6 +45,7 @@ void bench(const BenchFlags& f) {
   // --rotate N: N problems with their own tensors (an engine's N layers), run
   // in turn, so that K/V come from DRAM rather than from a warm cache.
   std::vector<std::unique_ptr<Workload>> rotation;
+  check_workload_fits("bench", spec, opt);
   for (int i = 0; i < f.rotate; ++i) {
     opt.seed = 1 + uint64_t(i);
     rotation.push_back(std::make_unique<Workload>(spec, opt));
@@ -130,13 +132,13 @@ void add_bench(CLI::App& app) {
   auto f = std::make_shared<BenchFlags>();
   cmd->add_option("spec", f->spec, "Spec JSON file")->required();
   cmd->add_option("--backend", f->backend, "auto, or a backend name");
-  cmd->add_option("--batch", f->batch, "Batch size")->check(CLI::PositiveNumber);
-  cmd->add_option("--q-len", f->sq, "Query sequence length")->check(CLI::PositiveNumber);
-  cmd->add_option("--kv-len", f->skv, "Key sequence length")->check(CLI::PositiveNumber);
-  cmd->add_option("--threads", f->threads, "Threads (0 = all hardware threads; default 1)");
-  cmd->add_option("--reps", f->reps, "Timed repetitions (the median is reported)")->check(CLI::PositiveNumber);
+  cmd->add_option("--batch", f->batch, "Batch size")->transform(integer_in(1, INT64_MAX));
+  cmd->add_option("--q-len", f->sq, "Query sequence length")->transform(integer_in(1, INT64_MAX));
+  cmd->add_option("--kv-len", f->skv, "Key sequence length")->transform(integer_in(1, INT64_MAX));
+  cmd->add_option("--threads", f->threads, "Threads (0 = all hardware threads; default 1)")->transform(integer_in(0, INT32_MAX));
+  cmd->add_option("--reps", f->reps, "Timed repetitions (the median is reported)")->transform(integer_in(1, INT32_MAX));
   cmd->add_option("--rotate", f->rotate, "Cycle through N problems with their own tensors (K/V from DRAM, as an engine's layers)")
-      ->check(CLI::Range(1, 4096));
+      ->transform(integer_in(1, 4096));
   cmd->add_option("--custom", f->custom, "Custom mask contents: random | keep_all | block_sparse")
       ->check(CLI::IsMember({"random", "keep_all", "block_sparse"}));
   cmd->add_flag("--full-lengths", f->full_lengths, "Padding/prefix lengths equal to the extents");

@@ -1,7 +1,7 @@
 // attngen compile SPEC [--backend B] [--emit FILE]: ahead-of-time compile.
 // Goes through the kernel cache, so a serialisable kernel lands in the disk
 // cache (ATTNGEN_CACHE_DIR) for later processes; --emit also writes the
-// entry to FILE. JIT-only backends (x86 today) are reported as such.
+// entry to FILE. JIT-only backends (the reference) are reported as such.
 #include <chrono>
 #include <cstdio>
 
@@ -9,7 +9,7 @@
 #include "runtime/x86/x86_kernel.hpp"
 #include "runtime/cache/kernel_cache.hpp"
 #include "runtime/core/version.hpp"
-#include "runtime/io/atomic_file.hpp"
+#include "runtime/io/output_files.hpp"
 #include "tools/attngen/commands.hpp"
 
 namespace attngen::cli {
@@ -20,6 +20,11 @@ struct CompileFlags {
 };
 
 void compile(const CompileFlags& f) {
+  // --emit is checked before anything is compiled: it may not be the spec file.
+  OutputFiles files;
+  files.add_input("spec", f.spec);
+  const size_t emit_file = f.emit.empty() ? 0 : files.add_output("--emit", f.emit);
+
   const Spec spec = load_spec_file(f.spec);
   const Backend& backend = choose_backend(f.backend, spec);
   KernelCache& cache = process_cache();
@@ -48,7 +53,8 @@ void compile(const CompileFlags& f) {
   if (image.empty()) throw Error("--emit " + f.emit + ": not written: " + jit_only);
   const std::vector<uint8_t> entry = encode_entry(
       {kGeneratorVersion, toolchain_id(), kernel->backend(), kernel->isa(), kernel->key(), canonical_json(spec), image});
-  write_file_atomic(f.emit, entry.data(), entry.size());
+  files.set(emit_file, entry);
+  files.commit();
   const std::string name = DiskCache("").entry_path(kernel->key()).substr(1);
   std::printf("emitted   %s (%zu bytes): a cache entry; install it as DIR/%s to use it\n", f.emit.c_str(),
               entry.size(), name.c_str());

@@ -1,6 +1,7 @@
 // attngen run SPEC --q Q.npy --k K.npy --v V.npy --out O.npy [...]: one call on
-// tensors from .npy files. Outputs are written atomically: a failed run leaves
-// no file behind.
+// tensors from .npy files. Outputs are written all or none (OutputFiles): a
+// failed run leaves no file behind and changes none, and an output that is an
+// input or another output is refused before anything runs.
 #include <chrono>
 #include <cstdio>
 #include <map>
@@ -9,10 +10,43 @@
 #include "runtime/cache/kernel_cache.hpp"
 #include "runtime/core/backend.hpp"
 #include "runtime/io/npy.hpp"
+#include "runtime/io/output_files.hpp"
+#include "tools/attngen/cli_checks.hpp"
 #include "tools/attngen/commands.hpp"
+#include "tools/common/workload.hpp"
 
 namespace attngen::cli {
 namespace {
+
+// The run-time mask tensors: flag, tensor name, help.
+struct ExtraTensor {
+  const char* flag;
+  const char* name;
+  const char* help;
+};
+constexpr ExtraTensor kExtras[] = {
+    {"--q-lens", "q_lens", "padding: int32 [B] query lengths (optional, default Sq)"},
+    {"--kv-lens", "kv_lens", "padding: int32 [B] key lengths"},
+    {"--q-doc", "q_doc", "document: int32 [B,Sq] ids"},
+    {"--kv-doc", "kv_doc", "document: int32 [B,Skv] ids"},
+    {"--mask", "mask", "custom: bool/uint8 or additive float tensor broadcasting to [B,Hq,Sq,Skv]"},
+    {"--alibi-slopes", "alibi_slopes", "alibi: float32 [Hq] or [B,Hq] slopes"},
+    {"--prefix-lens", "prefix_lens", "prefix_lm without a static prefix: int32 [B]"},
+};
+
+// The bytes of an output whose extents follow Q's. Q's shape comes from a
+// .npy header: with one extent 0 it holds no data whatever the others claim,
+// so the size is checked before anything is allocated.
+size_t output_bytes(const char* flag, const char* name, const std::vector<int64_t>& shape, ElemType type,
+                    const TensorRef& q) {
+  const std::optional<uint64_t> n = tensor_bytes(shape, type);
+  const uint64_t memory = physical_memory_bytes();
+  if (n && (memory == 0 || *n <= memory) && *n <= SIZE_MAX) return size_t(*n);
+  throw Error(std::string(flag) + ": cannot allocate " + name + " of shape " + shape_string(shape) + " (" +
+              elem_name(type) + ", following q's shape " + shape_string(q) + "): " +
+              (n ? std::to_string(*n) + " bytes" : std::string("more than 2^64 bytes")) +
+              ", more than this machine's memory (" + std::to_string(memory) + " bytes)");
+}
 
 struct RunFlags {
   std::string spec, q, k, v, out, lse;
@@ -22,6 +56,17 @@ struct RunFlags {
 };
 
 void run(const RunFlags& f) {
+  // Every path first, before anything is read or computed.
+  OutputFiles files;
+  files.add_input("spec", f.spec);
+  files.add_input("--q", f.q);
+  files.add_input("--k", f.k);
+  files.add_input("--v", f.v);
+  for (const ExtraTensor& e : kExtras)
+    if (auto it = f.extra.find(e.name); it != f.extra.end()) files.add_input(e.flag, it->second);
+  const size_t o_file = files.add_output("--out", f.out);
+  const size_t lse_file = f.lse.empty() ? 0 : files.add_output("--lse", f.lse);
+
   const Spec spec = load_spec_file(f.spec);
   const Backend& backend = select_backend(f.backend, spec);
   std::map<std::string, NpyArray> arrays;
@@ -51,16 +96,14 @@ void run(const RunFlags& f) {
   // Output extents follow Q (shape checked by bind_args before anything runs).
   std::vector<int64_t> o_shape(a.q.shape, a.q.shape + a.q.rank);
   if (o_shape.size() == 4) o_shape[3] = spec.head_dim_v;
-  int64_t o_numel = 1;
-  for (int64_t d : o_shape) o_numel *= d;
-  std::vector<uint8_t> o(size_t(std::max<int64_t>(o_numel, 0)) * elem_size(spec.dtype));
+  std::vector<uint8_t> o(output_bytes("--out", "O", o_shape, spec.dtype, a.q));
   a.o = contiguous_view(o.data(), spec.dtype, o_shape);
   std::vector<float> lse;
   std::vector<int64_t> lse_shape;
   if (spec.return_lse && o_shape.size() == 4) {
     const bool bhsd = spec.layout == Layout::bhsd;
     lse_shape = {o_shape[0], spec.num_heads, bhsd ? o_shape[2] : o_shape[1]};
-    lse.resize(size_t(lse_shape[0] * lse_shape[1] * lse_shape[2]));
+    lse.resize(output_bytes("--lse", "LSE", lse_shape, ElemType::f32, a.q) / sizeof(float));
     a.lse = contiguous_view(lse.data(), ElemType::f32, lse_shape);
   }
 
@@ -70,8 +113,9 @@ void run(const RunFlags& f) {
   const auto t1 = std::chrono::steady_clock::now();
   kernel->run(a, RunOptions{f.threads});
   const auto t2 = std::chrono::steady_clock::now();
-  write_npy(f.out, spec.dtype, o_shape, o.data());
-  if (spec.return_lse) write_npy(f.lse, ElemType::f32, lse_shape, lse.data());
+  files.set(o_file, encode_npy(spec.dtype, o_shape, o.data()));
+  if (spec.return_lse) files.set(lse_file, encode_npy(ElemType::f32, lse_shape, lse.data()));
+  files.commit();
   auto ms = [](auto d) { return std::chrono::duration<double, std::milli>(d).count(); };
   std::fprintf(stderr, "attngen run: backend %s (%s), compile %.3f ms, run %.3f ms -> %s\n", kernel->backend().c_str(),
                kernel->isa().c_str(), ms(t1 - t0), ms(t2 - t1), f.out.c_str());
@@ -90,27 +134,14 @@ void add_run(CLI::App& app) {
   cmd->add_option("--q", f->q, "Queries")->required();
   cmd->add_option("--k", f->k, "Keys")->required();
   cmd->add_option("--v", f->v, "Values")->required();
-  cmd->add_option("--out", f->out, "Output file for O (written atomically)")->required();
+  cmd->add_option("--out", f->out, "Output file for O (written atomically, with --lse: both or neither)")->required();
   cmd->add_option("--lse", f->lse, "Output file for the log-sum-exp (needs return_lse: true)");
-  const std::pair<const char*, const char*> extras[] = {
-      {"--q-lens", "q_lens"},           {"--kv-lens", "kv_lens"}, {"--q-doc", "q_doc"},
-      {"--kv-doc", "kv_doc"},           {"--mask", "mask"},       {"--alibi-slopes", "alibi_slopes"},
-      {"--prefix-lens", "prefix_lens"},
-  };
-  const char* help[] = {"padding: int32 [B] query lengths (optional, default Sq)",
-                        "padding: int32 [B] key lengths",
-                        "document: int32 [B,Sq] ids",
-                        "document: int32 [B,Skv] ids",
-                        "custom: bool/uint8 or additive float tensor broadcasting to [B,Hq,Sq,Skv]",
-                        "alibi: float32 [Hq] or [B,Hq] slopes",
-                        "prefix_lm without a static prefix: int32 [B]"};
-  int i = 0;
-  for (const auto& [flag, name] : extras) {
-    const std::string key = name;
-    cmd->add_option_function<std::string>(flag, [f, key](const std::string& p) { f->extra[key] = p; }, help[i++]);
+  for (const ExtraTensor& e : kExtras) {
+    const std::string key = e.name;
+    cmd->add_option_function<std::string>(e.flag, [f, key](const std::string& p) { f->extra[key] = p; }, e.help);
   }
   cmd->add_option("--backend", f->backend, "auto, or a backend name (see `attngen check`)");
-  cmd->add_option("--threads", f->threads, "Threads (0 = all hardware threads)")->check(CLI::NonNegativeNumber);
+  cmd->add_option("--threads", f->threads, "Threads (0 = all hardware threads)")->transform(integer_in(0, INT32_MAX));
   cmd->callback([f] { run(*f); });
 }
 

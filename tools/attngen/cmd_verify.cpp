@@ -4,10 +4,13 @@
 // dtype's tolerance, any output is not finite, or a fully masked row is not 0.
 #include <chrono>
 #include <cstdio>
+#include <new>
+#include <optional>
 
 #include "codegen/spec/spec.hpp"
 #include "runtime/cache/kernel_cache.hpp"
 #include "runtime/core/backend.hpp"
+#include "tools/attngen/cli_checks.hpp"
 #include "tools/attngen/commands.hpp"
 #include "tools/common/workload.hpp"
 
@@ -32,7 +35,18 @@ void verify(const VerifyFlags& f) {
   opt.sq = f.sq ? f.sq : spec.seq_len_q.value_or(100);
   opt.skv = f.skv ? f.skv : spec.seq_len_kv.value_or(opt.sq + 29);
   opt.seed = f.seed;
-  Workload w(spec, opt);
+  // Extents come from the command line: checked against the machine first,
+  // and an allocation that fails anyway says what it was for.
+  check_workload_fits("verify", spec, opt);
+  std::optional<Workload> workload;
+  try {
+    workload.emplace(spec, opt);
+  } catch (const std::bad_alloc&) {
+    throw Error("verify: out of memory allocating the random tensors for B=" + std::to_string(opt.batch) +
+                " Sq=" + std::to_string(opt.sq) + " Skv=" + std::to_string(opt.skv) +
+                "; choose a smaller --batch, --q-len or --kv-len");
+  }
+  Workload& w = *workload;
 
   auto t0 = std::chrono::steady_clock::now();
   // Through the kernel cache, so ATTNGEN_VERBOSE, _DUMP and _DISABLE_JIT apply.
@@ -68,12 +82,13 @@ void add_verify(CLI::App& app) {
   auto f = std::make_shared<VerifyFlags>();
   cmd->add_option("spec", f->spec, "Spec JSON file")->required();
   cmd->add_option("--backend", f->backend, "auto, or a backend name (see `attngen check`)");
-  cmd->add_option("--batch", f->batch, "Batch size")->check(CLI::PositiveNumber);
-  cmd->add_option("--q-len", f->sq, "Query sequence extent (default: the spec's, else 100)")->check(CLI::PositiveNumber);
+  cmd->add_option("--batch", f->batch, "Batch size")->transform(integer_in(1, INT64_MAX));
+  cmd->add_option("--q-len", f->sq, "Query sequence extent (default: the spec's, else 100)")
+      ->transform(integer_in(1, INT64_MAX));
   cmd->add_option("--kv-len", f->skv, "Key sequence extent (default: the spec's, else q-len + 29)")
-      ->check(CLI::PositiveNumber);
-  cmd->add_option("--seed", f->seed, "Random seed");
-  cmd->add_option("--threads", f->threads, "Threads (0 = all hardware threads)")->check(CLI::NonNegativeNumber);
+      ->transform(integer_in(1, INT64_MAX));
+  cmd->add_option("--seed", f->seed, "Random seed")->transform(integer_in(0, INT64_MAX));
+  cmd->add_option("--threads", f->threads, "Threads (0 = all hardware threads)")->transform(integer_in(0, INT32_MAX));
   cmd->callback([f] { verify(*f); });
 }
 

@@ -1,5 +1,7 @@
 #include "tools/common/workload.hpp"
 
+#include <unistd.h>
+
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -61,6 +63,43 @@ void random_docs(std::mt19937_64& rng, int32_t* ids, int64_t n) {
 }
 
 }  // namespace
+
+uint64_t physical_memory_bytes() {
+  const long pages = ::sysconf(_SC_PHYS_PAGES), page = ::sysconf(_SC_PAGE_SIZE);
+  return pages > 0 && page > 0 ? uint64_t(pages) * uint64_t(page) : 0;
+}
+
+std::optional<uint64_t> tensor_bytes(const std::vector<int64_t>& shape, ElemType type) {
+  for (int64_t d : shape)
+    if (d == 0) return 0;
+  uint64_t n = elem_size(type);
+  for (int64_t d : shape)
+    if (d < 0 || __builtin_mul_overflow(n, uint64_t(d), &n)) return std::nullopt;
+  return n;
+}
+
+void check_workload_fits(const std::string& what, const Spec& s, const WorkloadOptions& opt) {
+  const int64_t B = opt.batch, Sq = opt.sq, Skv = opt.skv;
+  const std::vector<int64_t> shapes[] = {
+      {B, s.num_heads, Sq, s.head_dim},      {B, s.num_kv_heads, Skv, s.head_dim},
+      {B, s.num_kv_heads, Skv, s.head_dim_v}, {B, s.num_heads, Sq, s.head_dim_v},
+      {B, s.num_heads, Sq, s.head_dim_v}};  // Q, K, V, O and the reference's O
+  uint64_t total = 0;
+  bool overflow = false;
+  auto add = [&](std::optional<uint64_t> n) { overflow = overflow || !n || __builtin_add_overflow(total, *n, &total); };
+  for (const auto& shape : shapes) add(tensor_bytes(shape, s.dtype));
+  add(tensor_bytes({2, B, s.num_heads, Sq}, ElemType::f32));  // LSE and the reference's
+  if (s.find_mask<DocumentMask>()) add(tensor_bytes({B, Sq + Skv}, ElemType::i32));
+  if (s.find_mask<CustomMask>()) add(tensor_bytes({B, s.num_heads, Sq, Skv}, ElemType::f32));
+  const uint64_t memory = physical_memory_bytes();
+  if (!overflow && (memory == 0 || total <= memory)) return;
+  throw Error(what + ": B=" + std::to_string(B) + " Sq=" + std::to_string(Sq) + " Skv=" + std::to_string(Skv) +
+              " (Hq=" + std::to_string(s.num_heads) + ", Hkv=" + std::to_string(s.num_kv_heads) +
+              ", D=" + std::to_string(s.head_dim) + ", " + elem_name(s.dtype) + ") needs " +
+              (overflow ? std::string("more than 2^64 bytes") : std::to_string(total) + " bytes") +
+              " of tensors, more than this machine's memory (" + std::to_string(memory) +
+              " bytes); choose a smaller --batch, --q-len or --kv-len");
+}
 
 std::vector<int64_t> Workload::q_shape() const {
   const Spec& s = spec_;

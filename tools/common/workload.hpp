@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -77,6 +78,17 @@ struct Comparison {
 // (lse may be null) with it.
 Comparison compare_with_reference(Workload& w, const std::vector<uint8_t>& o, const std::vector<float>* lse,
                                   int threads = 0);
+
+// Sizes come from command lines and file headers: a command checks them
+// against the machine before allocating, and says what did not fit.
+// Bytes of physical memory (0 when unknown).
+uint64_t physical_memory_bytes();
+// Bytes of a tensor of `shape` and `type`; nullopt beyond 2^64.
+std::optional<uint64_t> tensor_bytes(const std::vector<int64_t>& shape, ElemType type);
+// Throws Error, starting with `what`, when a Workload of `spec` and `opt`
+// (inputs, outputs and the reference's copies) needs more bytes than the
+// machine has; says how many and which extents to make smaller.
+void check_workload_fits(const std::string& what, const Spec& spec, const WorkloadOptions& opt);
 
 // Default tolerance on rel_err for a storage dtype (the issues' contract):
 // f32 2e-5, f16 4e-3, bf16 1.6e-2.
