@@ -12,8 +12,8 @@ cd "$(dirname "$0")/.."
 build=${1:-build}
 seq=${2:-2048}
 bin=$build/bin
-B="$bin/attngen bench --backend x86 --reps 3 --json"
-A="$B --q-len $seq --kv-len $seq"
+B="$bin/attngen bench --backend x86 --json"
+A="$B --q-len $seq --kv-len $seq --reps 3"
 S=bench/specs
 echo "# $(date -u +%Y-%m-%dT%H:%MZ) $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2) nproc=$(nproc) load=$(cut -d' ' -f1 /proc/loadavg)"
 $bin/attngen peak --json

@@ -18,6 +18,7 @@
 #include "runtime/core/error.hpp"
 #include "runtime/x86/convert.hpp"
 #include "runtime/x86/mask_summary.hpp"
+#include "runtime/x86/pack_buffer.hpp"
 
 namespace attngen::x86 {
 namespace {
@@ -32,7 +33,7 @@ int32_t read_i32(const TensorRef& t, int64_t i0, int64_t i1 = 0) {
 // Per-thread buffers; K/V packs are kept while consecutive items share a KV head.
 struct Workspace {
   int64_t kv_b = -1, kv_head = -1;
-  std::vector<float> kt, v;      // packed blocks (TilePlan::k_block_bytes, v_block_bytes each)
+  PackBuffer kt, v;              // packed blocks (TilePlan::k_block_bytes, v_block_bytes each)
   std::vector<uint8_t> packed;   // per block: packed for (kv_b, kv_head)?
   std::vector<float> q, s, o, m, l, alpha, row_tmp;
   std::vector<RowInfo> rows, tail_rows;
@@ -231,8 +232,8 @@ void X86Kernel::run_tile(const BoundArgs& a, const WorkItem& w, const MaskBlocks
     const int64_t nblocks = (a.skv + kB - 1) / kB;
     ws.kv_b = b, ws.kv_head = w.kv_head;
     ws.packed.assign(size_t(nblocks), 0);
-    ws.kt.resize(size_t(nblocks * plan_.k_block_bytes() / 4));
-    ws.v.resize(size_t(nblocks * plan_.v_block_bytes() / 4));
+    ws.kt.reserve(size_t(nblocks * plan_.k_block_bytes() / 4));
+    ws.v.reserve(size_t(nblocks * plan_.v_block_bytes() / 4));
   }
   int64_t jmin, jmax;
   prepare_rows(tc, &jmin, &jmax);
