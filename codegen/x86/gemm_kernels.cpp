@@ -22,9 +22,9 @@ void QkKernel::mac(const Xmm& acc, const Xmm& a, const Xmm& b) {
   else vfmadd231ps(acc, a, b);
 }
 
-// Column groups outermost: one group's slice of the K block (steps x 2
-// vectors, contiguous in the pack) stays in L1 while every row microtile of
-// the tile streams past it.
+// Column groups outermost (AVX2: four groups of 16 keys; AVX-512: one of 64):
+// one group's slice of the K block, contiguous in the pack, stays in L1 while
+// every row microtile of the tile streams past it.
 void QkKernel::generate() {
   preamble();
   mov(reg_q, ptr[rdi + offsetof(QkArgs, q)]);

@@ -1,10 +1,10 @@
 // The two matrix products of a flash-attention tile, generated for one spec
-// and one vector ISA (TilePlan). Register plan of a microtile, rows_micro rows
-// x two vectors:
-//   AVX2    (16 ymm):  6 rows, ymm0-11 accumulators, ymm12-13 B operand, ymm14-15 broadcasts;
-//   AVX-512 (32 zmm): 12 rows, zmm0-23 accumulators, zmm24-25 B operand, zmm26-27 broadcasts.
-// Per step: 2 vector loads + rows broadcasts feed 2 x rows FMAs (or vdpbf16ps
-// on bf16 pairs, where each step covers two elements of the reduction).
+// and one vector ISA (TilePlan). Register plan of a microtile (rows_micro rows
+// x cols_micro columns; docs/design-x86.md):
+//   AVX2    (16 ymm): 6 rows x 2 vectors, ymm0-11 accumulators, ymm12-13 B operand, ymm14-15 broadcasts;
+//   AVX-512 (32 zmm): 6 rows x 4 vectors, zmm0-23 accumulators, zmm24-27 B operand, zmm28-29 broadcasts.
+// Per step: the B vectors + rows broadcasts feed rows x vectors FMAs (or
+// vdpbf16ps on bf16 pairs, where each step covers two elements of the reduction).
 #pragma once
 
 #include "codegen/plan/plan.hpp"
