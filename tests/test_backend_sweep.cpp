@@ -18,12 +18,12 @@
 
 #include "codegen/x86/cpu.hpp"
 #include "runtime/core/backend.hpp"
+#include "tests/regression_specs.hpp"
 #include "tools/common/workload.hpp"
 
 namespace attngen {
 namespace {
 
-namespace fs = std::filesystem;
 
 struct Shape {
   int64_t sq, skv;
@@ -67,19 +67,6 @@ bool full_sweep() {
   return e && std::string(e) == "full";
 }
 
-std::vector<std::string> regression_specs() {
-  std::vector<std::string> files;
-  for (const auto& e : fs::directory_iterator(fs::path(ATTNGEN_SOURCE_DIR) / "specs" / "regression"))
-    if (e.path().extension() == ".json") files.push_back(e.path().filename().string());
-  std::sort(files.begin(), files.end());
-  return files;
-}
-
-nlohmann::json load_json(const std::string& name) {
-  std::ifstream in(fs::path(ATTNGEN_SOURCE_DIR) / "specs" / "regression" / name);
-  return nlohmann::json::parse(in);
-}
-
 struct Case {
   std::string backend, spec;
 };
@@ -88,7 +75,7 @@ class BackendSweep : public ::testing::TestWithParam<Case> {};
 
 TEST_P(BackendSweep, MatchesReference) {
   const Case& c = GetParam();
-  const nlohmann::json base = load_json(c.spec);
+  const nlohmann::json base = testing::load_regression_spec(c.spec);
   std::vector<Shape> shapes;
   if (full_sweep()) {
     for (int64_t a : kLengthsFull)
@@ -146,7 +133,7 @@ std::vector<Case> cases() {
   std::vector<Case> out;
   for (const Backend* b : all_backends()) {
     if (b->name() == "reference" || !b->unavailable_reason().empty()) continue;
-    for (const std::string& s : regression_specs()) out.push_back({b->name(), s});
+    for (const std::string& s : testing::regression_specs()) out.push_back({b->name(), s});
   }
   return out;
 }

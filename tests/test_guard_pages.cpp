@@ -16,12 +16,12 @@
 
 #include "runtime/core/backend.hpp"
 #include "runtime/x86/x86_backend.hpp"
+#include "tests/regression_specs.hpp"
 #include "tools/common/workload.hpp"
 
 namespace attngen {
 namespace {
 
-namespace fs = std::filesystem;
 
 // A copy of one tensor's bytes whose first (or last) byte touches a PROT_NONE page.
 class GuardedTensor {
@@ -63,20 +63,11 @@ class GuardedTensor {
   size_t len_ = 0, span_ = 0;
 };
 
-std::vector<std::string> regression_specs() {
-  std::vector<std::string> files;
-  for (const auto& e : fs::directory_iterator(fs::path(ATTNGEN_SOURCE_DIR) / "specs" / "regression"))
-    if (e.path().extension() == ".json") files.push_back(e.path().filename().string());
-  std::sort(files.begin(), files.end());
-  return files;
-}
-
 class GuardPages : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(GuardPages, NothingOutsideTheTensorsIsTouched) {
   const Backend& x86 = x86_backend();
-  std::ifstream in(fs::path(ATTNGEN_SOURCE_DIR) / "specs" / "regression" / GetParam());
-  const nlohmann::json base = nlohmann::json::parse(in);
+  const nlohmann::json base = testing::load_regression_spec(GetParam());
   const int64_t lengths[] = {1, 3, 17, 65, 129};
   const int dims[][2] = {{33, 17}, {72, 40}, {128, 128}, {16, 80}};
   const char* dtypes[] = {"f32", "f16", "bf16"};
@@ -137,7 +128,7 @@ std::string case_name(const ::testing::TestParamInfo<std::string>& info) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Regression, GuardPages,
-                         ::testing::ValuesIn(x86_backend().unavailable_reason().empty() ? regression_specs()
+                         ::testing::ValuesIn(x86_backend().unavailable_reason().empty() ? testing::regression_specs()
                                                                                           : std::vector<std::string>{}),
                          case_name);
 GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(GuardPages);

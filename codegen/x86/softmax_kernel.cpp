@@ -52,17 +52,22 @@ bool SoftmaxKernel::reads_block_data() const {
 
 int SoftmaxKernel::key_mask(int vec) const { return reads_block_data() ? 4 + vec : 0; }
 
-void SoftmaxKernel::generate() {
-  if (zmm()) return generate_rows16();
-  preamble();
-  mov(reg_s, ptr[rdi + offsetof(SoftmaxArgs, s)]);
-  mov(reg_row, ptr[rdi + offsetof(SoftmaxArgs, rows)]);
+// S into `s`, the row descriptions into `rows`, the other arguments into their registers.
+void SoftmaxKernel::load_args(const Xbyak::Reg64& s, const Xbyak::Reg64& rows) {
+  mov(s, ptr[rdi + offsetof(SoftmaxArgs, s)]);
+  mov(rows, ptr[rdi + offsetof(SoftmaxArgs, rows)]);
   mov(reg_m, ptr[rdi + offsetof(SoftmaxArgs, m)]);
   mov(reg_l, ptr[rdi + offsetof(SoftmaxArgs, l)]);
   mov(reg_alpha, ptr[rdi + offsetof(SoftmaxArgs, alpha)]);
   mov(reg_n, ptr[rdi + offsetof(SoftmaxArgs, nrows)]);
   mov(reg_doc, ptr[rdi + offsetof(SoftmaxArgs, kv_doc)]);
   mov(reg_col, ptr[rdi + offsetof(SoftmaxArgs, mask_col_bytes)]);
+}
+
+void SoftmaxKernel::generate() {
+  if (zmm()) return generate_rows16();
+  preamble();
+  load_args(reg_s, reg_row);
   Xbyak::Label loop, done;
   test(reg_n, reg_n);
   jz(done, T_NEAR);
@@ -87,14 +92,7 @@ void SoftmaxKernel::generate_rows16() {
   const Zmm t8(8), t9(9), t10(10), t11(11), t12(12), t13(13);
   preamble();
   sub(rsp, kStack);
-  mov(reg_s_group, ptr[rdi + offsetof(SoftmaxArgs, s)]);
-  mov(reg_row_group, ptr[rdi + offsetof(SoftmaxArgs, rows)]);
-  mov(reg_m, ptr[rdi + offsetof(SoftmaxArgs, m)]);
-  mov(reg_l, ptr[rdi + offsetof(SoftmaxArgs, l)]);
-  mov(reg_alpha, ptr[rdi + offsetof(SoftmaxArgs, alpha)]);
-  mov(reg_n, ptr[rdi + offsetof(SoftmaxArgs, nrows)]);
-  mov(reg_doc, ptr[rdi + offsetof(SoftmaxArgs, kv_doc)]);
-  mov(reg_col, ptr[rdi + offsetof(SoftmaxArgs, mask_col_bytes)]);
+  load_args(reg_s_group, reg_row_group);
   if (reads_block_data()) {
     // k4-k7: the keys of vectors 0-3 inside the tensors (the block's first nkeys).
     mov(rax, ptr[rdi + offsetof(SoftmaxArgs, nkeys)]);

@@ -37,6 +37,7 @@ class SoftmaxKernel final : public JitGenerator {
  private:
   void generate() override;
   void generate_rows16();
+  void load_args(const Xbyak::Reg64& s, const Xbyak::Reg64& rows);
   void row();
   void score_mods();
   void masks();
