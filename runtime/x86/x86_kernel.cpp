@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <limits>
 
@@ -30,13 +31,37 @@ int32_t read_i32(const TensorRef& t, int64_t i0, int64_t i1 = 0) {
   return *reinterpret_cast<const int32_t*>(element_ptr(t, i0, i1));
 }
 
+// One Q tile's rows: packed Q, their descriptions for the softmax, and the
+// running max, sum, rescale factor and output.
+struct TileState {
+  std::vector<float> q, o, m, l, alpha;
+  std::vector<RowInfo> rows;
+  int64_t kb_first = 0, kb_last = -1;  // the key blocks this item visits
+};
+
+// Long contexts: a thread runs up to kGroupTiles consecutive tiles of one KV
+// head together, over chunks of key blocks whose packs fit in about
+// pack_budget() bytes (L2), so each chunk is read from L3 once per group
+// rather than once per tile.
+constexpr size_t kGroupTiles = 4;
+
+int64_t pack_budget() {
+  // ATTNGEN_X86_PACK_BUDGET (bytes) exists for tests that force chunking on small shapes.
+  static const int64_t budget = [] {
+    const char* e = std::getenv("ATTNGEN_X86_PACK_BUDGET");
+    return e && *e ? std::max<int64_t>(1, std::atoll(e)) : int64_t(1) << 20;
+  }();
+  return budget;
+}
+
 // Per-thread buffers; K/V packs are kept while consecutive items share a KV head.
 struct Workspace {
   int64_t kv_b = -1, kv_head = -1;
   PackBuffer kt, v;              // packed blocks (TilePlan::k_block_bytes, v_block_bytes each)
   std::vector<uint8_t> packed;   // per block: packed for (kv_b, kv_head)?
-  std::vector<float> q, s, o, m, l, alpha, row_tmp;
-  std::vector<RowInfo> rows, tail_rows;
+  TileState tiles[kGroupTiles];
+  std::vector<float> s, row_tmp;  // scores of the block being computed; a row being converted
+  std::vector<RowInfo> tail_rows;
   std::vector<uint8_t> tail_mask;  // rows x 64 elements of the mask, for tails and strided masks
   std::vector<int32_t> tail_doc;
 };
@@ -161,7 +186,10 @@ std::unique_ptr<CallPlan> X86Kernel::plan_call(const BoundArgs& a, int parts) co
       // packed K/V blocks belong to this call only.
       thread_local Workspace ws;
       ws.kv_b = ws.kv_head = -1;
-      for (size_t t = ranges[i].first; t < ranges[i].second; ++t) k->run_tile(a, items_[t], mask_blocks, &partials, &ws);
+      for (size_t t = ranges[i].first, n; t < ranges[i].second; t += n) {
+        n = k->group_size(a, items_.data() + t, ranges[i].second - t);
+        k->run_tiles(a, items_.data() + t, n, mask_blocks, &partials, &ws);
+      }
     }
   };
   // Key indices travel as int32 lanes in the generated masks.
@@ -197,6 +225,7 @@ struct X86Kernel::TileContext {
   const WorkItem& w;
   const MaskBlocks& mask_blocks;
   Workspace& ws;
+  TileState& st;
   int64_t b, q_len, kv_len, rows;
   const CustomMask* custom;
   bool doc, direct;
@@ -210,66 +239,107 @@ struct X86Kernel::BlockPlan {
   int64_t mask_col = 0;              // byte offset of the block in mask rows
 };
 
-void X86Kernel::run_tile(const BoundArgs& a, const WorkItem& w, const MaskBlocks& mask_blocks, Partials* partials,
-                         void* workspace) const {
+// Tiles of few rows read K/V in place; the rest use the packs.
+bool X86Kernel::direct_tile(const BoundArgs& a, const WorkItem& w) const {
+  const int64_t rows = (w.p1 - w.p0) * plan_.heads_per_tile;
+  return rows <= kDirectRowsMax && code_.has(kSlotQkDirect) && a.t.k.stride[3] == 1 && a.t.v.stride[3] == 1;
+}
+
+// Key blocks per chunk when tiles run as a group: their packs fit the budget.
+int64_t X86Kernel::chunk_blocks() const {
+  return std::max<int64_t>(1, pack_budget() / (plan_.k_block_bytes() + plan_.v_block_bytes()));
+}
+
+// How many of the next `n` items run together: consecutive whole (unsplit)
+// packed tiles of one KV head, when their keys span more than one chunk.
+size_t X86Kernel::group_size(const BoundArgs& a, const WorkItem* items, size_t n) const {
+  const int64_t nblocks = (a.skv + kB - 1) / kB;
+  auto groupable = [&](const WorkItem& w) {
+    return w.splits == 1 && w.b == items[0].b && w.kv_head == items[0].kv_head && !direct_tile(a, w);
+  };
+  if (nblocks <= chunk_blocks() || !groupable(items[0])) return 1;
+  size_t g = 1;
+  while (g < std::min(n, kGroupTiles) && groupable(items[g])) ++g;
+  return g;
+}
+
+void X86Kernel::run_tiles(const BoundArgs& a, const WorkItem* items, size_t n, const MaskBlocks& mask_blocks,
+                          Partials* partials, void* workspace) const {
   Workspace& ws = *static_cast<Workspace*>(workspace);
   const Spec& s = spec();
-  const int64_t b = w.b;
-  const int64_t rows = (w.p1 - w.p0) * plan_.heads_per_tile;
-  TileContext tc{a, w, mask_blocks, ws, b, a.q_len(b), a.kv_len(b), rows, s.find_mask<CustomMask>(),
-                 s.find_mask<DocumentMask>() != nullptr, false};
-  // Few rows: reading K/V in place beats packing blocks that serve only them.
-  tc.direct = rows <= kDirectRowsMax && code_.has(kSlotQkDirect) && a.t.k.stride[3] == 1 && a.t.v.stride[3] == 1;
-
-  ws.q.resize(size_t(rows * plan_.qk_steps));
-  ws.s.resize(size_t(rows * kB));
-  ws.o.assign(size_t(rows * plan_.dv_padded), 0.f);
-  ws.m.assign(size_t(rows), kNegInf);
-  ws.l.assign(size_t(rows), 0.f);
-  ws.alpha.resize(size_t(rows));
-  ws.rows.resize(size_t(rows));
-  if (ws.kv_b != b || ws.kv_head != w.kv_head) {
-    const int64_t nblocks = (a.skv + kB - 1) / kB;
-    ws.kv_b = b, ws.kv_head = w.kv_head;
-    ws.packed.assign(size_t(nblocks), 0);
-    ws.kt.reserve(size_t(nblocks * plan_.k_block_bytes() / 4));
-    ws.v.reserve(size_t(nblocks * plan_.v_block_bytes() / 4));
-  }
-  int64_t jmin, jmax;
-  prepare_rows(tc, &jmin, &jmax);
-  // This item's chunk of the key blocks (all of them unless the tile is split).
   const int64_t nblocks = (a.skv + kB - 1) / kB;
-  const int64_t kb_lo = nblocks * w.split / w.splits, kb_hi = nblocks * (w.split + 1) / w.splits;
-  for (int64_t kb = std::max(jmin / kB, kb_lo); jmax >= 0 && kb <= std::min(jmax / kB, kb_hi - 1); ++kb) {
-    const BlockPlan bp = classify_block(tc, kb);
-    if (!bp.skip) run_block(tc, kb, bp);
+  std::vector<TileContext> tcs;
+  tcs.reserve(n);
+  int64_t kb_begin = INT64_MAX, kb_end = -1;
+  for (size_t i = 0; i < n; ++i) {
+    const WorkItem& w = items[i];
+    const int64_t b = w.b, rows = (w.p1 - w.p0) * plan_.heads_per_tile;
+    TileState& st = ws.tiles[i];
+    tcs.push_back(TileContext{a, w, mask_blocks, ws, st, b, a.q_len(b), a.kv_len(b), rows, s.find_mask<CustomMask>(),
+                              s.find_mask<DocumentMask>() != nullptr, direct_tile(a, w)});
+    st.q.resize(size_t(rows * plan_.qk_steps));
+    st.o.assign(size_t(rows * plan_.dv_padded), 0.f);
+    st.m.assign(size_t(rows), kNegInf);
+    st.l.assign(size_t(rows), 0.f);
+    st.alpha.resize(size_t(rows));
+    st.rows.resize(size_t(rows));
+    if (ws.s.size() < size_t(rows * kB)) ws.s.resize(size_t(rows * kB));
+    if (ws.kv_b != b || ws.kv_head != w.kv_head) {
+      ws.kv_b = b, ws.kv_head = w.kv_head;
+      ws.packed.assign(size_t(nblocks), 0);
+      ws.kt.reserve(size_t(nblocks * plan_.k_block_bytes() / 4));
+      ws.v.reserve(size_t(nblocks * plan_.v_block_bytes() / 4));
+    }
+    int64_t jmin, jmax;
+    prepare_rows(tcs.back(), &jmin, &jmax);
+    // This item's chunk of the key blocks (all of them unless the tile is split).
+    const int64_t kb_lo = nblocks * w.split / w.splits, kb_hi = nblocks * (w.split + 1) / w.splits;
+    st.kb_first = std::max(jmin / kB, kb_lo);
+    st.kb_last = jmax < 0 ? -1 : std::min(jmax / kB, kb_hi - 1);
+    if (st.kb_first <= st.kb_last) kb_begin = std::min(kb_begin, st.kb_first), kb_end = std::max(kb_end, st.kb_last);
   }
+  // One tile: its blocks in order. A group: chunk by chunk, every tile over
+  // the chunk, so the chunk's packs stay in L2 across the group.
+  const int64_t chunk = n > 1 ? chunk_blocks() : nblocks;
+  for (int64_t c0 = kb_begin; c0 <= kb_end; c0 += chunk)
+    for (TileContext& tc : tcs)
+      for (int64_t kb = std::max(c0, tc.st.kb_first); kb <= std::min(c0 + chunk - 1, tc.st.kb_last); ++kb) {
+        const BlockPlan bp = classify_block(tc, kb);
+        if (!bp.skip) run_block(tc, kb, bp);
+      }
+  for (TileContext& tc : tcs) end_tile(tc, partials);
+}
+
+// A whole tile's rows go out; a split tile publishes its chunk's state and
+// the last chunk to finish merges them.
+void X86Kernel::end_tile(TileContext& tc, Partials* partials) const {
+  const WorkItem& w = tc.w;
+  TileState& st = tc.st;
   if (w.splits == 1) {
     finish_rows(tc);
     return;
   }
-  // Split tile: publish this chunk's state; the last chunk to finish merges.
   float* mine = partials->at(w.tile, w.split);
-  for (int64_t r = 0; r < rows; ++r) {
-    float* st = mine + r * partials->row_floats;
-    st[0] = ws.m[size_t(r)], st[1] = ws.l[size_t(r)];
-    std::copy(ws.o.begin() + r * plan_.dv_padded, ws.o.begin() + (r + 1) * plan_.dv_padded, st + 2);
+  for (int64_t r = 0; r < tc.rows; ++r) {
+    float* row = mine + r * partials->row_floats;
+    row[0] = st.m[size_t(r)], row[1] = st.l[size_t(r)];
+    std::copy(st.o.begin() + r * plan_.dv_padded, st.o.begin() + (r + 1) * plan_.dv_padded, row + 2);
   }
   if (partials->done[w.tile].fetch_add(1, std::memory_order_acq_rel) + 1 < w.splits) return;
-  for (int64_t r = 0; r < rows; ++r) {
+  for (int64_t r = 0; r < tc.rows; ++r) {
     float m = kNegInf;
     for (int c = 0; c < w.splits; ++c) m = std::max(m, partials->at(w.tile, c)[r * partials->row_floats]);
     float l = 0;
-    float* o = ws.o.data() + r * plan_.dv_padded;
+    float* o = st.o.data() + r * plan_.dv_padded;
     std::fill(o, o + plan_.dv_padded, 0.f);
     for (int c = 0; c < w.splits; ++c) {
-      const float* st = partials->at(w.tile, c) + r * partials->row_floats;
-      if (st[1] == 0) continue;  // this chunk saw no allowed key (a NaN sum must reach the row)
-      const float f = std::exp(st[0] - m);
-      l += st[1] * f;
-      for (int d = 0; d < plan_.dv_padded; ++d) o[d] += st[2 + d] * f;
+      const float* part = partials->at(w.tile, c) + r * partials->row_floats;
+      if (part[1] == 0) continue;  // this chunk saw no allowed key (a NaN sum must reach the row)
+      const float f = std::exp(part[0] - m);
+      l += part[1] * f;
+      for (int d = 0; d < plan_.dv_padded; ++d) o[d] += part[2 + d] * f;
     }
-    ws.m[size_t(r)] = m, ws.l[size_t(r)] = l;
+    st.m[size_t(r)] = m, st.l[size_t(r)] = l;
   }
   finish_rows(tc);
 }
@@ -286,9 +356,9 @@ void X86Kernel::prepare_rows(TileContext& tc, int64_t* jmin, int64_t* jmax) cons
   *jmin = INT64_MAX, *jmax = -1;
   for (int64_t r = 0; r < tc.rows; ++r) {
     const int64_t i = tc.w.p0 + r / Gh, h = row_head(tc.w, r);
-    RowInfo& ri = tc.ws.rows[size_t(r)];
+    RowInfo& ri = tc.st.rows[size_t(r)];
     ri = RowInfo{0, -1, float(i + tc.kv_len - tc.q_len), 0.f, 0, 0, nullptr};
-    float* qr = tc.ws.q.data() + r * plan_.qk_steps;
+    float* qr = tc.st.q.data() + r * plan_.qk_steps;
     if (i < tc.q_len) {
       if (plan_.bf16_dot)  // bf16 pairs as stored; the Q.K^T kernel applies the scale
         load_row_pairs(element_ptr(t.q, tc.b, h, i), t.q.stride[3], D, reinterpret_cast<uint32_t*>(qr));
@@ -314,9 +384,9 @@ X86Kernel::BlockPlan X86Kernel::classify_block(TileContext& tc, int64_t kb) cons
   const int64_t j0 = kb * kB, j1 = j0 + kB - 1;
   const int64_t jend = std::min(j1, tc.a.skv - 1);  // last key inside the tensors
   BlockPlan bp;
-  bp.rows = ws.rows.data();
+  bp.rows = tc.st.rows.data();
   bool any = false;
-  for (const RowInfo& ri : ws.rows) {
+  for (const RowInfo& ri : tc.st.rows) {
     any = any || (ri.lo <= ri.hi && ri.hi >= j0 && ri.lo <= j1);
     bp.full = bp.full && ri.lo <= j0 && ri.hi >= j1;
   }
@@ -327,7 +397,7 @@ X86Kernel::BlockPlan X86Kernel::classify_block(TileContext& tc, int64_t kb) cons
       const int32_t d = read_i32(t.kv_doc, tc.b, j);
       kmin = std::min(kmin, d), kmax = std::max(kmax, d);
     }
-    for (const RowInfo& ri : ws.rows)
+    for (const RowInfo& ri : tc.st.rows)
       if (ri.lo <= ri.hi) qmin = std::min(qmin, ri.qdoc), qmax = std::max(qmax, ri.qdoc);
     if (qmax < kmin || qmin > kmax) return BlockPlan{true};  // no id in common
     bp.full = bp.full && kmin == kmax && qmin == qmax && qmin == kmin;
@@ -343,7 +413,7 @@ X86Kernel::BlockPlan X86Kernel::classify_block(TileContext& tc, int64_t kb) cons
     const int64_t es = int64_t(elem_size(t.mask.type));
     bool any_keep = false, all_keep = true;
     for (int64_t r = 0; r < tc.rows; ++r) {
-      const RowInfo& ri = ws.rows[size_t(r)];
+      const RowInfo& ri = tc.st.rows[size_t(r)];
       if (ri.lo > ri.hi || ri.hi < j0 || ri.lo > j1) continue;
       const uint8_t bits = tc.mask_blocks.at(tc.b, row_head(tc.w, r), tc.w.p0 + r / plan_.heads_per_tile, kb);
       any_keep = any_keep || (bits & MaskBlocks::kAny);
@@ -356,10 +426,10 @@ X86Kernel::BlockPlan X86Kernel::classify_block(TileContext& tc, int64_t kb) cons
       // Copy the block's mask columns: they are strided, or (AVX2) the block
       // ends past the tensors and the kernel must not read past a row.
       ws.tail_mask.assign(size_t(tc.rows * kB * es), 0);
-      ws.tail_rows = ws.rows;
+      ws.tail_rows = tc.st.rows;
       for (int64_t r = 0; r < tc.rows; ++r) {
         char* dst = reinterpret_cast<char*>(ws.tail_mask.data()) + r * kB * es;
-        const char* src = static_cast<const char*>(ws.rows[size_t(r)].mask_row);
+        const char* src = static_cast<const char*>(tc.st.rows[size_t(r)].mask_row);
         for (int64_t j = j0; j <= jend; ++j) std::memcpy(dst + (j - j0) * es, src + j * t.mask.stride[3] * es, size_t(es));
         ws.tail_rows[size_t(r)].mask_row = dst;
       }
@@ -384,7 +454,7 @@ void X86Kernel::run_block(TileContext& tc, int64_t kb, const BlockPlan& bp) cons
     const int64_t nkeys = std::min<int64_t>(kB, tc.kv_len - j0);
     // Prefetch the next block's rows while this one computes (a prefetch
     // past the tensor's end is harmless: prefetches never fault).
-    const QkDirectArgs qa{ws.q.data(), element_ptr(t.k, tc.b, tc.w.kv_head, j0), t.k.stride[2] * es, ws.s.data(),
+    const QkDirectArgs qa{tc.st.q.data(), element_ptr(t.k, tc.b, tc.w.kv_head, j0), t.k.stride[2] * es, ws.s.data(),
                           tc.rows, nkeys, kB * t.k.stride[2] * es};
     code_.fn<QkDirectFn>(kSlotQkDirect)(&qa);
     v_block = element_ptr(t.v, tc.b, tc.w.kv_head, j0);
@@ -399,19 +469,20 @@ void X86Kernel::run_block(TileContext& tc, int64_t kb, const BlockPlan& bp) cons
       pack_block(tc.a, tc.w, kb, kt, vp, &ws.row_tmp);
       ws.packed[size_t(kb)] = 1;
     }
-    const QkArgs qa{ws.q.data(), reinterpret_cast<const float*>(kt), ws.s.data(), tc.rows};
+    const QkArgs qa{tc.st.q.data(), reinterpret_cast<const float*>(kt), ws.s.data(), tc.rows};
     code_.fn<QkFn>(kSlotQk)(&qa);
     v_block = vp;
     v_stride = plan_.cols_micro * 4;
     v_chunk = int64_t(plan_.pv_steps) * plan_.cols_micro * 4;
     pv_steps = plan_.pv_steps;
   }
-  const SoftmaxArgs sa{ws.s.data(), bp.rows, ws.m.data(), ws.l.data(), ws.alpha.data(), tc.rows,
+  const SoftmaxArgs sa{ws.s.data(), bp.rows, tc.st.m.data(), tc.st.l.data(), tc.st.alpha.data(), tc.rows,
                        int32_t(j0), float(j0), bp.kv_doc, bp.mask_col, std::min<int64_t>(kB, tc.a.skv - j0)};
   const bool additive_in_dtype =
       tc.custom && tc.custom->format == CustomFormat::additive && t.mask.type != ElemType::f32;
   code_.fn<SoftmaxFn>(softmax_slot(additive_in_dtype, !bp.full))(&sa);
-  const PvArgs pa{ws.s.data(), v_block, v_stride, v_chunk, ws.o.data(), ws.alpha.data(), tc.rows, pv_steps, v_prefetch};
+  const PvArgs pa{ws.s.data(), v_block, v_stride, v_chunk, tc.st.o.data(), tc.st.alpha.data(), tc.rows, pv_steps,
+                  v_prefetch};
   code_.fn<PvFn>(tc.direct ? kSlotPvDirect : kSlotPv)(&pa);
 }
 
@@ -424,14 +495,14 @@ void X86Kernel::finish_rows(TileContext& tc) const {
   const int Dv = s.head_dim_v, Dvp = plan_.dv_padded;
   for (int64_t r = 0; r < tc.rows; ++r) {
     const int64_t i = tc.w.p0 + r / plan_.heads_per_tile, h = row_head(tc.w, r);
-    const float l = tc.ws.l[size_t(r)];
+    const float l = tc.st.l[size_t(r)];
     const bool empty = l == 0;
-    float* o = tc.ws.o.data() + r * Dvp;
+    float* o = tc.st.o.data() + r * Dvp;
     if (empty) std::fill(o, o + Dv, 0.f);
     store_row(s.dtype, o, Dv, empty ? 0.f : 1.f / l, const_cast<char*>(element_ptr(t.o, tc.b, h, i)), t.o.stride[3]);
     if (s.return_lse)
       *reinterpret_cast<float*>(const_cast<char*>(element_ptr(t.lse, tc.b, h, i))) =
-          empty ? kNegInf : tc.ws.m[size_t(r)] + std::log(l);
+          empty ? kNegInf : tc.st.m[size_t(r)] + std::log(l);
   }
 }
 

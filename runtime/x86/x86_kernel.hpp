@@ -36,8 +36,12 @@ class X86Kernel final : public Kernel {
   struct TileContext;
   struct BlockPlan;
   struct Partials;
-  void run_tile(const BoundArgs& a, const WorkItem& w, const MaskBlocks& mask_blocks, Partials* partials,
-                void* workspace) const;
+  bool direct_tile(const BoundArgs& a, const WorkItem& w) const;
+  int64_t chunk_blocks() const;
+  size_t group_size(const BoundArgs& a, const WorkItem* items, size_t n) const;
+  void run_tiles(const BoundArgs& a, const WorkItem* items, size_t n, const MaskBlocks& mask_blocks,
+                 Partials* partials, void* workspace) const;
+  void end_tile(TileContext& tc, Partials* partials) const;
   void prepare_rows(TileContext& tc, int64_t* jmin, int64_t* jmax) const;
   BlockPlan classify_block(TileContext& tc, int64_t kb) const;
   void run_block(TileContext& tc, int64_t kb, const BlockPlan& bp) const;
