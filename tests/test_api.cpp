@@ -8,6 +8,7 @@
 #include <attngen/attngen.hpp>
 
 #include <atomic>
+#include <cstddef>
 #include <cmath>
 #include <cstdlib>
 #include <random>
@@ -218,6 +219,51 @@ TEST(Api, CompileMisuseReturnsErrorStatuses) {
   EXPECT_EQ(f.status, ATTNGEN_ERR_IO);
   EXPECT_TRUE(has(f, "/no/such/spec.json")) << f.message;
   EXPECT_EQ(k, nullptr);
+}
+
+// The device path of the C ABI without a GPU: an explicit cuda_arch compiles
+// with NVRTC alone; host and device entry points refuse each other's kernels;
+// callers built before cuda_arch existed (a shorter struct_size) still work.
+TEST(Api, CudaArchCompilesWithoutAGpuAndEntryPointsMatchTheMemory) {
+  attngen_compile_options o;
+  attngen_compile_options_init(&o);
+  o.backend = "cuda";
+  o.cuda_arch = "sm_80";
+  attngen_kernel* k = nullptr;
+  auto f = failure(attngen_kernel_compile(kPaddedSpec, &o, &k));
+  if (f.status == ATTNGEN_ERR_BACKEND && has(f, "no NVRTC library")) GTEST_SKIP() << f.message;
+  ASSERT_EQ(f.status, ATTNGEN_OK) << f.message;
+  attngen_kernel_info info;
+  ASSERT_EQ(attngen_kernel_get_info(k, &info), ATTNGEN_OK);
+  EXPECT_STREQ(info.backend, "cuda");
+  EXPECT_STREQ(info.isa, "sm_80");
+  Problem p;
+  const attngen_args host = p.args();
+  f = failure(attngen_kernel_run(k, &host, 0));
+  EXPECT_EQ(f.status, ATTNGEN_ERR_INVALID_ARGUMENT);
+  EXPECT_TRUE(has(f, "backend cuda kernels read device memory")) << f.message;
+  EXPECT_TRUE(has(f, "attngen_kernel_run_cuda")) << f.message;
+  attngen_kernel_release(k);
+
+  o.cuda_arch = "sm_1";
+  f = failure(attngen_kernel_compile(kPaddedSpec, &o, &k));
+  EXPECT_TRUE(has(f, "sm_1")) << f.message;
+  o.backend = nullptr;
+  o.cuda_arch = "sm_80";
+  f = failure(attngen_kernel_compile(kPaddedSpec, &o, &k));
+  EXPECT_EQ(f.status, ATTNGEN_ERR_BACKEND);
+  EXPECT_TRUE(has(f, "needs a named backend")) << f.message;
+
+  // A caller compiled against the header before cuda_arch: the field is not read.
+  o.backend = "reference";
+  o.cuda_arch = "garbage";
+  o.struct_size = offsetof(attngen_compile_options, cuda_arch);
+  ASSERT_EQ(attngen_kernel_compile(kPaddedSpec, &o, &k), ATTNGEN_OK) << attngen_last_error();
+  f = failure(attngen_kernel_run_cuda(k, &host, nullptr));
+  EXPECT_EQ(f.status, ATTNGEN_ERR_INVALID_ARGUMENT);
+  EXPECT_TRUE(has(f, "backend reference kernels read host memory, but the tensors were given in device memory"))
+      << f.message;
+  attngen_kernel_release(k);
 }
 
 // Hostile specs through the C ABI: a status and a message, never a crash of

@@ -31,6 +31,14 @@ void require(const void* p, const char* what) {
 
 std::string options_backend(const attngen_compile_options* o) { return o && o->backend ? o->backend : "auto"; }
 
+// Fields added after the first release are read only when the caller's
+// struct_size covers them.
+#define ATTNGEN_HAS_FIELD(o, field) ((o)->struct_size >= offsetof(attngen_compile_options, field) + sizeof((o)->field))
+
+std::string options_cuda_arch(const attngen_compile_options* o) {
+  return o && ATTNGEN_HAS_FIELD(o, cuda_arch) && o->cuda_arch ? o->cuda_arch : "";
+}
+
 void check_options(const attngen_compile_options* o) {
   if (!o) return;
   const size_t need = offsetof(attngen_compile_options, threads) + sizeof o->threads;
@@ -77,10 +85,11 @@ TensorRef to_ref(const char* name, const attngen_tensor& t) {
   return r;
 }
 
-// Converts and checks `a` against the kernel's spec (bind_args).
-BoundArgs bind(const Kernel& k, const attngen_args* a) {
+// Converts and checks `a` against the kernel's spec (Kernel::bind).
+BoundArgs bind(const Kernel& k, const attngen_args* a, Memory memory = Memory::host) {
   require(a, "args");
   AttentionArgs t;
+  t.memory = memory;
   t.q = to_ref("q", a->q), t.k = to_ref("k", a->k), t.v = to_ref("v", a->v);
   t.o = to_ref("o", a->o), t.lse = to_ref("lse", a->lse);
   t.q_lens = to_ref("q_lens", a->q_lens), t.kv_lens = to_ref("kv_lens", a->kv_lens);
@@ -88,7 +97,7 @@ BoundArgs bind(const Kernel& k, const attngen_args* a) {
   t.mask = to_ref("mask", a->mask), t.alibi_slopes = to_ref("alibi_slopes", a->alibi_slopes);
   t.prefix_lens = to_ref("prefix_lens", a->prefix_lens);
   try {
-    return bind_args(k.spec(), t);
+    return k.bind(t);
   } catch (const Error& e) {
     throw ApiError(ATTNGEN_ERR_INVALID_ARGUMENT, e.what());
   }
@@ -144,7 +153,9 @@ attngen_status attngen_kernel_compile(const char* spec_json, const attngen_compi
     require(out, "out");
     require(spec_json, "spec_json");
     check_options(options);
-    *out = new_handle(process_cache().get(std::string(spec_json), options_backend(options)), options);
+    *out = new_handle(
+        process_cache().get(std::string(spec_json), options_backend(options), nullptr, options_cuda_arch(options)),
+        options);
   });
 }
 
@@ -163,7 +174,8 @@ attngen_status attngen_kernel_compile_file(const char* spec_path, const attngen_
     } catch (const Error& e) {
       throw ApiError(ATTNGEN_ERR_IO, e.what());
     }
-    *out = new_handle(process_cache().get(spec, choose_backend(options_backend(options), spec)), options);
+    *out = new_handle(
+        process_cache().get(spec, choose_backend(options_backend(options), spec, options_cuda_arch(options))), options);
   });
 }
 
@@ -210,6 +222,16 @@ attngen_status attngen_kernel_run(const attngen_kernel* kernel, const attngen_ar
       throw ApiError(ATTNGEN_ERR_INVALID_ARGUMENT, "threads: must be >= 0, got " + std::to_string(threads));
     const BoundArgs bound = bind(*h->kernel, args);
     h->kernel->execute(bound, RunOptions{threads ? threads : h->threads});
+  });
+}
+
+attngen_status attngen_kernel_run_cuda(const attngen_kernel* kernel, const attngen_args* args, void* stream) {
+  return guarded(ATTNGEN_ERR_INTERNAL, [&] {
+    const attngen_kernel* h = kernel_pool().check(kernel, "kernel");
+    const BoundArgs bound = bind(*h->kernel, args, Memory::device);
+    RunOptions opt;
+    opt.stream = stream;
+    h->kernel->execute(bound, opt);
   });
 }
 

@@ -36,9 +36,9 @@ CacheConfig CacheConfig::from_env() {
   return c;
 }
 
-const Backend& choose_backend(const std::string& name, const Spec& spec) {
+const Backend& choose_backend(const std::string& name, const Spec& spec, const std::string& target) {
   try {
-    return select_backend(name, spec);
+    return select_backend(name, spec, target);
   } catch (const Error& e) {
     throw BackendError(e.what());
   }
@@ -72,8 +72,10 @@ KernelCache::KernelPtr KernelCache::get(const Spec& spec, const Backend& backend
 }
 
 KernelCache::KernelPtr KernelCache::get(const std::string& spec_json, const std::string& backend_name,
-                                        KernelSource* source) {
+                                        KernelSource* source, const std::string& target) {
   std::string request = backend_name;
+  request += '\0';
+  request += target;
   request += '\0';
   request += spec_json;
   std::string key;
@@ -89,7 +91,7 @@ KernelCache::KernelPtr KernelCache::get(const std::string& spec_json, const std:
     }
   }
   const Spec spec = parse_spec(spec_json);
-  KernelPtr k = get(spec, choose_backend(backend_name, spec), source);
+  KernelPtr k = get(spec, choose_backend(backend_name, spec, target), source);
   std::lock_guard<std::mutex> lock(mu_);
   if (request_keys_.size() >= 4 * memory_.capacity()) request_keys_.clear();  // bounded; rebuilt on demand
   request_keys_[request] = k->key();

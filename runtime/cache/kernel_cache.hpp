@@ -43,7 +43,7 @@ class BackendError : public Error {
   using Error::Error;
 };
 // select_backend(), with its errors as BackendError.
-const Backend& choose_backend(const std::string& name, const Spec& spec);
+const Backend& choose_backend(const std::string& name, const Spec& spec, const std::string& target = "");
 
 enum class KernelSource { memory, disk, compiled };
 const char* source_name(KernelSource s);
@@ -56,9 +56,11 @@ class KernelCache {
   // The kernel of `spec` compiled by `backend`. Thread-safe; a key is built
   // once however many threads ask for it at the same time.
   KernelPtr get(const Spec& spec, const Backend& backend, KernelSource* source = nullptr);
-  // The same from spec JSON text and a backend name (select_backend): a
-  // repeated request with the same text skips parsing and hashing.
-  KernelPtr get(const std::string& spec_json, const std::string& backend_name, KernelSource* source = nullptr);
+  // The same from spec JSON text and a backend name (select_backend, with
+  // an explicit `target` when not empty): a repeated request with the same
+  // text skips parsing and hashing.
+  KernelPtr get(const std::string& spec_json, const std::string& backend_name, KernelSource* source = nullptr,
+                const std::string& target = "");
 
   const CacheConfig& config() const { return config_; }
   MemoryCache& memory() { return memory_; }

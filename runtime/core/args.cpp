@@ -78,6 +78,8 @@ void check_lengths(const char* name, const TensorRef& t, int64_t lo, int64_t hi,
 
 }  // namespace
 
+const char* memory_name(Memory m) { return m == Memory::device ? "device" : "host"; }
+
 BoundArgs bind_args(const Spec& s, const AttentionArgs& a) {
   BoundArgs r;
   r.batch = r.sq = r.skv = -1;
@@ -171,11 +173,12 @@ BoundArgs bind_args(const Spec& s, const AttentionArgs& a) {
     reject_unused("alibi_slopes", a.alibi_slopes, "alibi score mod");
   }
 
-  if (s.has_padding()) {
+  if (s.has_padding() && a.memory == Memory::host) {
     check_lengths("kv_lens", a.kv_lens, 0, r.skv, "the key tensors' sequence extent");
     if (a.q_lens.present()) check_lengths("q_lens", a.q_lens, 0, r.sq, "the query tensor's sequence extent");
   }
-  if (s.needs_prefix_lens()) check_lengths("prefix_lens", a.prefix_lens, 0, INT32_MAX, "a prefix length");
+  if (s.needs_prefix_lens() && a.memory == Memory::host)
+    check_lengths("prefix_lens", a.prefix_lens, 0, INT32_MAX, "a prefix length");
 
   r.t.q = to_bhsd(a.q, s.layout);
   r.t.k = to_bhsd(a.k, s.layout);

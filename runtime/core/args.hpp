@@ -10,7 +10,13 @@
 
 namespace attngen {
 
+// Where the tensors of a call live: host memory (CPU backends) or the memory
+// of a CUDA device (device pointers in TensorRef::data, for the cuda backend).
+enum class Memory { host, device };
+const char* memory_name(Memory m);  // "host", "device"
+
 struct AttentionArgs {
+  Memory memory = Memory::host;
   TensorRef q, k, v;  // inputs, spec dtype, shaped per spec layout
   TensorRef o;        // output, spec dtype
   TensorRef lse;      // output f32 [B,Hq,Sq], required iff spec.return_lse
@@ -30,7 +36,8 @@ struct BoundArgs {
   AttentionArgs t;
   int64_t batch = 0, sq = 0, skv = 0;  // tensor extents
 
-  // Per-entry lengths: the padding lengths when present, else the extents.
+  // Per-entry lengths: the padding lengths when present, else the extents
+  // (host memory only: device tensors are never read on the host).
   int64_t q_len(int64_t b) const { return t.q_lens.present() ? t.q_lens.ptr<int32_t>()[b * t.q_lens.stride[0]] : sq; }
   int64_t kv_len(int64_t b) const {
     return t.kv_lens.present() ? t.kv_lens.ptr<int32_t>()[b * t.kv_lens.stride[0]] : skv;
@@ -38,6 +45,9 @@ struct BoundArgs {
 };
 
 // Throws Error naming the argument, the expected and the actual value.
+// Shapes, dtypes and pointers are checked whatever args.memory is; the values
+// of q_lens, kv_lens and prefix_lens only in host memory (device memory is
+// not read here: the CUDA kernels clamp lengths to the extents).
 BoundArgs bind_args(const Spec& spec, const AttentionArgs& args);
 
 // Address of element (i0, i1, i2, i3) of a rank-4 (or lower) view.

@@ -15,13 +15,32 @@
 
 namespace attngen {
 
-const Backend& select_backend(const std::string& name, const Spec& spec) {
+const Backend& Backend::with_target(const std::string& target) const {
+  throw Error("backend " + name() + ": compiles for this machine only; an explicit target ('" + printable(target) +
+              "') is for the cuda backend (--arch, cuda_arch)");
+}
+
+BoundArgs Kernel::bind(const AttentionArgs& args) const {
+  if (args.memory != memory())
+    throw Error(std::string("args: backend ") + backend_ + " kernels read " + memory_name(memory()) +
+                " memory, but the tensors were given in " + memory_name(args.memory) + " memory" +
+                (memory() == Memory::device
+                     ? " (pass device pointers: attngen_kernel_run_cuda in the C ABI; the CLI copies tensors to the device)"
+                     : " (device pointers are for cuda kernels; copy the tensors to the host or compile with backend cuda)"));
+  return bind_args(spec_, args);
+}
+
+const Backend& select_backend(const std::string& name, const Spec& spec, const std::string& target) {
   const auto& all = all_backends();
   for (const Backend* b : all)
     if (std::string e = b->setting_error(); !e.empty()) throw Error("backend " + b->name() + ": " + e);
   if (name == "auto") {
+    if (!target.empty())
+      throw Error("backend auto: an explicit target ('" + printable(target) +
+                  "') needs a named backend (e.g. --backend cuda --arch " + printable(target) + ")");
     std::string why;
     for (const Backend* b : all) {
+      if (b->memory() != Memory::host) continue;  // auto means the CPU: device backends are chosen by name
       std::string r = b->unavailable_reason();
       if (r.empty()) r = b->unsupported_reason(spec);
       if (r.empty()) return *b;
@@ -35,6 +54,7 @@ const Backend& select_backend(const std::string& name, const Spec& spec) {
       known += (known.empty() ? "" : ", ") + b->name();
       continue;
     }
+    if (!target.empty()) b = &b->with_target(target);
     if (std::string r = b->unavailable_reason(); !r.empty())
       throw Error("backend " + name + ": unavailable on this machine: " + r);
     if (std::string r = b->unsupported_reason(spec); !r.empty())

@@ -4,6 +4,7 @@
 
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "codegen/spec/spec.hpp"
@@ -13,6 +14,7 @@ namespace attngen {
 
 struct RunOptions {
   int threads = 0;  // 0 = all hardware threads
+  void* stream = nullptr;  // device kernels: the CUstream to launch on (null: the default stream)
 };
 
 // One call split into independent work items, so that a host engine can run
@@ -36,23 +38,33 @@ class Kernel {
   // `target`: what the backend compiles for on this machine (Backend::isa(),
   // part of the cache key); `isa`: what this kernel's code uses.
   Kernel(Spec spec, std::string backend, const std::string& target, std::string isa)
-      : spec_(std::move(spec)), backend_(std::move(backend)), isa_(std::move(isa)),
+      : spec_(std::move(spec)), backend_(std::move(backend)), target_(target), isa_(std::move(isa)),
         key_(cache_key(spec_, backend_, target)) {}
   virtual ~Kernel() = default;
 
   const Spec& spec() const { return spec_; }
   const std::string& backend() const { return backend_; }
+  const std::string& target() const { return target_; }  // Backend::isa() of the compile: in the key
   const std::string& isa() const { return isa_; }
   const std::string& key() const { return key_; }
+  // Where this kernel's tensors must live (host for CPU backends).
+  virtual Memory memory() const { return Memory::host; }
 
-  // Checks `args` against the spec, then computes on opt.threads threads.
-  void run(const AttentionArgs& args, const RunOptions& opt = {}) const { execute(bind_args(spec_, args), opt); }
-  void execute(const BoundArgs& args, const RunOptions& opt) const;
+  // Checks that `args` are in this kernel's memory, then bind_args().
+  BoundArgs bind(const AttentionArgs& args) const;
+  // Checks `args` against the spec, then computes on opt.threads threads
+  // (device kernels: launches on opt.stream and returns without waiting).
+  void run(const AttentionArgs& args, const RunOptions& opt = {}) const { execute(bind(args), opt); }
+  virtual void execute(const BoundArgs& args, const RunOptions& opt) const;
   // Checks `args`, then splits the call into about `parts` balanced items.
   std::unique_ptr<CallPlan> prepare(const AttentionArgs& args, int parts) const {
-    return plan_call(bind_args(spec_, args), parts);
+    return plan_call(bind(args), parts);
   }
   virtual std::unique_ptr<CallPlan> plan_call(const BoundArgs& args, int parts) const = 0;
+
+  // What `attngen compile` prints about this kernel besides its key, as
+  // (label, text) lines: e.g. a CUDA kernel's launch shape and ptxas report.
+  virtual std::vector<std::pair<std::string, std::string>> details() const { return {}; }
 
   // A relocatable image of the compiled code for the disk cache, or empty when
   // this kernel cannot be reloaded (the backend's deserialize() reverses it).
@@ -71,7 +83,7 @@ class Kernel {
 
  private:
   Spec spec_;
-  std::string backend_, isa_;
+  std::string backend_, target_, isa_;
   std::string key_;
 };
 
@@ -100,13 +112,21 @@ class Backend {
   virtual std::unique_ptr<Kernel> deserialize(const Spec&, const std::vector<uint8_t>& /*image*/) const {
     return nullptr;
   }
+  // Where its kernels' tensors live. `auto` only ever picks host backends.
+  virtual Memory memory() const { return Memory::host; }
+  // This backend compiling for an explicit `target` rather than this
+  // machine's (cuda: an arch such as "sm_90a", needing no GPU). Throws Error
+  // for a backend without selectable targets or an unknown target.
+  virtual const Backend& with_target(const std::string& target) const;
 };
 
 // Every backend built into this binary, most preferred first.
 const std::vector<const Backend*>& all_backends();
-// "auto" picks the first available backend that supports `spec`. Throws Error
-// naming the known backends for an unknown name, or saying why one cannot run.
-const Backend& select_backend(const std::string& name, const Spec& spec);
+// "auto" picks the first available host-memory backend that supports `spec`.
+// Throws Error naming the known backends for an unknown name, or saying why
+// one cannot run. A non-empty `target` selects Backend::with_target(target)
+// of the named backend (not with "auto").
+const Backend& select_backend(const std::string& name, const Spec& spec, const std::string& target = "");
 
 int hardware_threads();
 

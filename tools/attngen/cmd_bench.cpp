@@ -1,6 +1,7 @@
 // attngen bench SPEC: time a backend on one problem shape and report it
-// against this machine's peak, measured in the same process. FLOPs count only
-// allowed score elements: 2 * (D + Dv) per allowed (query, key) pair.
+// against this machine's peak, measured in the same process (CPU backends;
+// cuda: device time from events, no peak). FLOPs count only allowed score
+// elements: 2 * (D + Dv) per allowed (query, key) pair.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -12,6 +13,7 @@
 #include "runtime/core/backend.hpp"
 #include "tools/attngen/cli_checks.hpp"
 #include "tools/attngen/commands.hpp"
+#include "tools/common/kernel_calls.hpp"
 #include "tools/common/workload.hpp"
 
 namespace attngen::cli {
@@ -56,8 +58,10 @@ void bench(const BenchFlags& f) {
   std::vector<double> compile_ms;
   // Every compiled kernel stays alive until the end, so no two share an
   // address (perf's JIT map, ATTNGEN_PERF_MAP, would mix their names up).
+  // NVRTC takes seconds: a device backend is compiled once.
+  const bool device = backend.memory() == Memory::device;
   std::vector<std::unique_ptr<Kernel>> compiled;
-  for (int i = 0; i < 5; ++i) {
+  for (int i = 0; i < (device ? 1 : 5); ++i) {
     const auto t0 = std::chrono::steady_clock::now();
     compiled.push_back(backend.compile(spec));
     compile_ms.push_back(ms_between(t0, std::chrono::steady_clock::now()));
@@ -65,13 +69,12 @@ void bench(const BenchFlags& f) {
   const std::unique_ptr<Kernel>& kernel = compiled.back();
   std::vector<AttentionArgs> args;
   for (auto& r : rotation) args.push_back(r->args());
-  for (const AttentionArgs& a : args) kernel->run(a, RunOptions{threads});  // warm-up
+  // cuda: tensors copied to the device once, calls timed there with events.
+  KernelCalls calls(*kernel, args, RunOptions{threads});
+  calls.run_all();  // warm-up
   std::vector<double> run_ms;  // per call
-  for (int r = 0; r < f.reps; ++r) {
-    const auto t0 = std::chrono::steady_clock::now();
-    for (const AttentionArgs& a : args) kernel->run(a, RunOptions{threads});
-    run_ms.push_back(ms_between(t0, std::chrono::steady_clock::now()) / double(args.size()));
-  }
+  for (int r = 0; r < f.reps; ++r) run_ms.push_back(calls.run_all());
+  calls.finish();
   const double allowed = double(w.allowed_elements());
   const double total = double(opt.batch) * spec.num_heads * double(opt.sq) * double(opt.skv);
   const double flops = 2.0 * (spec.head_dim + spec.head_dim_v) * allowed;
@@ -83,7 +86,8 @@ void bench(const BenchFlags& f) {
   x86::PeakOp op = x86::PeakOp::fma_f32_ymm;
   if (kernel->isa().find("vdpbf16ps") != std::string::npos) op = x86::PeakOp::dot_bf16_zmm, peak_kind = "bf16_dot_zmm";
   else if (kernel->isa().rfind("avx512", 0) == 0) op = x86::PeakOp::fma_f32_zmm, peak_kind = "f32_fma_zmm";
-  const double peak = cpu.isa == x86::Isa::none || f.no_peak ? 0 : x86::measure_peak_gflops(op, threads);
+  if (device) peak_kind = "none (GPU)";
+  const double peak = cpu.isa == x86::Isa::none || f.no_peak || device ? 0 : x86::measure_peak_gflops(op, threads);
   // K and V bytes of one call (every key of the extents, once): what a
   // memory-bound call (decoding) must read at least.
   const double kv_bytes = double(opt.batch) * spec.num_kv_heads * double(opt.skv) *
@@ -101,6 +105,7 @@ void bench(const BenchFlags& f) {
                       {"ms_median", ms},
                       {"ms_min", *std::min_element(run_ms.begin(), run_ms.end())},
                       {"gflops", flops / ms / 1e6},
+                      {"tflops", flops / ms / 1e9},
                       {"peak_gflops", peak},
                       {"peak_kind", peak_kind},
                       {"efficiency", peak > 0 ? flops / ms / 1e6 / peak : 0.0},

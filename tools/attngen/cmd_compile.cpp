@@ -1,4 +1,5 @@
-// attngen compile SPEC [--backend B] [--emit FILE]: ahead-of-time compile.
+// attngen compile SPEC [--backend B] [--arch SM] [--emit FILE]: ahead-of-time
+// compile; prints what the kernel is (cuda: arch, launch shape, ptxas report).
 // Goes through the kernel cache, so a serialisable kernel lands in the disk
 // cache (ATTNGEN_CACHE_DIR) for later processes; --emit also writes the
 // entry to FILE. JIT-only backends (the reference) are reported as such.
@@ -16,7 +17,7 @@ namespace attngen::cli {
 namespace {
 
 struct CompileFlags {
-  std::string spec, backend = "auto", emit;
+  std::string spec, backend = "auto", emit, arch;
 };
 
 void compile(const CompileFlags& f) {
@@ -26,7 +27,7 @@ void compile(const CompileFlags& f) {
   const size_t emit_file = f.emit.empty() ? 0 : files.add_output("--emit", f.emit);
 
   const Spec spec = load_spec_file(f.spec);
-  const Backend& backend = choose_backend(f.backend, spec);
+  const Backend& backend = choose_backend(f.backend, spec, f.arch);
   KernelCache& cache = process_cache();
   KernelSource source;
   const auto t0 = std::chrono::steady_clock::now();
@@ -36,6 +37,7 @@ void compile(const CompileFlags& f) {
               kernel->backend().c_str(), kernel->isa().c_str());
   std::printf("kernel    %s in %.3f ms\n", source_name(source), ms);
   if (kernel->backend() == "x86") std::printf("plan      %s\n", x86::X86Kernel::host_plan(spec).describe().c_str());
+  for (const auto& [label, text] : kernel->details()) std::printf("%-9s %s\n", label.c_str(), text.c_str());
 
   const std::vector<uint8_t> image = kernel->serialize();
   char took[32];
@@ -52,7 +54,7 @@ void compile(const CompileFlags& f) {
   if (f.emit.empty()) return;
   if (image.empty()) throw Error("--emit " + f.emit + ": not written: " + jit_only);
   const std::vector<uint8_t> entry = encode_entry(
-      {kGeneratorVersion, toolchain_id(), kernel->backend(), kernel->isa(), kernel->key(), canonical_json(spec), image});
+      {kGeneratorVersion, toolchain_id(), kernel->backend(), kernel->target(), kernel->key(), canonical_json(spec), image});
   files.set(emit_file, entry);
   files.commit();
   const std::string name = DiskCache("").entry_path(kernel->key()).substr(1);
@@ -68,6 +70,8 @@ void add_compile(CLI::App& app) {
   cmd->add_option("spec", f->spec, "Spec JSON file")->required();
   cmd->add_option("--backend", f->backend, "auto, or a backend name (see `attngen info`)");
   cmd->add_option("--emit", f->emit, "Also write the kernel's cache entry to FILE (serialisable backends only)");
+  cmd->add_option("--arch", f->arch,
+                  "cuda: the GPU to compile for (sm_80, sm_86, sm_89, sm_90a; default: device 0's). Needs NVRTC, no GPU");
   cmd->callback([f] { compile(*f); });
 }
 

@@ -1,10 +1,12 @@
 // attngen info: version, CPU features, backends (and why any is unavailable),
-// the cache configuration and the disk cache's size.
+// NVRTC, the CUDA driver and devices, the cache configuration and the disk
+// cache's size.
 #include <cstdio>
 
 #include "codegen/x86/cpu.hpp"
 #include "runtime/cache/kernel_cache.hpp"
 #include "runtime/core/version.hpp"
+#include "runtime/cuda/cuda_backend.hpp"
 #include "tools/attngen/commands.hpp"
 
 namespace attngen::cli {
@@ -27,6 +29,7 @@ void info() {
     std::printf("  %-10s %s\n", b->name().c_str(),
                 why.empty() ? ("available, isa " + b->isa()).c_str() : ("unavailable: " + why).c_str());
   }
+  for (const std::string& line : cuda::environment_summary()) std::printf("cuda        %s\n", line.c_str());
   const CacheConfig c = CacheConfig::from_env();
   std::printf("cache       memory capacity %zu kernels (ATTNGEN_CACHE_CAPACITY)\n", c.capacity);
   if (c.dir.empty()) {

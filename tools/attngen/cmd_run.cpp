@@ -13,6 +13,7 @@
 #include "runtime/io/output_files.hpp"
 #include "tools/attngen/cli_checks.hpp"
 #include "tools/attngen/commands.hpp"
+#include "tools/common/kernel_calls.hpp"
 #include "tools/common/workload.hpp"
 
 namespace attngen::cli {
@@ -111,7 +112,7 @@ void run(const RunFlags& f) {
   // Through the kernel cache, so ATTNGEN_VERBOSE, _DUMP and _DISABLE_JIT apply.
   const auto kernel = process_cache().get(spec, backend);
   const auto t1 = std::chrono::steady_clock::now();
-  kernel->run(a, RunOptions{f.threads});
+  run_on_host_tensors(*kernel, a, RunOptions{f.threads});  // cuda: copied to the device and back
   const auto t2 = std::chrono::steady_clock::now();
   files.set(o_file, encode_npy(spec.dtype, o_shape, o.data()));
   if (spec.return_lse) files.set(lse_file, encode_npy(ElemType::f32, lse_shape, lse.data()));

@@ -12,6 +12,7 @@
 #include "runtime/core/backend.hpp"
 #include "tools/attngen/cli_checks.hpp"
 #include "tools/attngen/commands.hpp"
+#include "tools/common/kernel_calls.hpp"
 #include "tools/common/workload.hpp"
 
 namespace attngen::cli {
@@ -54,7 +55,7 @@ void verify(const VerifyFlags& f) {
   const auto kernel = process_cache().get(spec, select_backend(f.backend, spec), &source);
   const double kernel_ms = ms_since(t0);
   t0 = std::chrono::steady_clock::now();
-  kernel->run(w.args(), RunOptions{f.threads});
+  run_on_host_tensors(*kernel, w.args(), RunOptions{f.threads});  // cuda: copied to the device and back
   const double run_ms = ms_since(t0);
   t0 = std::chrono::steady_clock::now();
   const Comparison c = compare_with_reference(w, w.o(), spec.return_lse ? &w.lse() : nullptr, f.threads);

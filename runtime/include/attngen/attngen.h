@@ -83,8 +83,12 @@ typedef struct attngen_args {
 
 typedef struct attngen_compile_options {
   uint32_t struct_size; /* sizeof(attngen_compile_options); set by attngen_compile_options_init */
-  const char* backend;  /* NULL or "auto": the best available; or "x86", "reference", ... */
+  const char* backend;  /* NULL or "auto": the best available CPU backend; or "x86", "reference", "cuda" */
   int32_t threads;      /* threads of a run that asks for 0; 0 = all hardware threads */
+  /* Backend "cuda" only (read when struct_size covers it). NULL: device 0's
+   * arch (needs the driver and a GPU); "sm_80", "sm_86", "sm_89", "sm_90a":
+   * compile for that GPU (needs NVRTC only). Part of the cache key. */
+  const char* cuda_arch;
 } attngen_compile_options;
 
 ATTNGEN_API void attngen_compile_options_init(attngen_compile_options* options);
@@ -125,6 +129,23 @@ ATTNGEN_API attngen_status attngen_kernel_get_info(const attngen_kernel* kernel,
 /* Checks every argument against the spec, then computes on `threads`
  * threads (0: the compile option's). Returns when done. */
 ATTNGEN_API attngen_status attngen_kernel_run(const attngen_kernel* kernel, const attngen_args* args, int32_t threads);
+
+/* Backend "cuda": runs on DEVICE pointers. Every tensor's `data` is a device
+ * address (a CUdeviceptr cast to a pointer, e.g. torch's data_ptr()) that the
+ * current CUDA context can access; when no context is current on the calling
+ * thread, device 0's primary context is made current (as the CUDA runtime
+ * does). Shapes, dtypes, strides and null pointers are checked on the host as
+ * for attngen_kernel_run, and each pointer must be known to the driver; the
+ * VALUES of q_lens, kv_lens and prefix_lens are not read on the host (the
+ * kernel clamps lengths to [0, extent]). The kernel is launched on `stream`
+ * (a CUstream; NULL: the default stream) and the call returns without
+ * waiting: synchronise the stream before reading o and lse. A launch failure
+ * is reported here; a fault during the kernel at the next synchronisation.
+ * attngen_kernel_run and attngen_kernel_prepare on a cuda kernel return
+ * ATTNGEN_ERR_INVALID_ARGUMENT (their tensors are host memory), as does this
+ * function on a CPU kernel. */
+ATTNGEN_API attngen_status attngen_kernel_run_cuda(const attngen_kernel* kernel, const attngen_args* args,
+                                                   void* stream);
 
 /* For host thread pools: checks the arguments and splits the call into about
  * `parts` independent work items. Run each item exactly once, on any threads,

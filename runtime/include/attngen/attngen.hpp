@@ -82,14 +82,17 @@ class Kernel {
   explicit Kernel(attngen_kernel* k) : k_(k) {
     if (k_) check(attngen_kernel_get_info(k_, &info_));
   }
-  static Kernel compile(const std::string& spec_json, const std::string& backend = "auto", int threads = 0) {
-    attngen_compile_options o = options(backend, threads);
+  // `cuda_arch`: backend "cuda" only; "" = device 0's (attngen_compile_options).
+  static Kernel compile(const std::string& spec_json, const std::string& backend = "auto", int threads = 0,
+                        const std::string& cuda_arch = "") {
+    attngen_compile_options o = options(backend, threads, cuda_arch);
     attngen_kernel* k = nullptr;
     check(attngen_kernel_compile(spec_json.c_str(), &o, &k));
     return Kernel(k);
   }
-  static Kernel compile_file(const std::string& path, const std::string& backend = "auto", int threads = 0) {
-    attngen_compile_options o = options(backend, threads);
+  static Kernel compile_file(const std::string& path, const std::string& backend = "auto", int threads = 0,
+                             const std::string& cuda_arch = "") {
+    attngen_compile_options o = options(backend, threads, cuda_arch);
     attngen_kernel* k = nullptr;
     check(attngen_kernel_compile_file(path.c_str(), &o, &k));
     return Kernel(k);
@@ -110,6 +113,10 @@ class Kernel {
 
   // Checks the arguments, then computes (threads 0: the compile option's).
   void run(const attngen_args& args, int threads = 0) const { check(attngen_kernel_run(k_, &args, threads)); }
+  // Backend "cuda": device pointers, launched on `stream` (a CUstream), asynchronous.
+  void run_cuda(const attngen_args& args, void* stream = nullptr) const {
+    check(attngen_kernel_run_cuda(k_, &args, stream));
+  }
   Call prepare(const attngen_args& args, int parts) const {
     attngen_call* c = nullptr;
     check(attngen_kernel_prepare(k_, &args, parts, &c));
@@ -126,11 +133,12 @@ class Kernel {
   attngen_kernel* handle() const { return k_; }
 
  private:
-  static attngen_compile_options options(const std::string& backend, int threads) {
+  static attngen_compile_options options(const std::string& backend, int threads, const std::string& cuda_arch) {
     attngen_compile_options o;
     attngen_compile_options_init(&o);
     o.backend = backend.c_str();
     o.threads = threads;
+    o.cuda_arch = cuda_arch.empty() ? nullptr : cuda_arch.c_str();
     return o;
   }
   static std::string str(const char* s) { return s ? s : ""; }

@@ -1,0 +1,260 @@
+// Renders templates/cuda/attention_fwd.cu for one spec: a prelude of
+// compile-time constants (dtype, head dims, tile shape, which masks and score
+// mods exist) and the device functions that carry the spec's index masks and
+// softcap, then the params header and the template text itself.
+#include "codegen/cuda/render.hpp"
+
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <limits>
+#include <sstream>
+
+#include "attngen_cuda_templates.hpp"
+#include "runtime/core/error.hpp"
+
+namespace attngen::cuda {
+
+std::string Arch::name() const { return "sm_" + std::to_string(sm) + (accel ? "a" : ""); }
+
+Arch parse_arch(const std::string& text) {
+  std::string t = text.rfind("sm_", 0) == 0 ? text.substr(3) : text;
+  Arch a;
+  if (!t.empty() && t.back() == 'a') {
+    a.accel = true;
+    t.pop_back();
+  }
+  const bool digits = t.size() >= 2 && t.size() <= 3 && t.find_first_not_of("0123456789") == std::string::npos;
+  if (!digits || std::stoi(t) < 80)
+    throw Error("--arch: expected an NVIDIA architecture sm_80 or newer (sm_80, sm_86, sm_89, sm_90a, ...), got '" +
+                text + "'");
+  a.sm = std::stoi(t);
+  return a;
+}
+
+namespace {
+
+constexpr int kMaxHeadDim = 256;
+
+int round_up(int x, int m) { return (x + m - 1) / m * m; }
+
+// A float literal that NVRTC reads back to exactly `v` (hexadecimal).
+std::string float_literal(float v) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%af", double(v));
+  return buf;
+}
+std::string double_literal(double v) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%a", v);
+  return buf;
+}
+
+struct TileOverride {
+  int m = 0, n = 0;  // 0: the per-spec choice
+};
+
+TileOverride tile_override() {
+  const char* env = std::getenv("ATTNGEN_CUDA_TILE");
+  TileOverride t;
+  if (!env || !*env) return t;
+  const std::string v = env;
+  if (v == "64x32" || v == "64x64" || v == "128x32" || v == "128x64") {
+    t.m = std::stoi(v.substr(0, v.find('x')));
+    t.n = std::stoi(v.substr(v.find('x') + 1));
+    return t;
+  }
+  std::string shown = v.substr(0, 40);
+  for (char& c : shown)
+    if (c < 0x20 || c > 0x7e) c = '?';
+  throw Error("ATTNGEN_CUDA_TILE: expected 64x32, 64x64, 128x32 or 128x64 (query rows x keys per block), got '" +
+              shown + "'");
+}
+
+struct Tiles {
+  int d_pad, dv_pad, warps, threads, block_m, block_n;
+  bool q_in_registers;
+  int smem_bytes;
+};
+
+// Tile shape per dtype. 16-bit: 16 rows per warp (one m16n8k16 row block),
+// 8 warps and 64-key blocks while a row's fragments of Q, S and O fit the
+// registers without spilling (D, Dv <= 128), else 4 warps, 32-key blocks and Q
+// re-read from shared memory. f32: 32 x 32 tiles of scalar FMAs, 4 threads a row.
+Tiles tiles_for(const Spec& s) {
+  Tiles t{};
+  if (s.dtype == ElemType::f32) {
+    t.d_pad = round_up(s.head_dim, 4);
+    t.dv_pad = round_up(s.head_dim_v, 4);
+    t.block_m = 32;
+    t.block_n = 32;
+    t.threads = 4 * t.block_m;
+    t.warps = t.threads / 32;
+    t.q_in_registers = false;
+    t.smem_bytes = 4 * (t.block_m * (t.d_pad + 1) + t.block_n * (t.d_pad + 1) + t.block_n * (t.dv_pad + 1) +
+                        t.block_m * (t.block_n + 1));
+    return t;
+  }
+  t.d_pad = round_up(s.head_dim, 16);
+  t.dv_pad = round_up(s.head_dim_v, 16);
+  const bool small = t.d_pad <= 128 && t.dv_pad <= 128;
+  t.warps = small ? 8 : 4;
+  t.threads = 32 * t.warps;
+  t.block_m = 16 * t.warps;
+  t.block_n = small ? 64 : 32;
+  if (const TileOverride o = tile_override(); o.m) {
+    t.block_m = o.m;
+    t.block_n = o.n;
+    t.warps = o.m / 16;
+    t.threads = 32 * t.warps;
+  }
+  t.q_in_registers = t.d_pad <= 128;
+  t.smem_bytes = 2 * (t.block_m * (t.d_pad + 8) + t.block_n * (t.d_pad + 8) + t.block_n * (t.dv_pad + 8));
+  return t;
+}
+
+const char* dtype_macro(ElemType t) {
+  switch (t) {
+    case ElemType::f16: return "AG_DTYPE_F16";
+    case ElemType::bf16: return "AG_DTYPE_BF16";
+    default: return "AG_DTYPE_F32";
+  }
+}
+
+// The aligned query index i' of docs/spec.md as a C expression.
+std::string aligned(Align a) { return a == Align::top_left ? "i" : "(i + c.skv - c.sq)"; }
+
+// `allowed_keys`: the AND of the index masks as one interval [lo, hi] per row
+// (codegen/spec/semantics.hpp, allowed_interval, is the same on the host).
+std::string render_allowed_keys(const Spec& s) {
+  std::ostringstream o;
+  o << "__device__ __forceinline__ void allowed_keys(ag_i64 i, const AgRowCtx& c, ag_i64& lo, ag_i64& hi) {\n"
+    << "  (void)i;\n  (void)c;\n  lo = 0;\n  hi = c.skv - 1;\n";
+  auto clip_lo = [&](const std::string& e) { o << "  { const ag_i64 v = " << e << "; lo = v > lo ? v : lo; }\n"; };
+  auto clip_hi = [&](const std::string& e) { o << "  { const ag_i64 v = " << e << "; hi = v < hi ? v : hi; }\n"; };
+  for (const Mask& m : s.masks) {
+    if (const auto* x = std::get_if<CausalMask>(&m)) {
+      o << "  // causal, " << align_name(x->align) << ": j <= i'\n";
+      clip_hi(aligned(x->align));
+    } else if (const auto* x = std::get_if<SlidingWindowMask>(&m)) {
+      o << "  // sliding_window, " << align_name(x->align) << ": i' - left <= j <= i' + right\n";
+      if (x->left) clip_lo(aligned(x->align) + " - " + std::to_string(*x->left) + "LL");
+      if (x->right) clip_hi(aligned(x->align) + " + " + std::to_string(*x->right) + "LL");
+    } else if (const auto* x = std::get_if<ChunkedMask>(&m)) {
+      o << "  // chunked, " << align_name(x->align) << ": floor(i'/chunk) == floor(j/chunk) and j <= i'\n";
+      clip_lo("ag_floor_div(" + aligned(x->align) + ", " + std::to_string(x->chunk) + "LL) * " +
+              std::to_string(x->chunk) + "LL");
+      clip_hi(aligned(x->align));
+    } else if (std::get_if<PrefixLmMask>(&m)) {
+      o << "  // prefix_lm: j <= i or j < prefix\n";
+      clip_hi("(i > c.prefix - 1 ? i : c.prefix - 1)");
+    }
+  }
+  o << "}\n";
+  return o.str();
+}
+
+std::string render_softcap(const Spec& s) {
+  std::ostringstream o;
+  o << "__device__ __forceinline__ float ag_softcap(float s) {\n";
+  if (const SoftcapMod* m = s.find_mod<SoftcapMod>()) {
+    // tanhf is accurate for small arguments too (no cancellation), so the
+    // error does not grow with the cap. Caps near or past the f32 range go
+    // through double: cap and 1/cap must both be normal numbers.
+    if (m->cap <= 1e30 && m->cap >= 1e-30)
+      o << "  return " << float_literal(float(m->cap)) << " * tanhf(s * " << float_literal(float(1.0 / m->cap))
+        << ");\n";
+    else
+      o << "  return float(" << double_literal(m->cap) << " * tanh(double(s) / " << double_literal(m->cap) << "));\n";
+  } else {
+    o << "  return s;\n";
+  }
+  o << "}\n";
+  return o.str();
+}
+
+// A kernel name that spells the choices and ends with a hash of the spec.
+std::string entry_name(const Spec& s) {
+  std::string n = std::string("attngen_fwd_") + elem_name(s.dtype) + "_d" + std::to_string(s.head_dim) + "_dv" +
+                  std::to_string(s.head_dim_v) + "_g" + std::to_string(s.group_size());
+  return n + "_" + stable_hash_hex(canonical_json(s)).substr(0, 8);
+}
+
+}  // namespace
+
+std::string schedule_tag() {
+  const TileOverride o = tile_override();
+  return o.m ? "/tile-" + std::to_string(o.m) + "x" + std::to_string(o.n) : "";
+}
+
+std::string unsupported_reason(const Spec& s) {
+  if (s.head_dim > kMaxHeadDim || s.head_dim_v > kMaxHeadDim)
+    return "the CUDA template keeps a row's fragments on chip: head_dim and head_dim_v up to " +
+           std::to_string(kMaxHeadDim) + ", got " + std::to_string(s.head_dim) + " and " +
+           std::to_string(s.head_dim_v);
+  if (s.num_heads > 65535)
+    return "num_heads is a grid dimension on CUDA: at most 65535, got " + std::to_string(s.num_heads);
+  return "";
+}
+
+RenderedKernel render_attention(const Spec& s, const Arch& arch) {
+  if (std::string why = unsupported_reason(s); !why.empty()) throw Error("cuda: " + why);
+  const Tiles t = tiles_for(s);
+  const bool data_mask = s.find_mask<DocumentMask>() ||
+                         (s.find_mask<CustomMask>() && s.find_mask<CustomMask>()->format == CustomFormat::boolean);
+  const CustomMask* custom = s.find_mask<CustomMask>();
+  const PrefixLmMask* prefix = s.find_mask<PrefixLmMask>();
+
+  RenderedKernel r;
+  r.entry = entry_name(s);
+  r.launch = {t.threads, t.block_m, t.smem_bytes};
+  r.options = {"--std=c++17"};
+  std::ostringstream d;
+  d << (s.dtype == ElemType::f32 ? "f32 CUDA-core FMA" : std::string(elem_name(s.dtype)) + " mma.sync m16n8k16")
+    << ", " << t.block_m << "x" << t.block_n << " tiles, " << t.warps << " warps, D " << t.d_pad << "/Dv "
+    << t.dv_pad << " padded" << (t.q_in_registers ? ", Q in registers" : "") << ", " << t.smem_bytes
+    << " B shared, " << arch.name();
+  r.description = d.str();
+
+  std::ostringstream o;
+  o << "// attngen CUDA kernel " << r.entry << " for " << arch.name() << "\n"
+    << "// spec: " << canonical_json(s) << "\n"
+    << "// " << r.description << "\n\n"
+    << kAttentionParamsH << "\n"
+    << "// ---- rendered from the spec\n"
+    << "#define AG_DTYPE_F32 0\n#define AG_DTYPE_F16 1\n#define AG_DTYPE_BF16 2\n"
+    << "#define AG_DTYPE " << dtype_macro(s.dtype) << "\n"
+    << "#define AG_ENTRY " << r.entry << "\n"
+    << "#define AG_HEAD_DIM " << s.head_dim << "\n"
+    << "#define AG_HEAD_DIM_V " << s.head_dim_v << "\n"
+    << "#define AG_D_PAD " << t.d_pad << "\n"
+    << "#define AG_DV_PAD " << t.dv_pad << "\n"
+    << "#define AG_GROUP " << s.group_size() << "\n"
+    << "#define AG_THREADS " << t.threads << "\n"
+    << "#define AG_BLOCK_M " << t.block_m << "\n"
+    << "#define AG_BLOCK_N " << t.block_n << "\n"
+    << "#define AG_Q_IN_REGISTERS " << int(t.q_in_registers) << "\n"
+    << "#define AG_SCALE " << float_literal(float(s.scale)) << "\n"
+    << "#define AG_SCALE_LOG2 " << float_literal(float(s.scale * 1.4426950408889634)) << "\n"
+    << "#define AG_PLAIN_SCORE " << int(!s.find_mod<SoftcapMod>() && !s.find_mod<AlibiMod>() &&
+                                        !(custom && custom->format == CustomFormat::additive))
+    << "  // no score mod: the score is one multiply\n"
+    << "#define AG_HAS_ALIBI " << int(s.find_mod<AlibiMod>() != nullptr) << "\n"
+    << "#define AG_HAS_DOCUMENT " << int(s.find_mask<DocumentMask>() != nullptr) << "\n"
+    << "#define AG_HAS_CUSTOM_BOOL " << int(custom && custom->format == CustomFormat::boolean) << "\n"
+    << "#define AG_HAS_CUSTOM_ADDITIVE " << int(custom && custom->format == CustomFormat::additive) << "\n"
+    << "#define AG_HAS_DATA_MASK " << int(data_mask) << "\n"
+    << "#define AG_RETURN_LSE " << int(s.return_lse) << "\n\n"
+    << "struct AgRowCtx {\n  ag_i64 sq, skv, prefix;  // this entry's Sq, Skv, prefix_lm prefix\n};\n"
+    << "__device__ __forceinline__ ag_i64 ag_floor_div(ag_i64 a, ag_i64 b) {\n"
+    << "  const ag_i64 q = a / b;\n  return (a % b != 0 && ((a < 0) != (b < 0))) ? q - 1 : q;\n}\n"
+    << "__device__ __forceinline__ ag_i64 ag_static_prefix() { return "
+    << (prefix && prefix->prefix ? std::to_string(*prefix->prefix) : "0") << "LL; }\n"
+    << render_allowed_keys(s) << render_softcap(s) << "\n"
+    << "// ---- templates/cuda/attention_fwd.cu\n"
+    << kAttentionFwdCu;
+  r.source = o.str();
+  return r;
+}
+
+}  // namespace attngen::cuda

@@ -1,0 +1,50 @@
+// Spec -> CUDA source: one template (templates/cuda/attention_fwd.cu) with the
+// spec's masks and score mods rendered in as compile-time constants and small
+// device functions. The host launches `entry` with one AttnParams argument
+// (templates/cuda/attention_params.h) on a grid of
+// (ceil(Sq extent / block_m), Hq, B) blocks of `threads` threads.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "codegen/spec/spec.hpp"
+
+namespace attngen::cuda {
+
+// A GPU architecture to compile for: sm_80, sm_86, sm_89, sm_90, sm_90a, ...
+struct Arch {
+  int sm = 80;         // compute capability * 10 + minor
+  bool accel = false;  // the "a" variants (sm_90a): arch-specific features
+  std::string name() const;  // "sm_90a"
+};
+// "sm_80", "sm_90a" (also "80", "90a"); throws Error naming the value otherwise.
+Arch parse_arch(const std::string& text);
+
+struct LaunchShape {
+  int threads = 0;     // per block
+  int block_m = 0;     // query rows per block
+  int smem_bytes = 0;  // dynamic shared memory per block
+};
+
+struct RenderedKernel {
+  std::string source;                // complete CUDA C++ text for NVRTC (no includes)
+  std::string entry;                 // extern "C" kernel name
+  LaunchShape launch;
+  std::vector<std::string> options;  // NVRTC options besides the architecture
+  std::string description;           // one line: tile shape and choices, for dumps and info
+};
+
+// The tile shape is chosen per spec (render.cpp, tiles_for). ATTNGEN_CUDA_TILE=MxN
+// (M 64 or 128 query rows, N 32 or 64 keys) overrides it for f16/bf16, to
+// measure schedules against each other; schedule_tag() is "" or "/tile-MxN",
+// part of the backend's target and so of every cache key. Throws Error
+// naming the variable for any other value.
+std::string schedule_tag();
+
+// Empty when the CUDA template covers `spec`; otherwise why not.
+std::string unsupported_reason(const Spec& spec);
+// Throws Error for an unsupported spec.
+RenderedKernel render_attention(const Spec& spec, const Arch& arch);
+
+}  // namespace attngen::cuda

@@ -1,0 +1,17 @@
+// The launch argument of a rendered attention kernel (AttnParams of
+// templates/cuda/attention_params.h), filled from checked arguments.
+#pragma once
+
+#include "codegen/spec/spec.hpp"
+#include "runtime/core/args.hpp"
+#include "templates/cuda/attention_params.h"
+
+namespace attngen::cuda {
+
+// `args` come from bind_args: logical [B, H, S, D] views (bshd strides
+// permuted), the custom mask as a 4-D broadcast view, ALiBi slopes as [B, Hq].
+// Pointers are copied as they are (device pointers); nothing is read.
+// Throws Error for a custom mask dtype the kernels do not read.
+AttnParams make_attn_params(const Spec& spec, const BoundArgs& args);
+
+}  // namespace attngen::cuda

@@ -1,0 +1,157 @@
+#include "runtime/cuda/cuda_backend.hpp"
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+
+#include "attngen_cuda_templates.hpp"
+#include "codegen/cuda/render.hpp"
+#include "runtime/core/error.hpp"
+#include "runtime/cuda/cuda_kernel.hpp"
+#include "runtime/cuda/driver_library.hpp"
+#include "runtime/cuda/nvrtc_library.hpp"
+
+namespace attngen {
+namespace cuda {
+namespace {
+
+// Why device 0 cannot run kernels ("" when it can), and its arch.
+struct Device {
+  std::string why;
+  Arch arch;
+};
+
+const Device& device0() {
+  static const Device d = [] {
+    Device r;
+    std::string why;
+    if (!driver_library(&why)) {
+      r.why = why;
+    } else if (device_count() == 0) {
+      r.why = "no CUDA device (the driver sees none)";
+    } else {
+      try {
+        const DeviceInfo info = device_info(0);
+        r.arch.sm = info.sm_major * 10 + info.sm_minor;
+        r.arch.accel = info.sm_major >= 9;  // sm_90a: the arch-specific features (wgmma, TMA)
+      } catch (const Error& e) {
+        r.why = e.what();
+      }
+    }
+    return r;
+  }();
+  return d;
+}
+
+class CudaBackend final : public Backend {
+ public:
+  // `fixed`: an explicit arch (compiles without a GPU); else device 0's.
+  explicit CudaBackend(std::optional<Arch> fixed) : fixed_(std::move(fixed)) {}
+
+  std::string name() const override { return "cuda"; }
+  Memory memory() const override { return Memory::device; }
+
+  // The arch, NVRTC's version and the templates: all change the cubin.
+  std::string isa() const override {
+    std::call_once(isa_once_, [this] {
+      const NvrtcLibrary* lib = nvrtc_library();
+      if (!lib || (!fixed_ && !device0().why.empty())) return;
+      isa_ = arch().name() + "/nvrtc-" + lib->version() + "/tpl-" + std::string(kTemplatesHash).substr(0, 8) +
+             schedule_tag();
+    });
+    return isa_;
+  }
+
+  std::string unavailable_reason() const override {
+    std::string why;
+    if (!nvrtc_library(&why)) return why;
+    if (!fixed_ && !device0().why.empty())
+      return device0().why + "; kernels can still be compiled without a GPU for an explicit arch (--arch sm_80|sm_86|sm_89|sm_90a)";
+    return "";
+  }
+
+  // A malformed ATTNGEN_CUDA_TILE fails every backend selection (never a quiet default).
+  std::string setting_error() const override {
+    try {
+      schedule_tag();
+    } catch (const Error& e) {
+      return e.what();
+    }
+    return "";
+  }
+
+  std::string unsupported_reason(const Spec& spec) const override { return cuda::unsupported_reason(spec); }
+
+  std::unique_ptr<Kernel> compile(const Spec& spec) const override {
+    if (std::string why = unavailable_reason(); !why.empty()) throw Error("backend cuda: " + why);
+    const std::string target = isa();
+    return std::make_unique<CudaKernel>(
+        spec, target, build_cubin(spec, arch(), "cuda kernel " + cache_key(spec, "cuda", target) + " for " + arch().name()));
+  }
+
+  std::unique_ptr<Kernel> deserialize(const Spec& spec, const std::vector<uint8_t>& image) const override {
+    try {
+      CubinImage m = decode_cubin_image(image);
+      if (m.arch != arch().name()) return nullptr;
+      return std::make_unique<CudaKernel>(spec, isa(), std::move(m));
+    } catch (const Error&) {
+      return nullptr;  // not an image of these templates: the caller rebuilds
+    }
+  }
+
+  const Backend& with_target(const std::string& target) const override {
+    const Arch a = parse_arch(target);
+    static std::mutex mu;
+    static std::map<std::string, std::unique_ptr<CudaBackend>> by_arch;  // never freed: kernels refer to them
+    std::lock_guard<std::mutex> lock(mu);
+    auto& b = by_arch[a.name()];
+    if (!b) b = std::make_unique<CudaBackend>(a);
+    return *b;
+  }
+
+ private:
+  Arch arch() const { return fixed_ ? *fixed_ : device0().arch; }
+
+  const std::optional<Arch> fixed_;
+  mutable std::once_flag isa_once_;
+  mutable std::string isa_;
+};
+
+}  // namespace
+
+std::vector<std::string> environment_summary() {
+  std::vector<std::string> lines;
+  std::string why;
+  if (const NvrtcLibrary* lib = nvrtc_library(&why))
+    lines.push_back("nvrtc " + lib->version() + " (" + lib->path + ")");
+  else
+    lines.push_back(why);
+  if (!driver_library(&why)) {
+    lines.push_back(why);
+    return lines;
+  }
+  lines.push_back("driver " + driver_version());
+  const int n = device_count();
+  if (n == 0) lines.push_back("no CUDA device");
+  for (int i = 0; i < n; ++i) {
+    try {
+      const DeviceInfo d = device_info(i);
+      lines.push_back("device " + std::to_string(i) + ": " + d.name + " (sm_" + std::to_string(d.sm_major) +
+                      std::to_string(d.sm_minor) + ", " + std::to_string(d.sm_count) + " SMs, " +
+                      std::to_string(d.max_smem_optin / 1024) + " KiB shared memory per block)");
+    } catch (const Error& e) {
+      lines.push_back("device " + std::to_string(i) + ": " + e.what());
+    }
+  }
+  return lines;
+}
+
+}  // namespace cuda
+
+const Backend& cuda_backend() {
+  static const cuda::CudaBackend backend{std::nullopt};
+  return backend;
+}
+
+}  // namespace attngen

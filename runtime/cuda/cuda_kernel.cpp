@@ -1,0 +1,207 @@
+#include "runtime/cuda/cuda_kernel.hpp"
+
+#include <cstdio>
+#include <cstring>
+
+#include "attngen_cuda_templates.hpp"
+#include "runtime/core/error.hpp"
+#include "runtime/cuda/attn_params.hpp"
+#include "runtime/cuda/nvrtc_compiler.hpp"
+
+namespace attngen::cuda {
+namespace {
+
+constexpr char kMagic[8] = {'A', 'G', 'C', 'U', 'B', 'I', 'N', '1'};
+
+void put_u32(std::vector<uint8_t>& out, uint32_t v) {
+  for (int i = 0; i < 4; ++i) out.push_back(uint8_t(v >> (8 * i)));
+}
+void put_bytes(std::vector<uint8_t>& out, const void* p, size_t n) {
+  put_u32(out, uint32_t(n));
+  const auto* b = static_cast<const uint8_t*>(p);
+  out.insert(out.end(), b, b + n);
+}
+void put_string(std::vector<uint8_t>& out, const std::string& s) { put_bytes(out, s.data(), s.size()); }
+
+// Bounds-checked reading of an image.
+struct Reader {
+  const std::vector<uint8_t>& in;
+  size_t at = 0;
+  uint32_t u32() {
+    if (in.size() - at < 4) throw Error("cuda image: truncated");
+    uint32_t v = 0;
+    for (int i = 0; i < 4; ++i) v |= uint32_t(in[at++]) << (8 * i);
+    return v;
+  }
+  std::string string() {
+    const uint32_t n = u32();
+    if (in.size() - at < n) throw Error("cuda image: truncated");
+    std::string s(reinterpret_cast<const char*>(in.data() + at), n);
+    at += n;
+    return s;
+  }
+};
+
+std::string pointer_string(const void* p) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%p", p);
+  return buf;
+}
+
+}  // namespace
+
+std::vector<uint8_t> encode_cubin_image(const CubinImage& m) {
+  std::vector<uint8_t> out(kMagic, kMagic + sizeof kMagic);
+  put_string(out, kTemplatesHash);
+  put_string(out, m.arch);
+  put_string(out, m.entry);
+  put_u32(out, uint32_t(m.launch.threads));
+  put_u32(out, uint32_t(m.launch.block_m));
+  put_u32(out, uint32_t(m.launch.smem_bytes));
+  put_string(out, m.description);
+  put_string(out, m.ptxas_log);
+  put_bytes(out, m.cubin.data(), m.cubin.size());
+  return out;
+}
+
+CubinImage decode_cubin_image(const std::vector<uint8_t>& bytes) {
+  if (bytes.size() < sizeof kMagic || std::memcmp(bytes.data(), kMagic, sizeof kMagic) != 0)
+    throw Error("cuda image: not a cubin image of attngen");
+  Reader r{bytes, sizeof kMagic};
+  if (const std::string h = r.string(); h != kTemplatesHash)
+    throw Error("cuda image: built from templates " + h + ", these are " + kTemplatesHash);
+  CubinImage m;
+  m.arch = r.string();
+  m.entry = r.string();
+  m.launch.threads = int(r.u32());
+  m.launch.block_m = int(r.u32());
+  m.launch.smem_bytes = int(r.u32());
+  m.description = r.string();
+  m.ptxas_log = r.string();
+  const std::string cubin = r.string();
+  m.cubin.assign(cubin.begin(), cubin.end());
+  if (r.at != bytes.size()) throw Error("cuda image: trailing bytes");
+  if (m.cubin.empty() || m.entry.empty() || m.launch.threads <= 0 || m.launch.block_m <= 0 || m.launch.smem_bytes < 0)
+    throw Error("cuda image: incomplete");
+  return m;
+}
+
+CubinImage build_cubin(const Spec& spec, const Arch& arch, const std::string& what, std::string* source,
+                       std::string* ptx) {
+  const RenderedKernel r = render_attention(spec, arch);
+  std::vector<std::string> options = r.options;
+  options.push_back("--ptxas-options=-v");  // the resource report, in the program log
+  NvrtcOutput out = nvrtc_compile(r.source, r.entry + ".cu", options, arch.name(), what);
+  if (source) *source = r.source;
+  if (ptx) *ptx = std::move(out.ptx);
+  return CubinImage{arch.name(), r.entry, r.launch, r.description, std::move(out.log), std::move(out.cubin)};
+}
+
+CudaKernel::CudaKernel(const Spec& spec, const std::string& target, CubinImage image)
+    : Kernel(spec, "cuda", target, image.arch), image_(std::move(image)),
+      report_(parse_ptxas_report(image_.ptxas_log, image_.entry)) {}
+
+CudaKernel::~CudaKernel() {
+  // Best effort: a context destroyed before the kernel took its modules along.
+  if (const DriverLibrary* d = driver_library())
+    for (const auto& [ctx, mod] : modules_) d->ModuleUnload(mod);
+}
+
+CUfunction CudaKernel::function_in(CUcontext ctx) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const auto& [c, f] : functions_)
+    if (c == ctx) return f;
+  const DriverLibrary& d = driver();
+  CUmodule mod = nullptr;
+  if (const CUresult r = d.ModuleLoadData(&mod, image_.cubin.data()); r != 0) {
+    std::string device;
+    CUdevice dev = 0;
+    if (d.CtxGetDevice(&dev) == 0) {
+      try {
+        const DeviceInfo info = device_info(dev);
+        device = " on " + info.name + " (sm_" + std::to_string(info.sm_major) + std::to_string(info.sm_minor) + ")";
+      } catch (const Error&) {
+      }
+    }
+    throw Error("cuda: cannot load kernel " + key() + " compiled for " + image_.arch + device + ": " +
+                result_string(r) + (r == 209 ? " (compile it for this device's arch)" : ""));
+  }
+  modules_.emplace_back(ctx, mod);
+  CUfunction f = nullptr;
+  check(d.ModuleGetFunction(&f, mod, image_.entry.c_str()), "cuda: kernel entry '" + image_.entry + "'");
+  if (image_.launch.smem_bytes > 48 * 1024) {
+    // Above 48 KiB a kernel must opt in to its dynamic shared memory.
+    if (const CUresult r = d.FuncSetAttribute(f, kFuncAttrMaxDynamicSharedSizeBytes, image_.launch.smem_bytes); r != 0)
+      throw Error("cuda: kernel " + key() + " needs " + std::to_string(image_.launch.smem_bytes) +
+                  " bytes of dynamic shared memory per block, which this device refuses: " + result_string(r));
+  }
+  functions_.emplace_back(ctx, f);
+  return f;
+}
+
+void CudaKernel::execute(const BoundArgs& args, const RunOptions& opt) const {
+  const Spec& s = spec();
+  if (args.batch == 0 || args.sq == 0) return;  // nothing to compute (an empty grid is a launch error)
+  if (args.batch > 65535 || s.num_heads > 65535)
+    throw Error("cuda: B = " + std::to_string(args.batch) + " and num_heads = " + std::to_string(s.num_heads) +
+                " must each be at most 65535 (grid z and y)");
+  const DriverLibrary& d = driver();
+  const CUcontext ctx = ensure_context();
+  // Every tensor must be memory the device can address: a host pointer given
+  // for a device one is named here rather than faulting in the kernel.
+  const AttentionArgs& t = args.t;
+  const std::pair<const char*, const TensorRef*> tensors[] = {
+      {"q", &t.q},           {"k", &t.k},         {"v", &t.v},           {"o", &t.o},
+      {"lse", &t.lse},       {"q_lens", &t.q_lens}, {"kv_lens", &t.kv_lens}, {"q_doc", &t.q_doc},
+      {"kv_doc", &t.kv_doc}, {"mask", &t.mask},   {"alibi_slopes", &t.alibi_slopes}, {"prefix_lens", &t.prefix_lens}};
+  for (const auto& [name, tensor] : tensors) {
+    if (!tensor->data) continue;
+    unsigned type = 0;
+    if (const CUresult r = d.PointerGetAttribute(&type, kPointerAttrMemoryType, CUdeviceptr(tensor->data)); r != 0)
+      throw Error(std::string(name) + ": " + pointer_string(tensor->data) + " is not memory the CUDA driver knows (" +
+                  result_string(r) + "); cuda kernels take device pointers (cuMemAlloc, cudaMalloc, torch cuda tensors)");
+  }
+  const CUfunction f = function_in(ctx);
+  AttnParams p = make_attn_params(s, args);
+  void* params[] = {&p};
+  const int64_t blocks_m = (args.sq + image_.launch.block_m - 1) / image_.launch.block_m;
+  if (blocks_m > INT32_MAX) throw Error("cuda: Sq = " + std::to_string(args.sq) + " needs more than 2^31 blocks");
+  check(d.LaunchKernel(f, unsigned(blocks_m), unsigned(s.num_heads), unsigned(args.batch),
+                       unsigned(image_.launch.threads), 1, 1, unsigned(image_.launch.smem_bytes),
+                       static_cast<CUstream>(opt.stream), params, nullptr),
+        "cuda: launching kernel " + key());
+}
+
+std::unique_ptr<CallPlan> CudaKernel::plan_call(const BoundArgs&, int) const {
+  throw Error("prepare: cuda kernels run as one launch on a stream (attngen_kernel_run_cuda); "
+              "work items are for CPU thread pools");
+}
+
+std::vector<Kernel::CodeBlob> CudaKernel::code_blobs() const {
+  // A debugging aid, so made on request: render again and compile once more
+  // for the PTX (a kernel loaded from the disk cache keeps only its cubin).
+  std::call_once(dump_once_, [this] {
+    try {
+      build_cubin(spec(), parse_arch(image_.arch), "cuda kernel " + key() + " again for ATTNGEN_DUMP", &dump_source_,
+                  &dump_ptx_);
+    } catch (const Error& e) {
+      dump_ptx_ = std::string("// ") + e.what() + "\n";
+    }
+  });
+  return {{"cu", dump_source_.data(), dump_source_.size(), nullptr},
+          {"ptx", dump_ptx_.data(), dump_ptx_.size(), nullptr},
+          {"ptxas.txt", image_.ptxas_log.data(), image_.ptxas_log.size(), nullptr},
+          {"cubin", image_.cubin.data(), image_.cubin.size(), nullptr}};
+}
+
+std::vector<std::pair<std::string, std::string>> CudaKernel::details() const {
+  const LaunchShape& l = image_.launch;
+  return {{"arch", image_.arch},
+          {"launch", "grid (ceil(Sq / " + std::to_string(l.block_m) + "), Hq, B) of " + std::to_string(l.threads) +
+                         " threads, " + std::to_string(l.smem_bytes) + " B dynamic shared memory, entry " +
+                         image_.entry},
+          {"resources", report_.describe()},
+          {"render", image_.description}};
+}
+
+}  // namespace attngen::cuda

@@ -1,0 +1,71 @@
+// A compiled CUDA attention kernel: the cubin NVRTC built from the rendered
+// template, its entry point, launch shape and ptxas report. It serialises
+// (the disk cache keeps cubins across processes), loads its module lazily in
+// each CUDA context that launches it, and launches one grid per call on the
+// caller's stream, on device pointers.
+#pragma once
+
+#include <memory>
+#include <mutex>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "codegen/cuda/render.hpp"
+#include "runtime/core/backend.hpp"
+#include "runtime/cuda/driver_library.hpp"
+#include "runtime/cuda/ptxas_report.hpp"
+
+namespace attngen::cuda {
+
+// Everything of a compile that a later process needs to launch it.
+struct CubinImage {
+  std::string arch;         // "sm_90a"
+  std::string entry;        // extern "C" kernel name
+  LaunchShape launch;
+  std::string description;  // RenderedKernel::description
+  std::string ptxas_log;    // NVRTC's program log (ptxas -v lines)
+  std::vector<uint8_t> cubin;
+};
+// Bytes for the disk cache, tagged with kTemplatesHash; decode_cubin_image
+// throws Error for anything else (another template version, truncation).
+std::vector<uint8_t> encode_cubin_image(const CubinImage& image);
+CubinImage decode_cubin_image(const std::vector<uint8_t>& bytes);
+
+// Renders `spec` for `arch` and compiles it to a cubin with ptxas's report
+// (NVRTC options: the renderer's, --ptxas-options=-v, the architecture).
+// `what` names it in messages. The rendered source and the PTX go to
+// *source and *ptx when given. Throws Error with the NVRTC log on failure.
+CubinImage build_cubin(const Spec& spec, const Arch& arch, const std::string& what, std::string* source = nullptr,
+                       std::string* ptx = nullptr);
+
+class CudaKernel final : public Kernel {
+ public:
+  // `target`: the backend's isa() (in the key).
+  CudaKernel(const Spec& spec, const std::string& target, CubinImage image);
+  ~CudaKernel() override;
+
+  Memory memory() const override { return Memory::device; }
+  void execute(const BoundArgs& args, const RunOptions& opt) const override;
+  std::unique_ptr<CallPlan> plan_call(const BoundArgs& args, int parts) const override;
+  std::vector<uint8_t> serialize() const override { return encode_cubin_image(image_); }
+  std::vector<CodeBlob> code_blobs() const override;
+  std::vector<std::pair<std::string, std::string>> details() const override;
+
+  const CubinImage& image() const { return image_; }
+  const PtxasReport& report() const { return report_; }
+
+ private:
+  CUfunction function_in(CUcontext ctx) const;  // loads the module on first use in ctx
+
+  CubinImage image_;
+  PtxasReport report_;
+  mutable std::mutex mu_;
+  mutable std::vector<std::pair<CUcontext, CUmodule>> modules_;
+  mutable std::vector<std::pair<CUcontext, CUfunction>> functions_;
+  // ATTNGEN_DUMP: rendered source, PTX and ptxas log, made on first request.
+  mutable std::once_flag dump_once_;
+  mutable std::string dump_source_, dump_ptx_;
+};
+
+}  // namespace attngen::cuda

@@ -1,0 +1,101 @@
+#include "runtime/cuda/nvrtc_compiler.hpp"
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <mutex>
+#include <thread>
+
+#include "runtime/core/error.hpp"
+#include "runtime/cuda/nvrtc_library.hpp"
+
+namespace attngen::cuda {
+namespace {
+
+// Prints one line on stderr if it is still alive a second after construction.
+class SlowCompileNotice {
+ public:
+  explicit SlowCompileNotice(std::string what)
+      : what_(std::move(what)), watcher_([this] {
+          std::unique_lock<std::mutex> lock(mu_);
+          if (!cv_.wait_for(lock, std::chrono::seconds(1), [this] { return done_; }))
+            std::fprintf(stderr, "attngen: compiling %s with NVRTC (a few seconds; cached afterwards)...\n",
+                         what_.c_str());
+        }) {}
+  ~SlowCompileNotice() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      done_ = true;
+    }
+    cv_.notify_all();
+    watcher_.join();
+  }
+
+ private:
+  std::string what_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool done_ = false;
+  std::thread watcher_;  // last: starts once the members above exist
+};
+
+// Destroys the program however the compile ends.
+struct Program {
+  const NvrtcLibrary& lib;
+  nvrtcProgram p = nullptr;
+  ~Program() {
+    if (p) lib.DestroyProgram(&p);
+  }
+};
+
+void check(const NvrtcLibrary& lib, nvrtcResult r, const std::string& what, const char* call) {
+  if (r != 0) throw Error(what + ": " + call + " failed: " + lib.GetErrorString(r));
+}
+
+}  // namespace
+
+NvrtcOutput nvrtc_compile(const std::string& source, const std::string& file, const std::vector<std::string>& options,
+                          const std::string& gpu_arch, const std::string& what) {
+  std::string why;
+  const NvrtcLibrary* lib = nvrtc_library(&why);
+  if (!lib) throw Error("cuda: cannot compile " + what + ": " + why);
+  Program prog{*lib};
+  check(*lib, lib->CreateProgram(&prog.p, source.c_str(), file.c_str(), 0, nullptr, nullptr), what,
+        "nvrtcCreateProgram");
+  std::vector<std::string> all = options;
+  all.push_back("--gpu-architecture=" + gpu_arch);
+  std::vector<const char*> argv;
+  for (const std::string& o : all) argv.push_back(o.c_str());
+
+  nvrtcResult compiled;
+  {
+    SlowCompileNotice notice(what);
+    compiled = lib->CompileProgram(prog.p, int(argv.size()), argv.data());
+  }
+  NvrtcOutput out;
+  size_t n = 0;
+  if (lib->GetProgramLogSize(prog.p, &n) == 0 && n > 1) {
+    out.log.resize(n);
+    if (lib->GetProgramLog(prog.p, out.log.data()) != 0) out.log.clear();
+    while (!out.log.empty() && (out.log.back() == '\0' || out.log.back() == '\n')) out.log.pop_back();
+  }
+  if (compiled != 0) {
+    std::string opts;
+    for (const std::string& o : all) opts += " " + o;
+    throw Error("cuda: NVRTC " + lib->version() + " failed to compile " + what + " (" + file + ", options" + opts +
+                "): " + lib->GetErrorString(compiled) + "\n" + (out.log.empty() ? "(empty log)" : out.log));
+  }
+  if (gpu_arch.rfind("sm_", 0) == 0) {
+    check(*lib, lib->GetCUBINSize(prog.p, &n), what, "nvrtcGetCUBINSize");
+    out.cubin.resize(n);
+    check(*lib, lib->GetCUBIN(prog.p, reinterpret_cast<char*>(out.cubin.data())), what, "nvrtcGetCUBIN");
+  }
+  if (lib->GetPTXSize(prog.p, &n) == 0 && n > 0) {
+    out.ptx.resize(n);
+    if (lib->GetPTX(prog.p, out.ptx.data()) != 0) out.ptx.clear();
+    while (!out.ptx.empty() && out.ptx.back() == '\0') out.ptx.pop_back();
+  }
+  return out;
+}
+
+}  // namespace attngen::cuda
