@@ -1,0 +1,171 @@
+#!/usr/bin/env python3
+"""attngen's CUDA kernels beside PyTorch's scaled_dot_product_attention
+(cuDNN and FlashAttention-2 backends) and FlexAttention, on one GPU, in one
+process, timed the same way (CUDA events around repeated calls after warm-up).
+
+attngen is called through its C ABI (libattngen.so, ctypes) on torch's device
+pointers: no copies. TFLOP/s count allowed score elements only (causal: the
+lower triangle), 4 * D FLOPs each (Q.K and P.V).
+
+  python3 bench/cuda/sdpa_peers.py --lib build-gpu/libattngen.so [--quick]
+"""
+import argparse
+import ctypes as C
+import json
+import math
+import os
+import sys
+
+import torch
+import torch.nn.functional as F
+
+# ---- the C ABI (runtime/include/attngen/attngen.h)
+MAX_RANK = 4
+DTYPES = {torch.float32: 0, torch.float16: 1, torch.bfloat16: 2}
+
+
+class Tensor(C.Structure):
+    _fields_ = [("data", C.c_void_p), ("dtype", C.c_int), ("rank", C.c_int32),
+                ("shape", C.c_int64 * MAX_RANK), ("strides", C.c_int64 * MAX_RANK)]
+
+
+class Args(C.Structure):
+    _fields_ = [(n, Tensor) for n in ("q", "k", "v", "o", "lse", "q_lens", "kv_lens", "q_doc", "kv_doc", "mask",
+                                      "alibi_slopes", "prefix_lens")]
+
+
+class CompileOptions(C.Structure):
+    _fields_ = [("struct_size", C.c_uint32), ("backend", C.c_char_p), ("threads", C.c_int32),
+                ("cuda_arch", C.c_char_p)]
+
+
+def view(t):
+    d = Tensor()
+    d.data = t.data_ptr()
+    d.dtype = DTYPES[t.dtype]
+    d.rank = t.dim()
+    for i in range(t.dim()):
+        d.shape[i] = t.shape[i]
+        d.strides[i] = t.stride(i)
+    return d
+
+
+class Attngen:
+    def __init__(self, path):
+        self.lib = C.CDLL(path)
+        self.lib.attngen_last_error.restype = C.c_char_p
+        self.lib.attngen_kernel_compile.argtypes = [C.c_char_p, C.POINTER(CompileOptions), C.POINTER(C.c_void_p)]
+        self.lib.attngen_kernel_run_cuda.argtypes = [C.c_void_p, C.POINTER(Args), C.c_void_p]
+
+    def check(self, status, what):
+        if status != 0:
+            raise RuntimeError(f"{what}: {self.lib.attngen_last_error().decode()}")
+
+    def compile(self, spec):
+        opt = CompileOptions()
+        self.lib.attngen_compile_options_init(C.byref(opt))
+        opt.backend = b"cuda"
+        k = C.c_void_p()
+        self.check(self.lib.attngen_kernel_compile(json.dumps(spec).encode(), C.byref(opt), C.byref(k)), "compile")
+        return k
+
+    def runner(self, kernel, q, k, v, o):
+        args = Args()
+        args.q, args.k, args.v, args.o = view(q), view(k), view(v), view(o)
+        stream = C.c_void_p(torch.cuda.current_stream().cuda_stream)
+
+        def run():
+            self.check(self.lib.attngen_kernel_run_cuda(kernel, C.byref(args), stream), "run")
+        return run
+
+
+def time_ms(fn, reps):
+    for _ in range(3):
+        fn()
+    torch.cuda.synchronize()
+    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    start.record()
+    for _ in range(reps):
+        fn()
+    end.record()
+    torch.cuda.synchronize()
+    return start.elapsed_time(end) / reps
+
+
+def flops(b, h, s, d, causal):
+    allowed = s * (s + 1) // 2 if causal else s * s
+    return 4.0 * b * h * d * allowed
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--lib", required=True)
+    ap.add_argument("--quick", action="store_true", help="fewer lengths")
+    ap.add_argument("--flex", default="8192", help="lengths at which FlexAttention runs (bf16, D 128; each compiles for tens of seconds)")
+    ap.add_argument("--lengths", default="", help="comma-separated sequence lengths (default: 1024..16384)")
+    ap.add_argument("--dtypes", default="bf16,f16")
+    opt = ap.parse_args()
+    ag = Attngen(opt.lib)
+    dev = torch.cuda.get_device_properties(0)
+    print(f"# {dev.name}, {dev.multi_processor_count} SMs, torch {torch.__version__}, cuda {torch.version.cuda}")
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+    try:
+        from torch.nn.attention.flex_attention import create_block_mask, flex_attention
+        flex = torch.compile(flex_attention)
+    except Exception as e:  # noqa: BLE001 - report and go on without it
+        print(f"# FlexAttention unavailable: {e}")
+        flex = None
+    flex_lengths = {int(x) for x in opt.flex.split(",") if x}
+    B, H = 4, 16
+    lengths = [1024, 4096, 8192, 16384] if opt.quick else [1024, 2048, 4096, 8192, 16384]
+    if opt.lengths:
+        lengths = [int(x) for x in opt.lengths.split(",")]
+    dtypes = [{"bf16": torch.bfloat16, "f16": torch.float16}[x] for x in opt.dtypes.split(",")]
+    tile = os.environ.get("ATTNGEN_CUDA_TILE")
+    if tile:
+        print(f"# attngen tile override ATTNGEN_CUDA_TILE={tile}")
+    print("dtype  D  mask    S      attngen  cudnn  flash2  flex   (TFLOP/s)  attngen/best(cudnn,flash2)  max|diff|")
+    for dtype in dtypes:
+        for d in (64, 128):
+            for causal in (False, True):
+                spec = {"dtype": "bf16" if dtype == torch.bfloat16 else "f16", "head_dim": d, "num_heads": H,
+                        "mask": [{"type": "causal", "align": "top_left"}] if causal else []}
+                kernel = ag.compile(spec)
+                for s in lengths:
+                    q, k, v = (torch.randn(B, H, s, d, device="cuda", dtype=dtype) for _ in range(3))
+                    o = torch.empty_like(q)
+                    reps = max(3, int(2e12 / flops(B, H, s, d, causal)))
+                    ours = ag.runner(kernel, q, k, v, o)
+                    row = {"attngen": time_ms(ours, reps)}
+                    torch.cuda.synchronize()
+                    for name, backend in (("cudnn", SDPBackend.CUDNN_ATTENTION), ("flash2", SDPBackend.FLASH_ATTENTION)):
+                        try:
+                            with sdpa_kernel(backend):
+                                ref = F.scaled_dot_product_attention(q, k, v, is_causal=causal)
+                                row[name] = time_ms(lambda: F.scaled_dot_product_attention(q, k, v, is_causal=causal),
+                                                    reps)
+                        except Exception as e:  # noqa: BLE001
+                            row[name] = None
+                            print(f"# {name} failed: {str(e).splitlines()[0][:100]}")
+                    if flex is not None and s in flex_lengths and dtype == torch.bfloat16 and d == 128:
+                        try:
+                            bm = create_block_mask(lambda b, h, qi, ki: qi >= ki, None, None, s, s) if causal else None
+                            row["flex"] = time_ms(lambda: flex(q, k, v, block_mask=bm), reps)
+                        except Exception as e:  # noqa: BLE001
+                            row["flex"] = None
+                            print(f"# flex failed: {str(e).splitlines()[0][:100]}")
+                    with sdpa_kernel(SDPBackend.FLASH_ATTENTION):
+                        ref = F.scaled_dot_product_attention(q, k, v, is_causal=causal)
+                    diff = (o.float() - ref.float()).abs().max().item()
+                    f = flops(B, H, s, d, causal)
+                    tf = {n: (f / (t * 1e-3) / 1e12 if t else None) for n, t in row.items()}
+                    best = max([tf[n] for n in ("cudnn", "flash2") if tf.get(n)] or [math.nan])
+                    cells = " ".join(f"{tf[n]:6.1f}" if tf.get(n) else "    - " for n in ("attngen", "cudnn", "flash2", "flex"))
+                    print(f"{spec['dtype']:5} {d:3} {'causal' if causal else 'none  '} {s:6} {cells}   {tf['attngen'] / best:5.2f}x   {diff:.3g}")
+                    sys.stdout.flush()
+                    del q, k, v, o
+                    torch.cuda.empty_cache()
+
+
+if __name__ == "__main__":
+    main()

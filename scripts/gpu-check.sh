@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# The CUDA backend on a GPU machine, in one call (issue #9): build the library
+# and CLI there (no Debian packages: nlohmann-json, Xbyak and CLI11 come as
+# headers in $ATTNGEN_THIRD_PARTY_INCLUDE), verify every regression spec on
+# --backend cuda against the float64 reference (scripts/gpu_sweep.py), then
+# benchmark against PyTorch's SDPA backends and FlexAttention
+# (bench/cuda/sdpa_peers.py). Logs go to build-gpu/logs as they are made; at
+# the end sweep.log, bench.log and a tarball of all logs (with one kernel's
+# dump: source, PTX, ptxas report) are copied to $OUT when it is set.
+#
+# From the project machine (the device tool; `.third_party` holds copies of
+# /usr/include/{nlohmann,xbyak,CLI} and is listed in .git/info/exclude):
+#   run(command="scripts/gpu-check.sh", carry=[".third_party"], timeout_s=540)
+#   GPU_CHECK_STEPS="sweep bench" picks steps (also "tiles": the tile shapes
+#   against each other; "profile": the CLI bench and Nsight Compute on one kernel); GPU_CHECK_QUICK=1 fewer lengths; GPU_SWEEP_SECONDS
+#   stops starting sweep cases after that long; GPU_SWEEP_ARGS=--reverse.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+out=build-gpu/logs
+rm -rf "$out" && mkdir -p "$out"
+steps=${GPU_CHECK_STEPS:-sweep bench}
+third_party=${ATTNGEN_THIRD_PARTY_INCLUDE:-$PWD/.third_party}
+start=$SECONDS
+stamp() { echo "=== $1 ($((SECONDS - start)) s)"; }
+
+stamp "machine"
+nvidia-smi --query-gpu=name,driver_version,clocks.max.sm,memory.total --format=csv,noheader
+echo "$(nproc) cores; $(lscpu | grep -m1 'Model name')"
+# NVRTC from the toolkit when the loader does not know its folder.
+for d in /usr/local/cuda/lib64 /usr/local/cuda/targets/x86_64-linux/lib; do
+  [ -e "$d/libnvrtc.so.13" ] && export LD_LIBRARY_PATH="$d${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" && break
+done
+
+stamp "build"
+cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release -DATTNGEN_BUILD_TESTS=OFF -DATTNGEN_BUILD_BENCH=OFF \
+  -DATTNGEN_THIRD_PARTY_INCLUDE="$third_party" >"$out/configure.log" 2>&1 || { tail -30 "$out/configure.log"; exit 1; }
+cmake --build build-gpu -j "$(nproc)" >"$out/build.log" 2>&1 || { grep -B2 -A12 -m3 'error' "$out/build.log"; exit 1; }
+cli=build-gpu/bin/attngen
+lib=$(ls build-gpu/libattngen.so 2>/dev/null || find build-gpu -name 'libattngen.so' | head -1)
+export ATTNGEN_CACHE_DIR=$PWD/build-gpu/kernel-cache
+$cli info 2>&1 | tee "$out/info.log"
+
+rc=0
+if [[ " $steps " == *" sweep "* ]]; then
+  stamp "sweep"
+  python3 scripts/gpu_sweep.py "$cli" --jobs 16 --deadline "${GPU_SWEEP_SECONDS:-240}" ${GPU_SWEEP_ARGS:-} 2>&1 |
+    tee "$out/sweep.log"
+  [ "${PIPESTATUS[0]}" = 0 ] || rc=1
+  # One kernel's dump (source, PTX, ptxas report) for the record.
+  ATTNGEN_DUMP="$out/dump" $cli compile specs/examples/bitnet_causal_bf16.json --backend cuda >/dev/null 2>&1 || true
+fi
+if [[ " $steps " == *" bench "* ]]; then
+  stamp "bench"
+  quick=${GPU_CHECK_QUICK:+--quick}
+  PYTHONUNBUFFERED=1 python3 bench/cuda/sdpa_peers.py --lib "$lib" $quick 2>&1 | tee "$out/bench.log"
+  [ "${PIPESTATUS[0]}" = 0 ] || rc=1
+fi
+if [[ " $steps " == *" tiles "* ]]; then
+  # The 16-bit tile shapes against each other (ATTNGEN_CUDA_TILE), peers alongside.
+  stamp "tiles"
+  for tile in "" 64x64 64x32 128x32; do
+    ATTNGEN_CUDA_TILE=$tile PYTHONUNBUFFERED=1 python3 bench/cuda/sdpa_peers.py --lib "$lib" --dtypes bf16 \
+      --lengths 4096,16384 --flex "" 2>&1 | tee -a "$out/tiles.log"
+  done
+fi
+if [[ " $steps " == *" profile "* ]]; then
+  # The CLI's own benchmark, then Nsight Compute on one launch of the same kernel.
+  stamp "profile"
+  spec=bench/specs/cuda_bf16_d128.json
+  $cli bench $spec --backend cuda --batch 4 --q-len 8192 --kv-len 8192 --reps 5 2>&1 | tee "$out/profile.log"
+  timeout 150 ncu --section SpeedOfLight --section ComputeWorkloadAnalysis --section WarpStateStats \
+    --section InstructionStats --section Occupancy --section LaunchStats -k regex:attngen_fwd -c 1 \
+    $cli bench $spec --backend cuda --batch 4 --q-len 8192 --kv-len 8192 --reps 1 >>"$out/profile.log" 2>&1
+  tail -120 "$out/profile.log"
+fi
+if [ -n "${OUT:-}" ]; then
+  cp "$out"/profile.log "$OUT"/ 2>/dev/null
+  cp "$out"/sweep.log "$out"/bench.log "$out"/tiles.log "$OUT"/ 2>/dev/null
+  tar czf "$OUT"/gpu-check-logs.tar.gz -C build-gpu logs
+fi
+stamp "done, status $rc"
+exit $rc
