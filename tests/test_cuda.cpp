@@ -222,37 +222,26 @@ TEST(CudaParams, DeviceArgumentsAreBoundWithoutReadingThemAndFillTheLaunchArgume
 }
 
 TEST(CudaParams, MaskTypeFollowsTheMaskDtype) {
-  const Spec spec = parse_spec(R"({"dtype": "f16", "head_dim": 32, "num_heads": 2,
-      "mask": [{"type": "custom", "format": "bool"}]})");
-  for (auto [type, want] : {std::pair{ElemType::b8, AG_MASK_BYTES}, std::pair{ElemType::u8, AG_MASK_BYTES}}) {
+  // The mask_type of a call with fake device tensors of `dtype` and a custom
+  // mask stored as `mask_type` in `mask_shape`.
+  auto mask_type_of = [](const char* dtype, const char* format, ElemType mask_type,
+                         const std::vector<int64_t>& mask_shape) {
+    const Spec spec = parse_spec(std::string(R"({"dtype": ")") + dtype +
+                                 R"(", "head_dim": 32, "num_heads": 2, "mask": [{"type": "custom", "format": ")" +
+                                 format + R"("}]})");
     AttentionArgs a;
     a.memory = Memory::device;
-    a.q = contiguous_view(fake(0x1000), ElemType::f16, {1, 2, 3, 32});
-    a.k = a.v = contiguous_view(fake(0x2000), ElemType::f16, {1, 2, 4, 32});
-    a.o = contiguous_view(fake(0x3000), ElemType::f16, {1, 2, 3, 32});
-    a.mask = contiguous_view(fake(0x4000), type, {1, 2, 3, 4});
-    EXPECT_EQ(cuda::make_attn_params(spec, bind_args(spec, a)).mask_type, want);
-  }
-  const Spec additive = parse_spec(R"({"dtype": "f16", "head_dim": 32, "num_heads": 2,
-      "mask": [{"type": "custom", "format": "additive"}]})");
-  for (auto [type, want] : {std::pair{ElemType::f32, AG_MASK_F32}, std::pair{ElemType::f16, AG_MASK_F16}}) {
-    AttentionArgs a;
-    a.memory = Memory::device;
-    a.q = contiguous_view(fake(0x1000), ElemType::f16, {1, 2, 3, 32});
-    a.k = a.v = contiguous_view(fake(0x2000), ElemType::f16, {1, 2, 4, 32});
-    a.o = contiguous_view(fake(0x3000), ElemType::f16, {1, 2, 3, 32});
-    a.mask = contiguous_view(fake(0x4000), type, {3, 4});
-    EXPECT_EQ(cuda::make_attn_params(additive, bind_args(additive, a)).mask_type, want);
-  }
-  const Spec bf16 = parse_spec(R"({"dtype": "bf16", "head_dim": 32, "num_heads": 2,
-      "mask": [{"type": "custom", "format": "additive"}]})");
-  AttentionArgs a;
-  a.memory = Memory::device;
-  a.q = contiguous_view(fake(0x1000), ElemType::bf16, {1, 2, 3, 32});
-  a.k = a.v = contiguous_view(fake(0x2000), ElemType::bf16, {1, 2, 4, 32});
-  a.o = contiguous_view(fake(0x3000), ElemType::bf16, {1, 2, 3, 32});
-  a.mask = contiguous_view(fake(0x4000), ElemType::bf16, {3, 4});
-  EXPECT_EQ(cuda::make_attn_params(bf16, bind_args(bf16, a)).mask_type, AG_MASK_BF16);
+    a.q = contiguous_view(fake(0x1000), spec.dtype, {1, 2, 3, 32});
+    a.k = a.v = contiguous_view(fake(0x2000), spec.dtype, {1, 2, 4, 32});
+    a.o = contiguous_view(fake(0x3000), spec.dtype, {1, 2, 3, 32});
+    a.mask = contiguous_view(fake(0x4000), mask_type, mask_shape);
+    return cuda::make_attn_params(spec, bind_args(spec, a)).mask_type;
+  };
+  EXPECT_EQ(mask_type_of("f16", "bool", ElemType::b8, {1, 2, 3, 4}), AG_MASK_BYTES);
+  EXPECT_EQ(mask_type_of("f16", "bool", ElemType::u8, {1, 2, 3, 4}), AG_MASK_BYTES);
+  EXPECT_EQ(mask_type_of("f16", "additive", ElemType::f32, {3, 4}), AG_MASK_F32);
+  EXPECT_EQ(mask_type_of("f16", "additive", ElemType::f16, {3, 4}), AG_MASK_F16);
+  EXPECT_EQ(mask_type_of("bf16", "additive", ElemType::bf16, {3, 4}), AG_MASK_BF16);
 }
 
 TEST(CudaMemory, DeviceTensorsGivenToACpuKernelAreAnError) {
