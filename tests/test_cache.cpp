@@ -214,6 +214,26 @@ TEST_F(CacheTest, DecodeNamesWhatIsWrong) {
   EXPECT_NE(message(bad).find("after the checksum"), std::string::npos);
 }
 
+// An entry's strings are bytes from a file: the reasons it is discarded (the
+// verbose log, `cache ls`) escape them (fuzz_cache_entry found raw bytes).
+TEST_F(CacheTest, EntryStringsAreEscapedInReasons) {
+  const DiskCache cache(dir + "/escaped");
+  const std::string key = "0123456789abcdef";
+  DiskEntry e{"g\xf7n\x01", toolchain_id(), "fake", "fake-isa", key, "{}", {1}};
+  std::string why;
+  cache.store(e);
+  EXPECT_FALSE(cache.load(key, &why));
+  EXPECT_EQ(why, std::string("generator g\\xf7n\\x01, this library is ") + kGeneratorVersion);
+  e.generator = kGeneratorVersion, e.toolchain = "cc \x1b[31m";
+  cache.store(e);
+  EXPECT_FALSE(cache.load(key, &why));
+  EXPECT_EQ(why, "toolchain 'cc \\x1b[31m', this library is '" + toolchain_id() + "'");
+  e.toolchain = toolchain_id(), e.key = "\xff";
+  write_file_atomic(cache.entry_path(key), encode_entry(e).data(), encode_entry(e).size());
+  EXPECT_FALSE(cache.load(key, &why));
+  EXPECT_EQ(why, "entry of key \\xff");
+}
+
 // Two processes fill one directory at once, each compiling the same keys in
 // the same order: every key is compiled once in all (the per-key lock), and
 // every entry left behind is valid.
