@@ -475,6 +475,45 @@ TEST(Api, OverflowingShapesAreInvalidArgumentsAndHugeThreadCountsRun) {
   EXPECT_EQ(attngen_kernel_release(k), ATTNGEN_OK);
 }
 
+TEST(Api, StatusStringsNameEveryStatus) {
+  const std::pair<attngen_status, const char*> names[] = {
+      {ATTNGEN_OK, "ok"},
+      {ATTNGEN_ERR_INVALID_ARGUMENT, "invalid argument"},
+      {ATTNGEN_ERR_INVALID_SPEC, "invalid spec"},
+      {ATTNGEN_ERR_BACKEND, "backend unavailable"},
+      {ATTNGEN_ERR_JIT_DISABLED, "kernel not cached and JIT disabled"},
+      {ATTNGEN_ERR_INVALID_HANDLE, "invalid handle"},
+      {ATTNGEN_ERR_IO, "I/O error"},
+      {ATTNGEN_ERR_COMPILE, "compile error"},
+      {ATTNGEN_ERR_OUT_OF_MEMORY, "out of memory"},
+      {ATTNGEN_ERR_INTERNAL, "internal error"}};
+  for (const auto& [status, name] : names) EXPECT_STREQ(attngen_status_string(status), name);
+  // A code no version defines (one C++ may hold in the enum: its values 0..9
+  // give it the range 0..15; 77 would be undefined behaviour here, not in C).
+  EXPECT_STREQ(attngen_status_string(static_cast<attngen_status>(15)), "unknown status");
+}
+
+// A bool custom mask given as u8 or bool bytes computes the same result.
+TEST(Api, CustomMaskAsU8OrBool) {
+  ag::Kernel k = ag::Kernel::compile(R"({"dtype": "f32", "head_dim": 8, "num_heads": 2,
+      "mask": [{"type": "custom", "format": "bool"}]})");
+  const int64_t B = 1, H = 2, S = 5, D = 8;
+  const std::vector<float> q = randn(B * H * S * D, 4), kv = randn(B * H * S * D, 5);
+  std::vector<uint8_t> mask(S * S);
+  for (int64_t i = 0; i < S; ++i)
+    for (int64_t j = 0; j < S; ++j) mask[size_t(i * S + j)] = uint8_t((i + j) % 3 != 0);
+  std::vector<float> o_u8(q.size()), o_bool(q.size());
+  for (auto [dtype, o] : {std::pair{ATTNGEN_U8, &o_u8}, std::pair{ATTNGEN_BOOL, &o_bool}}) {
+    attngen_args a{};
+    a.q = ag::tensor(q.data(), ATTNGEN_F32, {B, H, S, D});
+    a.k = a.v = ag::tensor(kv.data(), ATTNGEN_F32, {B, H, S, D});
+    a.o = ag::tensor(o->data(), ATTNGEN_F32, {B, H, S, D});
+    a.mask = ag::tensor(mask.data(), dtype, {S, S});
+    k.run(a, 1);
+  }
+  EXPECT_EQ(o_u8, o_bool);
+}
+
 TEST(Api, LastErrorIsPerThread) {
   attngen_kernel* k = nullptr;
   ASSERT_NE(attngen_kernel_compile("{", nullptr, &k), ATTNGEN_OK);

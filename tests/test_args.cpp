@@ -4,6 +4,7 @@
 // spare capacity) compute exactly what contiguous copies do.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <cmath>
 #include <cstring>
 #include <string>
@@ -424,6 +425,34 @@ TEST(Args, HugeThreadAndPartCountsAreClamped) {
       EXPECT_NEAR(x, y, 1e-5f * (1 + std::fabs(x))) << name << " at " << i / 4;
     }
   }
+}
+
+TEST(Args, RanksOutsideOneToFourAreErrors) {
+  Call m(R"({"dtype": "f32", "head_dim": 64, "num_heads": 4, "mask": [{"type": "custom", "format": "bool"}]})");
+  m.a.mask.rank = 0;
+  m.a.mask.data = m.mask.data();
+  EXPECT_ERROR(m, "mask: expected rank 1 to 4 broadcasting to [B, Hq, Sq, Skv] = [2, 4, 5, 7], got shape []");
+  EXPECT_THROW(contiguous_view(nullptr, ElemType::f32, {1, 2, 3, 4, 5}), Error);
+}
+
+// An item that throws while other threads run the rest: the call still
+// completes every other item, then the first error reaches the caller.
+TEST(Args, AnItemThatThrowsReachesTheCallerAfterTheOthersRan) {
+  struct Plan final : CallPlan {
+    mutable std::atomic<int> ran{0};
+    size_t items() const override { return 64; }
+    void run_item(size_t i) const override {
+      ++ran;
+      if (i % 16 == 5) throw Error("item " + std::to_string(i) + " failed");
+    }
+  } plan;
+  try {
+    run_items(plan, 4);
+    ADD_FAILURE() << "no exception";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find(" failed"), std::string::npos);
+  }
+  EXPECT_EQ(plan.ran.load(), 64);
 }
 
 TEST(Args, MaskBroadcastingGivesZeroStrides) {
