@@ -493,6 +493,31 @@ TEST(Api, StatusStringsNameEveryStatus) {
   EXPECT_STREQ(attngen_status_string(static_cast<attngen_status>(15)), "unknown status");
 }
 
+// ATTNGEN_DISABLE_JIT=1 (set by the ctest tests jit_disabled.*, over a cache
+// directory nothing is stored in): a kernel in no cache is JIT_DISABLED with
+// the key and what to do; for the reference backend, whose kernels are never
+// cached, that JIT must stay enabled.
+TEST(ApiJitDisabled, UncachedKernelsAreJitDisabledErrors) {
+  const char* env = std::getenv("ATTNGEN_DISABLE_JIT");
+  if (!env || std::string(env) != "1") GTEST_SKIP() << "run by the ctest tests jit_disabled.* (ATTNGEN_DISABLE_JIT=1)";
+  attngen_compile_options o;
+  attngen_compile_options_init(&o);
+  attngen_kernel* k = nullptr;
+  o.backend = "x86";
+  auto f = failure(attngen_kernel_compile(kPaddedSpec, &o, &k));
+  if (f.status != ATTNGEN_ERR_BACKEND) {
+    EXPECT_EQ(f.status, ATTNGEN_ERR_JIT_DISABLED) << f.message;
+    EXPECT_TRUE(has(f, "ATTNGEN_DISABLE_JIT=1: kernel ") && has(f, " (backend x86, isa ") &&
+                has(f, ") is in no cache (disk cache ") && has(f, "`attngen compile SPEC --backend x86`"))
+        << f.message;
+  }
+  o.backend = "reference";
+  f = failure(attngen_kernel_compile(kPaddedSpec, &o, &k));
+  EXPECT_EQ(f.status, ATTNGEN_ERR_JIT_DISABLED) << f.message;
+  EXPECT_TRUE(has(f, "backend reference kernels cannot be cached") && has(f, "JIT must stay enabled")) << f.message;
+  EXPECT_EQ(k, nullptr);
+}
+
 // A bool custom mask given as u8 or bool bytes computes the same result.
 TEST(Api, CustomMaskAsU8OrBool) {
   ag::Kernel k = ag::Kernel::compile(R"({"dtype": "f32", "head_dim": 8, "num_heads": 2,
