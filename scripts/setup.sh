@@ -1,10 +1,20 @@
 #!/usr/bin/env bash
 # Installs what attngen needs to build and test (Debian packages). Idempotent:
 # quiet and quick when everything is already there.
+#   scripts/setup.sh       what building and the default tests need
+#   scripts/setup.sh ci    that, plus the checking jobs' tools (docs/testing.md):
+#                          clang 14 with its sanitizer and libFuzzer runtimes,
+#                          llvm-symbolizer for their stacks, gcovr for coverage
 set -euo pipefail
 
 packages=(cmake g++ make nlohmann-json3-dev libxbyak-dev libgtest-dev googletest libbenchmark-dev
           libcli11-dev libdnnl-dev binutils)
+for group in "$@"; do
+  case "$group" in
+    ci) packages+=(clang-14 libclang-rt-14-dev llvm-14 gcovr) ;;
+    *) echo "setup: unknown group '$group' (expected: ci)" >&2; exit 2 ;;
+  esac
+done
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -44,11 +44,12 @@ class FakeBackend final : public Backend {
     if (delay_ms) std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms));
     if (fail) throw Error("fake: compile failed");
     auto k = std::make_unique<FakeKernel>(spec, image(spec));
-    k->serialisable = serialisable;
+    k->serialisable = serialisable && kernel_images;
     return k;
   }
   std::unique_ptr<Kernel> deserialize(const Spec& spec, const std::vector<uint8_t>& img) const override {
     ++loads;
+    if (load_throws) throw Error("fake: cannot load this image");
     return img == image(spec) ? std::make_unique<FakeKernel>(spec, img) : nullptr;
   }
   static std::vector<uint8_t> image(const Spec& spec) {
@@ -58,6 +59,8 @@ class FakeBackend final : public Backend {
   mutable std::atomic<int> compiles{0}, loads{0};
   int delay_ms = 0;
   bool fail = false, serialisable = true;
+  bool kernel_images = true;  // false: serialises() yet its kernels' serialize() is empty
+  bool load_throws = false;   // deserialize() throws instead of returning null
 };
 
 inline Spec spec_with(int head_dim) {

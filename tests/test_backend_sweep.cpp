@@ -5,8 +5,10 @@
 // and fully masked rows must come back exactly 0.
 //
 // The reduced sweep runs by default (CI). ATTNGEN_SWEEP=full runs the whole
-// length grid (ctest label `full`); ATTNGEN_SWEEP_DTYPES=bf16 (a list) keeps
-// only those dtypes. Under ATTNGEN_MAX_ISA / ATTNGEN_BF16_DOT, the x86 kernels
+// length grid (ctest label `full`); ATTNGEN_SWEEP=smoke a few lengths, for
+// the slow sanitizer and coverage builds (still every dtype, head dim, GQA
+// ratio and layout); ATTNGEN_SWEEP_DTYPES=bf16 (a list) keeps only those
+// dtypes. Under ATTNGEN_MAX_ISA / ATTNGEN_BF16_DOT, the x86 kernels
 // must report the code path asked for, so a run never passes on the wrong one.
 #include <gtest/gtest.h>
 
@@ -35,6 +37,8 @@ struct Dims {
 
 const int64_t kLengthsFull[] = {1, 2, 3, 15, 16, 17, 63, 64, 65, 127, 128, 129, 255, 1000};
 const int64_t kLengthsReduced[] = {1, 3, 17, 64, 65, 129};
+// 2 x 3 shapes x 3 dtypes: 18 configurations, so every head dim (9), GQA ratio and layout appears.
+const int64_t kLengthsSmokeQ[] = {1, 65}, kLengthsSmokeKv[] = {17, 64, 129};
 // {72, 40} and {33, 17} leave tails of vectors along D and Dv (and an odd D for bf16 pairs).
 const Dims kDims[] = {{32, 32}, {64, 64}, {80, 80}, {72, 40}, {96, 96}, {128, 128}, {192, 128}, {33, 17}, {256, 256}};
 const int kGqa[] = {1, 2, 4, 8};
@@ -63,9 +67,9 @@ void expect_requested_x86_path(const Kernel& k) {
   }
 }
 
-bool full_sweep() {
+std::string sweep_size() {
   const char* e = std::getenv("ATTNGEN_SWEEP");
-  return e && std::string(e) == "full";
+  return e ? e : "";
 }
 
 struct Case {
@@ -80,9 +84,12 @@ TEST_P(BackendSweep, MatchesReference) {
   const Case& c = GetParam();
   const nlohmann::json base = testing::load_regression_spec(c.spec);
   std::vector<Shape> shapes;
-  if (full_sweep()) {
+  if (sweep_size() == "full") {
     for (int64_t a : kLengthsFull)
       for (int64_t b : kLengthsFull) shapes.push_back({a, b});
+  } else if (sweep_size() == "smoke") {
+    for (int64_t a : kLengthsSmokeQ)
+      for (int64_t b : kLengthsSmokeKv) shapes.push_back({a, b});
   } else {
     for (int64_t a : kLengthsReduced)
       for (int64_t b : kLengthsReduced) shapes.push_back({a, b});

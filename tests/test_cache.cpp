@@ -214,6 +214,26 @@ TEST_F(CacheTest, DecodeNamesWhatIsWrong) {
   EXPECT_NE(message(bad).find("after the checksum"), std::string::npos);
 }
 
+// An entry's strings are bytes from a file: the reasons it is discarded (the
+// verbose log, `cache ls`) escape them (fuzz_cache_entry found raw bytes).
+TEST_F(CacheTest, EntryStringsAreEscapedInReasons) {
+  const DiskCache cache(dir + "/escaped");
+  const std::string key = "0123456789abcdef";
+  DiskEntry e{"g\xf7n\x01", toolchain_id(), "fake", "fake-isa", key, "{}", {1}};
+  std::string why;
+  cache.store(e);
+  EXPECT_FALSE(cache.load(key, &why));
+  EXPECT_EQ(why, std::string("generator g\\xf7n\\x01, this library is ") + kGeneratorVersion);
+  e.generator = kGeneratorVersion, e.toolchain = "cc \x1b[31m";
+  cache.store(e);
+  EXPECT_FALSE(cache.load(key, &why));
+  EXPECT_EQ(why, "toolchain 'cc \\x1b[31m', this library is '" + toolchain_id() + "'");
+  e.toolchain = toolchain_id(), e.key = "\xff";
+  write_file_atomic(cache.entry_path(key), encode_entry(e).data(), encode_entry(e).size());
+  EXPECT_FALSE(cache.load(key, &why));
+  EXPECT_EQ(why, "entry of key \\xff");
+}
+
 // Two processes fill one directory at once, each compiling the same keys in
 // the same order: every key is compiled once in all (the per-key lock), and
 // every entry left behind is valid.
@@ -314,6 +334,105 @@ TEST_F(CacheTest, JitOnlyKernelsLeaveNothingOnDisk) {
   EXPECT_TRUE(files().empty());
   EXPECT_EQ(backend.compiles, 2);
   EXPECT_EQ(backend.loads, 0);
+}
+
+// A backend that says it serialises but whose kernels come back without an
+// image is remembered as JIT-only: its lock file is removed, and later
+// compiles leave nothing on disk either.
+TEST_F(CacheTest, KernelWithoutAnImageMakesItsBackendJitOnly) {
+  backend.kernel_images = false;
+  KernelCache cache(config());
+  cache.get(spec_with(16), backend);
+  EXPECT_TRUE(files().empty());
+  EXPECT_EQ(backend.loads, 0);
+  cache.get(spec_with(32), backend);
+  EXPECT_TRUE(files().empty());
+  EXPECT_EQ(backend.compiles, 2);
+}
+
+// A cache directory that cannot be created (a file is in the way): every
+// kernel is still compiled and returned, and the verbose log says why the
+// disk was not used.
+TEST_F(CacheTest, UnusableCacheDirectoryStillCompilesAndSaysWhy) {
+  std::ofstream(dir + "/cache") << "not a directory";
+  CacheConfig c = config();
+  c.verbose = true;
+  KernelCache cache(c);
+  KernelSource source = KernelSource::memory;
+  ::testing::internal::CaptureStderr();
+  const auto k = cache.get(spec_with(64), backend, &source);
+  const std::string log = ::testing::internal::GetCapturedStderr();
+  ASSERT_NE(k, nullptr);
+  EXPECT_EQ(source, KernelSource::compiled);
+  EXPECT_STREQ(source_name(source), "compiled");
+  for (const std::string& want : {"attngen: disk cache unavailable: cache directory '" + dir + "/cache': cannot create: ",
+                                  "attngen: cache store (disk) failed: cache directory '" + dir + "/cache': cannot create: "})
+    EXPECT_NE(log.find(want), std::string::npos) << "missing: " << want << "\nin:\n" << log;
+  EXPECT_EQ(cache.get(spec_with(64), backend, &source), k);
+  EXPECT_EQ(source, KernelSource::memory);
+  EXPECT_STREQ(source_name(source), "memory cache");
+  EXPECT_EQ(backend.compiles, 1);
+}
+
+// A backend that throws while loading an entry: the entry is deleted, the
+// reason is logged, the kernel is compiled and stored again.
+TEST_F(CacheTest, BackendThrowingOnLoadDiscardsTheEntryWithItsReason) {
+  KernelCache(config()).get(spec_with(64), backend);
+  backend.load_throws = true;
+  CacheConfig c = config();
+  c.verbose = true;
+  KernelSource source = KernelSource::memory;
+  ::testing::internal::CaptureStderr();
+  KernelCache(c).get(spec_with(64), backend, &source);
+  const std::string log = ::testing::internal::GetCapturedStderr();
+  EXPECT_EQ(source, KernelSource::compiled);
+  EXPECT_EQ(backend.compiles, 2);
+  const std::string key = cache_key(spec_with(64), "fake", "fake-isa");
+  const std::string want =
+      "attngen: cache entry discarded key=" + key + ": backend fake could not load it: fake: cannot load this image\n";
+  EXPECT_NE(log.find(want), std::string::npos) << log;
+  backend.load_throws = false;
+  KernelCache(config()).get(spec_with(64), backend, &source);
+  EXPECT_EQ(source, KernelSource::disk);
+  EXPECT_STREQ(source_name(source), "disk cache");
+}
+
+// Clearing the memory cache drops every kernel: the next request reloads it
+// from disk.
+TEST_F(CacheTest, ClearingTheMemoryCacheReloadsFromDisk) {
+  KernelCache cache(config());
+  const auto k = cache.get(spec_with(64), backend);
+  cache.get(spec_with(32), backend);
+  EXPECT_EQ(cache.memory().size(), 2u);
+  cache.memory().clear();
+  EXPECT_EQ(cache.memory().size(), 0u);
+  KernelSource source = KernelSource::memory;
+  EXPECT_NE(cache.get(spec_with(64), backend, &source), k);
+  EXPECT_EQ(source, KernelSource::disk);
+  EXPECT_EQ(backend.compiles, 2);
+  EXPECT_EQ(backend.loads, 1);
+}
+
+// ATTNGEN_CACHE_CAPACITY: a positive decimal integer, else a warning and the default.
+TEST(CacheConfigTest, CapacityFromTheEnvironment) {
+  const size_t fallback = CacheConfig{}.capacity;
+  struct Case {
+    const char* value;
+    size_t capacity;
+  };
+  for (const Case& c : {Case{"7", 7}, Case{"12x", fallback}, Case{"0", fallback}, Case{"-3", fallback},
+                        Case{"", fallback}}) {
+    ASSERT_EQ(::setenv("ATTNGEN_CACHE_CAPACITY", c.value, 1), 0);
+    ::testing::internal::CaptureStderr();
+    EXPECT_EQ(CacheConfig::from_env().capacity, c.capacity) << c.value;
+    const std::string err = ::testing::internal::GetCapturedStderr();
+    if (c.capacity == fallback && *c.value)
+      EXPECT_EQ(err, "attngen: warning: ATTNGEN_CACHE_CAPACITY='" + std::string(c.value) +
+                         "' is not a positive integer; using " + std::to_string(fallback) + "\n");
+    else
+      EXPECT_EQ(err, "") << c.value;
+  }
+  ::unsetenv("ATTNGEN_CACHE_CAPACITY");
 }
 
 TEST_F(CacheTest, VerboseLinesForCompilesAndHits) {

@@ -5,12 +5,14 @@
 
 #include <algorithm>
 #include <chrono>
+#include <csignal>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <regex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <unistd.h>
@@ -364,6 +366,36 @@ TEST(SpecLimits, SpecOverOneMebibyteIsRejected) {
     EXPECT_EQ(std::string(e.what()), path.string() + ": spec: larger than the limit of 1048576 bytes (1 MiB)");
   }
   std::filesystem::remove(path);
+}
+
+// From a pipe (no size to go by): read in growing steps, accepted up to the
+// limit, refused one byte past it.
+TEST(SpecLimits, SpecFromAPipeIsReadWholeAndLimited) {
+  ::signal(SIGPIPE, SIG_IGN);  // the reader may stop before the writer is done
+  const std::string base = R"({"dtype":"f32","head_dim":64,"num_heads":4})";
+  for (const size_t size : {size_t(300000), size_t(kMaxSpecBytes), size_t(kMaxSpecBytes + 100)}) {
+    int fds[2];
+    ASSERT_EQ(::pipe(fds), 0);
+    std::thread writer([&] {
+      const std::string text = base + std::string(size - base.size(), ' ');
+      for (size_t done = 0; done < text.size();) {
+        const ssize_t n = ::write(fds[1], text.data() + done, text.size() - done);
+        if (n <= 0) break;
+        done += size_t(n);
+      }
+      ::close(fds[1]);
+    });
+    const std::string path = "/proc/self/fd/" + std::to_string(fds[0]);
+    try {
+      EXPECT_EQ(load_spec_file(path).head_dim, 64) << size;
+      EXPECT_LE(size, kMaxSpecBytes);
+    } catch (const SpecError& e) {
+      EXPECT_GT(size, kMaxSpecBytes);
+      EXPECT_EQ(std::string(e.what()), path + ": spec: larger than the limit of 1048576 bytes (1 MiB)");
+    }
+    writer.join();
+    ::close(fds[0]);
+  }
 }
 
 TEST(SpecLimits, DirectoryAsSpecFileSaysItIsADirectory) {

@@ -132,12 +132,15 @@ const char* attngen_status_string(attngen_status s) {
 attngen_tensor attngen_tensor_contiguous(const void* data, attngen_dtype dtype, int32_t rank, const int64_t* shape) {
   attngen_tensor t{};
   t.data = data, t.dtype = dtype, t.rank = rank;
+  // Strides past an overflow of int64 stay 0: such a shape holds more than
+  // 2^63 elements, and attngen_kernel_run rejects it by its element count.
   int64_t stride = 1;
+  bool overflow = false;
   for (int d = (rank > ATTNGEN_MAX_RANK ? ATTNGEN_MAX_RANK : rank) - 1; d >= 0 && shape; --d) {
-    t.shape[d] = shape[d], t.strides[d] = stride;
-    stride *= shape[d];
+    t.shape[d] = shape[d], t.strides[d] = overflow ? 0 : stride;
+    overflow = overflow || __builtin_mul_overflow(stride, shape[d], &stride);
   }
-  return t;  // a bad rank is reported when the tensor is used
+  return t;  // a bad rank or shape is reported when the tensor is used
 }
 
 void attngen_compile_options_init(attngen_compile_options* o) {
@@ -243,7 +246,7 @@ attngen_status attngen_kernel_prepare(const attngen_kernel* kernel, const attnge
     require(out, "out");
     if (parts < 1) throw ApiError(ATTNGEN_ERR_INVALID_ARGUMENT, "parts: must be >= 1, got " + std::to_string(parts));
     const BoundArgs bound = bind(*h->kernel, args);
-    std::unique_ptr<CallPlan> plan = h->kernel->plan_call(bound, parts);
+    std::unique_ptr<CallPlan> plan = h->kernel->plan(bound, parts);
     attngen_call* c = call_pool().acquire();
     c->kernel = h->kernel;
     c->items = plan->items();

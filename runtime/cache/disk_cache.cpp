@@ -14,6 +14,7 @@
 
 #include "codegen/spec/spec.hpp"
 #include "runtime/core/error.hpp"
+#include "runtime/core/text.hpp"
 #include "runtime/core/version.hpp"
 #include "runtime/io/atomic_file.hpp"
 
@@ -203,12 +204,13 @@ std::optional<DiskEntry> DiskCache::load(const std::string& key, std::string* wh
   std::string problem;
   try {
     DiskEntry e = decode_entry(read_file(path, "cache entry", kEntryLimits));
+    // The entry's strings are the file's bytes: escaped in the message (fuzz_cache_entry).
     if (e.generator != kGeneratorVersion)
-      problem = "generator " + e.generator + ", this library is " + kGeneratorVersion;
+      problem = "generator " + printable(e.generator) + ", this library is " + kGeneratorVersion;
     else if (e.toolchain != toolchain_id())
-      problem = "toolchain '" + e.toolchain + "', this library is '" + toolchain_id() + "'";
+      problem = "toolchain '" + printable(e.toolchain) + "', this library is '" + toolchain_id() + "'";
     else if (e.key != key)
-      problem = "entry of key " + e.key;
+      problem = "entry of key " + printable(e.key);
     else if (cache_key(parse_spec(e.spec), e.backend, e.isa) != key)
       problem = "its spec, backend and ISA do not hash to its key";
     if (problem.empty()) return e;

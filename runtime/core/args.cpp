@@ -1,5 +1,7 @@
 #include "runtime/core/args.hpp"
 
+#include <cstdint>
+#include <cstdio>
 #include <string>
 
 #include "runtime/core/error.hpp"
@@ -11,6 +13,41 @@ std::string dims_string(const std::vector<std::string>& names) {
   std::string s = "[";
   for (size_t i = 0; i < names.size(); ++i) s += (i ? ", " : "") + names[i];
   return s + "]";
+}
+
+std::string pointer_string(const void* p) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%p", p);
+  return buf;
+}
+
+// A present tensor must address its elements: data may be null only when it
+// has none and is otherwise aligned to its element size; its element count,
+// and the byte offset of every element (from its shape and strides), must
+// fit in int64, so that no backend's index arithmetic overflows. Extents are
+// already known to be >= 0.
+void check_addressing(const std::string& name, const TensorRef& t) {
+  const int64_t n = t.numel();
+  if (n == 0) return;  // empty: nothing is read or written through it
+  if (t.data == nullptr) throw Error(name + ": null data pointer");
+  // Strides count elements, so an aligned pointer aligns every element; a
+  // misaligned one would make each load undefined (fuzz_api_args found it).
+  if (const size_t es = elem_size(t.type); reinterpret_cast<uintptr_t>(t.data) % es != 0)
+    throw Error(name + ": data pointer " + pointer_string(t.data) + " is not aligned to its " + std::to_string(es) +
+                "-byte " + elem_name(t.type) + " elements");
+  if (n < 0) throw Error(name + ": shape " + shape_string(t) + " has more than 2^63 elements");
+  int64_t span = 0;  // the largest |offset| of an element, in elements
+  bool overflow = false;
+  for (int d = 0; d < t.rank && !overflow; ++d) {
+    int64_t step = 0;
+    overflow = t.stride[d] == INT64_MIN ||
+               __builtin_mul_overflow(t.shape[d] - 1, t.stride[d] < 0 ? -t.stride[d] : t.stride[d], &step) ||
+               __builtin_add_overflow(span, step, &span);
+  }
+  int64_t bytes = 0;
+  if (overflow || __builtin_mul_overflow(span, int64_t(elem_size(t.type)), &bytes))
+    throw Error(name + ": strides " + shape_string(t.stride, t.rank) + " of shape " + shape_string(t) +
+                " reach elements more than 2^63 bytes apart");
 }
 
 struct Dim {
@@ -50,7 +87,7 @@ void check_tensor(const char* name, const TensorRef& t, std::initializer_list<El
                   ")");
     }
   }
-  if (t.data == nullptr && t.numel() > 0) throw Error(std::string(name) + ": null data pointer");
+  check_addressing(name, t);
 }
 
 void reject_unused(const char* name, const TensorRef& t, const char* needs) {
@@ -149,7 +186,7 @@ BoundArgs bind_args(const Spec& s, const AttentionArgs& a) {
       bm.shape[d] = full[d];
       bm.stride[d] = (src >= 0 && n != 1) ? m.stride[src] : 0;
     }
-    if (m.data == nullptr && m.numel() > 0) throw Error("mask: null data pointer");
+    check_addressing("mask", m);
     r.t.mask = bm;
   } else {
     reject_unused("mask", a.mask, "custom mask");
@@ -167,7 +204,7 @@ BoundArgs bind_args(const Spec& s, const AttentionArgs& a) {
       throw Error("alibi_slopes: expected shape [" + std::to_string(s.num_heads) + "] or [" + std::to_string(r.batch) +
                   ", " + std::to_string(s.num_heads) + "], got " + shape_string(sl));
     }
-    if (sl.data == nullptr && sl.numel() > 0) throw Error("alibi_slopes: null data pointer");
+    check_addressing("alibi_slopes", sl);
     r.t.alibi_slopes = b2;
   } else {
     reject_unused("alibi_slopes", a.alibi_slopes, "alibi score mod");

@@ -3,6 +3,7 @@
 // normalised views and never see layout or broadcasting conventions.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 
 #include "codegen/spec/spec.hpp"
@@ -37,10 +38,16 @@ struct BoundArgs {
   int64_t batch = 0, sq = 0, skv = 0;  // tensor extents
 
   // Per-entry lengths: the padding lengths when present, else the extents
-  // (host memory only: device tensors are never read on the host).
-  int64_t q_len(int64_t b) const { return t.q_lens.present() ? t.q_lens.ptr<int32_t>()[b * t.q_lens.stride[0]] : sq; }
+  // (host memory only: device tensors are never read on the host). Checked
+  // by bind_args, but read again while items run: clamped to the extents, so
+  // that a caller whose output overlaps them (or who changes them during the
+  // run) gets wrong numbers, never an access out of bounds or a scratch
+  // buffer sized by garbage (fuzz_api_args, oom-98be3af8).
+  int64_t q_len(int64_t b) const {
+    return t.q_lens.present() ? std::clamp<int64_t>(t.q_lens.ptr<int32_t>()[b * t.q_lens.stride[0]], 0, sq) : sq;
+  }
   int64_t kv_len(int64_t b) const {
-    return t.kv_lens.present() ? t.kv_lens.ptr<int32_t>()[b * t.kv_lens.stride[0]] : skv;
+    return t.kv_lens.present() ? std::clamp<int64_t>(t.kv_lens.ptr<int32_t>()[b * t.kv_lens.stride[0]], 0, skv) : skv;
   }
 };
 

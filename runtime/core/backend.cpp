@@ -107,8 +107,8 @@ void run_items(const CallPlan& plan, int threads) {
 }
 
 void Kernel::execute(const BoundArgs& args, const RunOptions& opt) const {
-  const int threads = opt.threads > 0 ? opt.threads : hardware_threads();
-  run_items(*plan_call(args, threads), threads);
+  const int threads = std::min(opt.threads > 0 ? opt.threads : hardware_threads(), kMaxParts);
+  run_items(*plan(args, threads), threads);
 }
 
 int hardware_threads() {

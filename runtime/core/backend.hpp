@@ -17,6 +17,11 @@ struct RunOptions {
   void* stream = nullptr;  // device kernels: the CUstream to launch on (null: the default stream)
 };
 
+// The most parts (or threads) one call is split into; more are treated as
+// this many. No machine runs more at once, and it keeps the planners' item
+// arithmetic far from int overflow (INT32_MAX threads once overflowed it).
+constexpr int kMaxParts = 1 << 16;
+
 // One call split into independent work items, so that a host engine can run
 // them on its own thread pool. The arguments were checked when the plan was
 // made; items may run concurrently, in any order, on any threads, and the
@@ -58,8 +63,13 @@ class Kernel {
   virtual void execute(const BoundArgs& args, const RunOptions& opt) const;
   // Checks `args`, then splits the call into about `parts` balanced items.
   std::unique_ptr<CallPlan> prepare(const AttentionArgs& args, int parts) const {
-    return plan_call(bind(args), parts);
+    return plan(bind(args), parts);
   }
+  // plan_call with `parts` clamped to [1, kMaxParts]: what every caller uses.
+  std::unique_ptr<CallPlan> plan(const BoundArgs& args, int parts) const {
+    return plan_call(args, parts < 1 ? 1 : parts > kMaxParts ? kMaxParts : parts);
+  }
+  // The backend's split; `parts` is in [1, kMaxParts].
   virtual std::unique_ptr<CallPlan> plan_call(const BoundArgs& args, int parts) const = 0;
 
   // What `attngen compile` prints about this kernel besides its key, as

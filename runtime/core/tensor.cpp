@@ -12,10 +12,11 @@ TensorRef contiguous_view(const void* data, ElemType type, const std::vector<int
   t.type = type;
   t.rank = int(shape.size());
   int64_t s = 1;
+  bool overflow = false;
   for (int d = t.rank - 1; d >= 0; --d) {
     t.shape[d] = shape[size_t(d)];
-    t.stride[d] = s;
-    s *= shape[size_t(d)];
+    t.stride[d] = overflow ? 0 : s;
+    overflow = overflow || __builtin_mul_overflow(s, shape[size_t(d)], &s);
   }
   return t;
 }

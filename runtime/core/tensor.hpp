@@ -21,9 +21,15 @@ struct TensorRef {
   int64_t stride[kMaxRank] = {0, 0, 0, 0};
 
   bool present() const { return data != nullptr || rank > 0; }
-  int64_t numel() const {
+  // The element count; -1 when it does not fit in int64 (a zero extent makes
+  // it 0 whatever the others are). Extents must be >= 0.
+  int64_t numel() const { return checked_numel(shape, rank); }
+  static int64_t checked_numel(const int64_t* shape, int rank) {
+    for (int d = 0; d < rank; ++d)
+      if (shape[d] == 0) return 0;
     int64_t n = 1;
-    for (int d = 0; d < rank; ++d) n *= shape[d];
+    for (int d = 0; d < rank; ++d)
+      if (__builtin_mul_overflow(n, shape[d], &n)) return -1;
     return n;
   }
   template <class T>
@@ -32,7 +38,9 @@ struct TensorRef {
   T* mut() const { return static_cast<T*>(const_cast<void*>(data)); }
 };
 
-// A C-order (row-major, dense) view over `data`.
+// A C-order (row-major, dense) view over `data`. Strides that would overflow
+// int64 (a shape of more than 2^63 elements) are left 0; bind_args rejects
+// such a shape by its element count.
 TensorRef contiguous_view(const void* data, ElemType type, const std::vector<int64_t>& shape);
 
 // "[2, 20, 17, 128]"

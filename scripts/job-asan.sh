@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# CI job: the test suite built with AddressSanitizer + UndefinedBehaviorSanitizer
+# (clang 14, build-asan/), every report fatal.
+#   scripts/job-asan.sh [ctest args...]      e.g. scripts/job-asan.sh -R Api
+# Runs every test but the `full` sweep (slow everywhere; label full) and
+# `install` (a consumer project built without sanitizers cannot link an
+# instrumented libattngen; the main job runs it), with the backend sweep
+# reduced to ATTNGEN_SWEEP=smoke.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh ci
+scripts/build-variant.sh asan
+source scripts/sanitizer-env.sh
+cd build-asan
+ATTNGEN_SWEEP=smoke nice -n 10 ctest --output-on-failure -j"$(nproc)" -LE 'full|install' "$@"

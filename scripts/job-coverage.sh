@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# CI job: line coverage of codegen/ and runtime/ (gcc --coverage, build-cov/)
+# over the default test set (every test but label `full`; the backend sweep at
+# ATTNGEN_SWEEP=smoke, since -O0 makes the float64 reference slow). Prints the
+# figures last; the report is build-cov/coverage/index.html (per file and line)
+# and build-cov/coverage.txt.
+#   scripts/job-coverage.sh [ctest args...]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh ci
+scripts/build-variant.sh cov
+find build-cov -name '*.gcda' -delete
+(cd build-cov && ATTNGEN_SWEEP=smoke nice -n 10 ctest --output-on-failure -j"$(nproc)" -LE full "$@")
+mkdir -p build-cov/coverage
+# Tests run kernels on many threads and gcov's counters are plain increments,
+# so a racing branch count can come out negative: gcovr skips what it cannot
+# parse (line counts are unaffected), in one process (gcovr 5.2 hangs with -j
+# on a parse error). -fprofile-update=atomic would be exact but makes the
+# sweep ten times slower.
+nice -n 10 gcovr --root . --object-directory build-cov --filter 'codegen/' --filter 'runtime/' \
+  --exclude-unreachable-branches --gcov-ignore-parse-errors --txt build-cov/coverage.txt \
+  --json-summary build-cov/coverage.json --html-details build-cov/coverage/index.html >/dev/null
+python3 - <<'PY' | tee build-cov/coverage-summary.txt
+import json
+files = json.load(open("build-cov/coverage.json"))["files"]
+def line(name, prefix):
+    fs = [f for f in files if f["filename"].startswith(prefix)]
+    cov = sum(f["line_covered"] for f in fs)
+    tot = sum(f["line_total"] for f in fs)
+    print(f"coverage: {name:<22} {100.0 * cov / max(tot, 1):5.1f}% of lines ({cov} of {tot}, {len(fs)} files)")
+line("codegen/", "codegen/")
+line("runtime/", "runtime/")
+line("codegen/ + runtime/", "")
+PY
