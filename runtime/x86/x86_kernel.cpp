@@ -453,15 +453,21 @@ void X86Kernel::run_block(TileContext& tc, int64_t kb, const BlockPlan& bp) cons
     // masks those columns) and P.V skips them.
     const int64_t nkeys = std::min<int64_t>(kB, tc.kv_len - j0);
     // Prefetch the next block's rows while this one computes (a prefetch
-    // past the tensor's end is harmless: prefetches never fault).
-    const QkDirectArgs qa{tc.st.q.data(), element_ptr(t.k, tc.b, tc.w.kv_head, j0), t.k.stride[2] * es, ws.s.data(),
-                          tc.rows, nkeys, kB * t.k.stride[2] * es};
+    // past the tensor's end is harmless: prefetches never fault). Row strides
+    // in bytes only where a second row is read, the prefetch distance only
+    // where there is a next block: then they lie inside the view and cannot
+    // overflow int64 (a single key may have any stride; fuzz_api_args,
+    // crash-8f9470c4).
+    const bool next = tc.kv_len - j0 > kB;
+    const QkDirectArgs qa{tc.st.q.data(), element_ptr(t.k, tc.b, tc.w.kv_head, j0),
+                          nkeys > 1 ? t.k.stride[2] * es : 0, ws.s.data(), tc.rows, nkeys,
+                          next ? kB * t.k.stride[2] * es : 0};
     code_.fn<QkDirectFn>(kSlotQkDirect)(&qa);
     v_block = element_ptr(t.v, tc.b, tc.w.kv_head, j0);
-    v_stride = t.v.stride[2] * es;
+    v_stride = nkeys > 1 ? t.v.stride[2] * es : 0;
     v_chunk = plan_.direct_vecs * plan_.vec_lanes * es;
     pv_steps = nkeys;
-    v_prefetch = kB * v_stride;
+    v_prefetch = next ? kB * v_stride : 0;
   } else {
     char* kt = reinterpret_cast<char*>(ws.kt.data()) + kb * plan_.k_block_bytes();
     char* vp = reinterpret_cast<char*>(ws.v.data()) + kb * plan_.v_block_bytes();
