@@ -5,6 +5,9 @@
 # never into the source tree). A crash fails the job and names the input to
 # keep as a regression: copy it to tests/fuzz/<target>/ and fix the bug; the
 # ctest test fuzz_replay_<target> replays it in every build from then on.
+# ATTNGEN_FUZZ_SEED (default 1) fixes libFuzzer's random seed, so that a CI run
+# repeats the last one's inputs (and more on a faster machine) rather than
+# failing a landing at random; ATTNGEN_FUZZ_SEED=0 draws a new seed to explore.
 #   scripts/job-fuzz.sh [target...]     targets: spec npy cache_entry api_args
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,7 +23,8 @@ fuzz_one() {
   rm -rf "$dir/artifacts" && mkdir -p "$dir/corpus" "$dir/artifacts"
   # -rss_limit_mb: the memory limit (also the largest single allocation);
   # -timeout: an input running longer is a hang, reported as a crash.
-  nice -n 10 build-asan/bin/attngen_fuzz_"$t" -max_total_time="$seconds" -rss_limit_mb=2048 -timeout=30 \
+  nice -n 10 build-asan/bin/attngen_fuzz_"$t" -max_total_time="$seconds" -seed="${ATTNGEN_FUZZ_SEED:-1}" \
+    -rss_limit_mb=2048 -timeout=30 \
     -print_final_stats=1 -artifact_prefix="$dir/artifacts/" "$dir/corpus" "tests/fuzz/$t" >"$dir/log" 2>&1
 }
 pids=() names=() failed=()

@@ -1,5 +1,6 @@
 #include "runtime/core/args.hpp"
 
+#include <algorithm>
 #include <cstdint>
 #include <cstdio>
 #include <string>
@@ -221,6 +222,12 @@ BoundArgs bind_args(const Spec& s, const AttentionArgs& a) {
   r.t.k = to_bhsd(a.k, s.layout);
   r.t.v = to_bhsd(a.v, s.layout);
   r.t.o = to_bhsd(a.o, s.layout);
+  // An empty tensor's strides were not checked (nothing is addressed through
+  // it), so no backend may even form an address from them: zero them
+  // (crash-6d3d1e98, a mask with no key and a stride near 2^63).
+  for (TensorRef* t : {&r.t.q, &r.t.k, &r.t.v, &r.t.o, &r.t.lse, &r.t.q_lens, &r.t.kv_lens, &r.t.q_doc, &r.t.kv_doc,
+                       &r.t.mask, &r.t.alibi_slopes, &r.t.prefix_lens})
+    if (t->present() && t->numel() == 0) std::fill(t->stride, t->stride + kMaxRank, int64_t(0));
   return r;
 }
 

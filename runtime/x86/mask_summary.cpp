@@ -11,9 +11,9 @@
 namespace attngen::x86 {
 
 MaskBlocks::MaskBlocks(const TensorRef& m) {
-  // Broadcast axes (stride 0) are summarised once.
-  const int64_t nb = m.stride[0] ? m.shape[0] : 1, nh = m.stride[1] ? m.shape[1] : 1;
-  const int64_t ni = m.stride[2] ? m.shape[2] : 1, skv = m.shape[3];
+  // Broadcast axes (stride 0) are summarised once; an empty axis not at all.
+  auto count = [&m](int d) { return m.stride[d] ? m.shape[d] : std::min<int64_t>(m.shape[d], 1); };
+  const int64_t nb = count(0), nh = count(1), ni = count(2), skv = m.shape[3];
   const int64_t nblocks = (skv + kBlockKeys - 1) / kBlockKeys;
   si_ = m.stride[2] ? nblocks : 0;
   sh_ = m.stride[1] ? ni * nblocks : 0;

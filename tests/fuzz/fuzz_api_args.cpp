@@ -9,6 +9,7 @@
 //   * the tensors read while checking and planning (lengths, documents, mask,
 //     slopes) inside, the others not: prepare only, and run nothing.
 // Input: kernel, threads, the problem (B, Sq, Skv), then edits of 12 bytes each.
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <string>
@@ -99,9 +100,17 @@ bool inside(const attngen_tensor& t) {
   return base + lo * es >= 0 && base + (hi + 1) * es <= __int128(kArena);
 }
 
+// a * b for counts >= 0, saturating at 2^62 (four fuzzed int64 extents
+// overflow even __int128: crash-fc25cfb6).
+__int128 saturating_mul(__int128 a, __int128 b) {
+  constexpr __int128 cap = __int128(1) << 62;
+  if (a <= 0 || b <= 0) return 0;
+  return a > cap / b ? cap : std::min(a * b, cap);
+}
+
 __int128 elements(const attngen_tensor& t) {
   __int128 n = 1;
-  for (int d = 0; d < t.rank && d < 4; ++d) n *= t.shape[d] < 0 ? 0 : t.shape[d];
+  for (int d = 0; d < t.rank && d < 4; ++d) n = saturating_mul(n, t.shape[d] < 0 ? 0 : t.shape[d]);
   return n;
 }
 
@@ -219,7 +228,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   if (!small_inside) return 0;  // a checker may read a view outside the arena: the caller's bug, not ours
   // Work bound: a run computes about |Q| x Skv multiply-adds.
-  const __int128 work = elements(a.q) * (a.k.rank == 4 ? a.k.shape[s.layout_bshd ? 1 : 2] : 1);
+  const __int128 work = saturating_mul(elements(a.q), a.k.rank == 4 ? a.k.shape[s.layout_bshd ? 1 : 2] : 1);
   if (all_inside && work < (__int128(1) << 22)) {
     const attngen_status st = attngen_kernel_run(c.k, &a, threads);
     if (st != ATTNGEN_OK) fuzz::check_message(attngen_last_error());
