@@ -1,0 +1,154 @@
+// The CUDA renderer on its own (no NVRTC, no GPU): every regression spec
+// renders, the spec's masks and score mods appear as the constants and device
+// functions the template expects, tile choices follow the dtype and head
+// dims, and bad archs, unsupported specs and schedule overrides are errors
+// that say what was expected.
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <functional>
+#include <string>
+
+#include "codegen/cuda/render.hpp"
+#include "runtime/core/error.hpp"
+#include "tests/regression_specs.hpp"
+
+namespace attngen::cuda {
+namespace {
+
+bool has(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+
+std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+RenderedKernel render(const std::string& json, const char* arch = "sm_80") {
+  return render_attention(parse_spec(json), parse_arch(arch));
+}
+
+TEST(CudaRender, ArchNames) {
+  EXPECT_EQ(parse_arch("sm_80").name(), "sm_80");
+  EXPECT_EQ(parse_arch("90a").name(), "sm_90a");
+  EXPECT_EQ(parse_arch("sm_86").sm, 86);
+  EXPECT_TRUE(parse_arch("sm_90a").accel);
+  for (const char* bad : {"sm_70", "sm_x", "", "sm_", "sm_1000", "80b"})
+    EXPECT_TRUE(has(error_of([&] { parse_arch(bad); }), "--arch: expected an NVIDIA architecture sm_80 or newer"))
+        << bad;
+}
+
+TEST(CudaRender, EveryRegressionSpecRendersWithItsSpecAndEntry) {
+  for (const std::string& name : testing::regression_specs()) {
+    for (const char* dtype : {"f32", "f16", "bf16"}) {
+      nlohmann::json j = testing::load_regression_spec(name);
+      j["dtype"] = dtype;
+      const Spec spec = parse_spec(j.dump());
+      const RenderedKernel r = render_attention(spec, parse_arch("sm_90a"));
+      SCOPED_TRACE(name + " " + dtype);
+      EXPECT_TRUE(has(r.source, "// spec: " + canonical_json(spec)));
+      EXPECT_TRUE(has(r.source, "#define AG_ENTRY " + r.entry + "\n"));
+      EXPECT_TRUE(has(r.source, "extern \"C\" __global__"));
+      EXPECT_TRUE(has(r.source, "struct AttnParams {"));
+      EXPECT_EQ(r.entry.rfind(std::string("attngen_fwd_") + dtype + "_d", 0), 0u) << r.entry;
+      EXPECT_EQ(r.launch.threads % 32, 0);
+      EXPECT_EQ(r.launch.block_m % 16, 0);
+      EXPECT_GT(r.launch.smem_bytes, 0);
+      EXPECT_TRUE(has(r.description, "sm_90a"));
+    }
+  }
+}
+
+TEST(CudaRender, IndexMasksBecomeOneIntervalPerRow) {
+  const std::string causal_tl = render(R"({"dtype": "bf16", "head_dim": 64, "num_heads": 2,
+      "mask": [{"type": "causal", "align": "top_left"}]})").source;
+  EXPECT_TRUE(has(causal_tl, "// causal, top_left: j <= i'\n  { const ag_i64 v = i; hi = v < hi ? v : hi; }"));
+  const std::string causal_br = render(R"({"dtype": "bf16", "head_dim": 64, "num_heads": 2,
+      "mask": [{"type": "causal", "align": "bottom_right"}]})").source;
+  EXPECT_TRUE(has(causal_br, "{ const ag_i64 v = (i + c.skv - c.sq); hi = v < hi ? v : hi; }"));
+  const std::string window = render(R"({"dtype": "f16", "head_dim": 64, "num_heads": 2,
+      "mask": [{"type": "sliding_window", "left": 32, "right": null, "align": "top_left"}]})").source;
+  EXPECT_TRUE(has(window, "{ const ag_i64 v = i - 32LL; lo = v > lo ? v : lo; }"));
+  EXPECT_FALSE(has(window, "hi = v < hi"));  // no right bound
+  const std::string chunked = render(R"({"dtype": "f32", "head_dim": 64, "num_heads": 2,
+      "mask": [{"type": "chunked", "chunk": 7, "align": "top_left"}]})").source;
+  EXPECT_TRUE(has(chunked, "ag_floor_div(i, 7LL) * 7LL"));
+  const std::string prefix = render(R"({"dtype": "f32", "head_dim": 64, "num_heads": 2,
+      "mask": [{"type": "prefix_lm", "prefix": 10}]})").source;
+  EXPECT_TRUE(has(prefix, "ag_static_prefix() { return 10LL; }"));
+  EXPECT_TRUE(has(prefix, "(i > c.prefix - 1 ? i : c.prefix - 1)"));
+  // Data masks are flags the template tests at compile time.
+  const std::string data = render(R"({"dtype": "bf16", "head_dim": 64, "num_heads": 2,
+      "mask": [{"type": "document"}, {"type": "custom", "format": "bool"}]})").source;
+  EXPECT_TRUE(has(data, "#define AG_HAS_DOCUMENT 1\n"));
+  EXPECT_TRUE(has(data, "#define AG_HAS_CUSTOM_BOOL 1\n"));
+  EXPECT_TRUE(has(data, "#define AG_HAS_DATA_MASK 1\n"));
+  const std::string none = render(R"({"dtype": "bf16", "head_dim": 64, "num_heads": 2})").source;
+  EXPECT_TRUE(has(none, "#define AG_HAS_DATA_MASK 0\n"));
+  EXPECT_TRUE(has(none, "#define AG_PLAIN_SCORE 1"));
+}
+
+TEST(CudaRender, SoftcapIsExactForEveryCap) {
+  const std::string gemma = render(R"({"dtype": "bf16", "head_dim": 64, "num_heads": 2,
+      "score_mod": [{"type": "softcap", "cap": 50.0}]})").source;
+  EXPECT_TRUE(has(gemma, "tanhf(s * "));
+  EXPECT_TRUE(has(gemma, "#define AG_PLAIN_SCORE 0"));
+  // Past the float range: in double, cap as an exact hexadecimal literal.
+  const std::string huge = render(R"({"dtype": "f32", "head_dim": 64, "num_heads": 2,
+      "score_mod": [{"type": "softcap", "cap": 1e300}]})").source;
+  EXPECT_TRUE(has(huge, "tanh(double(s) / 0x1."));
+  const std::string none = render(R"({"dtype": "f32", "head_dim": 64, "num_heads": 2})").source;
+  EXPECT_TRUE(has(none, "float ag_softcap(float s) {\n  return s;\n}"));
+}
+
+TEST(CudaRender, TilesFollowDtypeAndHeadDims) {
+  const RenderedKernel small = render(R"({"dtype": "bf16", "head_dim": 128, "num_heads": 2})");
+  EXPECT_EQ(small.launch.threads, 256);
+  EXPECT_EQ(small.launch.block_m, 128);
+  EXPECT_TRUE(has(small.source, "#define AG_Q_IN_REGISTERS 1\n"));
+  const RenderedKernel big = render(R"({"dtype": "f16", "head_dim": 256, "num_heads": 2})");
+  EXPECT_EQ(big.launch.threads, 128);
+  EXPECT_EQ(big.launch.block_m, 64);
+  EXPECT_TRUE(has(big.source, "#define AG_Q_IN_REGISTERS 0\n"));
+  const RenderedKernel odd = render(R"({"dtype": "bf16", "head_dim": 33, "head_dim_v": 17, "num_heads": 2})");
+  EXPECT_TRUE(has(odd.source, "#define AG_D_PAD 48\n"));
+  EXPECT_TRUE(has(odd.source, "#define AG_DV_PAD 32\n"));
+  const RenderedKernel f32 = render(R"({"dtype": "f32", "head_dim": 64, "num_heads": 2})");
+  EXPECT_EQ(f32.launch.threads, 128);
+  EXPECT_EQ(f32.launch.block_m, 32);
+  EXPECT_TRUE(has(f32.description, "f32 CUDA-core FMA"));
+  // The scale as an exact float literal.
+  EXPECT_TRUE(has(f32.source, "#define AG_SCALE 0x1p-3f\n"));
+}
+
+TEST(CudaRender, UnsupportedSpecsSayWhy) {
+  const Spec wide = parse_spec(R"({"dtype": "bf16", "head_dim": 300, "num_heads": 2})");
+  EXPECT_TRUE(has(unsupported_reason(wide), "head_dim and head_dim_v up to 256, got 300 and 300"));
+  EXPECT_TRUE(has(error_of([&] { render_attention(wide, parse_arch("sm_80")); }), "cuda: the CUDA template"));
+  const Spec heads = parse_spec(R"({"dtype": "bf16", "head_dim": 64, "num_heads": 65536})");
+  EXPECT_TRUE(has(unsupported_reason(heads), "at most 65535, got 65536"));
+  EXPECT_EQ(unsupported_reason(parse_spec(R"({"dtype": "bf16", "head_dim": 256, "num_heads": 2})")), "");
+}
+
+TEST(CudaRender, TileOverrideIsInTheTagAndTheLaunch) {
+  const char* old = std::getenv("ATTNGEN_CUDA_TILE");
+  const std::string saved = old ? old : "";
+  ::setenv("ATTNGEN_CUDA_TILE", "64x32", 1);
+  EXPECT_EQ(schedule_tag(), "/tile-64x32");
+  const RenderedKernel r = render(R"({"dtype": "bf16", "head_dim": 128, "num_heads": 2})");
+  EXPECT_EQ(r.launch.block_m, 64);
+  EXPECT_EQ(r.launch.threads, 128);
+  EXPECT_TRUE(has(r.source, "#define AG_BLOCK_N 32\n"));
+  ::setenv("ATTNGEN_CUDA_TILE", "96x\x01", 1);
+  EXPECT_EQ(error_of([] { schedule_tag(); }),
+            "ATTNGEN_CUDA_TILE: expected 64x32, 64x64, 128x32 or 128x64 (query rows x keys per block), got '96x?'");
+  ::unsetenv("ATTNGEN_CUDA_TILE");
+  EXPECT_EQ(schedule_tag(), "");
+  if (old) ::setenv("ATTNGEN_CUDA_TILE", saved.c_str(), 1);
+}
+
+}  // namespace
+}  // namespace attngen::cuda
