@@ -7,6 +7,8 @@
 // that need a GPU run only where the driver sees one.
 #include <gtest/gtest.h>
 
+#include "tests/error_of.hpp"
+
 #include <functional>
 #include <string>
 #include <vector>
@@ -32,14 +34,7 @@ namespace {
     if (!cuda::nvrtc_library(&why)) GTEST_SKIP() << "NVRTC is not installed: " << why; \
   } while (0)
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
+using testing::error_of;
 
 const char* kSmallSpec = R"({"dtype": "bf16", "head_dim": 64, "num_heads": 4, "num_kv_heads": 2,
     "mask": [{"type": "padding"}, {"type": "causal", "align": "bottom_right"}], "return_lse": true})";
@@ -111,7 +106,7 @@ TEST(CudaImage, RoundTripsAndRefusesOtherTemplatesAndTruncation) {
   other[8 + 4] ^= 1;  // first byte of the templates hash
   EXPECT_NE(error_of([&] { cuda::decode_cubin_image(other); }).find("built from templates"), std::string::npos);
   for (size_t n : {size_t(0), size_t(5), bytes.size() / 2, bytes.size() - 1})
-    EXPECT_NE(error_of([&] { cuda::decode_cubin_image(std::vector<uint8_t>(bytes.begin(), bytes.begin() + n)); }), "")
+    EXPECT_NE(error_of([&] { cuda::decode_cubin_image(std::vector<uint8_t>(bytes.begin(), bytes.begin() + n)); }), "<no error>")
         << n;
 }
 

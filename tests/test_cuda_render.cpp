@@ -5,8 +5,9 @@
 // that say what was expected.
 #include <gtest/gtest.h>
 
+#include "tests/error_of.hpp"
+
 #include <cstdlib>
-#include <functional>
 #include <string>
 
 #include "codegen/cuda/render.hpp"
@@ -18,14 +19,7 @@ namespace {
 
 bool has(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
+using testing::error_of;
 
 RenderedKernel render(const std::string& json, const char* arch = "sm_80") {
   return render_attention(parse_spec(json), parse_arch(arch));

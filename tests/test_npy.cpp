@@ -2,6 +2,8 @@
 // the atomic-write guarantees (no stray temporaries, no partial files).
 #include <gtest/gtest.h>
 
+#include "tests/error_of.hpp"
+
 #include <algorithm>
 #include <cstdlib>
 #include <filesystem>
@@ -52,16 +54,7 @@ NpyArray parse(const std::vector<uint8_t>& b, const std::string& name = "q") {
   return parse_npy(b.data(), b.size(), name);
 }
 
-// what() of the Error thrown by f, or a marker that none was.
-template <class F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "<no error>";
-}
+using testing::error_of;
 
 #define EXPECT_CONTAINS(text, part) \
   EXPECT_NE(std::string(text).find(part), std::string::npos) << "message: " << (text)
