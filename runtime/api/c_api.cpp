@@ -4,12 +4,14 @@
 #include <cstddef>
 #include <cstring>
 #include <string>
+#include <vector>
 
 #include "attngen/attngen.h"
 #include "codegen/spec/spec.hpp"
 #include "runtime/api/handles.hpp"
 #include "runtime/api/status.hpp"
 #include "runtime/cache/kernel_cache.hpp"
+#include "runtime/core/merge_states.hpp"
 #include "runtime/core/version.hpp"
 
 namespace attngen::capi {
@@ -275,6 +277,24 @@ attngen_status attngen_call_run_item(const attngen_call* call, size_t item) {
 
 attngen_status attngen_call_release(attngen_call* call) {
   return guarded(ATTNGEN_ERR_INTERNAL, [&] { call_pool().release(call_pool().check(call, "call")); });
+}
+
+attngen_status attngen_merge_states(const attngen_tensor* o_parts, const attngen_tensor* lse_parts, int32_t num_parts,
+                                    const attngen_tensor* o, const attngen_tensor* lse) {
+  return guarded(ATTNGEN_ERR_INVALID_ARGUMENT, [&] {
+    if (num_parts < 1)
+      throw ApiError(ATTNGEN_ERR_INVALID_ARGUMENT, "num_parts: must be >= 1, got " + std::to_string(num_parts));
+    require(o_parts, "o_parts");
+    require(lse_parts, "lse_parts");
+    require(o, "o");
+    std::vector<TensorRef> o_refs, lse_refs;
+    for (int32_t i = 0; i < num_parts; ++i) {
+      const std::string index = "[" + std::to_string(i) + "]";
+      o_refs.push_back(to_ref(("o_parts" + index).c_str(), o_parts[i]));
+      lse_refs.push_back(to_ref(("lse_parts" + index).c_str(), lse_parts[i]));
+    }
+    merge_states(o_refs, lse_refs, to_ref("o", *o), lse ? to_ref("lse", *lse) : TensorRef{});
+  });
 }
 
 }  // extern "C"

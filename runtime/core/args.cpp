@@ -22,35 +22,6 @@ std::string pointer_string(const void* p) {
   return buf;
 }
 
-// A present tensor must address its elements: data may be null only when it
-// has none and is otherwise aligned to its element size; its element count,
-// and the byte offset of every element (from its shape and strides), must
-// fit in int64, so that no backend's index arithmetic overflows. Extents are
-// already known to be >= 0.
-void check_addressing(const std::string& name, const TensorRef& t) {
-  const int64_t n = t.numel();
-  if (n == 0) return;  // empty: nothing is read or written through it
-  if (t.data == nullptr) throw Error(name + ": null data pointer");
-  // Strides count elements, so an aligned pointer aligns every element; a
-  // misaligned one would make each load undefined (fuzz_api_args found it).
-  if (const size_t es = elem_size(t.type); reinterpret_cast<uintptr_t>(t.data) % es != 0)
-    throw Error(name + ": data pointer " + pointer_string(t.data) + " is not aligned to its " + std::to_string(es) +
-                "-byte " + elem_name(t.type) + " elements");
-  if (n < 0) throw Error(name + ": shape " + shape_string(t) + " has more than 2^63 elements");
-  int64_t span = 0;  // the largest |offset| of an element, in elements
-  bool overflow = false;
-  for (int d = 0; d < t.rank && !overflow; ++d) {
-    int64_t step = 0;
-    overflow = t.stride[d] == INT64_MIN ||
-               __builtin_mul_overflow(t.shape[d] - 1, t.stride[d] < 0 ? -t.stride[d] : t.stride[d], &step) ||
-               __builtin_add_overflow(span, step, &span);
-  }
-  int64_t bytes = 0;
-  if (overflow || __builtin_mul_overflow(span, int64_t(elem_size(t.type)), &bytes))
-    throw Error(name + ": strides " + shape_string(t.stride, t.rank) + " of shape " + shape_string(t) +
-                " reach elements more than 2^63 bytes apart");
-}
-
 struct Dim {
   std::string name;      // "B", "Sq", "head_dim", ...
   int64_t* bind;         // free dimension: bound by the first tensor that has it
@@ -115,6 +86,35 @@ void check_lengths(const char* name, const TensorRef& t, int64_t lo, int64_t hi,
 }
 
 }  // namespace
+
+// A present tensor must address its elements: data may be null only when it
+// has none and is otherwise aligned to its element size; its element count,
+// and the byte offset of every element (from its shape and strides), must
+// fit in int64, so that no backend's index arithmetic overflows. Extents are
+// already known to be >= 0.
+void check_addressing(const std::string& name, const TensorRef& t) {
+  const int64_t n = t.numel();
+  if (n == 0) return;  // empty: nothing is read or written through it
+  if (t.data == nullptr) throw Error(name + ": null data pointer");
+  // Strides count elements, so an aligned pointer aligns every element; a
+  // misaligned one would make each load undefined (fuzz_api_args found it).
+  if (const size_t es = elem_size(t.type); reinterpret_cast<uintptr_t>(t.data) % es != 0)
+    throw Error(name + ": data pointer " + pointer_string(t.data) + " is not aligned to its " + std::to_string(es) +
+                "-byte " + elem_name(t.type) + " elements");
+  if (n < 0) throw Error(name + ": shape " + shape_string(t) + " has more than 2^63 elements");
+  int64_t span = 0;  // the largest |offset| of an element, in elements
+  bool overflow = false;
+  for (int d = 0; d < t.rank && !overflow; ++d) {
+    int64_t step = 0;
+    overflow = t.stride[d] == INT64_MIN ||
+               __builtin_mul_overflow(t.shape[d] - 1, t.stride[d] < 0 ? -t.stride[d] : t.stride[d], &step) ||
+               __builtin_add_overflow(span, step, &span);
+  }
+  int64_t bytes = 0;
+  if (overflow || __builtin_mul_overflow(span, int64_t(elem_size(t.type)), &bytes))
+    throw Error(name + ": strides " + shape_string(t.stride, t.rank) + " of shape " + shape_string(t) +
+                " reach elements more than 2^63 bytes apart");
+}
 
 const char* memory_name(Memory m) { return m == Memory::device ? "device" : "host"; }
 

@@ -158,6 +158,23 @@ ATTNGEN_API attngen_status attngen_call_items(const attngen_call* call, size_t* 
 ATTNGEN_API attngen_status attngen_call_run_item(const attngen_call* call, size_t item);
 ATTNGEN_API attngen_status attngen_call_release(attngen_call* call);
 
+/* Merges partial attention states computed over disjoint sets of keys (split-KV
+ * decoding, cascade/prefix sharing, context parallelism) into the state over
+ * their union. o_parts[i]: [R..., Dv] (rank 2-4, f32, f16 or bf16), e.g. the
+ * O of a kernel run [B, Hq, Sq, Dv] (bshd: pass a view with the H and S
+ * strides swapped); lse_parts[i]: f32 [R...], that run's LSE (return_lse).
+ * o: the merged O, shaped as the parts, any of the three float dtypes; lse:
+ * NULL or the merged f32 LSE [R...]. Per row, with m = max_i LSE_i and
+ * w_i = exp(LSE_i - m): O = sum_i w_i O_i / sum_i w_i, LSE = m + log(sum_i w_i),
+ * computed in double. A part whose LSE is -inf is empty (its O is not read);
+ * when every part is empty, O = 0 and LSE = -inf (never NaN). A NaN or +inf
+ * LSE makes the row's O and LSE NaN; a NaN in a non-empty part's O stays NaN.
+ * o and lse may be one of the parts (same data and strides: merging in
+ * place); other overlaps give unspecified values. Shapes, dtypes and pointers
+ * are checked first (ATTNGEN_ERR_INVALID_ARGUMENT naming the tensor). */
+ATTNGEN_API attngen_status attngen_merge_states(const attngen_tensor* o_parts, const attngen_tensor* lse_parts,
+                                                int32_t num_parts, const attngen_tensor* o, const attngen_tensor* lse);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,0 +1,154 @@
+#include "runtime/core/merge_states.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <string>
+
+#include "runtime/core/args.hpp"
+#include "runtime/core/error.hpp"
+#include "runtime/core/half.hpp"
+
+namespace attngen {
+namespace {
+
+using Load = double (*)(const char* p);
+using Store = void (*)(char* p, double x);
+
+Load loader(ElemType t) {
+  switch (t) {
+    case ElemType::f16: return [](const char* p) { return double(f16_to_float(*reinterpret_cast<const uint16_t*>(p))); };
+    case ElemType::bf16: return [](const char* p) { return double(bf16_to_float(*reinterpret_cast<const uint16_t*>(p))); };
+    default: return [](const char* p) { return double(*reinterpret_cast<const float*>(p)); };
+  }
+}
+
+Store storer(ElemType t) {
+  switch (t) {
+    case ElemType::f16: return [](char* p, double x) { *reinterpret_cast<uint16_t*>(p) = double_to_f16(x); };
+    case ElemType::bf16: return [](char* p, double x) { *reinterpret_cast<uint16_t*>(p) = double_to_bf16(x); };
+    default: return [](char* p, double x) { *reinterpret_cast<float*>(p) = double_to_f32(x); };
+  }
+}
+
+void check_extents(const std::string& name, const TensorRef& t) {
+  if (t.rank < 0 || t.rank > kMaxRank)
+    throw Error(name + ": rank must be in [0, 4], got " + std::to_string(t.rank));
+  for (int d = 0; d < t.rank; ++d)
+    if (t.shape[d] < 0) throw Error(name + ": negative extent in shape " + shape_string(t));
+}
+
+void check_float(const std::string& name, const TensorRef& t) {
+  if (!is_float_storage(t.type))
+    throw Error(name + ": expected dtype f32, f16 or bf16, got " + std::string(elem_name(t.type)));
+}
+
+// `t` must have exactly `rank` extents equal to the first `rank` of `like`.
+void check_shape(const std::string& name, const TensorRef& t, const TensorRef& like, int rank, const char* like_name) {
+  bool same = t.rank == rank;
+  for (int d = 0; same && d < rank; ++d) same = t.shape[d] == like.shape[d];
+  if (!same)
+    throw Error(name + ": expected shape " + shape_string(like.shape, rank) + " (" + like_name + "), got " +
+                shape_string(t));
+}
+
+// Offset in elements of leading index `row` (row-major over `lead` extents).
+int64_t row_offset(const TensorRef& t, const int64_t* lead, int lead_rank, int64_t row) {
+  int64_t off = 0;
+  for (int d = lead_rank - 1; d >= 0; --d) {
+    off += (row % lead[d]) * t.stride[d];
+    row /= lead[d];
+  }
+  return off;
+}
+
+}  // namespace
+
+void merge_states(const std::vector<TensorRef>& o_parts, const std::vector<TensorRef>& lse_parts, const TensorRef& o,
+                  const TensorRef& lse) {
+  if (o_parts.empty()) throw Error("num_parts: must be >= 1, got 0");
+  if (o_parts.size() != lse_parts.size())
+    throw Error("lse_parts: expected " + std::to_string(o_parts.size()) + " tensors (one per o_parts), got " +
+                std::to_string(lse_parts.size()));
+  if (!o.present()) throw Error("o: required (the merged output) but not given");
+  check_extents("o", o);
+  check_float("o", o);
+  if (o.rank < 2)
+    throw Error("o: expected a rank-2 to rank-4 tensor [..., Dv], got shape " + shape_string(o));
+  check_addressing("o", o);
+  const int lead_rank = o.rank - 1;
+  for (size_t i = 0; i < o_parts.size(); ++i) {
+    const std::string on = "o_parts[" + std::to_string(i) + "]", ln = "lse_parts[" + std::to_string(i) + "]";
+    if (!o_parts[i].present()) throw Error(on + ": required but not given");
+    if (!lse_parts[i].present()) throw Error(ln + ": required but not given");
+    check_extents(on, o_parts[i]);
+    check_extents(ln, lse_parts[i]);
+    check_float(on, o_parts[i]);
+    if (lse_parts[i].type != ElemType::f32)
+      throw Error(ln + ": expected dtype f32, got " + std::string(elem_name(lse_parts[i].type)));
+    check_shape(on, o_parts[i], o, o.rank, "that of o");
+    check_shape(ln, lse_parts[i], o, lead_rank, "the leading extents of o");
+    check_addressing(on, o_parts[i]);
+    check_addressing(ln, lse_parts[i]);
+  }
+  if (lse.present()) {
+    check_extents("lse", lse);
+    if (lse.type != ElemType::f32) throw Error("lse: expected dtype f32, got " + std::string(elem_name(lse.type)));
+    check_shape("lse", lse, o, lead_rank, "the leading extents of o");
+    check_addressing("lse", lse);
+  }
+
+  const int64_t rows = TensorRef::checked_numel(o.shape, lead_rank);
+  const int64_t dv = o.shape[lead_rank];
+  if (rows == 0) return;
+  const size_t n = o_parts.size();
+  std::vector<Load> load(n);
+  for (size_t i = 0; i < n; ++i) load[i] = loader(o_parts[i].type);
+  const Store store = storer(o.type);
+  const int64_t o_es = int64_t(elem_size(o.type));
+  std::vector<double> lse_row(n), acc(size_t(dv > 0 ? dv : 0));
+  constexpr double kInf = std::numeric_limits<double>::infinity();
+  constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+
+  for (int64_t r = 0; r < rows; ++r) {
+    // Every input of the row is read before anything is written, so the
+    // output may be one of the parts.
+    double m = -kInf;
+    bool invalid = false;
+    for (size_t i = 0; i < n; ++i) {
+      const double l = lse_parts[i].ptr<float>()[row_offset(lse_parts[i], o.shape, lead_rank, r)];
+      lse_row[i] = l;
+      invalid = invalid || std::isnan(l) || l == kInf;
+      if (l > m) m = l;
+    }
+    double merged_lse;
+    if (invalid) {
+      std::fill(acc.begin(), acc.end(), kNaN);
+      merged_lse = kNaN;
+    } else if (m == -kInf) {
+      std::fill(acc.begin(), acc.end(), 0.0);
+      merged_lse = -kInf;
+    } else {
+      std::fill(acc.begin(), acc.end(), 0.0);
+      double sum = 0;
+      for (size_t i = 0; i < n; ++i) {
+        if (lse_row[i] == -kInf) continue;  // an empty part: its O is not read
+        const double w = std::exp(lse_row[i] - m);
+        sum += w;
+        const TensorRef& p = o_parts[i];
+        const char* base =
+            static_cast<const char*>(p.data) + row_offset(p, o.shape, lead_rank, r) * int64_t(elem_size(p.type));
+        const int64_t step = p.stride[lead_rank] * int64_t(elem_size(p.type));
+        for (int64_t d = 0; d < dv; ++d) acc[size_t(d)] += w * load[i](base + d * step);
+      }
+      for (double& a : acc) a /= sum;  // sum >= 1: the part at the maximum weighs 1
+      merged_lse = m + std::log(sum);
+    }
+    char* out = static_cast<char*>(const_cast<void*>(o.data)) + row_offset(o, o.shape, lead_rank, r) * o_es;
+    const int64_t out_step = o.stride[lead_rank] * o_es;
+    for (int64_t d = 0; d < dv; ++d) store(out + d * out_step, acc[size_t(d)]);
+    if (lse.present()) lse.mut<float>()[row_offset(lse, o.shape, lead_rank, r)] = float(merged_lse);
+  }
+}
+
+}  // namespace attngen
