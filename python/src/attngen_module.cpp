@@ -1,0 +1,252 @@
+// attngen._attngen: the Python extension, a thin layer over the C ABI
+// (attngen/attngen.h). Arrays come in through DLPack or the buffer protocol
+// (numpy, PyTorch CPU tensors, ...) as strided views, never copied; numpy
+// bf16 (ml_dtypes.bfloat16, which neither protocol carries) is viewed as
+// uint16 and passed as bf16. The GIL is released while a kernel runs.
+#include <nanobind/nanobind.h>
+#include <nanobind/ndarray.h>
+#include <nanobind/stl/string.h>
+#include <nanobind/stl/vector.h>
+
+#include <attngen/attngen.h>
+
+#include <array>
+#include <chrono>
+#include <string>
+#include <vector>
+
+namespace nb = nanobind;
+
+namespace {
+
+// The Python exception class per attngen_status (set by attngen/_errors.py).
+std::array<PyObject*, 10> error_classes{};
+
+[[noreturn]] void raise_status(attngen_status status, const std::string& message) {
+  const int code = int(status);
+  PyObject* cls = code > 0 && code < int(error_classes.size()) && error_classes[code] ? error_classes[code]
+                                                                                     : PyExc_RuntimeError;
+  PyErr_SetString(cls, message.c_str());
+  throw nb::python_error();
+}
+
+void check(attngen_status status) {
+  if (status != ATTNGEN_OK) raise_status(status, attngen_last_error());
+}
+
+// As check(), naming the outputs by their Python arguments (out=, lse_out=).
+void check_run(attngen_status status) {
+  if (status == ATTNGEN_OK) return;
+  std::string message = attngen_last_error();
+  if (message.rfind("o: ", 0) == 0) message = "out" + message.substr(1);
+  if (message.rfind("lse: ", 0) == 0) message = "lse_out" + message.substr(3);
+  raise_status(status, message);
+}
+
+[[noreturn]] void invalid(const std::string& message) { raise_status(ATTNGEN_ERR_INVALID_ARGUMENT, message); }
+
+std::string python_type_name(nb::handle obj) { return nb::type_name(obj.type()).c_str(); }
+
+// Arrays kept alive until the C call returns.
+using Held = std::vector<nb::ndarray<nb::ro>>;
+
+bool is_numpy_bfloat16(nb::handle obj) {
+  if (!nb::hasattr(obj, "dtype") || !nb::hasattr(obj, "view")) return false;
+  nb::object dtype = obj.attr("dtype");
+  return nb::hasattr(dtype, "name") && nb::cast<std::string>(nb::str(dtype.attr("name"))) == "bfloat16";
+}
+
+std::string dtype_string(const nb::dlpack::dtype& t) {
+  const char* kind = t.code == uint8_t(nb::dlpack::dtype_code::Int)      ? "int"
+                     : t.code == uint8_t(nb::dlpack::dtype_code::UInt)   ? "uint"
+                     : t.code == uint8_t(nb::dlpack::dtype_code::Float)  ? "float"
+                     : t.code == uint8_t(nb::dlpack::dtype_code::Bfloat) ? "bfloat"
+                     : t.code == uint8_t(nb::dlpack::dtype_code::Bool)   ? "bool"
+                                                                         : "complex";
+  return kind + std::to_string(int(t.bits)) + (t.lanes != 1 ? "x" + std::to_string(int(t.lanes)) : "");
+}
+
+attngen_dtype to_dtype(const char* name, const nb::dlpack::dtype& t, bool uint16_is_bf16) {
+  using C = nb::dlpack::dtype_code;
+  if (t.lanes == 1) {
+    if (t.code == uint8_t(C::Float) && t.bits == 32) return ATTNGEN_F32;
+    if (t.code == uint8_t(C::Float) && t.bits == 16) return ATTNGEN_F16;
+    if (t.code == uint8_t(C::Bfloat) && t.bits == 16) return ATTNGEN_BF16;
+    if (t.code == uint8_t(C::UInt) && t.bits == 16 && uint16_is_bf16) return ATTNGEN_BF16;
+    if (t.code == uint8_t(C::Int) && t.bits == 32) return ATTNGEN_I32;
+    if (t.code == uint8_t(C::UInt) && t.bits == 8) return ATTNGEN_U8;
+    if (t.code == uint8_t(C::Bool) && t.bits == 8) return ATTNGEN_BOOL;
+  }
+  invalid(std::string(name) + ": dtype " + dtype_string(t) +
+          " is not supported (expected float32, float16, bfloat16, int32, uint8 or bool)");
+}
+
+// A strided view of `obj` (None: absent). `writable`: an output.
+attngen_tensor to_tensor(const char* name, nb::handle obj, bool writable, Held& held) {
+  attngen_tensor t{};
+  if (obj.is_none()) return t;
+  bool bf16_view = false;
+  nb::ndarray<nb::ro> arr;
+  nb::object source = nb::borrow(obj);
+  if (!nb::try_cast(source, arr, false)) {
+    if (is_numpy_bfloat16(obj)) {
+      source = obj.attr("view")(nb::module_::import_("numpy").attr("uint16"));
+      bf16_view = nb::try_cast(source, arr, false);
+    }
+    if (!bf16_view)
+      invalid(std::string(name) + ": expected an array (numpy, or an object with __dlpack__ or the buffer protocol), got " +
+              python_type_name(obj));
+  }
+  if (arr.device_type() != nb::device::cpu::value)
+    invalid(std::string(name) + ": the array is on a device (DLPack device type " + std::to_string(arr.device_type()) +
+            "); the CPU backends take host memory");
+  if (arr.ndim() > ATTNGEN_MAX_RANK)
+    invalid(std::string(name) + ": rank must be at most 4, got " + std::to_string(arr.ndim()));
+  if (writable && nb::hasattr(source, "flags")) {
+    nb::object flags = source.attr("flags");
+    if (nb::hasattr(flags, "writeable") && !nb::cast<bool>(flags.attr("writeable")))
+      invalid(std::string(name) + ": the output array is read-only");
+  }
+  t.data = static_cast<const char*>(arr.data_handle()) + arr.byte_offset();
+  t.dtype = to_dtype(name, arr.dtype(), bf16_view);
+  t.rank = int32_t(arr.ndim());
+  int64_t contiguous = 1;
+  for (int d = t.rank - 1; d >= 0; --d) {
+    t.shape[d] = int64_t(arr.shape(size_t(d)));
+    t.strides[d] = arr.stride_ptr() ? arr.stride(size_t(d)) : contiguous;
+    contiguous *= t.shape[d];
+  }
+  held.push_back(std::move(arr));
+  return t;
+}
+
+class Kernel {
+ public:
+  Kernel(const std::string& spec_json, const std::string& backend, int threads) {
+    attngen_compile_options options;
+    attngen_compile_options_init(&options);
+    options.backend = backend.c_str();
+    options.threads = threads;
+    attngen_status status;
+    {
+      nb::gil_scoped_release unlocked;  // compiling may take a while (JIT, disk cache)
+      status = attngen_kernel_compile(spec_json.c_str(), &options, &handle_);
+    }
+    check(status);
+    check(attngen_kernel_get_info(handle_, &info_));
+  }
+  Kernel(const Kernel&) = delete;
+  Kernel& operator=(const Kernel&) = delete;
+  ~Kernel() {
+    if (handle_) attngen_kernel_release(handle_);
+  }
+
+  void run(nb::handle q, nb::handle k, nb::handle v, nb::handle o, nb::handle lse, nb::handle q_lens,
+           nb::handle kv_lens, nb::handle q_doc, nb::handle kv_doc, nb::handle mask, nb::handle alibi_slopes,
+           nb::handle prefix_lens, int threads) const {
+    if (threads < 0) invalid("threads: must be >= 0, got " + std::to_string(threads));
+    Held held;
+    held.reserve(12);
+    attngen_args a{};
+    a.q = to_tensor("q", q, false, held);
+    a.k = to_tensor("k", k, false, held);
+    a.v = to_tensor("v", v, false, held);
+    a.o = to_tensor("out", o, true, held);
+    a.lse = to_tensor("lse_out", lse, true, held);
+    a.q_lens = to_tensor("q_lens", q_lens, false, held);
+    a.kv_lens = to_tensor("kv_lens", kv_lens, false, held);
+    a.q_doc = to_tensor("q_doc", q_doc, false, held);
+    a.kv_doc = to_tensor("kv_doc", kv_doc, false, held);
+    a.mask = to_tensor("mask", mask, false, held);
+    a.alibi_slopes = to_tensor("alibi_slopes", alibi_slopes, false, held);
+    a.prefix_lens = to_tensor("prefix_lens", prefix_lens, false, held);
+    attngen_status status;
+    {
+      nb::gil_scoped_release unlocked;
+      status = attngen_kernel_run(handle_, &a, threads);
+    }
+    check_run(status);
+  }
+
+  // Seconds per attngen_kernel_run over `iterations` runs on converted
+  // q, k, v, o (no padding or mask tensors): the C side of a call, for
+  // measuring the Python overhead (bench/python_overhead.py).
+  double time_c_run(nb::handle q, nb::handle k, nb::handle v, nb::handle o, int threads, int iterations) const {
+    Held held;
+    attngen_args a{};
+    a.q = to_tensor("q", q, false, held);
+    a.k = to_tensor("k", k, false, held);
+    a.v = to_tensor("v", v, false, held);
+    a.o = to_tensor("out", o, true, held);
+    nb::gil_scoped_release unlocked;
+    const auto start = std::chrono::steady_clock::now();
+    for (int i = 0; i < iterations; ++i)
+      if (attngen_kernel_run(handle_, &a, threads) != ATTNGEN_OK) return -1;
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() / iterations;
+  }
+
+  const attngen_kernel_info& info() const { return info_; }
+
+ private:
+  attngen_kernel* handle_ = nullptr;
+  attngen_kernel_info info_{};
+};
+
+void merge_states(const std::vector<nb::handle>& o_parts, const std::vector<nb::handle>& lse_parts, nb::handle o,
+                  nb::handle lse) {
+  if (o_parts.size() != lse_parts.size())
+    invalid("lse_parts: expected " + std::to_string(o_parts.size()) + " arrays (one per o_parts), got " +
+            std::to_string(lse_parts.size()));
+  Held held;
+  held.reserve(2 * o_parts.size() + 2);
+  std::vector<attngen_tensor> os, ls;
+  for (size_t i = 0; i < o_parts.size(); ++i) {
+    const std::string index = "[" + std::to_string(i) + "]";
+    os.push_back(to_tensor(("o_parts" + index).c_str(), o_parts[i], false, held));
+    ls.push_back(to_tensor(("lse_parts" + index).c_str(), lse_parts[i], false, held));
+  }
+  const attngen_tensor out = to_tensor("out", o, true, held);
+  const attngen_tensor out_lse = to_tensor("lse_out", lse, true, held);
+  attngen_status status;
+  {
+    nb::gil_scoped_release unlocked;
+    status = attngen_merge_states(os.data(), ls.data(), int32_t(os.size()), &out, lse.is_none() ? nullptr : &out_lse);
+  }
+  check_run(status);
+}
+
+}  // namespace
+
+NB_MODULE(_attngen, m) {
+  m.doc() = "attngen's C ABI (use the attngen package, not this module)";
+  m.def("version", [] { return std::string(attngen_version()); });
+  m.def("_register_error", [](int status, nb::handle cls) {
+    if (status <= 0 || status >= int(error_classes.size())) invalid("status: out of range");
+    Py_XDECREF(error_classes[size_t(status)]);
+    error_classes[size_t(status)] = cls.inc_ref().ptr();
+  });
+  nb::class_<Kernel>(m, "_Kernel")
+      .def(nb::init<const std::string&, const std::string&, int>(), nb::arg("spec_json"), nb::arg("backend"),
+           nb::arg("threads"))
+      .def("run", &Kernel::run, nb::arg("q").none(), nb::arg("k").none(), nb::arg("v").none(), nb::arg("o").none(),
+           nb::arg("lse").none(), nb::arg("q_lens").none(), nb::arg("kv_lens").none(), nb::arg("q_doc").none(),
+           nb::arg("kv_doc").none(), nb::arg("mask").none(), nb::arg("alibi_slopes").none(),
+           nb::arg("prefix_lens").none(), nb::arg("threads"))
+      .def("time_c_run", &Kernel::time_c_run)
+      .def_prop_ro("key", [](const Kernel& k) { return std::string(k.info().key); })
+      .def_prop_ro("backend", [](const Kernel& k) { return std::string(k.info().backend); })
+      .def_prop_ro("isa", [](const Kernel& k) { return std::string(k.info().isa); })
+      .def_prop_ro("spec", [](const Kernel& k) { return std::string(k.info().spec); })
+      .def_prop_ro("writes_lse", [](const Kernel& k) { return k.info().writes_lse != 0; })
+      .def_prop_ro("dtype", [](const Kernel& k) {
+        const attngen_dtype d = k.info().dtype;
+        return std::string(d == ATTNGEN_F16 ? "f16" : d == ATTNGEN_BF16 ? "bf16" : "f32");
+      })
+      .def_prop_ro("num_heads", [](const Kernel& k) { return k.info().num_heads; })
+      .def_prop_ro("num_kv_heads", [](const Kernel& k) { return k.info().num_kv_heads; })
+      .def_prop_ro("head_dim", [](const Kernel& k) { return k.info().head_dim; })
+      .def_prop_ro("head_dim_v", [](const Kernel& k) { return k.info().head_dim_v; })
+      .def_prop_ro("layout", [](const Kernel& k) { return std::string(k.info().layout_bshd ? "bshd" : "bhsd"); });
+  m.def("merge_states", &merge_states, nb::arg("o_parts"), nb::arg("lse_parts"), nb::arg("o").none(),
+        nb::arg("lse").none());
+}
