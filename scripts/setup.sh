@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs what attngen needs to build and test (Debian packages). Idempotent:
-# quiet and quick when everything is already there.
+# quiet and quick when everything is already there. Python (python3-venv,
+# python3-dev) is Debian's, for the Python package: scripts/python-env.sh
+# builds it in a virtual environment with /usr/bin/python3.
 #   scripts/setup.sh       what building and the default tests need
 #   scripts/setup.sh ci    that, plus the checking jobs' tools (docs/testing.md):
 #                          clang 14 with its sanitizer and libFuzzer runtimes,
@@ -8,7 +10,7 @@
 set -euo pipefail
 
 packages=(cmake g++ make nlohmann-json3-dev libxbyak-dev libgtest-dev googletest libbenchmark-dev
-          libcli11-dev libdnnl-dev binutils)
+          libcli11-dev libdnnl-dev binutils python3 python3-venv python3-dev)
 for group in "$@"; do
   case "$group" in
     ci) packages+=(clang-14 libclang-rt-14-dev llvm-14 gcovr) ;;
