@@ -50,10 +50,22 @@ std::string python_type_name(nb::handle obj) { return nb::type_name(obj.type()).
 // Arrays kept alive until the C call returns.
 using Held = std::vector<nb::ndarray<nb::ro>>;
 
-bool is_numpy_bfloat16(nb::handle obj) {
-  if (!nb::hasattr(obj, "dtype") || !nb::hasattr(obj, "view")) return false;
-  nb::object dtype = obj.attr("dtype");
-  return nb::hasattr(dtype, "name") && nb::cast<std::string>(nb::str(dtype.attr("name"))) == "bfloat16";
+// str(obj), or "?" when that fails.
+std::string text_of(nb::handle obj) {
+  nb::object text = nb::steal(PyObject_Str(obj.ptr()));
+  const char* utf8 = text.is_valid() ? PyUnicode_AsUTF8(text.ptr()) : nullptr;
+  if (!utf8) PyErr_Clear();
+  return utf8 ? utf8 : "?";
+}
+
+// str(obj.dtype), or "" when obj has no dtype.
+std::string dtype_text(nb::handle obj) {
+  nb::object dtype = nb::steal(PyObject_GetAttrString(obj.ptr(), "dtype"));
+  if (!dtype.is_valid()) {
+    PyErr_Clear();
+    return "";
+  }
+  return text_of(dtype);
 }
 
 std::string dtype_string(const nb::dlpack::dtype& t) {
@@ -88,11 +100,25 @@ attngen_tensor to_tensor(const char* name, nb::handle obj, bool writable, Held& 
   bool bf16_view = false;
   nb::ndarray<nb::ro> arr;
   nb::object source = nb::borrow(obj);
-  if (!nb::try_cast(source, arr, false)) {
-    if (is_numpy_bfloat16(obj)) {
-      source = obj.attr("view")(nb::module_::import_("numpy").attr("uint16"));
-      bf16_view = nb::try_cast(source, arr, false);
+  const auto try_import = [&arr](nb::handle h) {
+    bool ok = false;
+    try {
+      ok = nb::try_cast(h, arr, false);
+    } catch (const std::exception&) {
+      ok = false;
     }
+    if (!ok) PyErr_Clear();  // a failed buffer request may leave its error set
+    return ok;
+  };
+  if (!try_import(source)) {
+    const std::string dtype = dtype_text(obj);
+    if (dtype == "bfloat16" && nb::hasattr(obj, "view")) {  // numpy with ml_dtypes.bfloat16
+      source = obj.attr("view")(nb::module_::import_("numpy").attr("uint16"));
+      bf16_view = try_import(source);
+    }
+    if (!bf16_view && !dtype.empty())  // an array of a dtype neither DLPack nor buffers carry
+      invalid(std::string(name) + ": dtype " + dtype +
+              " is not supported (expected float32, float16, bfloat16, int32, uint8 or bool)");
     if (!bf16_view)
       invalid(std::string(name) + ": expected an array (numpy, or an object with __dlpack__ or the buffer protocol), got " +
               python_type_name(obj));

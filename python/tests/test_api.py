@@ -135,6 +135,8 @@ def test_wrong_dtype_shape_and_arguments_name_the_tensor(rng):
         kernel(q, k.astype(np.float16), v)
     with pytest.raises(attngen.InvalidArgumentError, match=r"^v: dtype float64 is not supported"):
         kernel(q, k, v.astype(np.float64))
+    with pytest.raises(attngen.InvalidArgumentError, match=r"^q: dtype float8_e4m3fn is not supported"):
+        kernel(q.astype(ml_dtypes.float8_e4m3fn), k, v)
     with pytest.raises(attngen.InvalidArgumentError, match=r"^k: dimension 1 \(num_kv_heads\) must be 2, got 3"):
         kernel(q, randn(rng, (2, 3, 19, 32)), v)
     with pytest.raises(attngen.InvalidArgumentError, match=r"^q: expected a rank-4 array, got shape \(4, 7, 32\)"):
