@@ -9,6 +9,12 @@ from . import _attngen
 from ._errors import InvalidArgumentError
 
 _NUMPY_DTYPES = {"f32": np.float32, "f16": np.float16}
+try:
+    import ml_dtypes
+
+    _attngen._register_numpy_bfloat16(np.ndarray, np.dtype(ml_dtypes.bfloat16))
+except ImportError:  # pragma: no cover - ml_dtypes is a dependency; bf16 numpy arrays then take a slower path
+    pass
 _SPEC_DTYPES = {"float32": "f32", "float16": "f16", "bfloat16": "bf16"}
 
 

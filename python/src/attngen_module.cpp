@@ -47,6 +47,28 @@ void check_run(attngen_status status) {
 
 std::string python_type_name(nb::handle obj) { return nb::type_name(obj.type()).c_str(); }
 
+// numpy.ndarray and numpy.dtype(ml_dtypes.bfloat16), registered by
+// attngen/_kernel.py: bf16 numpy arrays go straight to their uint16 view.
+PyObject* numpy_ndarray_type = nullptr;
+PyObject* numpy_bfloat16_dtype = nullptr;
+
+bool is_numpy_bfloat16(nb::handle obj) {
+  if (!numpy_bfloat16_dtype || obj.type().ptr() != numpy_ndarray_type) return false;
+  PyObject* dtype = PyObject_GetAttrString(obj.ptr(), "dtype");
+  if (!dtype) {
+    PyErr_Clear();
+    return false;
+  }
+  const bool same = dtype == numpy_bfloat16_dtype;
+  Py_DECREF(dtype);
+  return same;
+}
+
+PyObject* numpy_uint16_type() {
+  static PyObject* type = nb::module_::import_("numpy").attr("uint16").inc_ref().ptr();
+  return type;
+}
+
 // Arrays kept alive until the C call returns.
 using Held = std::vector<nb::ndarray<nb::ro>>;
 
@@ -110,10 +132,14 @@ attngen_tensor to_tensor(const char* name, nb::handle obj, bool writable, Held& 
     if (!ok) PyErr_Clear();  // a failed buffer request may leave its error set
     return ok;
   };
-  if (!try_import(source)) {
+  if (is_numpy_bfloat16(obj)) {
+    source = obj.attr("view")(nb::handle(numpy_uint16_type()));
+    bf16_view = try_import(source);
+  }
+  if (!bf16_view && !try_import(source)) {
     const std::string dtype = dtype_text(obj);
     if (dtype == "bfloat16" && nb::hasattr(obj, "view")) {  // numpy with ml_dtypes.bfloat16
-      source = obj.attr("view")(nb::module_::import_("numpy").attr("uint16"));
+      source = obj.attr("view")(nb::handle(numpy_uint16_type()));
       bf16_view = try_import(source);
     }
     if (!bf16_view && !dtype.empty())  // an array of a dtype neither DLPack nor buffers carry
@@ -250,6 +276,10 @@ NB_MODULE(_attngen, m) {
     if (status <= 0 || status >= int(error_classes.size())) invalid("status: out of range");
     Py_XDECREF(error_classes[size_t(status)]);
     error_classes[size_t(status)] = cls.inc_ref().ptr();
+  });
+  m.def("_register_numpy_bfloat16", [](nb::handle ndarray_type, nb::handle bfloat16_dtype) {
+    numpy_ndarray_type = ndarray_type.inc_ref().ptr();
+    numpy_bfloat16_dtype = bfloat16_dtype.inc_ref().ptr();
   });
   nb::class_<Kernel>(m, "_Kernel")
       .def(nb::init<const std::string&, const std::string&, int>(), nb::arg("spec_json"), nb::arg("backend"),
