@@ -8,7 +8,8 @@
 set -euo pipefail
 
 packages=(cmake g++ make nlohmann-json3-dev libxbyak-dev libgtest-dev googletest libbenchmark-dev
-          libcli11-dev libdnnl-dev binutils)
+          libcli11-dev libdnnl-dev binutils
+          llvm-16-dev libclang-cpp16-dev libclang-16-dev)  # the llvm backend: clang and LLVM as libraries
 for group in "$@"; do
   case "$group" in
     ci) packages+=(clang-14 libclang-rt-14-dev llvm-14 gcovr) ;;
