@@ -1,12 +1,13 @@
 // Spec -> C++ source for CPUs: one template (templates/llvm/attention_cpu.cpp)
 // with the spec's masks and score mods rendered in as compile-time constants
 // and small functions, its SIMD width and tile shape chosen for the target.
-// The object compiled from it (object_compiler.hpp) exports three C functions,
+// The object compiled from it (object_compiler.hpp) exports four C functions,
 // named from `symbol_prefix`:
 //   int64_t <prefix>items(const AttnParams*)            work items of a call
 //   int64_t <prefix>scratch_bytes(void)                 scratch one running item needs
 //   void    <prefix>run_item(const AttnParams*, int64_t item, void* scratch)
-// AttnParams is templates/cuda/attention_params.h (the CUDA kernels' argument).
+//   void    <prefix>run(const AttnParams*, void* scratch)   every item, in order
+// AttnParams is templates/common/attention_params.h (shared with the CUDA kernels).
 #pragma once
 
 #include <string>
@@ -31,6 +32,13 @@ struct RenderedCpuKernel {
   std::string description;    // one line for dumps and `attngen compile`
 };
 
-RenderedCpuKernel render_cpu_attention(const Spec& spec, const TargetSpec& target);
+// `symbol_prefix`: "" for one spelled from the spec (with a hash of it);
+// otherwise a C identifier (checked: Error naming --prefix otherwise).
+RenderedCpuKernel render_cpu_attention(const Spec& spec, const TargetSpec& target,
+                                       const std::string& symbol_prefix = "");
+
+// The C header of an ahead-of-time object: the spec and target it was built
+// for, AttnParams, and the four entry points' declarations. No includes.
+std::string render_aot_header(const Spec& spec, const TargetSpec& target, const RenderedCpuKernel& kernel);
 
 }  // namespace attngen::llvmgen

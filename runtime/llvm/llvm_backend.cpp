@@ -3,11 +3,13 @@
 #include "runtime/core/error.hpp"
 
 #ifdef ATTNGEN_HAVE_LLVM
-#include <mutex>
+#include <chrono>
+#include <cstdlib>
 
 #include "attngen_llvm_templates.hpp"
 #include "codegen/llvm/object_compiler.hpp"
 #include "codegen/x86/cpu.hpp"
+#include "runtime/core/slow_notice.hpp"
 #include "runtime/llvm/llvm_kernel.hpp"
 #endif
 
@@ -85,6 +87,33 @@ const Backend& llvm_backend() {
 }
 
 namespace llvmgen {
+
+AotObject compile_ahead_of_time(const Spec& spec, const std::string& triple, const std::string& cpu,
+                                const std::string& symbol_prefix) {
+#ifdef ATTNGEN_HAVE_LLVM
+  TargetSpec t = target();
+  if (!triple.empty())
+    t = cross_target(triple, cpu);
+  else if (!cpu.empty())
+    t = cross_target(t.triple, cpu);
+  const RenderedCpuKernel r = render_cpu_attention(spec, t, symbol_prefix);
+  AotObject a;
+  {
+    SlowNotice notice("compiling " + r.symbol_prefix + " for " + t.name() + " with LLVM...",
+                      std::chrono::milliseconds(100));
+    a.object = compile_to_object(r.source, t);
+  }
+  a.header = render_aot_header(spec, t, r);
+  a.target = t.name();
+  a.description = r.description;
+  a.symbol_prefix = r.symbol_prefix;
+  return a;
+#else
+  (void)spec, (void)triple, (void)cpu, (void)symbol_prefix;
+  throw Error("backend llvm: " + llvm_backend().unavailable_reason());
+#endif
+}
+
 std::string environment_summary() {
 #ifdef ATTNGEN_HAVE_LLVM
   return "llvm " + llvm_version() + ", target " + target().name() + " (" + std::to_string(f32_lanes(target())) +

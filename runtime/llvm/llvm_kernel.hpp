@@ -12,7 +12,7 @@
 #include "codegen/llvm/render.hpp"
 #include "runtime/core/backend.hpp"
 #include "runtime/llvm/loaded_object.hpp"
-#include "templates/cuda/attention_params.h"
+#include "templates/common/attention_params.h"
 
 namespace attngen::llvmgen {
 

@@ -1,7 +1,7 @@
 // attngen's fused attention forward kernel for CPUs, compiled by clang/LLVM
 // in process (codegen/llvm) for the host or ahead of time for another target.
 //
-// codegen/llvm/render.cpp prepends templates/cuda/attention_params.h (the
+// codegen/llvm/render.cpp prepends templates/common/attention_params.h (the
 // launch argument, shared with the CUDA kernels), templates/llvm/simd.h and a
 // prelude rendered from the spec: AG_* constants (dtype, head dims, vector
 // width, tile shape, which masks and score mods exist) and `allowed_keys`,
@@ -301,6 +301,12 @@ void AG_FN(run_item)(const AttnParams* p, ag_i64 item, void* scratch) {
         nan_row ? __builtin_nanf("") : empty ? -ag_inf : mr + __builtin_logf(lr);
 #endif
   }
+}
+
+// The whole call on the calling thread, items one after another.
+void AG_FN(run)(const AttnParams* p, void* scratch) {
+  const ag_i64 n = AG_FN(items)(p);
+  for (ag_i64 i = 0; i < n; ++i) AG_FN(run_item)(p, i, scratch);
 }
 
 }  // extern "C"
