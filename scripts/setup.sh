@@ -10,7 +10,9 @@
 set -euo pipefail
 
 packages=(cmake g++ make nlohmann-json3-dev libxbyak-dev libgtest-dev googletest libbenchmark-dev
-          libcli11-dev libdnnl-dev binutils python3 python3-venv python3-dev)
+          libcli11-dev libdnnl-dev binutils python3 python3-venv python3-dev
+          llvm-16-dev libclang-cpp16-dev libclang-16-dev  # the llvm backend: clang and LLVM as libraries
+          gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static)  # its aarch64 objects, tested under qemu
 for group in "$@"; do
   case "$group" in
     ci) packages+=(clang-14 libclang-rt-14-dev llvm-14 gcovr) ;;

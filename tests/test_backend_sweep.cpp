@@ -6,10 +6,11 @@
 //
 // The reduced sweep runs by default (CI). ATTNGEN_SWEEP=full runs the whole
 // length grid (ctest label `full`); ATTNGEN_SWEEP=smoke a few lengths, for
-// the slow sanitizer and coverage builds (still every dtype, head dim, GQA
-// ratio and layout); ATTNGEN_SWEEP_DTYPES=bf16 (a list) keeps only those
-// dtypes. Under ATTNGEN_MAX_ISA / ATTNGEN_BF16_DOT, the x86 kernels
-// must report the code path asked for, so a run never passes on the wrong one.
+// the slow sanitizer and coverage builds and, by default, the llvm backend
+// (still every dtype, head dim, GQA ratio and layout); ATTNGEN_SWEEP_DTYPES=bf16
+// (a list) keeps only those dtypes. Under ATTNGEN_MAX_ISA / ATTNGEN_BF16_DOT,
+// the x86 and llvm kernels must report the code path asked for, so a run
+// never passes on the wrong one.
 #include <gtest/gtest.h>
 
 #include <cstdlib>
@@ -53,10 +54,16 @@ bool dtype_selected(const std::string& dtype) {
   return false;
 }
 
-// The x86 code path the environment asks for, checked against what the kernel reports.
-void expect_requested_x86_path(const Kernel& k) {
-  if (k.backend() != "x86") return;
+// The code path the environment asks for, checked against what the kernel
+// reports: the x86 ISA, or the llvm backend's vector width.
+void expect_requested_path(const Kernel& k) {
   const char* cap = std::getenv("ATTNGEN_MAX_ISA");
+  if (k.backend() == "llvm") {
+    if (cap && std::string(cap) == "avx2") EXPECT_NE(k.isa().find("/8xf32"), std::string::npos) << k.isa();
+    if (cap && std::string(cap) == "none") EXPECT_NE(k.isa().find("/4xf32"), std::string::npos) << k.isa();
+    return;
+  }
+  if (k.backend() != "x86") return;
   if (cap && std::string(cap) == "avx2") {
     EXPECT_EQ(k.isa(), "avx2");
   }
@@ -87,7 +94,10 @@ TEST_P(BackendSweep, MatchesReference) {
   if (sweep_size() == "full") {
     for (int64_t a : kLengthsFull)
       for (int64_t b : kLengthsFull) shapes.push_back({a, b});
-  } else if (sweep_size() == "smoke") {
+  } else if (sweep_size() == "smoke" || c.backend == "llvm") {
+    // llvm compiles each configuration in ~0.35 s: the default set is the
+    // smoke lengths (still odd, Sq != Skv, every dtype, head dim, GQA ratio
+    // and layout); ATTNGEN_SWEEP=full runs the whole grid.
     for (int64_t a : kLengthsSmokeQ)
       for (int64_t b : kLengthsSmokeKv) shapes.push_back({a, b});
   } else {
@@ -128,7 +138,7 @@ TEST_P(BackendSweep, MatchesReference) {
       SCOPED_TRACE(what.str());
       const Backend& backend = select_backend(c.backend, spec);
       const std::unique_ptr<Kernel> kernel = backend.compile(spec);
-      expect_requested_x86_path(*kernel);
+      expect_requested_path(*kernel);
       run_on_host_tensors(*kernel, w.args(), RunOptions{int(1 + k % 2)});  // cuda (where available): via the device
       const Comparison cmp = compare_with_reference(w, w.o(), spec.return_lse ? &w.lse() : nullptr);
       const bool ok = cmp.rel_err <= default_tolerance(spec.dtype) && cmp.nonfinite == 0 &&

@@ -11,6 +11,7 @@
 #include "runtime/core/backend.hpp"
 #include "runtime/core/error.hpp"
 #include "runtime/reference/reference.hpp"
+#include "runtime/llvm/llvm_backend.hpp"
 #include "runtime/x86/x86_backend.hpp"
 
 namespace attngen {
@@ -47,7 +48,8 @@ struct Problem {
 
 std::vector<const Backend*> backends() {
   std::vector<const Backend*> out = {&reference_backend()};
-  if (x86_backend().unavailable_reason().empty()) out.push_back(&x86_backend());
+  for (const Backend* b : {&x86_backend(), &llvm_backend()})
+    if (b->unavailable_reason().empty()) out.push_back(b);
   return out;
 }
 

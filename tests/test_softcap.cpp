@@ -1,10 +1,11 @@
 // Softcap over its whole valid range: caps from 1e-3 to past the f32 range,
-// on every x86 code path, against the float64 reference (the vectorised tanh
+// on every x86 code path and the llvm backend, against the float64 reference (the vectorised tanh
 // once lost precision for small arguments, so the error grew with the cap).
 #include <gtest/gtest.h>
 
 #include <sstream>
 
+#include "runtime/llvm/llvm_backend.hpp"
 #include "runtime/x86/x86_backend.hpp"
 #include "tools/common/workload.hpp"
 
@@ -12,9 +13,13 @@ namespace attngen {
 namespace {
 
 TEST(Softcap, AccurateForEveryCap) {
-  if (!x86_backend().unavailable_reason().empty()) GTEST_SKIP() << x86_backend().unavailable_reason();
+  std::vector<const Backend*> backends;
+  for (const Backend* b : {&x86_backend(), &llvm_backend()})
+    if (b->unavailable_reason().empty()) backends.push_back(b);
+  if (backends.empty()) GTEST_SKIP() << "no JIT backend here";
   const double caps[] = {1e-3, 0.1, 1, 5, 30, 50, 1e4, 1e8, 1e20, 1e30, 1e38, 1e300};
   int n = 0;
+  for (const Backend* backend : backends)
   for (double cap : caps)
     for (const char* dtype : {"f32", "bf16"}) {
       std::ostringstream json;
@@ -25,8 +30,8 @@ TEST(Softcap, AccurateForEveryCap) {
       WorkloadOptions opt;
       opt.batch = 2, opt.sq = n % 2 ? 1 : 67, opt.skv = 131, opt.seed = 300 + uint64_t(n++);
       Workload w(spec, opt);
-      SCOPED_TRACE(json.str() + " Sq " + std::to_string(opt.sq));
-      x86_backend().compile(spec)->run(w.args(), RunOptions{2});
+      SCOPED_TRACE(backend->name() + " " + json.str() + " Sq " + std::to_string(opt.sq));
+      backend->compile(spec)->run(w.args(), RunOptions{2});
       const Comparison c = compare_with_reference(w, w.o(), &w.lse());
       EXPECT_LE(c.rel_err, default_tolerance(spec.dtype)) << c.summary();
       EXPECT_EQ(c.nonfinite, 0) << c.summary();

@@ -11,9 +11,13 @@
 #include <sstream>
 
 #include "attngen_cuda_templates.hpp"
+#include "codegen/source/row_masks.hpp"
 #include "runtime/core/error.hpp"
 
 namespace attngen::cuda {
+
+using source::double_literal;
+using source::float_literal;
 
 std::string Arch::name() const { return "sm_" + std::to_string(sm) + (accel ? "a" : ""); }
 
@@ -37,18 +41,6 @@ namespace {
 constexpr int kMaxHeadDim = 256;
 
 int round_up(int x, int m) { return (x + m - 1) / m * m; }
-
-// A float literal that NVRTC reads back to exactly `v` (hexadecimal).
-std::string float_literal(float v) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%af", double(v));
-  return buf;
-}
-std::string double_literal(double v) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%a", v);
-  return buf;
-}
 
 struct TileOverride {
   int m = 0, n = 0;  // 0: the per-spec choice
@@ -121,39 +113,6 @@ const char* dtype_macro(ElemType t) {
   }
 }
 
-// The aligned query index i' of docs/spec.md as a C expression.
-std::string aligned(Align a) { return a == Align::top_left ? "i" : "(i + c.skv - c.sq)"; }
-
-// `allowed_keys`: the AND of the index masks as one interval [lo, hi] per row
-// (codegen/spec/semantics.hpp, allowed_interval, is the same on the host).
-std::string render_allowed_keys(const Spec& s) {
-  std::ostringstream o;
-  o << "__device__ __forceinline__ void allowed_keys(ag_i64 i, const AgRowCtx& c, ag_i64& lo, ag_i64& hi) {\n"
-    << "  (void)i;\n  (void)c;\n  lo = 0;\n  hi = c.skv - 1;\n";
-  auto clip_lo = [&](const std::string& e) { o << "  { const ag_i64 v = " << e << "; lo = v > lo ? v : lo; }\n"; };
-  auto clip_hi = [&](const std::string& e) { o << "  { const ag_i64 v = " << e << "; hi = v < hi ? v : hi; }\n"; };
-  for (const Mask& m : s.masks) {
-    if (const auto* x = std::get_if<CausalMask>(&m)) {
-      o << "  // causal, " << align_name(x->align) << ": j <= i'\n";
-      clip_hi(aligned(x->align));
-    } else if (const auto* x = std::get_if<SlidingWindowMask>(&m)) {
-      o << "  // sliding_window, " << align_name(x->align) << ": i' - left <= j <= i' + right\n";
-      if (x->left) clip_lo(aligned(x->align) + " - " + std::to_string(*x->left) + "LL");
-      if (x->right) clip_hi(aligned(x->align) + " + " + std::to_string(*x->right) + "LL");
-    } else if (const auto* x = std::get_if<ChunkedMask>(&m)) {
-      o << "  // chunked, " << align_name(x->align) << ": floor(i'/chunk) == floor(j/chunk) and j <= i'\n";
-      clip_lo("ag_floor_div(" + aligned(x->align) + ", " + std::to_string(x->chunk) + "LL) * " +
-              std::to_string(x->chunk) + "LL");
-      clip_hi(aligned(x->align));
-    } else if (std::get_if<PrefixLmMask>(&m)) {
-      o << "  // prefix_lm: j <= i or j < prefix\n";
-      clip_hi("(i > c.prefix - 1 ? i : c.prefix - 1)");
-    }
-  }
-  o << "}\n";
-  return o.str();
-}
-
 std::string render_softcap(const Spec& s) {
   std::ostringstream o;
   o << "__device__ __forceinline__ float ag_softcap(float s) {\n";
@@ -203,7 +162,6 @@ RenderedKernel render_attention(const Spec& s, const Arch& arch) {
   const bool data_mask = s.find_mask<DocumentMask>() ||
                          (s.find_mask<CustomMask>() && s.find_mask<CustomMask>()->format == CustomFormat::boolean);
   const CustomMask* custom = s.find_mask<CustomMask>();
-  const PrefixLmMask* prefix = s.find_mask<PrefixLmMask>();
 
   RenderedKernel r;
   r.entry = entry_name(s);
@@ -245,12 +203,7 @@ RenderedKernel render_attention(const Spec& s, const Arch& arch) {
     << "#define AG_HAS_CUSTOM_ADDITIVE " << int(custom && custom->format == CustomFormat::additive) << "\n"
     << "#define AG_HAS_DATA_MASK " << int(data_mask) << "\n"
     << "#define AG_RETURN_LSE " << int(s.return_lse) << "\n\n"
-    << "struct AgRowCtx {\n  ag_i64 sq, skv, prefix;  // this entry's Sq, Skv, prefix_lm prefix\n};\n"
-    << "__device__ __forceinline__ ag_i64 ag_floor_div(ag_i64 a, ag_i64 b) {\n"
-    << "  const ag_i64 q = a / b;\n  return (a % b != 0 && ((a < 0) != (b < 0))) ? q - 1 : q;\n}\n"
-    << "__device__ __forceinline__ ag_i64 ag_static_prefix() { return "
-    << (prefix && prefix->prefix ? std::to_string(*prefix->prefix) : "0") << "LL; }\n"
-    << render_allowed_keys(s) << render_softcap(s) << "\n"
+    << source::render_row_masks(s, "__device__ __forceinline__") << render_softcap(s) << "\n"
     << "// ---- templates/cuda/attention_fwd.cu\n"
     << kAttentionFwdCu;
   r.source = o.str();

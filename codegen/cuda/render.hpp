@@ -1,7 +1,7 @@
 // Spec -> CUDA source: one template (templates/cuda/attention_fwd.cu) with the
 // spec's masks and score mods rendered in as compile-time constants and small
 // device functions. The host launches `entry` with one AttnParams argument
-// (templates/cuda/attention_params.h) on a grid of
+// (templates/common/attention_params.h) on a grid of
 // (ceil(Sq extent / block_m), Hq, B) blocks of `threads` threads.
 #pragma once
 

@@ -5,7 +5,9 @@
 #include <cstdio>
 #include <string>
 
+#include "codegen/spec/semantics.hpp"
 #include "runtime/core/error.hpp"
+#include "runtime/core/half.hpp"
 
 namespace attngen {
 namespace {
@@ -229,6 +231,24 @@ BoundArgs bind_args(const Spec& s, const AttentionArgs& a) {
                        &r.t.mask, &r.t.alibi_slopes, &r.t.prefix_lens})
     if (t->present() && t->numel() == 0) std::fill(t->stride, t->stride + kMaxRank, int64_t(0));
   return r;
+}
+
+void check_additive_mask(const BoundArgs& a, int num_heads) {
+  const TensorRef& m = a.t.mask;
+  auto load = [&m](const char* p) -> double {
+    switch (m.type) {
+      case ElemType::f32: return *reinterpret_cast<const float*>(p);
+      case ElemType::f16: return f16_to_float(*reinterpret_cast<const uint16_t*>(p));
+      case ElemType::bf16: return bf16_to_float(*reinterpret_cast<const uint16_t*>(p));
+      default: return 0;  // byte masks hold no values to check
+    }
+  };
+  for (int64_t b = 0; b < a.batch; ++b)
+    for (int64_t h = 0; h < num_heads; ++h)
+      for (int64_t i = 0; i < a.sq; ++i)
+        for (int64_t j = 0; j < a.skv; ++j)
+          if (const double v = load(element_ptr(m, b, h, i, j)); !additive_value_valid(v))
+            throw Error(additive_value_error(b, h, i, j, v));
 }
 
 }  // namespace attngen

@@ -62,6 +62,11 @@ BoundArgs bind_args(const Spec& spec, const AttentionArgs& args);
 // element count and byte offsets that fit in int64.
 void check_addressing(const std::string& name, const TensorRef& t);
 
+// Additive custom masks: throws Error naming the first element of the bound
+// view [B, Hq, Sq, Skv] that is +inf or NaN (invalid per docs/spec.md). Host
+// memory only; visits every element (broadcast axes included).
+void check_additive_mask(const BoundArgs& args, int num_heads);
+
 // Address of element (i0, i1, i2, i3) of a rank-4 (or lower) view.
 inline const char* element_ptr(const TensorRef& t, int64_t i0, int64_t i1 = 0, int64_t i2 = 0, int64_t i3 = 0) {
   const int64_t off = i0 * t.stride[0] + i1 * t.stride[1] + i2 * t.stride[2] + i3 * t.stride[3];

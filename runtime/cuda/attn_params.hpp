@@ -1,10 +1,10 @@
 // The launch argument of a rendered attention kernel (AttnParams of
-// templates/cuda/attention_params.h), filled from checked arguments.
+// templates/common/attention_params.h), filled from checked arguments.
 #pragma once
 
 #include "codegen/spec/spec.hpp"
 #include "runtime/core/args.hpp"
-#include "templates/cuda/attention_params.h"
+#include "templates/common/attention_params.h"
 
 namespace attngen::cuda {
 

@@ -1,43 +1,14 @@
 #include "runtime/cuda/nvrtc_compiler.hpp"
 
 #include <chrono>
-#include <condition_variable>
 #include <cstdio>
-#include <mutex>
-#include <thread>
 
 #include "runtime/core/error.hpp"
+#include "runtime/core/slow_notice.hpp"
 #include "runtime/cuda/nvrtc_library.hpp"
 
 namespace attngen::cuda {
 namespace {
-
-// Prints one line on stderr if it is still alive a second after construction.
-class SlowCompileNotice {
- public:
-  explicit SlowCompileNotice(std::string what)
-      : what_(std::move(what)), watcher_([this] {
-          std::unique_lock<std::mutex> lock(mu_);
-          if (!cv_.wait_for(lock, std::chrono::seconds(1), [this] { return done_; }))
-            std::fprintf(stderr, "attngen: compiling %s with NVRTC (a few seconds; cached afterwards)...\n",
-                         what_.c_str());
-        }) {}
-  ~SlowCompileNotice() {
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      done_ = true;
-    }
-    cv_.notify_all();
-    watcher_.join();
-  }
-
- private:
-  std::string what_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool done_ = false;
-  std::thread watcher_;  // last: starts once the members above exist
-};
 
 // Destroys the program however the compile ends.
 struct Program {
@@ -69,7 +40,8 @@ NvrtcOutput nvrtc_compile(const std::string& source, const std::string& file, co
 
   nvrtcResult compiled;
   {
-    SlowCompileNotice notice(what);
+    SlowNotice notice("compiling " + what + " with NVRTC (a few seconds; cached afterwards)...",
+                      std::chrono::seconds(1));
     compiled = lib->CompileProgram(prog.p, int(argv.size()), argv.data());
   }
   NvrtcOutput out;

@@ -1,6 +1,6 @@
 // attngen's fused attention forward kernel for CUDA (FlashAttention-2 style).
 //
-// codegen/cuda/render.cpp prepends templates/cuda/attention_params.h and a
+// codegen/cuda/render.cpp prepends templates/common/attention_params.h and a
 // prelude of compile-time constants and device functions rendered from the
 // spec (AG_* below: dtype, head dims, tile shape, which masks and score mods
 // exist, and `allowed_keys`, the AND of the index masks as one key interval

@@ -3,14 +3,19 @@
 // Goes through the kernel cache, so a serialisable kernel lands in the disk
 // cache (ATTNGEN_CACHE_DIR) for later processes; --emit also writes the
 // entry to FILE. JIT-only backends (the reference) are reported as such.
+// --backend llvm --emit FILE.o [--header FILE.h] [--target T] [--cpu C]
+// [--prefix P] writes a relocatable object and its C header instead, for a
+// host program that links it with no attngen at all (docs/aot.md).
 #include <chrono>
 #include <cstdio>
 
 #include "codegen/spec/spec.hpp"
 #include "runtime/x86/x86_kernel.hpp"
 #include "runtime/cache/kernel_cache.hpp"
+#include "runtime/core/text.hpp"
 #include "runtime/core/version.hpp"
 #include "runtime/io/output_files.hpp"
+#include "runtime/llvm/llvm_backend.hpp"
 #include "tools/attngen/commands.hpp"
 
 namespace attngen::cli {
@@ -18,9 +23,36 @@ namespace {
 
 struct CompileFlags {
   std::string spec, backend = "auto", emit, arch;
+  std::string header, target, cpu, prefix;  // llvm objects
 };
 
+void compile_object(const CompileFlags& f) {
+  if (f.emit.empty()) throw Error("--backend llvm with --header, --target, --cpu or --prefix: --emit FILE.o is missing");
+  OutputFiles files;
+  files.add_input("spec", f.spec);
+  const size_t object_file = files.add_output("--emit", f.emit);
+  const size_t header_file = f.header.empty() ? 0 : files.add_output("--header", f.header);
+  const Spec spec = load_spec_file(f.spec);
+  const auto t0 = std::chrono::steady_clock::now();
+  llvmgen::AotObject a = llvmgen::compile_ahead_of_time(spec, f.target, f.cpu, f.prefix);
+  const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  std::printf("spec      %s\nbackend   llvm (ahead of time, %.3f ms)\ntarget    %s\ncode      %s\n", f.spec.c_str(), ms,
+              a.target.c_str(), a.description.c_str());
+  std::printf("symbols   %s{items,scratch_bytes,run_item,run}\n", a.symbol_prefix.c_str());
+  const size_t object_bytes = a.object.size();
+  files.set(object_file, std::move(a.object));
+  if (!f.header.empty()) files.set(header_file, std::vector<uint8_t>(a.header.begin(), a.header.end()));
+  files.commit();
+  std::printf("emitted   %s (%zu bytes): an ELF relocatable object; link it with -lm\n", f.emit.c_str(), object_bytes);
+  if (!f.header.empty()) std::printf("header    %s\n", f.header.c_str());
+}
+
 void compile(const CompileFlags& f) {
+  const bool object_flags = !f.header.empty() || !f.target.empty() || !f.cpu.empty() || !f.prefix.empty();
+  if (f.backend == "llvm" && (object_flags || !f.emit.empty())) return compile_object(f);
+  if (object_flags)
+    throw Error("--header, --target, --cpu and --prefix make ahead-of-time objects: they need --backend llvm, got "
+                "--backend " + printable(f.backend));
   // --emit is checked before anything is compiled: it may not be the spec file.
   OutputFiles files;
   files.add_input("spec", f.spec);
@@ -69,7 +101,14 @@ void add_compile(CLI::App& app) {
   auto f = std::make_shared<CompileFlags>();
   cmd->add_option("spec", f->spec, "Spec JSON file")->required();
   cmd->add_option("--backend", f->backend, "auto, or a backend name (see `attngen info`)");
-  cmd->add_option("--emit", f->emit, "Also write the kernel's cache entry to FILE (serialisable backends only)");
+  cmd->add_option("--emit", f->emit,
+                  "Also write the kernel's cache entry to FILE (serialisable backends only); with --backend llvm: "
+                  "a relocatable object FILE.o for a host program (docs/aot.md)");
+  cmd->add_option("--header", f->header, "llvm: also write the object's C header (entry points, AttnParams)");
+  cmd->add_option("--target", f->target,
+                  "llvm: the target triple of the object (x86_64-linux-gnu, aarch64-linux-gnu; default: this machine)");
+  cmd->add_option("--cpu", f->cpu, "llvm: the CPU of the object (e.g. x86-64-v3, neoverse-v1; default: generic)");
+  cmd->add_option("--prefix", f->prefix, "llvm: the entry points' name prefix (a C identifier; default: from the spec)");
   cmd->add_option("--arch", f->arch,
                   "cuda: the GPU to compile for (sm_80, sm_86, sm_89, sm_90a; default: device 0's). Needs NVRTC, no GPU");
   cmd->callback([f] { compile(*f); });

@@ -7,6 +7,7 @@
 #include "runtime/cache/kernel_cache.hpp"
 #include "runtime/core/version.hpp"
 #include "runtime/cuda/cuda_backend.hpp"
+#include "runtime/llvm/llvm_backend.hpp"
 #include "tools/attngen/commands.hpp"
 
 namespace attngen::cli {
@@ -29,6 +30,7 @@ void info() {
     std::printf("  %-10s %s\n", b->name().c_str(),
                 why.empty() ? ("available, isa " + b->isa()).c_str() : ("unavailable: " + why).c_str());
   }
+  std::printf("llvm        %s\n", llvmgen::environment_summary().c_str());
   for (const std::string& line : cuda::environment_summary()) std::printf("cuda        %s\n", line.c_str());
   const CacheConfig c = CacheConfig::from_env();
   std::printf("cache       memory capacity %zu kernels (ATTNGEN_CACHE_CAPACITY)\n", c.capacity);

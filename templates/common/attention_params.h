@@ -1,11 +1,13 @@
-// The launch argument of every rendered attention kernel, shared by the host
-// (runtime/cuda fills it) and the device source (templates/cuda/attention_fwd.cu,
-// which receives it by value). Plain C with no includes, so that NVRTC and the
-// host compiler read the same text. Views are the checked, normalised views of
+// The argument of every rendered attention kernel, shared by the host (the
+// runtime fills it from checked arguments, runtime/cuda/attn_params.cpp) and
+// the kernels: CUDA (templates/cuda/attention_fwd.cu, by value) and CPU
+// (templates/llvm/attention_cpu.cpp, by pointer; also in the header of an
+// ahead-of-time object, docs/aot.md). Plain C with no includes, so that
+// NVRTC, clang and the host compiler read the same text. Views are the checked, normalised views of
 // runtime/core/args.hpp: logical [B, H, S, D] order whatever the layout,
 // strides in elements, zero strides on broadcast axes.
-#ifndef ATTNGEN_CUDA_ATTENTION_PARAMS_H
-#define ATTNGEN_CUDA_ATTENTION_PARAMS_H
+#ifndef ATTNGEN_ATTENTION_PARAMS_H
+#define ATTNGEN_ATTENTION_PARAMS_H
 
 typedef long long ag_i64;
 

@@ -1,0 +1,61 @@
+#include "codegen/source/row_masks.hpp"
+
+#include <cstdio>
+#include <sstream>
+
+namespace attngen::source {
+
+std::string float_literal(float v) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%af", double(v));
+  return buf;
+}
+
+std::string double_literal(double v) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%a", v);
+  return buf;
+}
+
+namespace {
+
+// The aligned query index i' of docs/spec.md as a C expression.
+std::string aligned(Align a) { return a == Align::top_left ? "i" : "(i + c.skv - c.sq)"; }
+
+}  // namespace
+
+std::string render_row_masks(const Spec& s, const std::string& q) {
+  const PrefixLmMask* prefix = s.find_mask<PrefixLmMask>();
+  std::ostringstream o;
+  o << "struct AgRowCtx {\n  ag_i64 sq, skv, prefix;  // this entry's Sq, Skv, prefix_lm prefix\n};\n"
+    << q << " ag_i64 ag_floor_div(ag_i64 a, ag_i64 b) {\n"
+    << "  const ag_i64 q = a / b;\n  return (a % b != 0 && ((a < 0) != (b < 0))) ? q - 1 : q;\n}\n"
+    << q << " ag_i64 ag_static_prefix() { return "
+    << (prefix && prefix->prefix ? std::to_string(*prefix->prefix) : "0") << "LL; }\n";
+  o << q << " void allowed_keys(ag_i64 i, const AgRowCtx& c, ag_i64& lo, ag_i64& hi) {\n"
+    << "  (void)i;\n  (void)c;\n  lo = 0;\n  hi = c.skv - 1;\n";
+  auto clip_lo = [&](const std::string& e) { o << "  { const ag_i64 v = " << e << "; lo = v > lo ? v : lo; }\n"; };
+  auto clip_hi = [&](const std::string& e) { o << "  { const ag_i64 v = " << e << "; hi = v < hi ? v : hi; }\n"; };
+  for (const Mask& m : s.masks) {
+    if (const auto* x = std::get_if<CausalMask>(&m)) {
+      o << "  // causal, " << align_name(x->align) << ": j <= i'\n";
+      clip_hi(aligned(x->align));
+    } else if (const auto* x = std::get_if<SlidingWindowMask>(&m)) {
+      o << "  // sliding_window, " << align_name(x->align) << ": i' - left <= j <= i' + right\n";
+      if (x->left) clip_lo(aligned(x->align) + " - " + std::to_string(*x->left) + "LL");
+      if (x->right) clip_hi(aligned(x->align) + " + " + std::to_string(*x->right) + "LL");
+    } else if (const auto* x = std::get_if<ChunkedMask>(&m)) {
+      o << "  // chunked, " << align_name(x->align) << ": floor(i'/chunk) == floor(j/chunk) and j <= i'\n";
+      clip_lo("ag_floor_div(" + aligned(x->align) + ", " + std::to_string(x->chunk) + "LL) * " +
+              std::to_string(x->chunk) + "LL");
+      clip_hi(aligned(x->align));
+    } else if (std::get_if<PrefixLmMask>(&m)) {
+      o << "  // prefix_lm: j <= i or j < prefix\n";
+      clip_hi("(i > c.prefix - 1 ? i : c.prefix - 1)");
+    }
+  }
+  o << "}\n";
+  return o.str();
+}
+
+}  // namespace attngen::source

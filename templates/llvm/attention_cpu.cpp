@@ -1,0 +1,312 @@
+// attngen's fused attention forward kernel for CPUs, compiled by clang/LLVM
+// in process (codegen/llvm) for the host or ahead of time for another target.
+//
+// codegen/llvm/render.cpp prepends templates/common/attention_params.h (the
+// launch argument, shared with the CUDA kernels), templates/llvm/simd.h and a
+// prelude rendered from the spec: AG_* constants (dtype, head dims, vector
+// width, tile shape, which masks and score mods exist) and `allowed_keys`,
+// the AND of the index masks as one key interval per query row (the same
+// function the CUDA kernels get). Nothing here branches at run time on the
+// kind of mask. Portable SIMD: clang's vector types, AG_LANES floats wide
+// (16 on AVX-512, 8 on AVX2, 4 on NEON and SSE).
+//
+// A work item is AG_BLOCK_M query rows of one (batch entry, query head). Its
+// rows are the lanes: Q is held transposed (qt[d][row]), scores are computed
+// transposed (st[key][row]) by broadcasting one key element against a vector
+// of rows, so the online softmax is per lane with no horizontal reductions,
+// and O is accumulated transposed (ot[dv][row]). K and V blocks of
+// AG_BLOCK_N keys are converted to f32 into scratch (never read past the
+// lengths: zero-filled there). Key blocks allowed for every row skip the
+// per-element mask work; keys outside the tile's allowed range are not visited.
+//
+// Products and sums are fused (FMA) where the target has it (-ffp-contract=on).
+//
+// Semantics are spec v1 (docs/spec.md): rows past q_lens and rows with no
+// allowed key output O = 0 and LSE = -inf; a row that reads NaN/Inf (or whose
+// score overflows) outputs NaN.
+
+#if AG_DTYPE == AG_DTYPE_F32
+typedef float ag_elem;
+AG_INLINE float ag_to_float(ag_elem x) { return x; }
+AG_INLINE ag_elem ag_from_float(float x) { return x; }
+#elif AG_DTYPE == AG_DTYPE_BF16
+typedef ag_u16 ag_elem;
+AG_INLINE float ag_to_float(ag_elem x) { return ag_bf16_to_float(x); }
+AG_INLINE ag_elem ag_from_float(float x) { return ag_float_to_bf16(x); }
+#else
+typedef ag_u16 ag_elem;
+AG_INLINE float ag_to_float(ag_elem x) { return ag_f16_to_float(x); }
+AG_INLINE ag_elem ag_from_float(float x) { return ag_float_to_f16(x); }
+#endif
+
+AG_INLINE float ag_mask_value(const AttnParams* p, ag_i64 off) {
+  switch (p->mask_type) {
+    case AG_MASK_F32: return static_cast<const float*>(p->mask)[off];
+    case AG_MASK_F16: return ag_f16_to_float(static_cast<const ag_u16*>(p->mask)[off]);
+    case AG_MASK_BF16: return ag_bf16_to_float(static_cast<const ag_u16*>(p->mask)[off]);
+    default: return static_cast<const unsigned char*>(p->mask)[off] ? 1.0f : 0.0f;
+  }
+}
+
+// Rows (key rows of K or V) [j0, j0 + n) of head hk, converted to f32 into
+// dst[n][pitch]; rows at or past `valid` and columns past `cols` are zeros.
+AG_INLINE void ag_load_rows(const void* base, const ag_i64* str, ag_i64 b, ag_i64 hk, ag_i64 j0, int n, ag_i64 valid,
+                            int cols, int pitch, float* dst) {
+  const ag_elem* src = static_cast<const ag_elem*>(base) + b * str[0] + hk * str[1];
+  for (int r = 0; r < n; ++r) {
+    float* out = dst + r * pitch;
+    if (j0 + r >= valid) {
+      for (int c = 0; c < pitch; ++c) out[c] = 0.0f;
+      continue;
+    }
+    const ag_elem* row = src + (j0 + r) * str[2];
+    if (str[3] == 1) {
+      for (int c = 0; c < cols; ++c) out[c] = ag_to_float(row[c]);
+    } else {
+      for (int c = 0; c < cols; ++c) out[c] = ag_to_float(row[c * str[3]]);
+    }
+    for (int c = cols; c < pitch; ++c) out[c] = 0.0f;
+  }
+}
+
+// Scratch of one work item, in floats (each part a multiple of 16 floats).
+#define AG_QT_FLOATS (AG_HEAD_DIM * AG_BLOCK_M)
+#define AG_OT_FLOATS (AG_DV_PAD * AG_BLOCK_M)
+#define AG_ST_FLOATS (AG_BLOCK_N * AG_BLOCK_M)
+#define AG_KB_FLOATS (AG_BLOCK_N * AG_D_PITCH)
+#define AG_VB_FLOATS (AG_BLOCK_N * AG_DV_PAD)
+#define AG_SCRATCH_FLOATS (AG_QT_FLOATS + AG_OT_FLOATS + AG_ST_FLOATS + AG_KB_FLOATS + AG_VB_FLOATS + 16)
+
+// st[n][rows] = q_tile . k_n for the block's n keys (kb: [n][AG_D_PITCH]).
+AG_INLINE void ag_scores(const float* qt, const float* kb, int n_keys, float* st) {
+  for (int n0 = 0; n0 < n_keys; n0 += AG_NR) {
+    agv acc[AG_NR][AG_RV];
+#pragma clang loop unroll(full)
+    for (int x = 0; x < AG_NR; ++x)
+#pragma clang loop unroll(full)
+      for (int r = 0; r < AG_RV; ++r) acc[x][r] = ag_splat(0.0f);
+    const float* k0 = kb + n0 * AG_D_PITCH;
+    for (int d = 0; d < AG_HEAD_DIM; ++d) {
+      agv q[AG_RV];
+#pragma clang loop unroll(full)
+      for (int r = 0; r < AG_RV; ++r) q[r] = ag_load(qt + d * AG_BLOCK_M + r * AG_LANES);
+#pragma clang loop unroll(full)
+      for (int x = 0; x < AG_NR; ++x) {
+        const agv kv = ag_splat(k0[x * AG_D_PITCH + d]);
+#pragma clang loop unroll(full)
+        for (int r = 0; r < AG_RV; ++r) acc[x][r] = kv * q[r] + acc[x][r];
+      }
+    }
+#pragma clang loop unroll(full)
+    for (int x = 0; x < AG_NR; ++x)
+#pragma clang loop unroll(full)
+      for (int r = 0; r < AG_RV; ++r) ag_store(st + (n0 + x) * AG_BLOCK_M + r * AG_LANES, acc[x][r]);
+  }
+}
+
+// ot[dv][rows] += sum_n st[n][rows] * vb[n][dv] over the block's n keys.
+AG_INLINE void ag_accumulate(const float* st, const float* vb, int n_keys, float* ot) {
+  for (int c0 = 0; c0 < AG_DV_PAD; c0 += AG_NR) {
+    agv acc[AG_NR][AG_RV];
+#pragma clang loop unroll(full)
+    for (int x = 0; x < AG_NR; ++x)
+#pragma clang loop unroll(full)
+      for (int r = 0; r < AG_RV; ++r) acc[x][r] = ag_load(ot + (c0 + x) * AG_BLOCK_M + r * AG_LANES);
+    for (int n = 0; n < n_keys; ++n) {
+      agv pv[AG_RV];
+#pragma clang loop unroll(full)
+      for (int r = 0; r < AG_RV; ++r) pv[r] = ag_load(st + n * AG_BLOCK_M + r * AG_LANES);
+#pragma clang loop unroll(full)
+      for (int x = 0; x < AG_NR; ++x) {
+        const agv vv = ag_splat(vb[n * AG_DV_PAD + c0 + x]);
+#pragma clang loop unroll(full)
+        for (int r = 0; r < AG_RV; ++r) acc[x][r] = vv * pv[r] + acc[x][r];
+      }
+    }
+#pragma clang loop unroll(full)
+    for (int x = 0; x < AG_NR; ++x)
+#pragma clang loop unroll(full)
+      for (int r = 0; r < AG_RV; ++r) ag_store(ot + (c0 + x) * AG_BLOCK_M + r * AG_LANES, acc[x][r]);
+  }
+}
+
+extern "C" {
+
+// Work items of one call: batch x query heads x query tiles.
+ag_i64 AG_FN(items)(const AttnParams* p) {
+  return p->batch * AG_NUM_HEADS * ((p->sq + AG_BLOCK_M - 1) / AG_BLOCK_M);
+}
+
+// Bytes of scratch one running item needs (64-byte aligned is best).
+ag_i64 AG_FN(scratch_bytes)(void) { return ag_i64(sizeof(float)) * AG_SCRATCH_FLOATS; }
+
+void AG_FN(run_item)(const AttnParams* p, ag_i64 item, void* scratch) {
+  const ag_i64 tiles = (p->sq + AG_BLOCK_M - 1) / AG_BLOCK_M;
+  const ag_i64 tile = item % tiles;
+  const ag_i64 h = (item / tiles) % AG_NUM_HEADS;
+  const ag_i64 b = item / tiles / AG_NUM_HEADS;
+  const ag_i64 hk = h / AG_GROUP;
+  const ag_i64 i0 = tile * AG_BLOCK_M;
+
+  // This entry's lengths (clamped to the extents) and the row context of the index masks.
+  ag_i64 q_len = p->sq, kv_len = p->skv;
+  if (p->q_lens) q_len = ag_min(ag_max(p->q_lens[b * p->q_lens_str], 0), p->sq);
+  if (p->kv_lens) kv_len = ag_min(ag_max(p->kv_lens[b * p->kv_lens_str], 0), p->skv);
+  AgRowCtx ctx;
+  ctx.sq = q_len;
+  ctx.skv = kv_len;
+  ctx.prefix = p->prefix_lens ? ag_i64(p->prefix_lens[b * p->prefix_lens_str]) : ag_static_prefix();
+  const int rows = int(ag_min(AG_BLOCK_M, p->sq - i0));             // rows of this tile
+  const int live = int(ag_max(0, ag_min(AG_BLOCK_M, q_len - i0)));  // rows that attend
+
+  float* qt = static_cast<float*>(scratch);
+  float* ot = qt + AG_QT_FLOATS;
+  float* st = ot + AG_OT_FLOATS;
+  float* kb = st + AG_ST_FLOATS;
+  float* vb = kb + AG_KB_FLOATS;
+
+  // Each row's allowed keys; the tile visits the union.
+  ag_i64 lo[AG_BLOCK_M], hi[AG_BLOCK_M];
+  ag_i64 tile_lo = kv_len, tile_hi = -1, all_lo = 0, all_hi = kv_len - 1;
+  for (int r = 0; r < AG_BLOCK_M; ++r) {
+    lo[r] = 0, hi[r] = -1;
+    if (r < live) allowed_keys(i0 + r, ctx, lo[r], hi[r]);
+    if (lo[r] <= hi[r]) tile_lo = ag_min(tile_lo, lo[r]), tile_hi = ag_max(tile_hi, hi[r]);
+    all_lo = ag_max(all_lo, lo[r]), all_hi = ag_min(all_hi, hi[r]);
+  }
+
+  // Q transposed, f32.
+  const ag_elem* q = static_cast<const ag_elem*>(p->q) + b * p->q_str[0] + h * p->q_str[1];
+  for (int r = 0; r < AG_BLOCK_M; ++r)
+    for (int d = 0; d < AG_HEAD_DIM; ++d)
+      qt[d * AG_BLOCK_M + r] = r < live ? ag_to_float(q[(i0 + r) * p->q_str[2] + d * p->q_str[3]]) : 0.0f;
+  for (int c = 0; c < AG_OT_FLOATS; ++c) ot[c] = 0.0f;
+
+  agv m[AG_RV], l[AG_RV];
+  agvi bad[AG_RV];
+#pragma clang loop unroll(full)
+  for (int r = 0; r < AG_RV; ++r) m[r] = ag_splat(-ag_inf), l[r] = ag_splat(0.0f), bad[r] = (agvi)(0);
+
+#if AG_HAS_ALIBI
+  const float slope = p->alibi[b * p->alibi_str[0] + h * p->alibi_str[1]];
+#endif
+#if AG_HAS_DOCUMENT
+  agvi qdoc[AG_RV];
+  for (int r = 0; r < AG_BLOCK_M; ++r)
+    qdoc[r / AG_LANES][r % AG_LANES] = r < live ? p->q_doc[b * p->q_doc_str[0] + (i0 + r) * p->q_doc_str[1]] : 0;
+#endif
+
+  for (ag_i64 j0 = tile_lo; j0 <= tile_hi; j0 += AG_BLOCK_N) {
+    const int n_keys = int(ag_min(AG_BLOCK_N, tile_hi + 1 - j0));
+    const int n_pad = (n_keys + AG_NR - 1) / AG_NR * AG_NR;
+    ag_load_rows(p->k, p->k_str, b, hk, j0, n_pad, ag_min(tile_hi + 1, kv_len), AG_HEAD_DIM, AG_D_PITCH, kb);
+    ag_scores(qt, kb, n_pad, st);
+
+    // Scores -> masked, modded scores; the block's max per row.
+    const bool whole = !AG_HAS_DATA_MASK && j0 >= all_lo && j0 + n_keys - 1 <= all_hi;
+    agvi lo_rel[AG_RV], hi_rel[AG_RV];
+    if (!whole) {
+      for (int r = 0; r < AG_BLOCK_M; ++r) {
+        // Relative to j0, clamped into int range (the interval may be far away).
+        const ag_i64 a = ag_max(lo[r] - j0, -1), z = ag_min(hi[r] - j0, AG_BLOCK_N);
+        lo_rel[r / AG_LANES][r % AG_LANES] = lo[r] > hi[r] ? AG_BLOCK_N + 1 : int(a);
+        hi_rel[r / AG_LANES][r % AG_LANES] = lo[r] > hi[r] ? -2 : int(z);
+      }
+    }
+    agv bm[AG_RV];
+#pragma clang loop unroll(full)
+    for (int r = 0; r < AG_RV; ++r) bm[r] = ag_splat(-ag_inf);
+#if AG_HAS_ALIBI
+    agv pos0[AG_RV];  // i' - j0 = i + Skv - Sq - j0 per row (exact below 2^24)
+    for (int r = 0; r < AG_BLOCK_M; ++r) pos0[r / AG_LANES][r % AG_LANES] = float(i0 + r + ctx.skv - ctx.sq - j0);
+#endif
+    for (int n = 0; n < n_keys; ++n) {
+      const ag_i64 j = j0 + n;
+      (void)j;
+#if AG_HAS_DOCUMENT
+      const int kdoc = p->kv_doc[b * p->kv_doc_str[0] + j * p->kv_doc_str[1]];
+#endif
+#if AG_HAS_CUSTOM_BOOL || AG_HAS_CUSTOM_ADDITIVE
+      float mv[AG_BLOCK_M];
+      for (int r = 0; r < AG_BLOCK_M; ++r)
+        mv[r] = r < live ? ag_mask_value(p, b * p->mask_str[0] + h * p->mask_str[1] + (i0 + r) * p->mask_str[2] +
+                                                 j * p->mask_str[3])
+                         : 0.0f;
+#endif
+#pragma clang loop unroll(full)
+      for (int r = 0; r < AG_RV; ++r) {
+        agv s = ag_load(st + n * AG_BLOCK_M + r * AG_LANES) * AG_SCALE;
+        s = ag_softcap(s);
+#if AG_HAS_ALIBI
+        s = s - slope * __builtin_elementwise_abs(pos0[r] - float(n));
+#endif
+#if AG_HAS_CUSTOM_ADDITIVE
+        s = s + ag_load(mv + r * AG_LANES);
+#endif
+        if (!whole) {
+          agvi ok = (lo_rel[r] <= n) & (hi_rel[r] >= n);
+#if AG_HAS_DOCUMENT
+          ok = ok & (qdoc[r] == kdoc);
+#endif
+#if AG_HAS_CUSTOM_BOOL
+          ok = ok & (ag_load(mv + r * AG_LANES) != 0.0f);
+#endif
+          s = ag_select(ok, s, ag_splat(-ag_inf));
+        }
+        bad[r] = bad[r] | (s != s) | (s == ag_inf);  // NaN read, or an overflowing score: a NaN row
+        bm[r] = __builtin_elementwise_max(bm[r], s);
+        ag_store(st + n * AG_BLOCK_M + r * AG_LANES, s);
+      }
+    }
+    for (int n = n_keys; n < n_pad; ++n)
+      for (int r = 0; r < AG_RV; ++r) ag_store(st + n * AG_BLOCK_M + r * AG_LANES, ag_splat(-ag_inf));
+
+    // Online softmax: rescale what was accumulated, exponentiate the block.
+    agv shift[AG_RV];
+#pragma clang loop unroll(full)
+    for (int r = 0; r < AG_RV; ++r) {
+      const agv m_new = __builtin_elementwise_max(m[r], bm[r]);
+      shift[r] = ag_select(m_new == -ag_inf, ag_splat(0.0f), m_new);
+      const agv alpha = ag_exp(m[r] - shift[r]);
+      l[r] = l[r] * alpha;
+      m[r] = m_new;
+      for (int c = 0; c < AG_DV_PAD; ++c)
+        ag_store(ot + c * AG_BLOCK_M + r * AG_LANES, ag_load(ot + c * AG_BLOCK_M + r * AG_LANES) * alpha);
+    }
+    for (int n = 0; n < n_pad; ++n) {
+#pragma clang loop unroll(full)
+      for (int r = 0; r < AG_RV; ++r) {
+        const agv e = ag_exp(ag_load(st + n * AG_BLOCK_M + r * AG_LANES) - shift[r]);
+        l[r] = l[r] + e;
+        ag_store(st + n * AG_BLOCK_M + r * AG_LANES, e);
+      }
+    }
+    ag_load_rows(p->v, p->v_str, b, hk, j0, n_pad, ag_min(tile_hi + 1, kv_len), AG_HEAD_DIM_V, AG_DV_PAD, vb);
+    ag_accumulate(st, vb, n_pad, ot);
+  }
+
+  // O = ot / l, transposed back; LSE = m + log(l).
+  ag_elem* o = static_cast<ag_elem*>(p->o) + b * p->o_str[0] + h * p->o_str[1];
+  for (int r = 0; r < rows; ++r) {
+    const int rv = r / AG_LANES, x = r % AG_LANES;
+    const float lr = l[rv][x], mr = m[rv][x];
+    const bool nan_row = bad[rv][x] != 0 || lr != lr;
+    const bool empty = !nan_row && mr == -ag_inf;
+    const float inv = nan_row ? __builtin_nanf("") : empty ? 0.0f : 1.0f / lr;
+    ag_elem* orow = o + (i0 + r) * p->o_str[2];
+    for (int c = 0; c < AG_HEAD_DIM_V; ++c)
+      orow[c * p->o_str[3]] = ag_from_float(nan_row ? inv : empty ? 0.0f : ot[c * AG_BLOCK_M + r] * inv);
+#if AG_RETURN_LSE
+    p->lse[b * p->lse_str[0] + h * p->lse_str[1] + (i0 + r) * p->lse_str[2]] =
+        nan_row ? __builtin_nanf("") : empty ? -ag_inf : mr + __builtin_logf(lr);
+#endif
+  }
+}
+
+// The whole call on the calling thread, items one after another.
+void AG_FN(run)(const AttnParams* p, void* scratch) {
+  const ag_i64 n = AG_FN(items)(p);
+  for (ag_i64 i = 0; i < n; ++i) AG_FN(run_item)(p, i, scratch);
+}
+
+}  // extern "C"
