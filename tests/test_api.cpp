@@ -5,6 +5,8 @@
 // tensors, released handles) returning error statuses with messages.
 #include <gtest/gtest.h>
 
+#include "tests/random_data.hpp"
+
 #include <attngen/attngen.hpp>
 
 #include <sys/mman.h>
@@ -29,13 +31,7 @@ const bool verbose_on = (setenv("ATTNGEN_VERBOSE", "1", 1), true);
 const char* kPaddedSpec = R"({"dtype": "f32", "head_dim": 32, "num_heads": 4, "num_kv_heads": 2,
     "mask": [{"type": "padding"}, {"type": "causal", "align": "bottom_right"}], "return_lse": true})";
 
-std::vector<float> randn(size_t n, unsigned seed) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> d;
-  std::vector<float> v(n);
-  for (float& x : v) x = d(rng);
-  return v;
-}
+using attngen::testing::randn;
 
 double rel_err(const std::vector<float>& a, const std::vector<float>& ref) {
   double num = 0, den = 0;
@@ -188,6 +184,28 @@ struct Failure {
 };
 Failure failure(attngen_status s) { return {s, s == ATTNGEN_OK ? "" : attngen_last_error()}; }
 bool has(const Failure& f, const std::string& text) { return f.message.find(text) != std::string::npos; }
+
+// Built with LLVM, backend "llvm" compiles; built without (the TSan job's
+// build), it is a BACKEND error that says what to install.
+TEST(Api, LlvmBackendCompilesOrSaysWhatToInstall) {
+  attngen_compile_options o;
+  attngen_compile_options_init(&o);
+  o.backend = "llvm";
+  attngen_kernel* k = nullptr;
+  const attngen_status st = attngen_kernel_compile(kPaddedSpec, &o, &k);
+  if (st == ATTNGEN_OK) {
+    attngen_kernel_info info;
+    ASSERT_EQ(attngen_kernel_get_info(k, &info), ATTNGEN_OK);
+    EXPECT_STREQ(info.backend, "llvm");
+    attngen_kernel_release(k);
+  } else {
+    EXPECT_EQ(st, ATTNGEN_ERR_BACKEND);
+    EXPECT_NE(std::string(attngen_last_error()).find("backend llvm: unavailable on this machine: this attngen was built "
+                                                     "without LLVM (install llvm-16-dev"),
+              std::string::npos)
+        << attngen_last_error();
+  }
+}
 
 TEST(Api, CompileMisuseReturnsErrorStatuses) {
   attngen_kernel* k = reinterpret_cast<attngen_kernel*>(0x1);

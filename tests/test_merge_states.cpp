@@ -5,6 +5,8 @@
 // messages name the tensor.
 #include <gtest/gtest.h>
 
+#include "tests/random_data.hpp"
+
 #include <attngen/attngen.hpp>
 
 #include <cmath>
@@ -19,13 +21,7 @@ namespace {
 namespace ag = attngen::api;
 constexpr float kInf = std::numeric_limits<float>::infinity();
 
-std::vector<float> randn(size_t n, unsigned seed) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> d;
-  std::vector<float> v(n);
-  for (float& x : v) x = d(rng);
-  return v;
-}
+using attngen::testing::randn;
 
 // Largest |a - ref| / (1 + |ref|); infinite when one is NaN and the other not.
 double max_err(const std::vector<float>& a, const std::vector<float>& ref) {

@@ -11,7 +11,7 @@
 #include <sstream>
 
 #include "attngen_cuda_templates.hpp"
-#include "codegen/source/row_masks.hpp"
+#include "codegen/source/spec_source.hpp"
 #include "runtime/core/error.hpp"
 
 namespace attngen::cuda {
@@ -105,14 +105,6 @@ Tiles tiles_for(const Spec& s) {
   return t;
 }
 
-const char* dtype_macro(ElemType t) {
-  switch (t) {
-    case ElemType::f16: return "AG_DTYPE_F16";
-    case ElemType::bf16: return "AG_DTYPE_BF16";
-    default: return "AG_DTYPE_F32";
-  }
-}
-
 std::string render_softcap(const Spec& s) {
   std::ostringstream o;
   o << "__device__ __forceinline__ float ag_softcap(float s) {\n";
@@ -181,7 +173,7 @@ RenderedKernel render_attention(const Spec& s, const Arch& arch) {
     << kAttentionParamsH << "\n"
     << "// ---- rendered from the spec\n"
     << "#define AG_DTYPE_F32 0\n#define AG_DTYPE_F16 1\n#define AG_DTYPE_BF16 2\n"
-    << "#define AG_DTYPE " << dtype_macro(s.dtype) << "\n"
+    << "#define AG_DTYPE " << source::dtype_macro(s.dtype) << "\n"
     << "#define AG_ENTRY " << r.entry << "\n"
     << "#define AG_HEAD_DIM " << s.head_dim << "\n"
     << "#define AG_HEAD_DIM_V " << s.head_dim_v << "\n"

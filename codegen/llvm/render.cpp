@@ -8,7 +8,7 @@
 #include <sstream>
 
 #include "attngen_llvm_templates.hpp"
-#include "codegen/source/row_masks.hpp"
+#include "codegen/source/spec_source.hpp"
 #include "runtime/core/error.hpp"
 #include "runtime/core/text.hpp"
 
@@ -16,14 +16,6 @@ namespace attngen::llvmgen {
 namespace {
 
 int round_up(int x, int m) { return (x + m - 1) / m * m; }
-
-const char* dtype_macro(ElemType t) {
-  switch (t) {
-    case ElemType::f16: return "AG_DTYPE_F16";
-    case ElemType::bf16: return "AG_DTYPE_BF16";
-    default: return "AG_DTYPE_F32";
-  }
-}
 
 // softcap(s) = cap * tanh(s / cap) on a vector of scores. tanh is an odd
 // Taylor polynomial below 0.3 (no cancellation for small arguments, so the
@@ -108,7 +100,7 @@ RenderedCpuKernel render_cpu_attention(const Spec& s, const TargetSpec& target, 
     << kAttentionParamsH << "\n"
     << "// ---- rendered from the spec\n"
     << "#define AG_DTYPE_F32 0\n#define AG_DTYPE_F16 1\n#define AG_DTYPE_BF16 2\n"
-    << "#define AG_DTYPE " << dtype_macro(s.dtype) << "\n"
+    << "#define AG_DTYPE " << source::dtype_macro(s.dtype) << "\n"
     << "#define AG_FN(name) " << r.symbol_prefix << "##name\n"
     << "#define AG_NUM_HEADS " << s.num_heads << "\n"
     << "#define AG_GROUP " << s.group_size() << "\n"

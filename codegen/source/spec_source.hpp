@@ -1,6 +1,6 @@
 // Source text shared by the emitters that render C-family kernels (CUDA via
-// NVRTC, CPUs via clang/LLVM): exact literals, and the spec's index masks as
-// `allowed_keys`, one key interval per query row (the AND of the masks, the
+// NVRTC, CPUs via clang/LLVM): exact literals, the dtype's macro, and the
+// spec's index masks as `allowed_keys`, one key interval per query row (the AND of the masks, the
 // same interval as allowed_interval() in codegen/spec/semantics.hpp).
 #pragma once
 
@@ -13,6 +13,9 @@ namespace attngen::source {
 // Literals that a C++ compiler reads back to exactly `v` (hexadecimal).
 std::string float_literal(float v);
 std::string double_literal(double v);
+
+// "AG_DTYPE_F32", "AG_DTYPE_F16" or "AG_DTYPE_BF16": the templates' AG_DTYPE.
+const char* dtype_macro(ElemType t);
 
 // AgRowCtx (this entry's Sq, Skv and prefix), ag_floor_div, ag_static_prefix
 // and `void allowed_keys(ag_i64 i, const AgRowCtx& c, ag_i64& lo, ag_i64& hi)`,

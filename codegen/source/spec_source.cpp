@@ -1,4 +1,4 @@
-#include "codegen/source/row_masks.hpp"
+#include "codegen/source/spec_source.hpp"
 
 #include <cstdio>
 #include <sstream>
@@ -15,6 +15,14 @@ std::string double_literal(double v) {
   char buf[64];
   std::snprintf(buf, sizeof buf, "%a", v);
   return buf;
+}
+
+const char* dtype_macro(ElemType t) {
+  switch (t) {
+    case ElemType::f16: return "AG_DTYPE_F16";
+    case ElemType::bf16: return "AG_DTYPE_BF16";
+    default: return "AG_DTYPE_F32";
+  }
 }
 
 namespace {
