@@ -391,5 +391,31 @@ TEST(FakeNvrtc, CompileFailuresCarryTheLogAndDumpsDegradeToAComment) {
   EXPECT_EQ(ptx2.rfind("// cuda: NVRTC 13.99 failed to compile", 0), 0u) << ptx2;
 }
 
+TEST(FakeNvrtc, FailingNvrtcCallsAreErrorsOrDegradeWhereTheOutputIsOptional) {
+  const char* spec = R"({"dtype": "f16", "head_dim": 32, "num_heads": 6})";
+  for (const char* call : {"nvrtcCreateProgram", "nvrtcGetCUBINSize", "nvrtcGetCUBIN"}) {
+    ScopedEnv fail("FAKE_NVRTC_FAIL", call);
+    const std::string e = error_of([&] { compile(spec); });
+    EXPECT_TRUE(contains(e, std::string(" for sm_90a: ") + call + " failed: NVRTC_ERROR_INVALID_INPUT")) << e;
+  }
+  // Without its log the kernel has no resource report; without PTX, an empty dump.
+  ScopedEnv fail("FAKE_NVRTC_FAIL", "nvrtcGetProgramLog,nvrtcGetPTX");
+  const std::unique_ptr<Kernel> k = compile(spec);
+  EXPECT_EQ(dynamic_cast<const cuda::CudaKernel&>(*k).report().describe(), "no ptxas report");
+  EXPECT_EQ(k->code_blobs()[1].size, 0u);
+}
+
+TEST(FakeNvrtc, ACompileOfMoreThanASecondSaysSoOnce) {
+  ScopedEnv slow("FAKE_NVRTC_DELAY_MS", "1100");
+  ::testing::internal::CaptureStderr();
+  compile(R"({"dtype": "f16", "head_dim": 32, "num_heads": 7})");
+  const std::string err = ::testing::internal::GetCapturedStderr();
+  size_t lines = 0;
+  for (size_t at = err.find("attngen: compiling cuda kernel "); at != std::string::npos; at = err.find("attngen: compiling", at + 1))
+    ++lines;
+  EXPECT_EQ(lines, 1u) << err;
+  EXPECT_TRUE(contains(err, " with NVRTC (a few seconds; cached afterwards)...\n")) << err;
+}
+
 }  // namespace
 }  // namespace attngen

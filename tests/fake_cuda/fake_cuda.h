@@ -15,6 +15,8 @@
 //   FAKE_CUDA_SMEM_OPTIN=B    bytes of shared memory a block may opt in to (default 232448)
 //   FAKE_CUDA_FAIL=cuX[:code],...  those entry points fail with `code` (default 999, CUDA_ERROR_UNKNOWN)
 //   FAKE_NVRTC_FAIL=1         nvrtcCompileProgram fails with an error log
+//   FAKE_NVRTC_FAIL=nvrtcX,...  those NVRTC calls fail (NVRTC_ERROR_INVALID_INPUT)
+//   FAKE_NVRTC_DELAY_MS=N     a compile takes N ms
 #ifndef ATTNGEN_TESTS_FAKE_CUDA_H
 #define ATTNGEN_TESTS_FAKE_CUDA_H
 

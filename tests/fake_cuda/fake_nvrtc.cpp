@@ -1,11 +1,13 @@
 // A fake libnvrtc for tests (tests/fake_cuda/fake_cuda.h): the functions
 // runtime/cuda/nvrtc_library.cpp resolves. A compile checks the options the
-// way NVRTC does for what attngen passes (one --gpu-architecture), finds the extern "C" __global__ entry points in the source
-// and returns a fake cubin naming them, a PTX stub and, with
-// --ptxas-options=-v, a ptxas report in NVRTC's log format. Options it does
-// not know are refused, as NVRTC refuses unknown ones. FAKE_NVRTC_FAIL=1
-// makes every compile fail with an error log.
+// way NVRTC does for what attngen passes (one --gpu-architecture; unknown
+// options are refused), finds the extern "C" __global__ entry points in the
+// source and returns a fake cubin naming them, a PTX stub and, with
+// --ptxas-options=-v, a ptxas report in NVRTC's log format.
+// FAKE_NVRTC_FAIL=1 fails the compile with an error log, =nvrtcGetCUBIN,...
+// fails those calls; FAKE_NVRTC_DELAY_MS=N makes a compile take N ms.
 #include <algorithm>
+#include <chrono>
 #include <cctype>
 #include <cstdio>
 #include <cstdlib>
@@ -13,6 +15,7 @@
 #include <functional>
 #include <map>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "tests/fake_cuda/fake_cuda.h"
@@ -32,6 +35,15 @@ struct Program {
   std::string source, name, log, cubin, ptx;
   bool compiled = false;
 };
+
+// FAKE_NVRTC_FAIL=1: the compile fails; =nvrtcA,nvrtcB: those functions fail.
+bool injected(const char* fn) {
+  const char* v = std::getenv("FAKE_NVRTC_FAIL");
+  if (!v) return false;
+  if (std::strcmp(v, "1") == 0) return std::strcmp(fn, "nvrtcCompileProgram") == 0;
+  const std::string list = std::string(",") + v + ",";
+  return list.find(std::string(",") + fn + ",") != std::string::npos;
+}
 
 bool ident_char(char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; }
 
@@ -88,6 +100,7 @@ nvrtcResult nvrtcVersion(int* major, int* minor) {
 
 nvrtcResult nvrtcCreateProgram(Program** prog, const char* src, const char* name, int num_headers,
                                const char* const*, const char* const*) {
+  if (injected("nvrtcCreateProgram")) return kInvalidInput;
   if (!prog || !src || num_headers != 0) return kInvalidInput;
   *prog = new Program{src, name ? name : "default_program", "", "", "", false};
   return kSuccess;
@@ -116,7 +129,8 @@ nvrtcResult nvrtcCompileProgram(Program* p, int num_options, const char* const* 
     }
   }
   if (arch.empty()) arch = "compute_75";  // NVRTC's default
-  if (const char* f = std::getenv("FAKE_NVRTC_FAIL"); f && std::strcmp(f, "1") == 0) {
+  if (const char* ms = std::getenv("FAKE_NVRTC_DELAY_MS")) std::this_thread::sleep_for(std::chrono::milliseconds(std::atoi(ms)));
+  if (injected("nvrtcCompileProgram")) {
     p->log = p->name + "(1): error: this compile was made to fail (FAKE_NVRTC_FAIL=1)\n\n1 error detected in the compilation of \"" +
              p->name + "\".\n";
     return kCompilation;
@@ -147,6 +161,7 @@ nvrtcResult nvrtcGetProgramLogSize(Program* p, size_t* n) {
 }
 
 nvrtcResult nvrtcGetProgramLog(Program* p, char* out) {
+  if (injected("nvrtcGetProgramLog")) return kInvalidInput;
   if (!p) return kInvalidProgram;
   std::memcpy(out, p->log.c_str(), p->log.size() + 1);
   return kSuccess;
@@ -154,24 +169,28 @@ nvrtcResult nvrtcGetProgramLog(Program* p, char* out) {
 
 // The cubin is text: its size counts the terminating NUL (the fake driver reads to it).
 nvrtcResult nvrtcGetCUBINSize(Program* p, size_t* n) {
+  if (injected("nvrtcGetCUBINSize")) return kInvalidInput;
   if (!p || !p->compiled || p->cubin.find("arch sm_") == std::string::npos) return kInvalidInput;
   *n = p->cubin.size() + 1;
   return kSuccess;
 }
 
 nvrtcResult nvrtcGetCUBIN(Program* p, char* out) {
+  if (injected("nvrtcGetCUBIN")) return kInvalidInput;
   if (!p || !p->compiled || p->cubin.find("arch sm_") == std::string::npos) return kInvalidInput;
   std::memcpy(out, p->cubin.c_str(), p->cubin.size() + 1);
   return kSuccess;
 }
 
 nvrtcResult nvrtcGetPTXSize(Program* p, size_t* n) {
+  if (injected("nvrtcGetPTXSize")) return kInvalidInput;
   if (!p || !p->compiled) return kInvalidInput;
   *n = p->ptx.size() + 1;
   return kSuccess;
 }
 
 nvrtcResult nvrtcGetPTX(Program* p, char* out) {
+  if (injected("nvrtcGetPTX")) return kInvalidInput;
   if (!p || !p->compiled) return kInvalidInput;
   std::memcpy(out, p->ptx.c_str(), p->ptx.size() + 1);
   return kSuccess;
