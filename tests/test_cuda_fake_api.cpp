@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "runtime/cuda/driver_library.hpp"  // the driver's types only (nothing of libattngen's inside)
 #include "tests/fake_cuda/fake_cuda_hooks.hpp"
 
 namespace {
@@ -38,24 +39,25 @@ attngen_tensor tensor(const void* data, attngen_dtype dtype, std::vector<int64_t
 class Device {
  public:
   Device() {
-    using Retain = int (*)(void**, int);
-    using SetCurrent = int (*)(void*);
-    void* ctx = nullptr;
-    EXPECT_EQ(fake_cuda_symbol<Retain>("cuDevicePrimaryCtxRetain")(&ctx, 0), 0);
-    EXPECT_EQ(fake_cuda_symbol<SetCurrent>("cuCtxSetCurrent")(ctx), 0);
+    using namespace attngen::cuda;
+    CUcontext ctx = nullptr;
+    EXPECT_EQ(fake_cuda_symbol<CUresult (*)(CUcontext*, CUdevice)>("cuDevicePrimaryCtxRetain")(&ctx, 0), 0);
+    EXPECT_EQ(fake_cuda_symbol<CUresult (*)(CUcontext)>("cuCtxSetCurrent")(ctx), 0);
   }
   ~Device() {
-    for (unsigned long long p : blocks_) fake_cuda_symbol<int (*)(unsigned long long)>("cuMemFree_v2")(p);
+    using attngen::cuda::CUdeviceptr;
+    for (CUdeviceptr p : blocks_) fake_cuda_symbol<attngen::cuda::CUresult (*)(CUdeviceptr)>("cuMemFree_v2")(p);
   }
   const void* alloc(size_t bytes) {
-    unsigned long long p = 0;
-    EXPECT_EQ(fake_cuda_symbol<int (*)(unsigned long long*, size_t)>("cuMemAlloc_v2")(&p, bytes), 0);
+    using attngen::cuda::CUdeviceptr;
+    CUdeviceptr p = 0;
+    EXPECT_EQ(fake_cuda_symbol<attngen::cuda::CUresult (*)(CUdeviceptr*, size_t)>("cuMemAlloc_v2")(&p, bytes), 0);
     blocks_.push_back(p);
     return reinterpret_cast<const void*>(p);
   }
 
  private:
-  std::vector<unsigned long long> blocks_;
+  std::vector<attngen::cuda::CUdeviceptr> blocks_;
 };
 
 class FakeDriverApi : public ::testing::Test {

@@ -14,12 +14,21 @@
 #include <string>
 #include <vector>
 
+#include "runtime/cuda/driver_library.hpp"
 #include "tests/fake_cuda/fake_cuda.h"
 
-namespace {
+// The entry points take exactly the types attngen declares for them (UBSan's
+// function check compares the two), handles being pointers to the fake's objects.
+using attngen::cuda::CUcontext;
+using attngen::cuda::CUdevice;
+using attngen::cuda::CUdeviceptr;
+using attngen::cuda::CUevent;
+using attngen::cuda::CUfunction;
+using attngen::cuda::CUmodule;
+using attngen::cuda::CUresult;
+using attngen::cuda::CUstream;
 
-using CUresult = int;
-using CUdeviceptr = unsigned long long;
+namespace {
 
 // The CUresult values used here, as in cuda.h.
 enum : int {
@@ -178,14 +187,14 @@ CUresult cuDeviceGetCount(int* n) {
   return kSuccess;
 }
 
-CUresult cuDeviceGet(int* dev, int ordinal) {
+CUresult cuDeviceGet(CUdevice* dev, int ordinal) {
   FAIL_IF_INJECTED("cuDeviceGet");
   if (ordinal < 0 || ordinal >= device_count()) return kInvalidDevice;
   *dev = ordinal;
   return kSuccess;
 }
 
-CUresult cuDeviceGetName(char* name, int len, int dev) {
+CUresult cuDeviceGetName(char* name, int len, CUdevice dev) {
   FAIL_IF_INJECTED("cuDeviceGetName");
   if (dev < 0 || dev >= device_count() || len <= 0) return kInvalidValue;
   std::strncpy(name, "Fake CUDA device (attngen tests)", size_t(len) - 1);
@@ -193,7 +202,7 @@ CUresult cuDeviceGetName(char* name, int len, int dev) {
   return kSuccess;
 }
 
-CUresult cuDeviceGetAttribute(int* out, int attribute, int dev) {
+CUresult cuDeviceGetAttribute(int* out, int attribute, CUdevice dev) {
   FAIL_IF_INJECTED("cuDeviceGetAttribute");
   if (dev < 0 || dev >= device_count()) return kInvalidDevice;
   const int sm = env_int("FAKE_CUDA_SM", 90);
@@ -206,28 +215,28 @@ CUresult cuDeviceGetAttribute(int* out, int attribute, int dev) {
   }
 }
 
-CUresult cuDevicePrimaryCtxRetain(void** ctx, int dev) {
+CUresult cuDevicePrimaryCtxRetain(CUcontext* ctx, CUdevice dev) {
   FAIL_IF_INJECTED("cuDevicePrimaryCtxRetain");
   if (dev != 0) return kInvalidDevice;
-  *ctx = &state().primary;
+  *ctx = reinterpret_cast<CUcontext>(&state().primary);
   return kSuccess;
 }
 
-CUresult cuCtxGetCurrent(void** ctx) {
+CUresult cuCtxGetCurrent(CUcontext* ctx) {
   FAIL_IF_INJECTED("cuCtxGetCurrent");
   if (!state().initialised) return kNotInitialized;
-  *ctx = current;
+  *ctx = reinterpret_cast<CUcontext>(current);
   return kSuccess;
 }
 
-CUresult cuCtxSetCurrent(void* ctx) {
+CUresult cuCtxSetCurrent(CUcontext ctx) {
   FAIL_IF_INJECTED("cuCtxSetCurrent");
-  if (ctx && ctx != &state().primary) return kInvalidContext;
-  current = static_cast<Context*>(ctx);
+  if (ctx && reinterpret_cast<Context*>(ctx) != &state().primary) return kInvalidContext;
+  current = reinterpret_cast<Context*>(ctx);
   return kSuccess;
 }
 
-CUresult cuCtxGetDevice(int* dev) {
+CUresult cuCtxGetDevice(CUdevice* dev) {
   FAIL_IF_INJECTED("cuCtxGetDevice");
   if (!current) return kInvalidContext;
   *dev = current->device;
@@ -242,7 +251,7 @@ CUresult cuCtxSynchronize() {
   return kSuccess;
 }
 
-CUresult cuModuleLoadData(void** module, const void* image) {
+CUresult cuModuleLoadData(CUmodule* module, const void* image) {
   FAIL_IF_INJECTED("cuModuleLoadData");
   if (!current) return kInvalidContext;
   if (!image) return kInvalidValue;
@@ -270,47 +279,47 @@ CUresult cuModuleLoadData(void** module, const void* image) {
   std::lock_guard<std::mutex> lock(state().mu);
   state().modules.insert(m);
   ++state().counters.module_loads;
-  *module = m;
+  *module = reinterpret_cast<CUmodule>(m);
   return kSuccess;
 }
 
-CUresult cuModuleUnload(void* module) {
+CUresult cuModuleUnload(CUmodule module) {
   FAIL_IF_INJECTED("cuModuleUnload");
   std::lock_guard<std::mutex> lock(state().mu);
-  auto* m = static_cast<Module*>(module);
+  auto* m = reinterpret_cast<Module*>(module);
   if (!state().modules.erase(m)) return kInvalidHandle;
   ++state().counters.module_unloads;
   delete m;
   return kSuccess;
 }
 
-CUresult cuModuleGetFunction(void** function, void* module, const char* name) {
+CUresult cuModuleGetFunction(CUfunction* function, CUmodule module, const char* name) {
   FAIL_IF_INJECTED("cuModuleGetFunction");
   std::lock_guard<std::mutex> lock(state().mu);
-  auto* m = static_cast<Module*>(module);
+  auto* m = reinterpret_cast<Module*>(module);
   if (!state().modules.count(m)) return kInvalidHandle;
   for (const std::string& e : m->entries)
     if (e == name) {
       state().functions.push_back(std::make_unique<Function>(Function{m, e}));
-      *function = state().functions.back().get();
+      *function = reinterpret_cast<CUfunction>(state().functions.back().get());
       return kSuccess;
     }
   return kNotFound;
 }
 
-CUresult cuFuncSetAttribute(void* function, int attribute, int value) {
+CUresult cuFuncSetAttribute(CUfunction function, int attribute, int value) {
   FAIL_IF_INJECTED("cuFuncSetAttribute");
   if (attribute != 8) return kInvalidValue;  // only CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES
   if (value < 0 || value > env_int("FAKE_CUDA_SMEM_OPTIN", 232448)) return kInvalidValue;
-  static_cast<Function*>(function)->max_dynamic_smem = value;
+  reinterpret_cast<Function*>(function)->max_dynamic_smem = value;
   return kSuccess;
 }
 
-CUresult cuLaunchKernel(void* function, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by, unsigned bz,
-                        unsigned shared_bytes, void* stream, void** params, void** extra) {
+CUresult cuLaunchKernel(CUfunction function, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by, unsigned bz,
+                        unsigned shared_bytes, CUstream stream, void** params, void** extra) {
   FAIL_IF_INJECTED("cuLaunchKernel");
   if (!current) return kInvalidContext;
-  auto* f = static_cast<Function*>(function);
+  auto* f = reinterpret_cast<Function*>(function);
   std::lock_guard<std::mutex> lock(state().mu);
   if (!f || !state().modules.count(f->module)) return kInvalidHandle;
   if (gx == 0 || gy == 0 || gz == 0 || gx > 0x7fffffffu || gy > 65535 || gz > 65535) return kInvalidValue;
@@ -379,40 +388,40 @@ CUresult cuPointerGetAttribute(void* data, int attribute, CUdeviceptr p) {
   return kSuccess;
 }
 
-CUresult cuStreamSynchronize(void*) {
+CUresult cuStreamSynchronize(CUstream) {
   FAIL_IF_INJECTED("cuStreamSynchronize");
   return current ? kSuccess : kInvalidContext;
 }
 
-CUresult cuEventCreate(void** event, unsigned) {
+CUresult cuEventCreate(CUevent* event, unsigned) {
   FAIL_IF_INJECTED("cuEventCreate");
   if (!current) return kInvalidContext;
-  *event = new Event;
+  *event = reinterpret_cast<CUevent>(new Event);
   return kSuccess;
 }
 
-CUresult cuEventDestroy_v2(void* event) {
+CUresult cuEventDestroy_v2(CUevent event) {
   FAIL_IF_INJECTED("cuEventDestroy_v2");
-  delete static_cast<Event*>(event);
+  delete reinterpret_cast<Event*>(event);
   return kSuccess;
 }
 
-CUresult cuEventRecord(void* event, void*) {
+CUresult cuEventRecord(CUevent event, CUstream) {
   FAIL_IF_INJECTED("cuEventRecord");
-  auto* e = static_cast<Event*>(event);
+  auto* e = reinterpret_cast<Event*>(event);
   e->recorded = true;
   e->at = std::chrono::steady_clock::now();
   return kSuccess;
 }
 
-CUresult cuEventSynchronize(void* event) {
+CUresult cuEventSynchronize(CUevent event) {
   FAIL_IF_INJECTED("cuEventSynchronize");
-  return static_cast<Event*>(event)->recorded ? kSuccess : kInvalidHandle;
+  return reinterpret_cast<Event*>(event)->recorded ? kSuccess : kInvalidHandle;
 }
 
-CUresult cuEventElapsedTime_v2(float* ms, void* start, void* stop) {
+CUresult cuEventElapsedTime_v2(float* ms, CUevent start, CUevent stop) {
   FAIL_IF_INJECTED("cuEventElapsedTime_v2");
-  const auto *a = static_cast<Event*>(start), *b = static_cast<Event*>(stop);
+  const auto *a = reinterpret_cast<Event*>(start), *b = reinterpret_cast<Event*>(stop);
   if (!a->recorded || !b->recorded) return kInvalidHandle;
   *ms = std::chrono::duration<float, std::milli>(b->at - a->at).count();
   return kSuccess;

@@ -18,11 +18,16 @@
 #include <thread>
 #include <vector>
 
+#include "runtime/cuda/nvrtc_library.hpp"
 #include "tests/fake_cuda/fake_cuda.h"
+
+// The functions take exactly the types attngen declares for them (UBSan's
+// function check compares the two); a program is the fake's Program.
+using attngen::cuda::nvrtcProgram;
+using attngen::cuda::nvrtcResult;
 
 namespace {
 
-using nvrtcResult = int;
 enum : int {
   kSuccess = 0,
   kInvalidInput = 3,
@@ -98,22 +103,23 @@ nvrtcResult nvrtcVersion(int* major, int* minor) {
   return kSuccess;
 }
 
-nvrtcResult nvrtcCreateProgram(Program** prog, const char* src, const char* name, int num_headers,
+nvrtcResult nvrtcCreateProgram(nvrtcProgram* prog, const char* src, const char* name, int num_headers,
                                const char* const*, const char* const*) {
   if (injected("nvrtcCreateProgram")) return kInvalidInput;
   if (!prog || !src || num_headers != 0) return kInvalidInput;
-  *prog = new Program{src, name ? name : "default_program", "", "", "", false};
+  *prog = reinterpret_cast<nvrtcProgram>(new Program{src, name ? name : "default_program", "", "", "", false});
   return kSuccess;
 }
 
-nvrtcResult nvrtcDestroyProgram(Program** prog) {
+nvrtcResult nvrtcDestroyProgram(nvrtcProgram* prog) {
   if (!prog || !*prog) return kInvalidProgram;
-  delete *prog;
+  delete reinterpret_cast<Program*>(*prog);
   *prog = nullptr;
   return kSuccess;
 }
 
-nvrtcResult nvrtcCompileProgram(Program* p, int num_options, const char* const* options) {
+nvrtcResult nvrtcCompileProgram(nvrtcProgram handle, int num_options, const char* const* options) {
+  Program* p = reinterpret_cast<Program*>(handle);
   if (!p) return kInvalidProgram;
   std::string arch;
   bool verbose = false;
@@ -154,13 +160,15 @@ nvrtcResult nvrtcCompileProgram(Program* p, int num_options, const char* const* 
   return kSuccess;
 }
 
-nvrtcResult nvrtcGetProgramLogSize(Program* p, size_t* n) {
+nvrtcResult nvrtcGetProgramLogSize(nvrtcProgram handle, size_t* n) {
+  Program* p = reinterpret_cast<Program*>(handle);
   if (!p) return kInvalidProgram;
   *n = p->log.size() + 1;
   return kSuccess;
 }
 
-nvrtcResult nvrtcGetProgramLog(Program* p, char* out) {
+nvrtcResult nvrtcGetProgramLog(nvrtcProgram handle, char* out) {
+  Program* p = reinterpret_cast<Program*>(handle);
   if (injected("nvrtcGetProgramLog")) return kInvalidInput;
   if (!p) return kInvalidProgram;
   std::memcpy(out, p->log.c_str(), p->log.size() + 1);
@@ -168,28 +176,32 @@ nvrtcResult nvrtcGetProgramLog(Program* p, char* out) {
 }
 
 // The cubin is text: its size counts the terminating NUL (the fake driver reads to it).
-nvrtcResult nvrtcGetCUBINSize(Program* p, size_t* n) {
+nvrtcResult nvrtcGetCUBINSize(nvrtcProgram handle, size_t* n) {
+  Program* p = reinterpret_cast<Program*>(handle);
   if (injected("nvrtcGetCUBINSize")) return kInvalidInput;
   if (!p || !p->compiled || p->cubin.find("arch sm_") == std::string::npos) return kInvalidInput;
   *n = p->cubin.size() + 1;
   return kSuccess;
 }
 
-nvrtcResult nvrtcGetCUBIN(Program* p, char* out) {
+nvrtcResult nvrtcGetCUBIN(nvrtcProgram handle, char* out) {
+  Program* p = reinterpret_cast<Program*>(handle);
   if (injected("nvrtcGetCUBIN")) return kInvalidInput;
   if (!p || !p->compiled || p->cubin.find("arch sm_") == std::string::npos) return kInvalidInput;
   std::memcpy(out, p->cubin.c_str(), p->cubin.size() + 1);
   return kSuccess;
 }
 
-nvrtcResult nvrtcGetPTXSize(Program* p, size_t* n) {
+nvrtcResult nvrtcGetPTXSize(nvrtcProgram handle, size_t* n) {
+  Program* p = reinterpret_cast<Program*>(handle);
   if (injected("nvrtcGetPTXSize")) return kInvalidInput;
   if (!p || !p->compiled) return kInvalidInput;
   *n = p->ptx.size() + 1;
   return kSuccess;
 }
 
-nvrtcResult nvrtcGetPTX(Program* p, char* out) {
+nvrtcResult nvrtcGetPTX(nvrtcProgram handle, char* out) {
+  Program* p = reinterpret_cast<Program*>(handle);
   if (injected("nvrtcGetPTX")) return kInvalidInput;
   if (!p || !p->compiled) return kInvalidInput;
   std::memcpy(out, p->ptx.c_str(), p->ptx.size() + 1);
