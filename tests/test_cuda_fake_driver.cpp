@@ -360,6 +360,27 @@ TEST(FakeDriver, LargeSharedMemoryIsOptedInToOrRefusedClearly) {
   EXPECT_EQ(fake_last_launch().shared_bytes, unsigned(smem));
 }
 
+TEST(FakeDriver, TileTyposIncompleteImagesAndWorkItemsAreRefused) {
+  {
+    ScopedEnv tile("ATTNGEN_CUDA_TILE", "65x32");
+    EXPECT_TRUE(contains(cuda_backend().setting_error(), "ATTNGEN_CUDA_TILE: expected 64x32, 64x64, 128x32 or 128x64"))
+        << cuda_backend().setting_error();
+  }
+  EXPECT_EQ(cuda_backend().setting_error(), "");
+  // An image with no cubin is refused, and the backend rebuilds rather than load it.
+  const Spec spec = parse_spec(kSpec);
+  cuda::CubinImage empty{"sm_90a", "entry", {128, 64, 1024}, "desc", "", {}};
+  const std::vector<uint8_t> bytes = cuda::encode_cubin_image(empty);
+  EXPECT_EQ(error_of([&] { cuda::decode_cubin_image(bytes); }), "cuda image: incomplete");
+  EXPECT_EQ(cuda_backend().deserialize(spec, bytes), nullptr);
+  // Work items are for CPU thread pools.
+  const std::unique_ptr<Kernel> k = compile(kSpec);
+  HostTensors h;
+  cuda::DeviceArgs d(h.args);
+  EXPECT_TRUE(contains(error_of([&] { k->plan_call(k->bind(d.args()), 2); }),
+                       "prepare: cuda kernels run as one launch on a stream (attngen_kernel_run_cuda)"));
+}
+
 TEST(FakeNvrtc, CompileFailuresCarryTheLogAndDumpsDegradeToAComment) {
   const std::string spec = R"({"dtype": "f16", "head_dim": 32, "num_heads": 3})";
   {
