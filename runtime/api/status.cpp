@@ -32,6 +32,8 @@ attngen_status fail_current(attngen_status fallback) noexcept {
     return fail(ATTNGEN_ERR_BACKEND, e.what());
   } catch (const JitDisabledError& e) {
     return fail(ATTNGEN_ERR_JIT_DISABLED, e.what());
+  } catch (const ArgumentError& e) {
+    return fail(ATTNGEN_ERR_INVALID_ARGUMENT, e.what());
   } catch (const Error& e) {
     return fail(fallback, e.what());
   } catch (const std::bad_alloc&) {

@@ -13,4 +13,11 @@ class Error : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// A call's argument that only the backend can judge (a CUDA pointer the driver
+// does not know): ATTNGEN_ERR_INVALID_ARGUMENT at the C ABI, like bind_args' errors.
+class ArgumentError : public Error {
+ public:
+  using Error::Error;
+};
+
 }  // namespace attngen

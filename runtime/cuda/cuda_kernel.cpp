@@ -158,7 +158,7 @@ void CudaKernel::execute(const BoundArgs& args, const RunOptions& opt) const {
     if (!tensor->data) continue;
     unsigned type = 0;
     if (const CUresult r = d.PointerGetAttribute(&type, kPointerAttrMemoryType, CUdeviceptr(tensor->data)); r != 0)
-      throw Error(std::string(name) + ": " + pointer_string(tensor->data) + " is not memory the CUDA driver knows (" +
+      throw ArgumentError(std::string(name) + ": " + pointer_string(tensor->data) + " is not memory the CUDA driver knows (" +
                   result_string(r) + "); cuda kernels take device pointers (cuMemAlloc, cudaMalloc, torch cuda tensors)");
   }
   const CUfunction f = function_in(ctx);

@@ -30,7 +30,11 @@ TensorRef DeviceArgs::mirror(const TensorRef& t) {
   // The view spans [lowest, highest] element offsets (strides may be negative or 0).
   int64_t lo = 0, hi = 0;
   for (int d = 0; d < t.rank; ++d) {
-    if (t.shape[d] <= 0) return TensorRef{nullptr, t.type, t.rank, {}, {}};  // empty: nothing to copy
+    if (t.shape[d] <= 0) {  // empty: nothing to copy; the view keeps its shape (it is still checked)
+      TensorRef empty = t;
+      empty.data = nullptr;
+      return empty;
+    }
     const int64_t reach = (t.shape[d] - 1) * t.stride[d];
     (reach < 0 ? lo : hi) += reach;
   }

@@ -2,6 +2,8 @@
 
 #include <dlfcn.h>
 
+#include <cstdlib>
+
 #include "runtime/core/error.hpp"
 
 namespace attngen::cuda {
@@ -18,16 +20,19 @@ template <class Fn>
 bool resolve(void* handle, std::initializer_list<const char*> names, Fn& fn, std::string& why) {
   for (const char* name : names)
     if ((fn = reinterpret_cast<Fn>(::dlsym(handle, name)))) return true;
-  why = std::string("the CUDA driver (libcuda.so.1) lacks ") + *names.begin() + "; update the NVIDIA driver";
+  why = std::string("lacks ") + *names.begin();
   return false;
 }
 
 Loaded load() {
   Loaded r;
-  void* handle = ::dlopen("libcuda.so.1", RTLD_NOW | RTLD_LOCAL);
+  // ATTNGEN_CUDA_DRIVER_LIBRARY=FILE loads another file (the tests' fake driver).
+  std::string file = "libcuda.so.1";
+  if (const char* f = std::getenv("ATTNGEN_CUDA_DRIVER_LIBRARY"); f && *f) file = f;
+  void* handle = ::dlopen(file.c_str(), RTLD_NOW | RTLD_LOCAL);
   if (!handle) {
     const char* err = ::dlerror();
-    r.why = std::string("no CUDA driver (") + (err ? err : "libcuda.so.1 not found") + ")";
+    r.why = "no CUDA driver (" + (err ? std::string(err) : file + " not found") + ")";
     return r;
   }
   DriverLibrary& l = r.lib;
@@ -57,7 +62,10 @@ Loaded load() {
          resolve(handle, {"cuEventRecord"}, l.EventRecord, w) &&
          resolve(handle, {"cuEventSynchronize"}, l.EventSynchronize, w) &&
          resolve(handle, {"cuEventElapsedTime_v2", "cuEventElapsedTime"}, l.EventElapsedTime, w);
-  if (!r.ok) return r;
+  if (!r.ok) {
+    r.why = "the CUDA driver (" + file + ") " + r.why + "; update the NVIDIA driver";
+    return r;
+  }
   if (const CUresult e = l.Init(0); e != 0) {
     r.ok = false;
     const char *name = nullptr, *text = nullptr;

@@ -1,0 +1,55 @@
+// Test-only fakes of the CUDA driver (libfake_cuda_driver.so) and NVRTC
+// (libfake_nvrtc.so), loaded through ATTNGEN_CUDA_DRIVER_LIBRARY and
+// ATTNGEN_NVRTC_LIBRARY, so that the cuda backend's host side (compile,
+// module load, argument checks, launch, device buffers, events) runs and is
+// checked on machines with no GPU and no CUDA toolkit. Nothing is computed:
+// a launch is recorded (grid, block, shared memory, a copy of the AttnParams
+// block) for the tests to read; "device memory" is host memory.
+//
+// The fake cubin NVRTC makes and the driver loads is NUL-terminated text:
+//   "FAKECUBIN\narch sm_90a\nentry NAME\n...source-hash HEX\n"
+//
+// Environment, read at each call (tests may change it between calls):
+//   FAKE_CUDA_DEVICES=N       devices (default 1; 0: cuInit fails with CUDA_ERROR_NO_DEVICE)
+//   FAKE_CUDA_SM=90           compute capability of every device (default 90)
+//   FAKE_CUDA_SMEM_OPTIN=B    bytes of shared memory a block may opt in to (default 232448)
+//   FAKE_CUDA_FAIL=cuX[:code],...  those entry points fail with `code` (default 999, CUDA_ERROR_UNKNOWN)
+//   FAKE_NVRTC_FAIL=1         nvrtcCompileProgram fails with an error log
+//   FAKE_NVRTC_FAIL=nvrtcX,...  those NVRTC calls fail (NVRTC_ERROR_INVALID_INPUT)
+//   FAKE_NVRTC_DELAY_MS=N     a compile takes N ms
+#ifndef ATTNGEN_TESTS_FAKE_CUDA_H
+#define ATTNGEN_TESTS_FAKE_CUDA_H
+
+#include "templates/common/attention_params.h"
+
+#define FAKE_CUBIN_MAGIC "FAKECUBIN\n"
+
+// One cuLaunchKernel call as the fake driver saw it.
+struct FakeCudaLaunch {
+  char entry[128];  // the function's name
+  char arch[16];    // its module's arch
+  unsigned grid[3], block[3], shared_bytes;
+  void* stream;
+  struct AttnParams params;  // *(AttnParams*)kernelParams[0]
+};
+
+// Counters since the library was loaded.
+struct FakeCudaCounters {
+  long module_loads, module_unloads, launches;
+  long live_allocations, allocations;  // cuMemAlloc'ed blocks not freed / ever
+  long copies_to_device, copies_from_device;
+  long synchronizations;
+};
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+// Test hooks exported by libfake_cuda_driver.so (looked up with dlsym).
+// fake_cuda_last_launch: 0 when nothing was launched yet, else copies the last launch.
+int fake_cuda_last_launch(struct FakeCudaLaunch* out);
+struct FakeCudaCounters fake_cuda_counters(void);
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,442 @@
+// A fake libcuda.so.1 for tests (tests/fake_cuda/fake_cuda.h): the driver
+// entry points runtime/cuda/driver_library.cpp resolves, with the checks of
+// the real driver that attngen relies on (a current context, known device
+// pointers, in-bounds copies, the opt-in for large dynamic shared memory,
+// cubins for the device's arch), so that a wrong call fails here as on a GPU.
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "runtime/cuda/driver_library.hpp"
+#include "tests/fake_cuda/fake_cuda.h"
+
+// The entry points take exactly the types attngen declares for them (UBSan's
+// function check compares the two), handles being pointers to the fake's objects.
+using attngen::cuda::CUcontext;
+using attngen::cuda::CUdevice;
+using attngen::cuda::CUdeviceptr;
+using attngen::cuda::CUevent;
+using attngen::cuda::CUfunction;
+using attngen::cuda::CUmodule;
+using attngen::cuda::CUresult;
+using attngen::cuda::CUstream;
+
+namespace {
+
+// The CUresult values used here, as in cuda.h.
+enum : int {
+  kSuccess = 0,
+  kInvalidValue = 1,
+  kOutOfMemory = 2,
+  kNotInitialized = 3,
+  kNoDevice = 100,
+  kInvalidDevice = 101,
+  kInvalidImage = 200,
+  kInvalidContext = 201,
+  kNoBinaryForGpu = 209,
+  kInvalidHandle = 400,
+  kNotFound = 500,
+  kNotReady = 600,
+  kIllegalAddress = 700,
+  kLaunchOutOfResources = 701,
+  kUnknown = 999,
+};
+
+struct ErrorText {
+  int code;
+  const char* name;
+  const char* text;
+};
+constexpr ErrorText kErrors[] = {
+    {kSuccess, "CUDA_SUCCESS", "no error"},
+    {kInvalidValue, "CUDA_ERROR_INVALID_VALUE", "invalid argument"},
+    {kOutOfMemory, "CUDA_ERROR_OUT_OF_MEMORY", "out of memory"},
+    {kNotInitialized, "CUDA_ERROR_NOT_INITIALIZED", "initialization error"},
+    {kNoDevice, "CUDA_ERROR_NO_DEVICE", "no CUDA-capable device is detected"},
+    {kInvalidDevice, "CUDA_ERROR_INVALID_DEVICE", "invalid device ordinal"},
+    {kInvalidImage, "CUDA_ERROR_INVALID_IMAGE", "device kernel image is invalid"},
+    {kInvalidContext, "CUDA_ERROR_INVALID_CONTEXT", "invalid device context"},
+    {kNoBinaryForGpu, "CUDA_ERROR_NO_BINARY_FOR_GPU", "no kernel image is available for execution on the device"},
+    {kInvalidHandle, "CUDA_ERROR_INVALID_HANDLE", "invalid resource handle"},
+    {kNotFound, "CUDA_ERROR_NOT_FOUND", "named symbol not found"},
+    {kNotReady, "CUDA_ERROR_NOT_READY", "device not ready"},
+    {kIllegalAddress, "CUDA_ERROR_ILLEGAL_ADDRESS", "an illegal memory access was encountered"},
+    {kLaunchOutOfResources, "CUDA_ERROR_LAUNCH_OUT_OF_RESOURCES", "too many resources requested for launch"},
+    {kUnknown, "CUDA_ERROR_UNKNOWN", "unknown error"},
+};
+
+int env_int(const char* name, int fallback) {
+  const char* v = std::getenv(name);
+  return v && *v ? std::atoi(v) : fallback;
+}
+
+// FAKE_CUDA_FAIL=cuA[:code],cuB...: the code `fn` must fail with, or 0.
+CUresult injected(const char* fn) {
+  const char* v = std::getenv("FAKE_CUDA_FAIL");
+  if (!v) return kSuccess;
+  const std::string list = v;
+  const size_t n = std::strlen(fn);
+  for (size_t at = 0; at < list.size();) {
+    size_t end = list.find(',', at);
+    if (end == std::string::npos) end = list.size();
+    const std::string item = list.substr(at, end - at);
+    if (item.compare(0, n, fn) == 0 && (item.size() == n || item[n] == ':'))
+      return item.size() == n ? kUnknown : std::atoi(item.c_str() + n + 1);
+    at = end + 1;
+  }
+  return kSuccess;
+}
+#define FAIL_IF_INJECTED(fn) \
+  if (const CUresult e_ = injected(fn)) return e_
+
+struct Context {
+  int device;
+};
+struct Module {
+  std::string arch;
+  std::vector<std::string> entries;
+};
+struct Function {
+  Module* module;
+  std::string name;
+  int max_dynamic_smem = 48 * 1024;
+};
+struct Event {
+  bool recorded = false;
+  std::chrono::steady_clock::time_point at;
+};
+
+struct State {
+  std::mutex mu;
+  bool initialised = false;
+  Context primary{0};
+  std::set<Module*> modules;
+  std::vector<std::unique_ptr<Function>> functions;  // kept after their module's unload, as stale handles
+  std::map<CUdeviceptr, size_t> allocations;  // base -> bytes
+  FakeCudaLaunch last{};
+  FakeCudaCounters counters{};
+};
+State& state() {
+  static State* s = new State;  // never destroyed: kernels unload modules at exit
+  return *s;
+}
+thread_local Context* current = nullptr;
+
+int device_count() { return env_int("FAKE_CUDA_DEVICES", 1); }
+
+// Whether [p, p + bytes) lies in one allocation (state().mu held).
+bool in_allocation(CUdeviceptr p, size_t bytes) {
+  auto& a = state().allocations;
+  auto it = a.upper_bound(p);
+  if (it == a.begin()) return false;
+  --it;
+  return p >= it->first && p - it->first + bytes <= it->second;
+}
+
+// "sm_90a" -> 90 and whether it is arch-specific; -1 when malformed.
+int arch_number(const std::string& arch, bool* specific) {
+  if (arch.compare(0, 3, "sm_") != 0) return -1;
+  *specific = !arch.empty() && arch.back() == 'a';
+  return std::atoi(arch.c_str() + 3);
+}
+
+}  // namespace
+
+extern "C" {
+
+CUresult cuInit(unsigned flags) {
+  FAIL_IF_INJECTED("cuInit");
+  if (flags != 0) return kInvalidValue;
+  if (device_count() <= 0) return kNoDevice;
+  std::lock_guard<std::mutex> lock(state().mu);
+  state().initialised = true;
+  return kSuccess;
+}
+
+CUresult cuDriverGetVersion(int* v) {
+  FAIL_IF_INJECTED("cuDriverGetVersion");
+  if (!v) return kInvalidValue;
+  *v = 13000;
+  return kSuccess;
+}
+
+CUresult cuGetErrorName(CUresult r, const char** out) {
+  for (const ErrorText& e : kErrors)
+    if (e.code == r) return *out = e.name, kSuccess;
+  *out = nullptr;
+  return kInvalidValue;
+}
+
+CUresult cuGetErrorString(CUresult r, const char** out) {
+  for (const ErrorText& e : kErrors)
+    if (e.code == r) return *out = e.text, kSuccess;
+  *out = nullptr;
+  return kInvalidValue;
+}
+
+CUresult cuDeviceGetCount(int* n) {
+  FAIL_IF_INJECTED("cuDeviceGetCount");
+  *n = device_count();
+  return kSuccess;
+}
+
+CUresult cuDeviceGet(CUdevice* dev, int ordinal) {
+  FAIL_IF_INJECTED("cuDeviceGet");
+  if (ordinal < 0 || ordinal >= device_count()) return kInvalidDevice;
+  *dev = ordinal;
+  return kSuccess;
+}
+
+CUresult cuDeviceGetName(char* name, int len, CUdevice dev) {
+  FAIL_IF_INJECTED("cuDeviceGetName");
+  if (dev < 0 || dev >= device_count() || len <= 0) return kInvalidValue;
+  std::strncpy(name, "Fake CUDA device (attngen tests)", size_t(len) - 1);
+  name[len - 1] = '\0';
+  return kSuccess;
+}
+
+CUresult cuDeviceGetAttribute(int* out, int attribute, CUdevice dev) {
+  FAIL_IF_INJECTED("cuDeviceGetAttribute");
+  if (dev < 0 || dev >= device_count()) return kInvalidDevice;
+  const int sm = env_int("FAKE_CUDA_SM", 90);
+  switch (attribute) {
+    case 16: *out = 132; return kSuccess;        // multiprocessors
+    case 75: *out = sm / 10; return kSuccess;    // compute capability major
+    case 76: *out = sm % 10; return kSuccess;    // minor
+    case 97: *out = env_int("FAKE_CUDA_SMEM_OPTIN", 232448); return kSuccess;  // shared memory opt-in
+    default: return kInvalidValue;
+  }
+}
+
+CUresult cuDevicePrimaryCtxRetain(CUcontext* ctx, CUdevice dev) {
+  FAIL_IF_INJECTED("cuDevicePrimaryCtxRetain");
+  if (dev != 0) return kInvalidDevice;
+  *ctx = reinterpret_cast<CUcontext>(&state().primary);
+  return kSuccess;
+}
+
+CUresult cuCtxGetCurrent(CUcontext* ctx) {
+  FAIL_IF_INJECTED("cuCtxGetCurrent");
+  if (!state().initialised) return kNotInitialized;
+  *ctx = reinterpret_cast<CUcontext>(current);
+  return kSuccess;
+}
+
+CUresult cuCtxSetCurrent(CUcontext ctx) {
+  FAIL_IF_INJECTED("cuCtxSetCurrent");
+  if (ctx && reinterpret_cast<Context*>(ctx) != &state().primary) return kInvalidContext;
+  current = reinterpret_cast<Context*>(ctx);
+  return kSuccess;
+}
+
+CUresult cuCtxGetDevice(CUdevice* dev) {
+  FAIL_IF_INJECTED("cuCtxGetDevice");
+  if (!current) return kInvalidContext;
+  *dev = current->device;
+  return kSuccess;
+}
+
+CUresult cuCtxSynchronize() {
+  FAIL_IF_INJECTED("cuCtxSynchronize");
+  if (!current) return kInvalidContext;
+  std::lock_guard<std::mutex> lock(state().mu);
+  ++state().counters.synchronizations;
+  return kSuccess;
+}
+
+CUresult cuModuleLoadData(CUmodule* module, const void* image) {
+  FAIL_IF_INJECTED("cuModuleLoadData");
+  if (!current) return kInvalidContext;
+  if (!image) return kInvalidValue;
+  const std::string text = static_cast<const char*>(image);  // the fake cubin is NUL-terminated
+  if (text.compare(0, std::strlen(FAKE_CUBIN_MAGIC), FAKE_CUBIN_MAGIC) != 0) return kInvalidImage;
+  auto* m = new Module;
+  size_t at = std::strlen(FAKE_CUBIN_MAGIC);
+  while (at < text.size()) {
+    size_t end = text.find('\n', at);
+    if (end == std::string::npos) end = text.size();
+    const std::string line = text.substr(at, end - at);
+    if (line.compare(0, 5, "arch ") == 0) m->arch = line.substr(5);
+    if (line.compare(0, 6, "entry ") == 0) m->entries.push_back(line.substr(6));
+    at = end + 1;
+  }
+  // As the driver: sm_XY runs on X.Z for Z >= Y; sm_XYa only on X.Y.
+  bool specific = false;
+  const int cubin_sm = arch_number(m->arch, &specific), device_sm = env_int("FAKE_CUDA_SM", 90);
+  const bool runs = cubin_sm > 0 && cubin_sm / 10 == device_sm / 10 &&
+                    (specific ? cubin_sm == device_sm : cubin_sm % 10 <= device_sm % 10);
+  if (!runs) {
+    delete m;
+    return cubin_sm > 0 ? kNoBinaryForGpu : kInvalidImage;
+  }
+  std::lock_guard<std::mutex> lock(state().mu);
+  state().modules.insert(m);
+  ++state().counters.module_loads;
+  *module = reinterpret_cast<CUmodule>(m);
+  return kSuccess;
+}
+
+CUresult cuModuleUnload(CUmodule module) {
+  FAIL_IF_INJECTED("cuModuleUnload");
+  std::lock_guard<std::mutex> lock(state().mu);
+  auto* m = reinterpret_cast<Module*>(module);
+  if (!state().modules.erase(m)) return kInvalidHandle;
+  ++state().counters.module_unloads;
+  delete m;
+  return kSuccess;
+}
+
+CUresult cuModuleGetFunction(CUfunction* function, CUmodule module, const char* name) {
+  FAIL_IF_INJECTED("cuModuleGetFunction");
+  std::lock_guard<std::mutex> lock(state().mu);
+  auto* m = reinterpret_cast<Module*>(module);
+  if (!state().modules.count(m)) return kInvalidHandle;
+  for (const std::string& e : m->entries)
+    if (e == name) {
+      state().functions.push_back(std::make_unique<Function>(Function{m, e}));
+      *function = reinterpret_cast<CUfunction>(state().functions.back().get());
+      return kSuccess;
+    }
+  return kNotFound;
+}
+
+CUresult cuFuncSetAttribute(CUfunction function, int attribute, int value) {
+  FAIL_IF_INJECTED("cuFuncSetAttribute");
+  if (attribute != 8) return kInvalidValue;  // only CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES
+  if (value < 0 || value > env_int("FAKE_CUDA_SMEM_OPTIN", 232448)) return kInvalidValue;
+  reinterpret_cast<Function*>(function)->max_dynamic_smem = value;
+  return kSuccess;
+}
+
+CUresult cuLaunchKernel(CUfunction function, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by, unsigned bz,
+                        unsigned shared_bytes, CUstream stream, void** params, void** extra) {
+  FAIL_IF_INJECTED("cuLaunchKernel");
+  if (!current) return kInvalidContext;
+  auto* f = reinterpret_cast<Function*>(function);
+  std::lock_guard<std::mutex> lock(state().mu);
+  if (!f || !state().modules.count(f->module)) return kInvalidHandle;
+  if (gx == 0 || gy == 0 || gz == 0 || gx > 0x7fffffffu || gy > 65535 || gz > 65535) return kInvalidValue;
+  if (bx * by * bz == 0 || bx * by * bz > 1024) return kInvalidValue;
+  if (int(shared_bytes) > f->max_dynamic_smem) return kInvalidValue;  // no opt-in for this much
+  if (!params || !params[0] || extra) return kInvalidValue;
+  FakeCudaLaunch& l = state().last;
+  std::snprintf(l.entry, sizeof l.entry, "%s", f->name.c_str());
+  std::snprintf(l.arch, sizeof l.arch, "%s", f->module->arch.c_str());
+  l.grid[0] = gx, l.grid[1] = gy, l.grid[2] = gz;
+  l.block[0] = bx, l.block[1] = by, l.block[2] = bz;
+  l.shared_bytes = shared_bytes;
+  l.stream = stream;
+  std::memcpy(&l.params, params[0], sizeof l.params);
+  ++state().counters.launches;
+  return kSuccess;
+}
+
+CUresult cuMemAlloc_v2(CUdeviceptr* p, size_t bytes) {
+  FAIL_IF_INJECTED("cuMemAlloc_v2");
+  if (!current) return kInvalidContext;
+  if (bytes == 0) return kInvalidValue;
+  void* m = std::malloc(bytes);
+  if (!m) return kOutOfMemory;
+  std::lock_guard<std::mutex> lock(state().mu);
+  *p = CUdeviceptr(reinterpret_cast<uintptr_t>(m));
+  state().allocations[*p] = bytes;
+  ++state().counters.allocations;
+  ++state().counters.live_allocations;
+  return kSuccess;
+}
+
+CUresult cuMemFree_v2(CUdeviceptr p) {
+  FAIL_IF_INJECTED("cuMemFree_v2");
+  std::lock_guard<std::mutex> lock(state().mu);
+  if (!state().allocations.erase(p)) return kInvalidValue;
+  --state().counters.live_allocations;
+  std::free(reinterpret_cast<void*>(uintptr_t(p)));
+  return kSuccess;
+}
+
+CUresult cuMemcpyHtoD_v2(CUdeviceptr dst, const void* src, size_t bytes) {
+  FAIL_IF_INJECTED("cuMemcpyHtoD_v2");
+  std::lock_guard<std::mutex> lock(state().mu);
+  if (!in_allocation(dst, bytes)) return kInvalidValue;
+  std::memcpy(reinterpret_cast<void*>(uintptr_t(dst)), src, bytes);
+  ++state().counters.copies_to_device;
+  return kSuccess;
+}
+
+CUresult cuMemcpyDtoH_v2(void* dst, CUdeviceptr src, size_t bytes) {
+  FAIL_IF_INJECTED("cuMemcpyDtoH_v2");
+  std::lock_guard<std::mutex> lock(state().mu);
+  if (!in_allocation(src, bytes)) return kInvalidValue;
+  std::memcpy(dst, reinterpret_cast<const void*>(uintptr_t(src)), bytes);
+  ++state().counters.copies_from_device;
+  return kSuccess;
+}
+
+CUresult cuPointerGetAttribute(void* data, int attribute, CUdeviceptr p) {
+  FAIL_IF_INJECTED("cuPointerGetAttribute");
+  if (attribute != 2) return kInvalidValue;  // only CU_POINTER_ATTRIBUTE_MEMORY_TYPE
+  std::lock_guard<std::mutex> lock(state().mu);
+  if (!in_allocation(p, 1)) return kInvalidValue;  // as the driver for memory it does not know
+  *static_cast<unsigned*>(data) = 2;               // CU_MEMORYTYPE_DEVICE
+  return kSuccess;
+}
+
+CUresult cuStreamSynchronize(CUstream) {
+  FAIL_IF_INJECTED("cuStreamSynchronize");
+  return current ? kSuccess : kInvalidContext;
+}
+
+CUresult cuEventCreate(CUevent* event, unsigned) {
+  FAIL_IF_INJECTED("cuEventCreate");
+  if (!current) return kInvalidContext;
+  *event = reinterpret_cast<CUevent>(new Event);
+  return kSuccess;
+}
+
+CUresult cuEventDestroy_v2(CUevent event) {
+  FAIL_IF_INJECTED("cuEventDestroy_v2");
+  delete reinterpret_cast<Event*>(event);
+  return kSuccess;
+}
+
+CUresult cuEventRecord(CUevent event, CUstream) {
+  FAIL_IF_INJECTED("cuEventRecord");
+  auto* e = reinterpret_cast<Event*>(event);
+  e->recorded = true;
+  e->at = std::chrono::steady_clock::now();
+  return kSuccess;
+}
+
+CUresult cuEventSynchronize(CUevent event) {
+  FAIL_IF_INJECTED("cuEventSynchronize");
+  return reinterpret_cast<Event*>(event)->recorded ? kSuccess : kInvalidHandle;
+}
+
+CUresult cuEventElapsedTime_v2(float* ms, CUevent start, CUevent stop) {
+  FAIL_IF_INJECTED("cuEventElapsedTime_v2");
+  const auto *a = reinterpret_cast<Event*>(start), *b = reinterpret_cast<Event*>(stop);
+  if (!a->recorded || !b->recorded) return kInvalidHandle;
+  *ms = std::chrono::duration<float, std::milli>(b->at - a->at).count();
+  return kSuccess;
+}
+
+int fake_cuda_last_launch(FakeCudaLaunch* out) {
+  std::lock_guard<std::mutex> lock(state().mu);
+  if (state().counters.launches == 0) return 0;
+  *out = state().last;
+  return 1;
+}
+
+FakeCudaCounters fake_cuda_counters(void) {
+  std::lock_guard<std::mutex> lock(state().mu);
+  return state().counters;
+}
+
+}  // extern "C"

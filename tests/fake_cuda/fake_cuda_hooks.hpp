@@ -1,0 +1,67 @@
+// For tests on the fake CUDA driver and NVRTC (fake_cuda.h): points attngen
+// at them before anything loads a driver (a static initialiser, so the test
+// binaries run the same under ctest and by hand), reaches the fake's test
+// hooks, and sets FAKE_CUDA_* variables for one scope.
+#pragma once
+
+#include <dlfcn.h>
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <string>
+
+#include "tests/fake_cuda/fake_cuda.h"
+
+namespace attngen::testing {
+
+inline const bool kFakeCudaSelected = [] {
+  ::setenv("ATTNGEN_CUDA_DRIVER_LIBRARY", FAKE_CUDA_DRIVER_PATH, 1);
+  ::setenv("ATTNGEN_NVRTC_LIBRARY", FAKE_NVRTC_PATH, 1);
+  return true;
+}();
+
+// The fake driver's exported symbol `name`. dlopen of the same file gives
+// the one copy attngen loads (or will load), so the state is shared.
+template <class Fn>
+Fn fake_cuda_symbol(const char* name) {
+  static void* const handle = ::dlopen(FAKE_CUDA_DRIVER_PATH, RTLD_NOW | RTLD_LOCAL);  // kept for the process
+  return handle ? reinterpret_cast<Fn>(::dlsym(handle, name)) : nullptr;
+}
+
+inline FakeCudaCounters fake_counters() {
+  auto fn = fake_cuda_symbol<FakeCudaCounters (*)()>("fake_cuda_counters");
+  EXPECT_TRUE(fn) << "the fake CUDA driver is not loaded";
+  return fn ? fn() : FakeCudaCounters{};
+}
+
+// The last launch the fake driver recorded; fails the test when there is none.
+inline FakeCudaLaunch fake_last_launch() {
+  FakeCudaLaunch l{};
+  auto fn = fake_cuda_symbol<int (*)(FakeCudaLaunch*)>("fake_cuda_last_launch");
+  EXPECT_TRUE(fn && fn(&l)) << "no launch recorded";
+  return l;
+}
+
+// Sets an environment variable for the scope, restoring the old value.
+class ScopedEnv {
+ public:
+  ScopedEnv(const char* name, const std::string& value) : name_(name) {
+    if (const char* old = std::getenv(name)) had_ = true, old_ = old;
+    ::setenv(name, value.c_str(), 1);
+  }
+  ~ScopedEnv() {
+    if (had_)
+      ::setenv(name_, old_.c_str(), 1);
+    else
+      ::unsetenv(name_);
+  }
+  ScopedEnv(const ScopedEnv&) = delete;
+  ScopedEnv& operator=(const ScopedEnv&) = delete;
+
+ private:
+  const char* name_;
+  bool had_ = false;
+  std::string old_;
+};
+
+}  // namespace attngen::testing
