@@ -85,7 +85,9 @@ void bench(const BenchFlags& f) {
   std::string peak_kind = "f32_fma_ymm";
   x86::PeakOp op = x86::PeakOp::fma_f32_ymm;
   if (kernel->isa().find("vdpbf16ps") != std::string::npos) op = x86::PeakOp::dot_bf16_zmm, peak_kind = "bf16_dot_zmm";
-  else if (kernel->isa().rfind("avx512", 0) == 0) op = x86::PeakOp::fma_f32_zmm, peak_kind = "f32_fma_zmm";
+  // x86 "avx512..." and llvm "<cpu>/16xf32" kernels run on zmm registers.
+  else if (kernel->isa().rfind("avx512", 0) == 0 || kernel->isa().find("/16xf32") != std::string::npos)
+    op = x86::PeakOp::fma_f32_zmm, peak_kind = "f32_fma_zmm";
   if (device) peak_kind = "none (GPU)";
   const double peak = cpu.isa == x86::Isa::none || f.no_peak || device ? 0 : x86::measure_peak_gflops(op, threads);
   // K and V bytes of one call (every key of the extents, once): what a
