@@ -5,11 +5,15 @@
 # Runs every test but the `full` sweep (slow everywhere; label full) and
 # `install` (a consumer project built without sanitizers cannot link an
 # instrumented libattngen; the main job runs it), with the backend sweep
-# reduced to ATTNGEN_SWEEP=smoke.
+# reduced to ATTNGEN_SWEEP=smoke. The llvm backend's code comes from clang
+# without sanitizers, so ASan sees only the host side of its calls: its sweep
+# runs once (16 lanes), not again at 8 and 4 lanes nor under guard pages
+# (the main job runs those).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh ci
 scripts/build-variant.sh asan
 source scripts/sanitizer-env.sh
 cd build-asan
-ATTNGEN_SWEEP=smoke nice -n 10 ctest --output-on-failure -j"$(nproc)" -LE 'full|install' "$@"
+ATTNGEN_SWEEP=smoke nice -n 10 ctest --output-on-failure -j"$(nproc)" -LE 'full|install' \
+  -E '^(avx2|llvm_sse)\..*llvm|GuardPages.*llvm' "$@"
