@@ -151,8 +151,6 @@ std::string unsupported_reason(const Spec& s) {
 RenderedKernel render_attention(const Spec& s, const Arch& arch) {
   if (std::string why = unsupported_reason(s); !why.empty()) throw Error("cuda: " + why);
   const Tiles t = tiles_for(s);
-  const bool data_mask = s.find_mask<DocumentMask>() ||
-                         (s.find_mask<CustomMask>() && s.find_mask<CustomMask>()->format == CustomFormat::boolean);
   const CustomMask* custom = s.find_mask<CustomMask>();
 
   RenderedKernel r;
@@ -172,29 +170,18 @@ RenderedKernel render_attention(const Spec& s, const Arch& arch) {
     << "// " << r.description << "\n\n"
     << kAttentionParamsH << "\n"
     << "// ---- rendered from the spec\n"
-    << "#define AG_DTYPE_F32 0\n#define AG_DTYPE_F16 1\n#define AG_DTYPE_BF16 2\n"
-    << "#define AG_DTYPE " << source::dtype_macro(s.dtype) << "\n"
+    << source::render_spec_constants(s)
     << "#define AG_ENTRY " << r.entry << "\n"
-    << "#define AG_HEAD_DIM " << s.head_dim << "\n"
-    << "#define AG_HEAD_DIM_V " << s.head_dim_v << "\n"
     << "#define AG_D_PAD " << t.d_pad << "\n"
     << "#define AG_DV_PAD " << t.dv_pad << "\n"
-    << "#define AG_GROUP " << s.group_size() << "\n"
     << "#define AG_THREADS " << t.threads << "\n"
     << "#define AG_BLOCK_M " << t.block_m << "\n"
     << "#define AG_BLOCK_N " << t.block_n << "\n"
     << "#define AG_Q_IN_REGISTERS " << int(t.q_in_registers) << "\n"
-    << "#define AG_SCALE " << float_literal(float(s.scale)) << "\n"
     << "#define AG_SCALE_LOG2 " << float_literal(float(s.scale * 1.4426950408889634)) << "\n"
     << "#define AG_PLAIN_SCORE " << int(!s.find_mod<SoftcapMod>() && !s.find_mod<AlibiMod>() &&
                                         !(custom && custom->format == CustomFormat::additive))
-    << "  // no score mod: the score is one multiply\n"
-    << "#define AG_HAS_ALIBI " << int(s.find_mod<AlibiMod>() != nullptr) << "\n"
-    << "#define AG_HAS_DOCUMENT " << int(s.find_mask<DocumentMask>() != nullptr) << "\n"
-    << "#define AG_HAS_CUSTOM_BOOL " << int(custom && custom->format == CustomFormat::boolean) << "\n"
-    << "#define AG_HAS_CUSTOM_ADDITIVE " << int(custom && custom->format == CustomFormat::additive) << "\n"
-    << "#define AG_HAS_DATA_MASK " << int(data_mask) << "\n"
-    << "#define AG_RETURN_LSE " << int(s.return_lse) << "\n\n"
+    << "  // no score mod: the score is one multiply\n\n"
     << source::render_row_masks(s, "__device__ __forceinline__") << render_softcap(s) << "\n"
     << "// ---- templates/cuda/attention_fwd.cu\n"
     << kAttentionFwdCu;

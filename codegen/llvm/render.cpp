@@ -84,10 +84,6 @@ RenderedCpuKernel render_cpu_attention(const Spec& s, const TargetSpec& target, 
   r.tiles = tiles_for(target);
   r.symbol_prefix = symbol_prefix.empty() ? prefix_for(s) : symbol_prefix;
   const CpuTiles& t = r.tiles;
-  const CustomMask* custom = s.find_mask<CustomMask>();
-  const bool custom_bool = custom && custom->format == CustomFormat::boolean;
-  const bool custom_additive = custom && custom->format == CustomFormat::additive;
-  const bool data_mask = s.find_mask<DocumentMask>() || custom_bool;
   std::ostringstream d;
   d << t.lanes << " f32 lanes, " << t.block_m << " query rows x " << t.block_n << " keys per block, register tile "
     << t.nr << "x" << t.block_m / t.lanes << " vectors, " << target.name();
@@ -99,26 +95,14 @@ RenderedCpuKernel render_cpu_attention(const Spec& s, const TargetSpec& target, 
     << "// " << r.description << "\n\n"
     << kAttentionParamsH << "\n"
     << "// ---- rendered from the spec\n"
-    << "#define AG_DTYPE_F32 0\n#define AG_DTYPE_F16 1\n#define AG_DTYPE_BF16 2\n"
-    << "#define AG_DTYPE " << source::dtype_macro(s.dtype) << "\n"
+    << source::render_spec_constants(s)
     << "#define AG_FN(name) " << r.symbol_prefix << "##name\n"
-    << "#define AG_NUM_HEADS " << s.num_heads << "\n"
-    << "#define AG_GROUP " << s.group_size() << "\n"
-    << "#define AG_HEAD_DIM " << s.head_dim << "\n"
-    << "#define AG_HEAD_DIM_V " << s.head_dim_v << "\n"
     << "#define AG_D_PITCH " << round_up(s.head_dim, 16) << "\n"
     << "#define AG_DV_PAD " << round_up(s.head_dim_v, t.nr) << "\n"
     << "#define AG_LANES " << t.lanes << "\n"
     << "#define AG_BLOCK_M " << t.block_m << "\n"
     << "#define AG_BLOCK_N " << t.block_n << "\n"
     << "#define AG_NR " << t.nr << "\n"
-    << "#define AG_SCALE " << source::float_literal(float(s.scale)) << "\n"
-    << "#define AG_HAS_ALIBI " << int(s.find_mod<AlibiMod>() != nullptr) << "\n"
-    << "#define AG_HAS_DOCUMENT " << int(s.find_mask<DocumentMask>() != nullptr) << "\n"
-    << "#define AG_HAS_CUSTOM_BOOL " << int(custom_bool) << "\n"
-    << "#define AG_HAS_CUSTOM_ADDITIVE " << int(custom_additive) << "\n"
-    << "#define AG_HAS_DATA_MASK " << int(data_mask) << "\n"
-    << "#define AG_RETURN_LSE " << int(s.return_lse) << "\n"
     << "#define AG_INLINE static inline __attribute__((always_inline))\n"
     << "typedef float agv __attribute__((ext_vector_type(AG_LANES)));\n\n"
     << "// ---- templates/llvm/simd.h\n"

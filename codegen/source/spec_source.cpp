@@ -25,6 +25,28 @@ const char* dtype_macro(ElemType t) {
   }
 }
 
+std::string render_spec_constants(const Spec& s) {
+  const CustomMask* custom = s.find_mask<CustomMask>();
+  const bool custom_bool = custom && custom->format == CustomFormat::boolean;
+  const bool custom_additive = custom && custom->format == CustomFormat::additive;
+  const bool document = s.find_mask<DocumentMask>() != nullptr;
+  std::ostringstream o;
+  o << "#define AG_DTYPE_F32 0\n#define AG_DTYPE_F16 1\n#define AG_DTYPE_BF16 2\n"
+    << "#define AG_DTYPE " << dtype_macro(s.dtype) << "\n"
+    << "#define AG_NUM_HEADS " << s.num_heads << "\n"
+    << "#define AG_GROUP " << s.group_size() << "\n"
+    << "#define AG_HEAD_DIM " << s.head_dim << "\n"
+    << "#define AG_HEAD_DIM_V " << s.head_dim_v << "\n"
+    << "#define AG_SCALE " << float_literal(float(s.scale)) << "\n"
+    << "#define AG_HAS_ALIBI " << int(s.find_mod<AlibiMod>() != nullptr) << "\n"
+    << "#define AG_HAS_DOCUMENT " << int(document) << "\n"
+    << "#define AG_HAS_CUSTOM_BOOL " << int(custom_bool) << "\n"
+    << "#define AG_HAS_CUSTOM_ADDITIVE " << int(custom_additive) << "\n"
+    << "#define AG_HAS_DATA_MASK " << int(document || custom_bool) << "\n"
+    << "#define AG_RETURN_LSE " << int(s.return_lse) << "\n";
+  return o.str();
+}
+
 namespace {
 
 // The aligned query index i' of docs/spec.md as a C expression.

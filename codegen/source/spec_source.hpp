@@ -17,6 +17,13 @@ std::string double_literal(double v);
 // "AG_DTYPE_F32", "AG_DTYPE_F16" or "AG_DTYPE_BF16": the templates' AG_DTYPE.
 const char* dtype_macro(ElemType t);
 
+// The spec as the templates' compile-time constants: AG_DTYPE (and the
+// AG_DTYPE_* values), AG_NUM_HEADS, AG_GROUP, AG_HEAD_DIM, AG_HEAD_DIM_V,
+// AG_SCALE, AG_HAS_ALIBI, AG_HAS_DOCUMENT, AG_HAS_CUSTOM_BOOL,
+// AG_HAS_CUSTOM_ADDITIVE, AG_HAS_DATA_MASK (document or boolean custom) and
+// AG_RETURN_LSE, one #define a line.
+std::string render_spec_constants(const Spec& spec);
+
 // AgRowCtx (this entry's Sq, Skv and prefix), ag_floor_div, ag_static_prefix
 // and `void allowed_keys(ag_i64 i, const AgRowCtx& c, ag_i64& lo, ag_i64& hi)`,
 // each declared with `qualifier` (e.g. "__device__ __forceinline__" or
