@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "attngen_cuda_templates.hpp"
+#include "runtime/core/byte_image.hpp"
 #include "runtime/core/error.hpp"
 #include "runtime/cuda/attn_params.hpp"
 #include "runtime/cuda/nvrtc_compiler.hpp"
@@ -12,35 +13,6 @@ namespace attngen::cuda {
 namespace {
 
 constexpr char kMagic[8] = {'A', 'G', 'C', 'U', 'B', 'I', 'N', '1'};
-
-void put_u32(std::vector<uint8_t>& out, uint32_t v) {
-  for (int i = 0; i < 4; ++i) out.push_back(uint8_t(v >> (8 * i)));
-}
-void put_bytes(std::vector<uint8_t>& out, const void* p, size_t n) {
-  put_u32(out, uint32_t(n));
-  const auto* b = static_cast<const uint8_t*>(p);
-  out.insert(out.end(), b, b + n);
-}
-void put_string(std::vector<uint8_t>& out, const std::string& s) { put_bytes(out, s.data(), s.size()); }
-
-// Bounds-checked reading of an image.
-struct Reader {
-  const std::vector<uint8_t>& in;
-  size_t at = 0;
-  uint32_t u32() {
-    if (in.size() - at < 4) throw Error("cuda image: truncated");
-    uint32_t v = 0;
-    for (int i = 0; i < 4; ++i) v |= uint32_t(in[at++]) << (8 * i);
-    return v;
-  }
-  std::string string() {
-    const uint32_t n = u32();
-    if (in.size() - at < n) throw Error("cuda image: truncated");
-    std::string s(reinterpret_cast<const char*>(in.data() + at), n);
-    at += n;
-    return s;
-  }
-};
 
 std::string pointer_string(const void* p) {
   char buf[32];
@@ -51,23 +23,21 @@ std::string pointer_string(const void* p) {
 }  // namespace
 
 std::vector<uint8_t> encode_cubin_image(const CubinImage& m) {
-  std::vector<uint8_t> out(kMagic, kMagic + sizeof kMagic);
-  put_string(out, kTemplatesHash);
-  put_string(out, m.arch);
-  put_string(out, m.entry);
-  put_u32(out, uint32_t(m.launch.threads));
-  put_u32(out, uint32_t(m.launch.block_m));
-  put_u32(out, uint32_t(m.launch.smem_bytes));
-  put_string(out, m.description);
-  put_string(out, m.ptxas_log);
-  put_bytes(out, m.cubin.data(), m.cubin.size());
-  return out;
+  ImageWriter w(kMagic, sizeof kMagic);
+  w.string(kTemplatesHash);
+  w.string(m.arch);
+  w.string(m.entry);
+  w.u32(uint32_t(m.launch.threads));
+  w.u32(uint32_t(m.launch.block_m));
+  w.u32(uint32_t(m.launch.smem_bytes));
+  w.string(m.description);
+  w.string(m.ptxas_log);
+  w.bytes(m.cubin.data(), m.cubin.size());
+  return w.take();
 }
 
 CubinImage decode_cubin_image(const std::vector<uint8_t>& bytes) {
-  if (bytes.size() < sizeof kMagic || std::memcmp(bytes.data(), kMagic, sizeof kMagic) != 0)
-    throw Error("cuda image: not a cubin image of attngen");
-  Reader r{bytes, sizeof kMagic};
+  ImageReader r(bytes, kMagic, sizeof kMagic, "cuda image");
   if (const std::string h = r.string(); h != kTemplatesHash)
     throw Error("cuda image: built from templates " + h + ", these are " + kTemplatesHash);
   CubinImage m;
@@ -78,9 +48,8 @@ CubinImage decode_cubin_image(const std::vector<uint8_t>& bytes) {
   m.launch.smem_bytes = int(r.u32());
   m.description = r.string();
   m.ptxas_log = r.string();
-  const std::string cubin = r.string();
-  m.cubin.assign(cubin.begin(), cubin.end());
-  if (r.at != bytes.size()) throw Error("cuda image: trailing bytes");
+  m.cubin = r.bytes();
+  if (!r.at_end()) throw Error("cuda image: trailing bytes");
   if (m.cubin.empty() || m.entry.empty() || m.launch.threads <= 0 || m.launch.block_m <= 0 || m.launch.smem_bytes < 0)
     throw Error("cuda image: incomplete");
   return m;
