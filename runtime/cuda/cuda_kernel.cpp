@@ -1,7 +1,6 @@
 #include "runtime/cuda/cuda_kernel.hpp"
 
 #include <cstdio>
-#include <cstring>
 
 #include "attngen_cuda_templates.hpp"
 #include "runtime/core/byte_image.hpp"
