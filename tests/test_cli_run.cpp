@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -199,6 +200,46 @@ TEST_F(CliRun, Bf16BshdPaddingWithLengthsMatchesReference) {
     std::memcpy(&h, &o.bytes[i * 2], 2);
     EXPECT_TRUE(std::isfinite(bf16_to_float(h))) << "element " << i;
   }
+}
+
+// verify --save writes a problem `run` replays: the same inputs give the same
+// output bit for bit, and the reference's files are the reference backend's.
+TEST_F(CliRun, VerifySaveWritesAProblemThatRunReplays) {
+  const std::string spec_path = write_spec(R"({"dtype": "f16", "head_dim": 8, "head_dim_v": 4, "num_heads": 4,
+      "num_kv_heads": 2, "layout": "bshd", "return_lse": true, "score_mod": [{"type": "alibi"}],
+      "mask": [{"type": "padding"}, {"type": "document"}, {"type": "custom", "format": "additive"}]})");
+  const std::string saved = path("saved");
+  std::string out;
+  ASSERT_EQ(cli("verify " + q(spec_path) + " --batch 3 --q-len 5 --kv-len 7 --seed 4 --save " + q(saved), out), 0)
+      << out;
+  std::vector<std::string> names;
+  for (const auto& e : fs::directory_iterator(saved)) names.push_back(e.path().filename().string());
+  std::sort(names.begin(), names.end());
+  EXPECT_EQ(names, (std::vector<std::string>{"alibi_slopes.npy", "k.npy", "kv_doc.npy", "kv_lens.npy", "lse.npy",
+                                             "lse_ref.npy", "mask.npy", "o.npy", "o_ref.npy", "q.npy", "q_doc.npy",
+                                             "q_lens.npy", "v.npy"}));
+  EXPECT_EQ(read_npy(saved + "/q.npy", "q").shape, (std::vector<int64_t>{3, 5, 4, 8}));
+  EXPECT_EQ(read_npy(saved + "/o.npy", "o").shape, (std::vector<int64_t>{3, 5, 4, 4}));
+  const std::string inputs = " --q " + q(saved + "/q.npy") + " --k " + q(saved + "/k.npy") + " --v " +
+                             q(saved + "/v.npy") + " --q-lens " + q(saved + "/q_lens.npy") + " --kv-lens " +
+                             q(saved + "/kv_lens.npy") + " --q-doc " + q(saved + "/q_doc.npy") + " --kv-doc " +
+                             q(saved + "/kv_doc.npy") + " --mask " + q(saved + "/mask.npy") + " --alibi-slopes " +
+                             q(saved + "/alibi_slopes.npy");
+  for (const std::string backend : {"auto", "reference"}) {
+    ASSERT_EQ(cli("run " + q(spec_path) + inputs + " --backend " + backend + " --out " + q(path("o.npy")) +
+                      " --lse " + q(path("lse.npy")),
+                  out),
+              0)
+        << out;
+    const std::string o_file = backend == "auto" ? "/o.npy" : "/o_ref.npy";
+    const std::string lse_file = backend == "auto" ? "/lse.npy" : "/lse_ref.npy";
+    EXPECT_EQ(read_npy(path("o.npy"), "o").bytes, read_npy(saved + o_file, "o").bytes) << backend;
+    EXPECT_EQ(read_npy(path("lse.npy"), "lse").bytes, read_npy(saved + lse_file, "lse").bytes) << backend;
+  }
+  // A directory that cannot be made is named, and nothing runs into it.
+  std::ofstream(path("file")) << "not a directory";
+  EXPECT_EQ(cli("verify " + q(spec_path) + " --save " + q(path("file") + "/sub"), out), 1);
+  EXPECT_NE(out.find("--save: cannot create the directory '" + path("file") + "/sub'"), std::string::npos) << out;
 }
 
 TEST_F(CliRun, WrongShapeKFailsNamingKAndWritesNothing) {

@@ -2,14 +2,18 @@
 // padded positions, poisoned outputs), compare with the float64 reference and
 // print the error and the times. Exit status 1 when the error exceeds the
 // dtype's tolerance, any output is not finite, or a fully masked row is not 0.
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <new>
 #include <optional>
 
 #include "codegen/spec/spec.hpp"
 #include "runtime/cache/kernel_cache.hpp"
 #include "runtime/core/backend.hpp"
+#include "runtime/io/npy.hpp"
+#include "runtime/io/output_files.hpp"
 #include "tools/attngen/cli_checks.hpp"
 #include "tools/attngen/commands.hpp"
 #include "tools/common/kernel_calls.hpp"
@@ -19,11 +23,46 @@ namespace attngen::cli {
 namespace {
 
 struct VerifyFlags {
-  std::string spec, backend = "auto";
+  std::string spec, backend = "auto", save_dir;
   int64_t batch = 2, sq = 0, skv = 0;
   uint64_t seed = 1;
   int threads = 0;
 };
+
+// --save DIR: every input under the name `attngen run` takes it by (q.npy,
+// kv_lens.npy, mask.npy, ...), the backend's output (o.npy, lse.npy) and the
+// reference's (o_ref.npy; lse_ref.npy always, -inf on fully masked rows), so
+// that a run can be replayed, or checked on another machine (tests/aot).
+void save_problem(const std::string& dir, Workload& w, const ReferenceOutputs& ref) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) throw Error("--save: cannot create the directory '" + dir + "': " + ec.message());
+  const AttentionArgs a = w.args();
+  const std::pair<const char*, const TensorRef*> inputs[] = {
+      {"q", &a.q},         {"k", &a.k},           {"v", &a.v},
+      {"q_lens", &a.q_lens}, {"kv_lens", &a.kv_lens}, {"q_doc", &a.q_doc},
+      {"kv_doc", &a.kv_doc}, {"mask", &a.mask},       {"alibi_slopes", &a.alibi_slopes},
+      {"prefix_lens", &a.prefix_lens}};
+  OutputFiles files;
+  auto add = [&](const std::string& name, ElemType type, const std::vector<int64_t>& shape, const void* data) {
+    files.set(files.add_output("--save", dir + "/" + name + ".npy"), encode_npy(type, shape, data));
+  };
+  for (const auto& [name, t] : inputs) {
+    if (!t->present()) continue;
+    // The workload's tensors are dense in C order; a file holds exactly that.
+    const TensorRef dense = contiguous_view(t->data, t->type, {t->shape, t->shape + t->rank});
+    if (!std::equal(t->stride, t->stride + t->rank, dense.stride))
+      throw Error(std::string("--save: the workload's ") + name + " is not dense");
+    add(name, t->type, {t->shape, t->shape + t->rank}, t->data);
+  }
+  const Spec& s = w.spec();
+  const std::vector<int64_t> lse_shape = {w.options().batch, s.num_heads, w.options().sq};
+  add("o", s.dtype, w.o_shape(), w.o().data());
+  if (s.return_lse) add("lse", ElemType::f32, lse_shape, w.lse().data());
+  add("o_ref", s.dtype, w.o_shape(), ref.o.data());
+  add("lse_ref", ElemType::f32, lse_shape, ref.lse.data());
+  files.commit();
+}
 
 double ms_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
@@ -58,8 +97,10 @@ void verify(const VerifyFlags& f) {
   run_on_host_tensors(*kernel, w.args(), RunOptions{f.threads});  // cuda: copied to the device and back
   const double run_ms = ms_since(t0);
   t0 = std::chrono::steady_clock::now();
-  const Comparison c = compare_with_reference(w, w.o(), spec.return_lse ? &w.lse() : nullptr, f.threads);
+  const ReferenceOutputs ref = reference_outputs(w, f.threads);
   const double ref_ms = ms_since(t0);
+  const Comparison c = compare_with_reference(w, w.o(), spec.return_lse ? &w.lse() : nullptr, ref);
+  if (!f.save_dir.empty()) save_problem(f.save_dir, w, ref);
 
   const double tol = default_tolerance(spec.dtype);
   const bool ok = c.rel_err <= tol && c.nonfinite == 0 && c.empty_rows_nonzero == 0 && c.lse_mismatched_empty == 0 &&
@@ -90,6 +131,9 @@ void add_verify(CLI::App& app) {
       ->transform(integer_in(1, INT64_MAX));
   cmd->add_option("--seed", f->seed, "Random seed")->transform(integer_in(0, INT64_MAX));
   cmd->add_option("--threads", f->threads, "Threads (0 = all hardware threads)")->transform(integer_in(0, INT32_MAX));
+  cmd->add_option("--save", f->save_dir,
+                  "Also write the inputs (q.npy, k.npy, v.npy and the run-time tensors, named as `run` takes them), "
+                  "the output (o.npy, lse.npy) and the reference's (o_ref.npy, lse_ref.npy) into this directory");
   cmd->callback([f] { verify(*f); });
 }
 

@@ -269,17 +269,27 @@ int64_t Workload::allowed_elements() {
   return total;
 }
 
-Comparison compare_with_reference(Workload& w, const std::vector<uint8_t>& o, const std::vector<float>* lse,
-                                  int threads) {
+ReferenceOutputs reference_outputs(Workload& w, int threads) {
   Spec ref_spec = w.spec();
   ref_spec.return_lse = true;  // the reference's LSE tells which rows are empty
-  std::vector<uint8_t> ref_o(w.o_bytes());
-  std::vector<float> ref_lse(size_t(w.options().batch * w.spec().num_heads * w.options().sq));
-  Workload& src = w;
-  AttentionArgs a = src.args_into(ref_o.data(), ref_lse.data());
-  a.lse = contiguous_view(ref_lse.data(), ElemType::f32, {w.options().batch, w.spec().num_heads, w.options().sq});
+  ReferenceOutputs ref;
+  ref.o.resize(w.o_bytes());
+  ref.lse.resize(size_t(w.options().batch * w.spec().num_heads * w.options().sq));
+  AttentionArgs a = w.args_into(ref.o.data(), ref.lse.data());
+  a.lse = contiguous_view(ref.lse.data(), ElemType::f32, {w.options().batch, w.spec().num_heads, w.options().sq});
   reference_backend().compile(ref_spec)->run(a, RunOptions{threads});
+  return ref;
+}
 
+Comparison compare_with_reference(Workload& w, const std::vector<uint8_t>& o, const std::vector<float>* lse,
+                                  int threads) {
+  return compare_with_reference(w, o, lse, reference_outputs(w, threads));
+}
+
+Comparison compare_with_reference(const Workload& w, const std::vector<uint8_t>& o, const std::vector<float>* lse,
+                                  const ReferenceOutputs& ref) {
+  const std::vector<uint8_t>& ref_o = ref.o;
+  const std::vector<float>& ref_lse = ref.lse;
   const Spec& s = w.spec();
   Comparison c;
   const int64_t dv = s.head_dim_v, H = s.num_heads, Sq = w.options().sq;

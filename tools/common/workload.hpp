@@ -74,10 +74,19 @@ struct Comparison {
   std::string summary() const;
 };
 
-// Runs the reference (with LSE) on `w`'s inputs and compares `o`/`lse`
-// (lse may be null) with it.
+// The reference's output on `w`'s inputs: O in the spec dtype and layout, and
+// LSE f32 [B,Hq,Sq] (-inf on fully masked rows) whether or not the spec asks.
+struct ReferenceOutputs {
+  std::vector<uint8_t> o;
+  std::vector<float> lse;
+};
+ReferenceOutputs reference_outputs(Workload& w, int threads = 0);
+
+// Compares `o`/`lse` (lse may be null) with the reference: computed here, or given.
 Comparison compare_with_reference(Workload& w, const std::vector<uint8_t>& o, const std::vector<float>* lse,
                                   int threads = 0);
+Comparison compare_with_reference(const Workload& w, const std::vector<uint8_t>& o, const std::vector<float>* lse,
+                                  const ReferenceOutputs& ref);
 
 // Sizes come from command lines and file headers: a command checks them
 // against the machine before allocating, and says what did not fit.
