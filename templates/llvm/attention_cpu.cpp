@@ -33,6 +33,13 @@ AG_INLINE ag_elem ag_from_float(float x) { return x; }
 typedef ag_u16 ag_elem;
 AG_INLINE float ag_to_float(ag_elem x) { return ag_bf16_to_float(x); }
 AG_INLINE ag_elem ag_from_float(float x) { return ag_float_to_bf16(x); }
+#elif defined(__F16C__) || defined(__aarch64__)
+// The target converts halves in hardware (vcvtph2ps/vcvtps2ph, fcvt), in
+// vectors where the loop allows: exact, and rounded to nearest even as the
+// bit path below (a NaN may keep another payload). No compiler-rt call.
+typedef ag_u16 ag_elem;
+AG_INLINE float ag_to_float(ag_elem x) { return float(__builtin_bit_cast(_Float16, x)); }
+AG_INLINE ag_elem ag_from_float(float x) { return __builtin_bit_cast(ag_u16, _Float16(x)); }
 #else
 typedef ag_u16 ag_elem;
 AG_INLINE float ag_to_float(ag_elem x) { return ag_f16_to_float(x); }
