@@ -138,7 +138,8 @@ std::string render_aot_header(const Spec& s, const TargetSpec& target, const Ren
     << "#define " << P << "HEAD_DIM_V " << s.head_dim_v << "\n"
     << "#define " << P << "RETURN_LSE " << s.return_lse << "\n\n"
     << "#ifdef __cplusplus\nextern \"C\" {\n#endif\n\n"
-    << "/* Work items of one call (batch x query heads x tiles of " << k.tiles.block_m << " query rows). */\n"
+    << "/* Work items of one call: batch x KV heads x tiles of " << k.tiles.block_m
+    << " rows, a row being one query of one head of the KV head's group. */\n"
     << "ag_i64 " << p << "items(const struct AttnParams* p);\n"
     << "/* Bytes of scratch one running item needs; give each thread its own (64-byte aligned is best). */\n"
     << "ag_i64 " << p << "scratch_bytes(void);\n"

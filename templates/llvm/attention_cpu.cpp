@@ -10,8 +10,11 @@
 // kind of mask. Portable SIMD: clang's vector types, AG_LANES floats wide
 // (16 on AVX-512, 8 on AVX2, 4 on NEON and SSE).
 //
-// A work item is AG_BLOCK_M query rows of one (batch entry, query head). Its
-// rows are the lanes: Q is held transposed (qt[d][row]), scores are computed
+// A work item is AG_BLOCK_M rows of one (batch entry, KV head): the rows of
+// its group's query heads, interleaved (row R is query R / AG_GROUP of head
+// hk * AG_GROUP + R % AG_GROUP), so that K and V are converted once for the
+// group and a decode step (Sq 1) fills AG_GROUP lanes, not one. Its rows are
+// the lanes: Q is held transposed (qt[d][row]), scores are computed
 // transposed (st[key][row]) by broadcasting one key element against a vector
 // of rows, so the online softmax is per lane with no horizontal reductions,
 // and O is accumulated transposed (ot[dv][row]). K and V blocks of
@@ -139,21 +142,21 @@ AG_INLINE void ag_accumulate(const float* st, const float* vb, int n_keys, float
 
 extern "C" {
 
-// Work items of one call: batch x query heads x query tiles.
-ag_i64 AG_FN(items)(const AttnParams* p) {
-  return p->batch * AG_NUM_HEADS * ((p->sq + AG_BLOCK_M - 1) / AG_BLOCK_M);
-}
+#define AG_NUM_KV_HEADS (AG_NUM_HEADS / AG_GROUP)
+
+// Work items of one call: batch x KV heads x tiles of (query, head of the group) rows.
+AG_INLINE ag_i64 ag_tiles(const AttnParams* p) { return (p->sq * AG_GROUP + AG_BLOCK_M - 1) / AG_BLOCK_M; }
+ag_i64 AG_FN(items)(const AttnParams* p) { return p->batch * AG_NUM_KV_HEADS * ag_tiles(p); }
 
 // Bytes of scratch one running item needs (64-byte aligned is best).
 ag_i64 AG_FN(scratch_bytes)(void) { return ag_i64(sizeof(float)) * AG_SCRATCH_FLOATS; }
 
 void AG_FN(run_item)(const AttnParams* p, ag_i64 item, void* scratch) {
-  const ag_i64 tiles = (p->sq + AG_BLOCK_M - 1) / AG_BLOCK_M;
+  const ag_i64 tiles = ag_tiles(p);
   const ag_i64 tile = item % tiles;
-  const ag_i64 h = (item / tiles) % AG_NUM_HEADS;
-  const ag_i64 b = item / tiles / AG_NUM_HEADS;
-  const ag_i64 hk = h / AG_GROUP;
-  const ag_i64 i0 = tile * AG_BLOCK_M;
+  const ag_i64 hk = (item / tiles) % AG_NUM_KV_HEADS;
+  const ag_i64 b = item / tiles / AG_NUM_KV_HEADS;
+  const ag_i64 r0 = tile * AG_BLOCK_M;  // first (query, head) row
 
   // This entry's lengths (clamped to the extents) and the row context of the index masks.
   ag_i64 q_len = p->sq, kv_len = p->skv;
@@ -163,8 +166,14 @@ void AG_FN(run_item)(const AttnParams* p, ag_i64 item, void* scratch) {
   ctx.sq = q_len;
   ctx.skv = kv_len;
   ctx.prefix = p->prefix_lens ? ag_i64(p->prefix_lens[b * p->prefix_lens_str]) : ag_static_prefix();
-  const int rows = int(ag_min(AG_BLOCK_M, p->sq - i0));             // rows of this tile
-  const int live = int(ag_max(0, ag_min(AG_BLOCK_M, q_len - i0)));  // rows that attend
+  // Row r: query qi[r] of head hq[r]; `live` rows attend (a query within q_len).
+  const int rows = int(ag_min(AG_BLOCK_M, p->sq * AG_GROUP - r0));
+  ag_i64 qi[AG_BLOCK_M], hq[AG_BLOCK_M];
+  bool live[AG_BLOCK_M];
+  for (int r = 0; r < AG_BLOCK_M; ++r) {
+    qi[r] = (r0 + r) / AG_GROUP, hq[r] = hk * AG_GROUP + (r0 + r) % AG_GROUP;
+    live[r] = r < rows && qi[r] < q_len;
+  }
 
   float* qt = static_cast<float*>(scratch);
   float* ot = qt + AG_QT_FLOATS;
@@ -177,16 +186,17 @@ void AG_FN(run_item)(const AttnParams* p, ag_i64 item, void* scratch) {
   ag_i64 tile_lo = kv_len, tile_hi = -1, all_lo = 0, all_hi = kv_len - 1;
   for (int r = 0; r < AG_BLOCK_M; ++r) {
     lo[r] = 0, hi[r] = -1;
-    if (r < live) allowed_keys(i0 + r, ctx, lo[r], hi[r]);
+    if (live[r]) allowed_keys(qi[r], ctx, lo[r], hi[r]);
     if (lo[r] <= hi[r]) tile_lo = ag_min(tile_lo, lo[r]), tile_hi = ag_max(tile_hi, hi[r]);
     all_lo = ag_max(all_lo, lo[r]), all_hi = ag_min(all_hi, hi[r]);
   }
 
   // Q transposed, f32.
-  const ag_elem* q = static_cast<const ag_elem*>(p->q) + b * p->q_str[0] + h * p->q_str[1];
-  for (int r = 0; r < AG_BLOCK_M; ++r)
-    for (int d = 0; d < AG_HEAD_DIM; ++d)
-      qt[d * AG_BLOCK_M + r] = r < live ? ag_to_float(q[(i0 + r) * p->q_str[2] + d * p->q_str[3]]) : 0.0f;
+  const ag_elem* q = static_cast<const ag_elem*>(p->q) + b * p->q_str[0];
+  for (int r = 0; r < AG_BLOCK_M; ++r) {
+    const ag_elem* qrow = q + hq[r] * p->q_str[1] + qi[r] * p->q_str[2];
+    for (int d = 0; d < AG_HEAD_DIM; ++d) qt[d * AG_BLOCK_M + r] = live[r] ? ag_to_float(qrow[d * p->q_str[3]]) : 0.0f;
+  }
   for (int c = 0; c < AG_OT_FLOATS; ++c) ot[c] = 0.0f;
 
   agv m[AG_RV], l[AG_RV];
@@ -195,12 +205,14 @@ void AG_FN(run_item)(const AttnParams* p, ag_i64 item, void* scratch) {
   for (int r = 0; r < AG_RV; ++r) m[r] = ag_splat(-ag_inf), l[r] = ag_splat(0.0f), bad[r] = (agvi)(0);
 
 #if AG_HAS_ALIBI
-  const float slope = p->alibi[b * p->alibi_str[0] + h * p->alibi_str[1]];
+  agv slope[AG_RV];  // per row: its head's
+  for (int r = 0; r < AG_BLOCK_M; ++r)
+    slope[r / AG_LANES][r % AG_LANES] = p->alibi[b * p->alibi_str[0] + hq[r] * p->alibi_str[1]];
 #endif
 #if AG_HAS_DOCUMENT
   agvi qdoc[AG_RV];
   for (int r = 0; r < AG_BLOCK_M; ++r)
-    qdoc[r / AG_LANES][r % AG_LANES] = r < live ? p->q_doc[b * p->q_doc_str[0] + (i0 + r) * p->q_doc_str[1]] : 0;
+    qdoc[r / AG_LANES][r % AG_LANES] = live[r] ? p->q_doc[b * p->q_doc_str[0] + qi[r] * p->q_doc_str[1]] : 0;
 #endif
 
   for (ag_i64 j0 = tile_lo; j0 <= tile_hi; j0 += AG_BLOCK_N) {
@@ -225,7 +237,7 @@ void AG_FN(run_item)(const AttnParams* p, ag_i64 item, void* scratch) {
     for (int r = 0; r < AG_RV; ++r) bm[r] = ag_splat(-ag_inf);
 #if AG_HAS_ALIBI
     agv pos0[AG_RV];  // i' - j0 = i + Skv - Sq - j0 per row (exact below 2^24)
-    for (int r = 0; r < AG_BLOCK_M; ++r) pos0[r / AG_LANES][r % AG_LANES] = float(i0 + r + ctx.skv - ctx.sq - j0);
+    for (int r = 0; r < AG_BLOCK_M; ++r) pos0[r / AG_LANES][r % AG_LANES] = float(qi[r] + ctx.skv - ctx.sq - j0);
 #endif
     for (int n = 0; n < n_keys; ++n) {
       const ag_i64 j = j0 + n;
@@ -236,16 +248,16 @@ void AG_FN(run_item)(const AttnParams* p, ag_i64 item, void* scratch) {
 #if AG_HAS_CUSTOM_BOOL || AG_HAS_CUSTOM_ADDITIVE
       float mv[AG_BLOCK_M];
       for (int r = 0; r < AG_BLOCK_M; ++r)
-        mv[r] = r < live ? ag_mask_value(p, b * p->mask_str[0] + h * p->mask_str[1] + (i0 + r) * p->mask_str[2] +
-                                                 j * p->mask_str[3])
-                         : 0.0f;
+        mv[r] = live[r] ? ag_mask_value(p, b * p->mask_str[0] + hq[r] * p->mask_str[1] + qi[r] * p->mask_str[2] +
+                                               j * p->mask_str[3])
+                        : 0.0f;
 #endif
 #pragma clang loop unroll(full)
       for (int r = 0; r < AG_RV; ++r) {
         agv s = ag_load(st + n * AG_BLOCK_M + r * AG_LANES) * AG_SCALE;
         s = ag_softcap(s);
 #if AG_HAS_ALIBI
-        s = s - slope * __builtin_elementwise_abs(pos0[r] - float(n));
+        s = s - slope[r] * __builtin_elementwise_abs(pos0[r] - float(n));
 #endif
 #if AG_HAS_CUSTOM_ADDITIVE
         s = s + ag_load(mv + r * AG_LANES);
@@ -293,18 +305,18 @@ void AG_FN(run_item)(const AttnParams* p, ag_i64 item, void* scratch) {
   }
 
   // O = ot / l, transposed back; LSE = m + log(l).
-  ag_elem* o = static_cast<ag_elem*>(p->o) + b * p->o_str[0] + h * p->o_str[1];
+  ag_elem* o = static_cast<ag_elem*>(p->o) + b * p->o_str[0];
   for (int r = 0; r < rows; ++r) {
     const int rv = r / AG_LANES, x = r % AG_LANES;
     const float lr = l[rv][x], mr = m[rv][x];
     const bool nan_row = bad[rv][x] != 0 || lr != lr;
     const bool empty = !nan_row && mr == -ag_inf;
     const float inv = nan_row ? __builtin_nanf("") : empty ? 0.0f : 1.0f / lr;
-    ag_elem* orow = o + (i0 + r) * p->o_str[2];
+    ag_elem* orow = o + hq[r] * p->o_str[1] + qi[r] * p->o_str[2];
     for (int c = 0; c < AG_HEAD_DIM_V; ++c)
       orow[c * p->o_str[3]] = ag_from_float(nan_row ? inv : empty ? 0.0f : ot[c * AG_BLOCK_M + r] * inv);
 #if AG_RETURN_LSE
-    p->lse[b * p->lse_str[0] + h * p->lse_str[1] + (i0 + r) * p->lse_str[2]] =
+    p->lse[b * p->lse_str[0] + hq[r] * p->lse_str[1] + qi[r] * p->lse_str[2]] =
         nan_row ? __builtin_nanf("") : empty ? -ag_inf : mr + __builtin_logf(lr);
 #endif
   }
