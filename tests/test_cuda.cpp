@@ -17,7 +17,7 @@
 #include "codegen/spec/spec.hpp"
 #include "runtime/core/backend.hpp"
 #include "runtime/core/error.hpp"
-#include "runtime/cuda/attn_params.hpp"
+#include "runtime/core/attn_params.hpp"
 #include "runtime/cuda/cuda_backend.hpp"
 #include "runtime/cuda/cuda_kernel.hpp"
 #include "runtime/cuda/driver_library.hpp"
@@ -184,7 +184,7 @@ TEST(CudaParams, DeviceArgumentsAreBoundWithoutReadingThemAndFillTheLaunchArgume
   a.mask = contiguous_view(fake(0x7000), ElemType::f16, {Sq, Skv});
   a.alibi_slopes = contiguous_view(fake(0x8000), ElemType::f32, {H});
   const BoundArgs bound = bind_args(spec, a);
-  const AttnParams p = cuda::make_attn_params(spec, bound);
+  const AttnParams p = make_attn_params(spec, bound);
   EXPECT_EQ(p.q, fake(0x1000));
   EXPECT_EQ(p.kv_lens, fake(0x6000));
   EXPECT_EQ(p.q_lens, nullptr);
@@ -230,7 +230,7 @@ TEST(CudaParams, MaskTypeFollowsTheMaskDtype) {
     a.k = a.v = contiguous_view(fake(0x2000), spec.dtype, {1, 2, 4, 32});
     a.o = contiguous_view(fake(0x3000), spec.dtype, {1, 2, 3, 32});
     a.mask = contiguous_view(fake(0x4000), mask_type, mask_shape);
-    return cuda::make_attn_params(spec, bind_args(spec, a)).mask_type;
+    return make_attn_params(spec, bind_args(spec, a)).mask_type;
   };
   EXPECT_EQ(mask_type_of("f16", "bool", ElemType::b8, {1, 2, 3, 4}), AG_MASK_BYTES);
   EXPECT_EQ(mask_type_of("f16", "bool", ElemType::u8, {1, 2, 3, 4}), AG_MASK_BYTES);

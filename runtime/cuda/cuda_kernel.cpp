@@ -5,7 +5,7 @@
 #include "attngen_cuda_templates.hpp"
 #include "runtime/core/byte_image.hpp"
 #include "runtime/core/error.hpp"
-#include "runtime/cuda/attn_params.hpp"
+#include "runtime/core/attn_params.hpp"
 #include "runtime/cuda/nvrtc_compiler.hpp"
 
 namespace attngen::cuda {

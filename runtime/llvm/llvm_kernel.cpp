@@ -7,7 +7,7 @@
 #include "attngen_llvm_templates.hpp"
 #include "runtime/core/byte_image.hpp"
 #include "runtime/core/slow_notice.hpp"
-#include "runtime/cuda/attn_params.hpp"
+#include "runtime/core/attn_params.hpp"
 
 namespace attngen::llvmgen {
 namespace {
@@ -103,7 +103,7 @@ std::unique_ptr<CallPlan> LlvmKernel::plan_call(const BoundArgs& args, int parts
   };
   auto plan = std::make_unique<Plan>();
   plan->k = this;
-  plan->p = cuda::make_attn_params(spec(), args);
+  plan->p = make_attn_params(spec(), args);
   plan->tiles = items_(&plan->p);
   const int64_t want = int64_t(parts) * 8;
   plan->chunk = std::max<int64_t>(1, (plan->tiles + want - 1) / want);

@@ -1,5 +1,5 @@
 // The argument of every rendered attention kernel, shared by the host (the
-// runtime fills it from checked arguments, runtime/cuda/attn_params.cpp) and
+// runtime fills it from checked arguments, runtime/core/attn_params.cpp) and
 // the kernels: CUDA (templates/cuda/attention_fwd.cu, by value) and CPU
 // (templates/llvm/attention_cpu.cpp, by pointer; also in the header of an
 // ahead-of-time object, docs/aot.md). Plain C with no includes, so that

@@ -1,8 +1,8 @@
-#include "runtime/cuda/attn_params.hpp"
+#include "runtime/core/attn_params.hpp"
 
 #include "runtime/core/error.hpp"
 
-namespace attngen::cuda {
+namespace attngen {
 namespace {
 
 template <size_t N>
@@ -40,10 +40,10 @@ AttnParams make_attn_params(const Spec& spec, const BoundArgs& args) {
       case ElemType::f32: p.mask_type = AG_MASK_F32; break;
       case ElemType::f16: p.mask_type = AG_MASK_F16; break;
       case ElemType::bf16: p.mask_type = AG_MASK_BF16; break;
-      default: throw Error(std::string("mask: dtype ") + elem_name(t.mask.type) + " has no CUDA mask type");
+      default: throw Error(std::string("mask: dtype ") + elem_name(t.mask.type) + " is not a mask type the kernels read");
     }
   }
   return p;
 }
 
-}  // namespace attngen::cuda
+}  // namespace attngen
