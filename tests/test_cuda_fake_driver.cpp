@@ -150,6 +150,30 @@ TEST(FakeDriver, ModulesLoadOncePerContextAndUnloadWithTheKernel) {
   EXPECT_EQ(fake_counters().module_unloads - before.module_unloads, 1);
 }
 
+// A host that resets device 0's primary context (cudaDeviceReset) gets the
+// same handle for a new context, without the modules loaded in the old one:
+// the kernel sees the new context id and loads its module again rather than
+// launching a stale function.
+TEST(FakeDriver, AResetContextBehindTheSameHandleGetsItsModuleAgain) {
+  const auto reset = testing::fake_cuda_symbol<cuda::CUresult (*)(cuda::CUdevice)>("cuDevicePrimaryCtxReset_v2");
+  ASSERT_TRUE(reset);
+  const std::unique_ptr<Kernel> k = compile(kSpec);
+  HostTensors h;
+  cuda::DeviceArgs d(h.args);
+  k->run(d.args());
+  const cuda::CUcontext before_ctx = cuda::ensure_context();
+  const unsigned long long before_id = cuda::context_id(before_ctx);
+  const FakeCudaCounters before = fake_counters();
+  ASSERT_EQ(reset(0), 0);
+  EXPECT_EQ(cuda::ensure_context(), before_ctx);
+  EXPECT_NE(cuda::context_id(before_ctx), before_id);
+  k->run(d.args());  // a stale function would be CUDA_ERROR_INVALID_HANDLE
+  k->run(d.args());
+  const FakeCudaCounters after = fake_counters();
+  EXPECT_EQ(after.module_loads - before.module_loads, 1);
+  EXPECT_EQ(after.launches - before.launches, 2);
+}
+
 TEST(FakeDriver, EmptyCallsLaunchNothingAndOversizedGridsAreRefused) {
   const std::unique_ptr<Kernel> k = compile(kSpec);
   HostTensors h;

@@ -72,13 +72,18 @@ CudaKernel::CudaKernel(const Spec& spec, const std::string& target, CubinImage i
 CudaKernel::~CudaKernel() {
   // Best effort: a context destroyed before the kernel took its modules along.
   if (const DriverLibrary* d = driver_library())
-    for (const auto& [ctx, mod] : modules_) d->ModuleUnload(mod);
+    for (const Loaded& l : loaded_) d->ModuleUnload(l.module);
 }
 
 CUfunction CudaKernel::function_in(CUcontext ctx) const {
+  const unsigned long long id = context_id(ctx);
   std::lock_guard<std::mutex> lock(mu_);
-  for (const auto& [c, f] : functions_)
-    if (c == ctx) return f;
+  for (auto it = loaded_.begin(); it != loaded_.end(); ++it) {
+    if (it->ctx != ctx) continue;
+    if (it->ctx_id == id) return it->function;
+    loaded_.erase(it);  // its context was destroyed, and its module with it: load again
+    break;
+  }
   const DriverLibrary& d = driver();
   CUmodule mod = nullptr;
   if (const CUresult r = d.ModuleLoadData(&mod, image_.cubin.data()); r != 0) {
@@ -94,16 +99,20 @@ CUfunction CudaKernel::function_in(CUcontext ctx) const {
     throw Error("cuda: cannot load kernel " + key() + " compiled for " + image_.arch + device + ": " +
                 result_string(r) + (r == 209 ? " (compile it for this device's arch)" : ""));
   }
-  modules_.emplace_back(ctx, mod);
   CUfunction f = nullptr;
-  check(d.ModuleGetFunction(&f, mod, image_.entry.c_str()), "cuda: kernel entry '" + image_.entry + "'");
+  if (const CUresult r = d.ModuleGetFunction(&f, mod, image_.entry.c_str()); r != 0) {
+    d.ModuleUnload(mod);
+    check(r, "cuda: kernel entry '" + image_.entry + "'");
+  }
   if (image_.launch.smem_bytes > 48 * 1024) {
     // Above 48 KiB a kernel must opt in to its dynamic shared memory.
-    if (const CUresult r = d.FuncSetAttribute(f, kFuncAttrMaxDynamicSharedSizeBytes, image_.launch.smem_bytes); r != 0)
+    if (const CUresult r = d.FuncSetAttribute(f, kFuncAttrMaxDynamicSharedSizeBytes, image_.launch.smem_bytes); r != 0) {
+      d.ModuleUnload(mod);
       throw Error("cuda: kernel " + key() + " needs " + std::to_string(image_.launch.smem_bytes) +
                   " bytes of dynamic shared memory per block, which this device refuses: " + result_string(r));
+    }
   }
-  functions_.emplace_back(ctx, f);
+  loaded_.push_back(Loaded{ctx, id, mod, f});
   return f;
 }
 

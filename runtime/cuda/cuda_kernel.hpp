@@ -58,11 +58,19 @@ class CudaKernel final : public Kernel {
  private:
   CUfunction function_in(CUcontext ctx) const;  // loads the module on first use in ctx
 
+  // The module loaded in one context, known by handle and id (context_id):
+  // a handle alone may name a newer context at a destroyed one's address.
+  struct Loaded {
+    CUcontext ctx;
+    unsigned long long ctx_id;
+    CUmodule module;
+    CUfunction function;
+  };
+
   CubinImage image_;
   PtxasReport report_;
   mutable std::mutex mu_;
-  mutable std::vector<std::pair<CUcontext, CUmodule>> modules_;
-  mutable std::vector<std::pair<CUcontext, CUfunction>> functions_;
+  mutable std::vector<Loaded> loaded_;
   // ATTNGEN_DUMP: rendered source, PTX and ptxas log, made on first request.
   mutable std::once_flag dump_once_;
   mutable std::string dump_source_, dump_ptx_;

@@ -62,6 +62,7 @@ Loaded load() {
          resolve(handle, {"cuEventRecord"}, l.EventRecord, w) &&
          resolve(handle, {"cuEventSynchronize"}, l.EventSynchronize, w) &&
          resolve(handle, {"cuEventElapsedTime_v2", "cuEventElapsedTime"}, l.EventElapsedTime, w);
+  l.CtxGetId = reinterpret_cast<decltype(l.CtxGetId)>(::dlsym(handle, "cuCtxGetId"));
   if (!r.ok) {
     r.why = "the CUDA driver (" + file + ") " + r.why + "; update the NVIDIA driver";
     return r;
@@ -110,6 +111,13 @@ const DriverLibrary& driver() {
   const DriverLibrary* d = driver_library(&why);
   if (!d) throw Error("cuda: " + why);
   return *d;
+}
+
+unsigned long long context_id(CUcontext ctx) {
+  const DriverLibrary& d = driver();
+  unsigned long long id = 0;
+  if (d.CtxGetId) check(d.CtxGetId(ctx, &id), "cuCtxGetId");
+  return id;
 }
 
 CUcontext ensure_context() {

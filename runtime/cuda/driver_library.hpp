@@ -59,6 +59,8 @@ struct DriverLibrary {
   CUresult (*EventRecord)(CUevent, CUstream);
   CUresult (*EventSynchronize)(CUevent);
   CUresult (*EventElapsedTime)(float*, CUevent, CUevent);
+  // Optional (drivers of CUDA 12.0 on): null where the driver lacks it.
+  CUresult (*CtxGetId)(CUcontext, unsigned long long* id);
 };
 
 // The driver, loaded and initialised (cuInit) on first use; nullptr when
@@ -72,6 +74,11 @@ void check(CUresult r, const std::string& what);
 
 // The driver, or throws Error with the reason it is unavailable.
 const DriverLibrary& driver();
+
+// The context's id, unique for the process's life (cuCtxGetId): a context
+// made at the address of a destroyed one, or device 0's primary context after
+// a reset (same handle, new context), has another. 0 where the driver lacks it.
+unsigned long long context_id(CUcontext ctx);
 
 // Makes a context current on the calling thread if none is: device 0's primary
 // context (what the CUDA runtime does on first use). Returns the current one.

@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <iterator>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -98,8 +99,10 @@ CUresult injected(const char* fn) {
 
 struct Context {
   int device;
+  unsigned long long id;  // cuCtxGetId; a reset makes a new context behind the same handle
 };
 struct Module {
+  unsigned long long ctx_id;  // the context it was loaded in: gone with it
   std::string arch;
   std::vector<std::string> entries;
 };
@@ -116,7 +119,8 @@ struct Event {
 struct State {
   std::mutex mu;
   bool initialised = false;
-  Context primary{0};
+  Context primary{0, 1};
+  unsigned long long next_context_id = 2;
   std::set<Module*> modules;
   std::vector<std::unique_ptr<Function>> functions;  // kept after their module's unload, as stale handles
   std::map<CUdeviceptr, size_t> allocations;  // base -> bytes
@@ -236,6 +240,28 @@ CUresult cuCtxSetCurrent(CUcontext ctx) {
   return kSuccess;
 }
 
+CUresult cuCtxGetId(CUcontext ctx, unsigned long long* id) {
+  FAIL_IF_INJECTED("cuCtxGetId");
+  if (!ctx || reinterpret_cast<Context*>(ctx) != &state().primary) return kInvalidContext;
+  std::lock_guard<std::mutex> lock(state().mu);
+  *id = state().primary.id;
+  return kSuccess;
+}
+
+// As the driver: the primary context is destroyed with every module loaded in
+// it, and the next use makes a new one behind the same handle. The modules are
+// kept allocated, so that no new one takes a stale handle's address.
+CUresult cuDevicePrimaryCtxReset_v2(CUdevice dev) {
+  FAIL_IF_INJECTED("cuDevicePrimaryCtxReset");
+  if (dev != 0) return kInvalidDevice;
+  std::lock_guard<std::mutex> lock(state().mu);
+  auto& modules = state().modules;
+  for (auto it = modules.begin(); it != modules.end();)
+    it = (*it)->ctx_id == state().primary.id ? modules.erase(it) : std::next(it);
+  state().primary.id = state().next_context_id++;
+  return kSuccess;
+}
+
 CUresult cuCtxGetDevice(CUdevice* dev) {
   FAIL_IF_INJECTED("cuCtxGetDevice");
   if (!current) return kInvalidContext;
@@ -277,6 +303,7 @@ CUresult cuModuleLoadData(CUmodule* module, const void* image) {
     return cubin_sm > 0 ? kNoBinaryForGpu : kInvalidImage;
   }
   std::lock_guard<std::mutex> lock(state().mu);
+  m->ctx_id = current->id;
   state().modules.insert(m);
   ++state().counters.module_loads;
   *module = reinterpret_cast<CUmodule>(m);
