@@ -104,16 +104,9 @@ void check_addressing(const std::string& name, const TensorRef& t) {
     throw Error(name + ": data pointer " + pointer_string(t.data) + " is not aligned to its " + std::to_string(es) +
                 "-byte " + elem_name(t.type) + " elements");
   if (n < 0) throw Error(name + ": shape " + shape_string(t) + " has more than 2^63 elements");
-  int64_t span = 0;  // the largest |offset| of an element, in elements
-  bool overflow = false;
-  for (int d = 0; d < t.rank && !overflow; ++d) {
-    int64_t step = 0;
-    overflow = t.stride[d] == INT64_MIN ||
-               __builtin_mul_overflow(t.shape[d] - 1, t.stride[d] < 0 ? -t.stride[d] : t.stride[d], &step) ||
-               __builtin_add_overflow(span, step, &span);
-  }
+  const std::optional<ElementSpan> span = element_span(t);
   int64_t bytes = 0;
-  if (overflow || __builtin_mul_overflow(span, int64_t(elem_size(t.type)), &bytes))
+  if (!span || __builtin_mul_overflow(span->hi - span->lo, int64_t(elem_size(t.type)), &bytes))
     throw Error(name + ": strides " + shape_string(t.stride, t.rank) + " of shape " + shape_string(t) +
                 " reach elements more than 2^63 bytes apart");
 }

@@ -4,6 +4,19 @@
 
 namespace attngen {
 
+std::optional<ElementSpan> element_span(const TensorRef& t) {
+  ElementSpan s;
+  int64_t width = 0;  // hi - lo: the sum of every axis's |reach|
+  for (int d = 0; d < t.rank; ++d) {
+    int64_t reach = 0;
+    if (t.stride[d] == INT64_MIN || __builtin_mul_overflow(t.shape[d] - 1, t.stride[d], &reach) ||
+        __builtin_add_overflow(width, reach < 0 ? -reach : reach, &width))
+      return std::nullopt;
+    (reach < 0 ? s.lo : s.hi) += reach;  // within [-width, width]: no overflow
+  }
+  return s;
+}
+
 TensorRef contiguous_view(const void* data, ElemType type, const std::vector<int64_t>& shape) {
   if (shape.size() > size_t(kMaxRank))
     throw Error("tensor rank " + std::to_string(shape.size()) + " exceeds the maximum of 4");

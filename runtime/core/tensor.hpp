@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -42,6 +43,16 @@ struct TensorRef {
 // int64 (a shape of more than 2^63 elements) are left 0; bind_args rejects
 // such a shape by its element count.
 TensorRef contiguous_view(const void* data, ElemType type, const std::vector<int64_t>& shape);
+
+// The lowest (<= 0) and highest (>= 0) element offsets a non-empty view
+// reaches from its data pointer (strides may be negative or 0): the elements
+// of [lo, hi] hold it. nullopt when hi - lo does not fit in int64. Shared by
+// the argument checks (runtime/core/args.cpp) and the device mirrors of host
+// views (runtime/cuda/device_buffers.cpp).
+struct ElementSpan {
+  int64_t lo = 0, hi = 0;
+};
+std::optional<ElementSpan> element_span(const TensorRef& t);
 
 // "[2, 20, 17, 128]"
 std::string shape_string(const int64_t* shape, int rank);

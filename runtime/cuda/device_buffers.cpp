@@ -27,19 +27,19 @@ void DeviceBuffer::download(void* host, size_t bytes) const {
 
 TensorRef DeviceArgs::mirror(const TensorRef& t) {
   if (!t.present() || !t.data) return t;
-  // The view spans [lowest, highest] element offsets (strides may be negative or 0).
-  int64_t lo = 0, hi = 0;
-  for (int d = 0; d < t.rank; ++d) {
+  for (int d = 0; d < t.rank; ++d)
     if (t.shape[d] <= 0) {  // empty: nothing to copy; the view keeps its shape (it is still checked)
       TensorRef empty = t;
       empty.data = nullptr;
       return empty;
     }
-    const int64_t reach = (t.shape[d] - 1) * t.stride[d];
-    (reach < 0 ? lo : hi) += reach;
-  }
+  const std::optional<ElementSpan> span = element_span(t);
   const size_t es = elem_size(t.type);
-  Mirror m{&t, size_t(-lo) * es, size_t(hi - lo + 1) * es, DeviceBuffer(size_t(hi - lo + 1) * es)};
+  if (!span || uint64_t(span->hi - span->lo) >= uint64_t(INT64_MAX) / es)
+    throw Error("cuda: a host view of shape " + shape_string(t) + " and strides " + shape_string(t.stride, t.rank) +
+                " reaches elements more than 2^63 bytes apart");
+  const size_t bytes = size_t(span->hi - span->lo + 1) * es;
+  Mirror m{&t, size_t(-span->lo) * es, bytes, DeviceBuffer(bytes)};
   m.buffer.upload(static_cast<const char*>(t.data) - m.offset_bytes, m.bytes);
   TensorRef d = t;
   d.data = reinterpret_cast<const void*>(m.buffer.ptr() + m.offset_bytes);
