@@ -111,8 +111,9 @@ def test_errors_name_the_argument():
     assert _err(lambda: sdpa(q, k.half(), v)) == "key: expected dtype torch.float32 (query's), got torch.float16"
     assert "query: expected a CPU tensor" in _err(lambda: sdpa(q.to("meta"), k, v))
     assert "got device meta" in _err(lambda: sdpa(q, k, v.to("meta")))
-    assert _err(lambda: sdpa(q[0, 0], k[0, 0], v[0, 0])).startswith("query: expected a rank-4 tensor")
-    assert _err(lambda: sdpa(q, k[0], v)).startswith("key: expected a rank-4 tensor")
+    assert _err(lambda: sdpa(q[0, 0], k[0, 0], v[0, 0])) == (
+        "query: expected rank 4 [B, H, L, E] or 3 [H, L, E], got shape (37, 64)")
+    assert _err(lambda: sdpa(q, k[0], v)) == "key: expected rank 4 (query's), got shape (4, 53, 64)"
     assert _err(lambda: sdpa(q, k[..., :32], v)) == "key: expected head dim 64 (query's last extent), got 32"
     assert _err(lambda: sdpa(q, k[:1], v[:1])) == "key: expected batch 2 (query's), got 1"
     assert _err(lambda: sdpa(q, k, v[:, :, :50])) == "value: expected 4 heads and 53 keys (key's), got 4 and 50"

@@ -32,8 +32,8 @@ def _check_tensor(name, x, rank, dtype):
     if dtype is not None and x.dtype != dtype:
         raise InvalidArgumentError(f"{name}: expected dtype {dtype} (query's), got {x.dtype}")
     if x.dim() != rank:
-        raise InvalidArgumentError(f"{name}: expected a rank-{rank} tensor like query ([B, H, S, D] or [H, S, D]), "
-                                   f"got shape {tuple(x.shape)}")
+        want = "rank 4 [B, H, L, E] or 3 [H, L, E]" if name == "query" else f"rank {rank} (query's)"
+        raise InvalidArgumentError(f"{name}: expected {want}, got shape {tuple(x.shape)}")
 
 
 def _check_shapes(q, k, v, enable_gqa):
@@ -62,8 +62,8 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
     welcome); no mask; is_causal (top-left); attn_mask bool (True = takes part), additive float
     (float32 or query's dtype) broadcastable to [B, Hq, L, S], or a torch.nn.attention.bias.CausalBias
     (causal_upper_left / causal_lower_right); scale > 0; enable_gqa. Refuses dropout_p != 0, other
-    devices, dtypes and ranks with attngen.InvalidArgumentError. Fully masked rows give 0 (torch's
-    own CPU kernels give NaN or 0 depending on the path: docs/python.md)."""
+    devices, dtypes and ranks with attngen.InvalidArgumentError. Fully masked rows give 0, as torch
+    2.15 on the CPU does (earlier releases gave NaN on some paths: docs/python.md)."""
     if dropout_p != 0.0:
         raise InvalidArgumentError(f"dropout_p: expected 0.0 (attngen has no dropout), got {dropout_p}")
     rank = query.dim() if isinstance(query, torch.Tensor) and query.dim() in (3, 4) else 4
