@@ -71,6 +71,15 @@ def test_errors_come_through_the_op():
         attngen_torch.attention(q[0], k, v, SPEC)
 
 
+def test_forward_only():
+    """Inputs that require grad run (the kernel gets detached views); a backward is torch's error."""
+    q, k, v = problem(7)
+    o = attngen_torch.attention(q.requires_grad_(), k, v, {**SPEC, "return_lse": False})
+    assert torch.equal(o, attngen_torch.attention(q.detach(), k, v, {**SPEC, "return_lse": False}))
+    with pytest.raises(RuntimeError, match="no autograd formula"):
+        o.sum().backward()
+
+
 def test_torch_compile_fullgraph():
     """One graph, no breaks (fullgraph=True raises on any): the SDPA helper, the op with a JSON
     spec and with a dict spec, mixed with torch ops; equal to eager."""
