@@ -2,7 +2,6 @@
 leaves to the reader, like `keep`, are defined here first). The PyTorch section's blocks (those that
 import torch, and all after) run in a namespace of their own, skipped without torch."""
 
-import importlib.util
 import re
 
 import numpy as np
@@ -34,9 +33,9 @@ def test_docs_python_md_examples_run():
     np.testing.assert_array_equal(namespace["o1"], namespace["o"])  # the in-place merge
 
 
-@pytest.mark.skipif(importlib.util.find_spec("torch") is None,
-                    reason="PyTorch is not installed (scripts/python-env.sh installs it unless ATTNGEN_PY_TORCH=0)")
 def test_docs_python_md_torch_examples_run():
+    pytest.importorskip("torch", reason="PyTorch is not installed (scripts/python-env.sh installs it unless "
+                                        "ATTNGEN_PY_TORCH=0)")
     _, torch_blocks = _blocks()
     assert len(torch_blocks) >= 3
     namespace = {}
