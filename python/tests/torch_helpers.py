@@ -4,7 +4,7 @@ import pytest
 
 torch = pytest.importorskip("torch", reason="PyTorch is not installed (scripts/python-env.sh installs it unless "
                                             "ATTNGEN_PY_TORCH=0): the attngen.torch tests need it")
-import attngen.torch as attngen_torch  # noqa: E402 - after the skip
+import attngen.torch as attngen_torch  # noqa: E402, F401 - after the skip; the tests import it from here
 import torch.nn.functional as F  # noqa: E402
 
 from conftest import TOLERANCE, rel_err  # noqa: E402
