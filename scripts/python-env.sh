@@ -28,11 +28,15 @@ if [ "${ATTNGEN_PY_TORCH:-1}" != 0 ] && ! "$venv/bin/python" -c 'import torch' 2
   echo "python-env: installing torch into $venv (ATTNGEN_PY_TORCH=0 skips it)"
   "${pip[@]}" install "torch>=2.4" > build/py-torch-install.log 2>&1 &
   torch_pid=$!
+  trap '[ -z "$torch_pid" ] || kill "$torch_pid" 2>/dev/null || true' EXIT  # the build failed: stop it too
 fi
 CMAKE_BUILD_PARALLEL_LEVEL=${CMAKE_BUILD_PARALLEL_LEVEL:-$(nproc)} "${pip[@]}" install --no-build-isolation --no-deps .
 echo "python-env: attngen installed into $venv in $((SECONDS - start)) s"
 if [ -n "$torch_pid" ]; then
-  if ! wait "$torch_pid"; then
+  status=0
+  wait "$torch_pid" || status=$?
+  torch_pid=
+  if [ "$status" != 0 ]; then
     cat build/py-torch-install.log >&2
     echo "python-env: installing torch failed (ATTNGEN_PY_TORCH=0 skips it)" >&2
     exit 1
