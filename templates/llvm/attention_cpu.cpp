@@ -87,57 +87,79 @@ AG_INLINE void ag_load_rows(const void* base, const ag_i64* str, ag_i64 b, ag_i6
 #define AG_VB_FLOATS (AG_BLOCK_N * AG_DV_PAD)
 #define AG_SCRATCH_FLOATS (AG_QT_FLOATS + AG_OT_FLOATS + AG_ST_FLOATS + AG_KB_FLOATS + AG_VB_FLOATS + 16)
 
+// The two products run on the first RV row vectors of the tile: all of them,
+// or fewer when the tile's live rows fit (a decode step: AG_GROUP rows), the
+// other rows being masked to -inf and never written out.
+
 // st[n][rows] = q_tile . k_n for the block's n keys (kb: [n][AG_D_PITCH]).
-AG_INLINE void ag_scores(const float* qt, const float* kb, int n_keys, float* st) {
+template <int RV>
+AG_INLINE void ag_scores_rv(const float* qt, const float* kb, int n_keys, float* st) {
   for (int n0 = 0; n0 < n_keys; n0 += AG_NR) {
-    agv acc[AG_NR][AG_RV];
+    agv acc[AG_NR][RV];
 #pragma clang loop unroll(full)
     for (int x = 0; x < AG_NR; ++x)
 #pragma clang loop unroll(full)
-      for (int r = 0; r < AG_RV; ++r) acc[x][r] = ag_splat(0.0f);
+      for (int r = 0; r < RV; ++r) acc[x][r] = ag_splat(0.0f);
     const float* k0 = kb + n0 * AG_D_PITCH;
     for (int d = 0; d < AG_HEAD_DIM; ++d) {
-      agv q[AG_RV];
+      agv q[RV];
 #pragma clang loop unroll(full)
-      for (int r = 0; r < AG_RV; ++r) q[r] = ag_load(qt + d * AG_BLOCK_M + r * AG_LANES);
+      for (int r = 0; r < RV; ++r) q[r] = ag_load(qt + d * AG_BLOCK_M + r * AG_LANES);
 #pragma clang loop unroll(full)
       for (int x = 0; x < AG_NR; ++x) {
         const agv kv = ag_splat(k0[x * AG_D_PITCH + d]);
 #pragma clang loop unroll(full)
-        for (int r = 0; r < AG_RV; ++r) acc[x][r] = kv * q[r] + acc[x][r];
+        for (int r = 0; r < RV; ++r) acc[x][r] = kv * q[r] + acc[x][r];
       }
     }
 #pragma clang loop unroll(full)
     for (int x = 0; x < AG_NR; ++x)
 #pragma clang loop unroll(full)
-      for (int r = 0; r < AG_RV; ++r) ag_store(st + (n0 + x) * AG_BLOCK_M + r * AG_LANES, acc[x][r]);
+      for (int r = 0; r < RV; ++r) ag_store(st + (n0 + x) * AG_BLOCK_M + r * AG_LANES, acc[x][r]);
   }
 }
 
 // ot[dv][rows] += sum_n st[n][rows] * vb[n][dv] over the block's n keys.
-AG_INLINE void ag_accumulate(const float* st, const float* vb, int n_keys, float* ot) {
+template <int RV>
+AG_INLINE void ag_accumulate_rv(const float* st, const float* vb, int n_keys, float* ot) {
   for (int c0 = 0; c0 < AG_DV_PAD; c0 += AG_NR) {
-    agv acc[AG_NR][AG_RV];
+    agv acc[AG_NR][RV];
 #pragma clang loop unroll(full)
     for (int x = 0; x < AG_NR; ++x)
 #pragma clang loop unroll(full)
-      for (int r = 0; r < AG_RV; ++r) acc[x][r] = ag_load(ot + (c0 + x) * AG_BLOCK_M + r * AG_LANES);
+      for (int r = 0; r < RV; ++r) acc[x][r] = ag_load(ot + (c0 + x) * AG_BLOCK_M + r * AG_LANES);
     for (int n = 0; n < n_keys; ++n) {
-      agv pv[AG_RV];
+      agv pv[RV];
 #pragma clang loop unroll(full)
-      for (int r = 0; r < AG_RV; ++r) pv[r] = ag_load(st + n * AG_BLOCK_M + r * AG_LANES);
+      for (int r = 0; r < RV; ++r) pv[r] = ag_load(st + n * AG_BLOCK_M + r * AG_LANES);
 #pragma clang loop unroll(full)
       for (int x = 0; x < AG_NR; ++x) {
         const agv vv = ag_splat(vb[n * AG_DV_PAD + c0 + x]);
 #pragma clang loop unroll(full)
-        for (int r = 0; r < AG_RV; ++r) acc[x][r] = vv * pv[r] + acc[x][r];
+        for (int r = 0; r < RV; ++r) acc[x][r] = vv * pv[r] + acc[x][r];
       }
     }
 #pragma clang loop unroll(full)
     for (int x = 0; x < AG_NR; ++x)
 #pragma clang loop unroll(full)
-      for (int r = 0; r < AG_RV; ++r) ag_store(ot + (c0 + x) * AG_BLOCK_M + r * AG_LANES, acc[x][r]);
+      for (int r = 0; r < RV; ++r) ag_store(ot + (c0 + x) * AG_BLOCK_M + r * AG_LANES, acc[x][r]);
   }
+}
+
+// The products on the first `nv` row vectors (rounded up to 1, 2 or all).
+AG_INLINE void ag_scores(const float* qt, const float* kb, int n_keys, float* st, int nv) {
+  if (nv <= 1) return ag_scores_rv<1>(qt, kb, n_keys, st);
+#if AG_RV > 2
+  if (nv <= 2) return ag_scores_rv<2>(qt, kb, n_keys, st);
+#endif
+  ag_scores_rv<AG_RV>(qt, kb, n_keys, st);
+}
+AG_INLINE void ag_accumulate(const float* st, const float* vb, int n_keys, float* ot, int nv) {
+  if (nv <= 1) return ag_accumulate_rv<1>(st, vb, n_keys, ot);
+#if AG_RV > 2
+  if (nv <= 2) return ag_accumulate_rv<2>(st, vb, n_keys, ot);
+#endif
+  ag_accumulate_rv<AG_RV>(st, vb, n_keys, ot);
 }
 
 extern "C" {
@@ -184,9 +206,10 @@ void AG_FN(run_item)(const AttnParams* p, ag_i64 item, void* scratch) {
   // Each row's allowed keys; the tile visits the union.
   ag_i64 lo[AG_BLOCK_M], hi[AG_BLOCK_M];
   ag_i64 tile_lo = kv_len, tile_hi = -1, all_lo = 0, all_hi = kv_len - 1;
+  int nv = 1;  // row vectors holding every live row
   for (int r = 0; r < AG_BLOCK_M; ++r) {
     lo[r] = 0, hi[r] = -1;
-    if (live[r]) allowed_keys(qi[r], ctx, lo[r], hi[r]);
+    if (live[r]) allowed_keys(qi[r], ctx, lo[r], hi[r]), nv = r / AG_LANES + 1;
     if (lo[r] <= hi[r]) tile_lo = ag_min(tile_lo, lo[r]), tile_hi = ag_max(tile_hi, hi[r]);
     all_lo = ag_max(all_lo, lo[r]), all_hi = ag_min(all_hi, hi[r]);
   }
@@ -219,7 +242,7 @@ void AG_FN(run_item)(const AttnParams* p, ag_i64 item, void* scratch) {
     const int n_keys = int(ag_min(AG_BLOCK_N, tile_hi + 1 - j0));
     const int n_pad = (n_keys + AG_NR - 1) / AG_NR * AG_NR;
     ag_load_rows(p->k, p->k_str, b, hk, j0, n_pad, ag_min(tile_hi + 1, kv_len), AG_HEAD_DIM, AG_D_PITCH, kb);
-    ag_scores(qt, kb, n_pad, st);
+    ag_scores(qt, kb, n_pad, st, nv);
 
     // Scores -> masked, modded scores; the block's max per row.
     const bool whole = !AG_HAS_DATA_MASK && j0 >= all_lo && j0 + n_keys - 1 <= all_hi;
@@ -301,7 +324,7 @@ void AG_FN(run_item)(const AttnParams* p, ag_i64 item, void* scratch) {
       }
     }
     ag_load_rows(p->v, p->v_str, b, hk, j0, n_pad, ag_min(tile_hi + 1, kv_len), AG_HEAD_DIM_V, AG_DV_PAD, vb);
-    ag_accumulate(st, vb, n_pad, ot);
+    ag_accumulate(st, vb, n_pad, ot, nv);
   }
 
   // O = ot / l, transposed back; LSE = m + log(l).
