@@ -92,7 +92,10 @@ bool inside(const attngen_tensor& t) {
   for (int d = 0; d < t.rank; ++d) {
     if (t.shape[d] < 0) return true;
     if (t.shape[d] == 0) return true;
-    const __int128 span = __int128(t.shape[d] - 1) * t.strides[d];
+    const __int128 span = __int128(t.shape[d] - 1) * t.strides[d];  // |span| < 2^126
+    // An axis reaching farther than the arena is long leaves it whatever the
+    // base; checked first, so that the sums below stay small (crash-a4a0d7d4).
+    if (span > __int128(kArena) || span < -__int128(kArena)) return false;
     (span < 0 ? lo : hi) += span;
   }
   const __int128 es = __int128(dtype_size(dtype_code(t)));
