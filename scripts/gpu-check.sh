@@ -14,11 +14,15 @@
 #   GPU_CHECK_STEPS="sweep bench" picks steps (also "tiles": the tile shapes
 #   against each other; "profile": the CLI bench and Nsight Compute on one kernel); GPU_CHECK_QUICK=1 fewer lengths; GPU_SWEEP_SECONDS
 #   stops starting sweep cases after that long; GPU_SWEEP_ARGS=--reverse.
+#   GPU_CHECK_SCHEDULES: ATTNGEN_CUDA_TILE values not yet the default (warps
+#   of 32 rows), each swept on its own (bf16 cases, GPU_SCHEDULE_SWEEP_SECONDS)
+#   after the default and timed beside it in the bench; "" for none.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 out=build-gpu/logs
 rm -rf "$out" && mkdir -p "$out"
 steps=${GPU_CHECK_STEPS:-sweep bench}
+schedules=${GPU_CHECK_SCHEDULES-128x32w4,128x64w4}
 third_party=${ATTNGEN_THIRD_PARTY_INCLUDE:-$PWD/.third_party}
 start=$SECONDS
 stamp() { echo "=== $1 ($((SECONDS - start)) s)"; }
@@ -43,16 +47,23 @@ $cli info 2>&1 | tee "$out/info.log"
 rc=0
 if [[ " $steps " == *" sweep "* ]]; then
   stamp "sweep"
-  python3 scripts/gpu_sweep.py "$cli" --jobs 16 --deadline "${GPU_SWEEP_SECONDS:-240}" ${GPU_SWEEP_ARGS:-} 2>&1 |
+  python3 scripts/gpu_sweep.py "$cli" --jobs 16 --deadline "${GPU_SWEEP_SECONDS:-180}" ${GPU_SWEEP_ARGS:-} 2>&1 |
     tee "$out/sweep.log"
   [ "${PIPESTATUS[0]}" = 0 ] || rc=1
+  for tile in ${schedules//,/ }; do
+    stamp "sweep ATTNGEN_CUDA_TILE=$tile"
+    ATTNGEN_CUDA_TILE=$tile python3 scripts/gpu_sweep.py "$cli" --jobs 16 --only .bf16. \
+      --deadline "${GPU_SCHEDULE_SWEEP_SECONDS:-45}" ${GPU_SWEEP_ARGS:-} 2>&1 | sed "s/^/[$tile] /" | tee -a "$out/sweep.log"
+    [ "${PIPESTATUS[0]}" = 0 ] || rc=1
+  done
   # One kernel's dump (source, PTX, ptxas report) for the record.
   ATTNGEN_DUMP="$out/dump" $cli compile specs/examples/bitnet_causal_bf16.json --backend cuda >/dev/null 2>&1 || true
 fi
 if [[ " $steps " == *" bench "* ]]; then
   stamp "bench"
   quick=${GPU_CHECK_QUICK:+--quick}
-  PYTHONUNBUFFERED=1 python3 bench/cuda/sdpa_peers.py --lib "$lib" $quick 2>&1 | tee "$out/bench.log"
+  PYTHONUNBUFFERED=1 python3 bench/cuda/sdpa_peers.py --lib "$lib" $quick --schedules "$schedules" 2>&1 |
+    tee "$out/bench.log"
   [ "${PIPESTATUS[0]}" = 0 ] || rc=1
 fi
 if [[ " $steps " == *" tiles "* ]]; then

@@ -2,7 +2,8 @@
 # CI job: the test suite built with AddressSanitizer + UndefinedBehaviorSanitizer
 # (clang 14, build-asan/), every report fatal.
 #   scripts/job-asan.sh [ctest args...]      e.g. scripts/job-asan.sh -R Api
-# Runs every test but the `full` sweep (slow everywhere; label full) and
+# Runs every test but the `full` sweep (slow everywhere; label full), the
+# 16-bit CUDA compiles (label cuda_mma: NVRTC's work, no other host code) and
 # `install` (a consumer project built without sanitizers cannot link an
 # instrumented libattngen; the main job runs it), with the backend sweep
 # reduced to ATTNGEN_SWEEP=smoke. The llvm backend's code comes from clang
@@ -15,5 +16,5 @@ scripts/setup.sh ci
 scripts/build-variant.sh asan
 source scripts/sanitizer-env.sh
 cd build-asan
-ATTNGEN_SWEEP=smoke nice -n 10 ctest --output-on-failure -j"$(nproc)" -LE 'full|install' \
+ATTNGEN_SWEEP=smoke nice -n 10 ctest --output-on-failure -j"$(nproc)" -LE 'full|install|cuda_mma' \
   -E '^(avx2|llvm_sse)\..*llvm|GuardPages.*llvm' "$@"

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # CI job: line coverage of codegen/ and runtime/ (gcc --coverage, build-cov/)
-# over the default test set (every test but label `full`; the backend sweep at
+# over the default test set (every test but labels `full` and `cuda_mma`, the
+# 16-bit CUDA compiles, which run no host code the f32 ones do not; the backend sweep at
 # ATTNGEN_SWEEP=smoke, since -O0 makes the float64 reference slow). Prints the
 # figures last; the report is build-cov/coverage/index.html (per file and line)
 # and build-cov/coverage.txt.
@@ -10,7 +11,7 @@ cd "$(dirname "$0")/.."
 scripts/setup.sh ci
 scripts/build-variant.sh cov
 find build-cov -name '*.gcda' -delete
-(cd build-cov && ATTNGEN_SWEEP=smoke nice -n 10 ctest --output-on-failure -j"$(nproc)" -LE full "$@")
+(cd build-cov && ATTNGEN_SWEEP=smoke nice -n 10 ctest --output-on-failure -j"$(nproc)" -LE 'full|cuda_mma' "$@")
 mkdir -p build-cov/coverage
 # Tests run kernels on many threads and gcov's counters are plain increments,
 # so a racing branch count can come out negative: gcovr skips what it cannot

@@ -136,9 +136,30 @@ TEST(CudaRender, TileOverrideIsInTheTagAndTheLaunch) {
   EXPECT_EQ(r.launch.block_m, 64);
   EXPECT_EQ(r.launch.threads, 128);
   EXPECT_TRUE(has(r.source, "#define AG_BLOCK_N 32\n"));
-  ::setenv("ATTNGEN_CUDA_TILE", "96x\x01", 1);
-  EXPECT_EQ(error_of([] { schedule_tag(); }),
-            "ATTNGEN_CUDA_TILE: expected 64x32, 64x64, 128x32 or 128x64 (query rows x keys per block), got '96x?'");
+  EXPECT_TRUE(has(r.source, "#define AG_WARP_M_TILES 1\n"));
+  // Warps of 32 rows: half the warps, each K/V fragment feeds two MMAs, Q is
+  // re-read from shared memory where two row blocks of it would not fit.
+  ::setenv("ATTNGEN_CUDA_TILE", "128x32w4", 1);
+  EXPECT_EQ(schedule_tag(), "/tile-128x32w4");
+  const RenderedKernel w = render(R"({"dtype": "bf16", "head_dim": 128, "num_heads": 2})");
+  EXPECT_EQ(w.launch.block_m, 128);
+  EXPECT_EQ(w.launch.threads, 128);
+  EXPECT_TRUE(has(w.source, "#define AG_WARP_M_TILES 2\n"));
+  EXPECT_TRUE(has(w.source, "#define AG_Q_IN_REGISTERS 0\n"));
+  EXPECT_TRUE(has(w.description, "4 warps of 32 rows"));
+  EXPECT_TRUE(has(render(R"({"dtype": "f16", "head_dim": 64, "num_heads": 2})").source, "#define AG_Q_IN_REGISTERS 1\n"));
+  ::setenv("ATTNGEN_CUDA_TILE", "128x64w8", 1);  // the default's warps, spelled out
+  EXPECT_EQ(schedule_tag(), "/tile-128x64");
+  const std::string expected =
+      "ATTNGEN_CUDA_TILE: expected 64x32, 64x64, 128x32 or 128x64 (query rows x keys per block), optionally with wW "
+      "for W warps of 16 or 32 rows each (128x64w4), got '";
+  for (const char* bad : {"96x\x01", "128x64w3", "128x64w", "128x64x4", "64x64w4x", "w4"}) {
+    ::setenv("ATTNGEN_CUDA_TILE", bad, 1);
+    std::string shown = bad;
+    for (char& c : shown)
+      if (c < 0x20) c = '?';
+    EXPECT_EQ(error_of([] { schedule_tag(); }), expected + shown + "'") << bad;
+  }
   ::unsetenv("ATTNGEN_CUDA_TILE");
   EXPECT_EQ(schedule_tag(), "");
   if (old) ::setenv("ATTNGEN_CUDA_TILE", saved.c_str(), 1);

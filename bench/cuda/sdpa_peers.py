@@ -104,6 +104,9 @@ def main():
     ap.add_argument("--flex", default="8192", help="lengths at which FlexAttention runs (bf16, D 128; each compiles for tens of seconds)")
     ap.add_argument("--lengths", default="", help="comma-separated sequence lengths (default: 1024..16384)")
     ap.add_argument("--dtypes", default="bf16,f16")
+    ap.add_argument("--schedules", default="",
+                    help="ATTNGEN_CUDA_TILE values timed beside the default in the same run, comma-separated "
+                         "(e.g. 128x32w4,128x64w4)")
     opt = ap.parse_args()
     ag = Attngen(opt.lib)
     dev = torch.cuda.get_device_properties(0)
@@ -121,27 +124,40 @@ def main():
     if opt.lengths:
         lengths = [int(x) for x in opt.lengths.split(",")]
     dtypes = [{"bf16": torch.bfloat16, "f16": torch.float16}[x] for x in opt.dtypes.split(",")]
-    tile = os.environ.get("ATTNGEN_CUDA_TILE")
+    tile = os.environ.get("ATTNGEN_CUDA_TILE", "")
     if tile:
         print(f"# attngen tile override ATTNGEN_CUDA_TILE={tile}")
-    print("dtype  D  mask    S      attngen  cudnn  flash2  flex   (TFLOP/s)  attngen/best(cudnn,flash2)  max|diff|")
+    # Each schedule is compiled with ATTNGEN_CUDA_TILE set while it compiles
+    # (the library reads it then) and timed on the same tensors as the peers.
+    schedules = [tile] + [x for x in opt.schedules.split(",") if x and x != tile]
+    extra = "".join(f" {x:>9}" for x in schedules[1:])
+    print(f"dtype  D  mask    S      attngen{extra}  cudnn  flash2  flex   (TFLOP/s)  attngen/best(cudnn,flash2)"
+          "  max|diff| (each attngen schedule)")
     for dtype in dtypes:
         for d in (64, 128):
             for causal in (False, True):
                 spec = {"dtype": "bf16" if dtype == torch.bfloat16 else "f16", "head_dim": d, "num_heads": H,
                         "mask": [{"type": "causal", "align": "top_left"}] if causal else []}
-                kernel = ag.compile(spec)
+                kernels = {}
+                for sched in schedules:
+                    os.environ["ATTNGEN_CUDA_TILE"] = sched
+                    kernels[sched] = ag.compile(spec)
+                os.environ["ATTNGEN_CUDA_TILE"] = tile
                 for s in lengths:
                     q, k, v = (torch.randn(B, H, s, d, device="cuda", dtype=dtype) for _ in range(3))
                     o = torch.empty_like(q)
                     reps = max(3, int(2e12 / flops(B, H, s, d, causal)))
-                    ours = ag.runner(kernel, q, k, v, o)
-                    row = {"attngen": time_ms(ours, reps)}
-                    torch.cuda.synchronize()
+                    with sdpa_kernel(SDPBackend.FLASH_ATTENTION):
+                        ref = F.scaled_dot_product_attention(q, k, v, is_causal=causal)
+                    row, diffs = {}, []
+                    for sched in schedules:
+                        o.fill_(float("nan"))
+                        row[sched or "attngen"] = time_ms(ag.runner(kernels[sched], q, k, v, o), reps)
+                        torch.cuda.synchronize()
+                        diffs.append((o.float() - ref.float()).abs().max().item())
                     for name, backend in (("cudnn", SDPBackend.CUDNN_ATTENTION), ("flash2", SDPBackend.FLASH_ATTENTION)):
                         try:
                             with sdpa_kernel(backend):
-                                ref = F.scaled_dot_product_attention(q, k, v, is_causal=causal)
                                 row[name] = time_ms(lambda: F.scaled_dot_product_attention(q, k, v, is_causal=causal),
                                                     reps)
                         except Exception as e:  # noqa: BLE001
@@ -154,14 +170,15 @@ def main():
                         except Exception as e:  # noqa: BLE001
                             row["flex"] = None
                             print(f"# flex failed: {str(e).splitlines()[0][:100]}")
-                    with sdpa_kernel(SDPBackend.FLASH_ATTENTION):
-                        ref = F.scaled_dot_product_attention(q, k, v, is_causal=causal)
-                    diff = (o.float() - ref.float()).abs().max().item()
                     f = flops(B, H, s, d, causal)
                     tf = {n: (f / (t * 1e-3) / 1e12 if t else None) for n, t in row.items()}
                     best = max([tf[n] for n in ("cudnn", "flash2") if tf.get(n)] or [math.nan])
-                    cells = " ".join(f"{tf[n]:6.1f}" if tf.get(n) else "    - " for n in ("attngen", "cudnn", "flash2", "flex"))
-                    print(f"{spec['dtype']:5} {d:3} {'causal' if causal else 'none  '} {s:6} {cells}   {tf['attngen'] / best:5.2f}x   {diff:.3g}")
+                    names = [x or "attngen" for x in schedules] + ["cudnn", "flash2", "flex"]
+                    cells = " ".join(f"{tf[n]:6.1f}" if tf.get(n) else "    - " for n in names)
+                    fastest = max(tf[x or "attngen"] for x in schedules)
+                    diff = " ".join(f"{x:.3g}" for x in diffs)
+                    print(f"{spec['dtype']:5} {d:3} {'causal' if causal else 'none  '} {s:6} {cells}   "
+                          f"{tf[schedules[0] or 'attngen'] / best:5.2f}x (fastest {fastest / best:4.2f}x)   {diff}")
                     sys.stdout.flush()
                     del q, k, v, o
                     torch.cuda.empty_cache()

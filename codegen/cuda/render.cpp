@@ -44,32 +44,45 @@ int round_up(int x, int m) { return (x + m - 1) / m * m; }
 
 struct TileOverride {
   int m = 0, n = 0;  // 0: the per-spec choice
+  int warps = 0;     // 0: one warp per 16 rows
 };
 
+// "MxN" or "MxNwW": M 64 or 128 query rows, N 32 or 64 keys, W warps owning
+// 16 or 32 rows each (W = M / 16 or M / 32).
 TileOverride tile_override() {
   const char* env = std::getenv("ATTNGEN_CUDA_TILE");
   TileOverride t;
   if (!env || !*env) return t;
   const std::string v = env;
-  if (v == "64x32" || v == "64x64" || v == "128x32" || v == "128x64") {
-    t.m = std::stoi(v.substr(0, v.find('x')));
-    t.n = std::stoi(v.substr(v.find('x') + 1));
-    return t;
+  const std::string shape = v.substr(0, v.find('w'));
+  if (shape == "64x32" || shape == "64x64" || shape == "128x32" || shape == "128x64") {
+    t.m = std::stoi(shape.substr(0, shape.find('x')));
+    t.n = std::stoi(shape.substr(shape.find('x') + 1));
+    t.warps = t.m / 16;
+    const std::string w = v.size() > shape.size() ? v.substr(shape.size() + 1) : std::to_string(t.warps);
+    if (w == std::to_string(t.m / 16) || w == std::to_string(t.m / 32)) {
+      t.warps = std::stoi(w);
+      return t;
+    }
   }
   std::string shown = v.substr(0, 40);
   for (char& c : shown)
     if (c < 0x20 || c > 0x7e) c = '?';
-  throw Error("ATTNGEN_CUDA_TILE: expected 64x32, 64x64, 128x32 or 128x64 (query rows x keys per block), got '" +
+  throw Error("ATTNGEN_CUDA_TILE: expected 64x32, 64x64, 128x32 or 128x64 (query rows x keys per block), "
+              "optionally with wW for W warps of 16 or 32 rows each (128x64w4), got '" +
               shown + "'");
 }
 
 struct Tiles {
   int d_pad, dv_pad, warps, threads, block_m, block_n;
+  int warp_m_tiles;  // 16-row MMA blocks per warp (16-bit dtypes)
   bool q_in_registers;
   int smem_bytes;
 };
 
-// Tile shape per dtype. 16-bit: 16 rows per warp (one m16n8k16 row block),
+// Tile shape per dtype. 16-bit: 16 rows per warp (one m16n8k16 row block;
+// ATTNGEN_CUDA_TILE can give a warp 32, so that each K and V fragment feeds
+// two MMAs),
 // 8 warps and 64-key blocks while a row's fragments of Q, S and O fit the
 // registers without spilling (D, Dv <= 128), else 4 warps, 32-key blocks and Q
 // re-read from shared memory. f32: 32 x 32 tiles of scalar FMAs, 4 threads a row.
@@ -82,6 +95,7 @@ Tiles tiles_for(const Spec& s) {
     t.block_n = 32;
     t.threads = 4 * t.block_m;
     t.warps = t.threads / 32;
+    t.warp_m_tiles = 1;
     t.q_in_registers = false;
     t.smem_bytes = 4 * (t.block_m * (t.d_pad + 1) + t.block_n * (t.d_pad + 1) + t.block_n * (t.dv_pad + 1) +
                         t.block_m * (t.block_n + 1));
@@ -97,10 +111,11 @@ Tiles tiles_for(const Spec& s) {
   if (const TileOverride o = tile_override(); o.m) {
     t.block_m = o.m;
     t.block_n = o.n;
-    t.warps = o.m / 16;
+    t.warps = o.warps;
     t.threads = 32 * t.warps;
   }
-  t.q_in_registers = t.d_pad <= 128;
+  t.warp_m_tiles = t.block_m / (16 * t.warps);
+  t.q_in_registers = t.warp_m_tiles * t.d_pad <= 128;
   t.smem_bytes = 2 * (t.block_m * (t.d_pad + 8) + t.block_n * (t.d_pad + 8) + t.block_n * (t.dv_pad + 8));
   return t;
 }
@@ -135,7 +150,9 @@ std::string entry_name(const Spec& s) {
 
 std::string schedule_tag() {
   const TileOverride o = tile_override();
-  return o.m ? "/tile-" + std::to_string(o.m) + "x" + std::to_string(o.n) : "";
+  if (!o.m) return "";
+  std::string tag = "/tile-" + std::to_string(o.m) + "x" + std::to_string(o.n);
+  return o.warps == o.m / 16 ? tag : tag + "w" + std::to_string(o.warps);
 }
 
 std::string unsupported_reason(const Spec& s) {
@@ -159,7 +176,8 @@ RenderedKernel render_attention(const Spec& s, const Arch& arch) {
   r.options = {"--std=c++17"};
   std::ostringstream d;
   d << (s.dtype == ElemType::f32 ? "f32 CUDA-core FMA" : std::string(elem_name(s.dtype)) + " mma.sync m16n8k16")
-    << ", " << t.block_m << "x" << t.block_n << " tiles, " << t.warps << " warps, D " << t.d_pad << "/Dv "
+    << ", " << t.block_m << "x" << t.block_n << " tiles, " << t.warps << " warps"
+    << (t.warp_m_tiles > 1 ? " of " + std::to_string(16 * t.warp_m_tiles) + " rows" : "") << ", D " << t.d_pad << "/Dv "
     << t.dv_pad << " padded" << (t.q_in_registers ? ", Q in registers" : "") << ", " << t.smem_bytes
     << " B shared, " << arch.name();
   r.description = d.str();
@@ -177,6 +195,7 @@ RenderedKernel render_attention(const Spec& s, const Arch& arch) {
     << "#define AG_THREADS " << t.threads << "\n"
     << "#define AG_BLOCK_M " << t.block_m << "\n"
     << "#define AG_BLOCK_N " << t.block_n << "\n"
+    << "#define AG_WARP_M_TILES " << t.warp_m_tiles << "\n"
     << "#define AG_Q_IN_REGISTERS " << int(t.q_in_registers) << "\n"
     << "#define AG_SCALE_LOG2 " << float_literal(float(s.scale * 1.4426950408889634)) << "\n"
     << "#define AG_PLAIN_SCORE " << int(!s.find_mod<SoftcapMod>() && !s.find_mod<AlibiMod>() &&

@@ -7,10 +7,12 @@
 // per query row). Nothing here branches at run time on the kind of mask.
 //
 // One block owns BLOCK_M query rows of one (batch entry, query head) and walks
-// the key blocks that the index masks allow, with an online softmax in the
-// log2 domain. Key blocks allowed for every row of the tile skip the
+// the key blocks that the index masks allow, with an online softmax whose
+// exponents are base 2. Key blocks allowed for every row of the tile skip the
 // per-element mask work. f16/bf16: tensor-core MMA (mma.sync m16n8k16, f32
-// accumulation), cp.async copies into shared memory, ldmatrix fragment loads;
+// accumulation; a warp owns AG_WARP_M_TILES blocks of 16 rows, so each K and
+// V fragment it loads feeds that many MMAs), cp.async copies into shared
+// memory, ldmatrix fragment loads;
 // f32: FMA on the CUDA cores (exact f32, no TF32).
 //
 // Semantics are spec v1 (docs/spec.md): rows past q_lens and rows with no
@@ -100,14 +102,24 @@ __device__ __forceinline__ float ag_custom_mask_value(const AttnParams& p, const
   }
 }
 
-// The score of (row, key j) in the log2 domain from the raw q.k product: scale,
+// Scores are kept in "score units": the raw q.k product when the score is
+// plain (no score mod, no additive mask), else the score itself; the scale to
+// the log2 domain is applied inside the exponent's FMA (ag_prob), so a plain
+// score costs nothing before its maximum and exponent.
+#if AG_PLAIN_SCORE
+#define AG_EXP2_SCALE AG_SCALE_LOG2
+#else
+#define AG_EXP2_SCALE AG_LOG2E
+#endif
+
+// The score of (row, key j) in score units from the raw q.k product: scale,
 // softcap, ALiBi, additive mask, then -inf where any mask disallows (spec v1,
 // "Order of operations"). `full`: the key block is allowed for every row of
 // the tile by the index masks, so only data masks remain to check.
 template <bool full>
 __device__ __forceinline__ float ag_score(float qk, const AttnParams& p, const AgEntry& e, const AgRow& r, ag_i64 j) {
-  if (full && AG_PLAIN_SCORE && !AG_HAS_DATA_MASK) return qk * AG_SCALE_LOG2;  // one multiply
-  float s = qk * AG_SCALE;
+  if (full && AG_PLAIN_SCORE && !AG_HAS_DATA_MASK) return qk;
+  float s = AG_PLAIN_SCORE ? qk : qk * AG_SCALE;
   s = ag_softcap(s);
   if (AG_HAS_ALIBI) {
     const ag_i64 d = r.i + e.ctx.skv - e.ctx.sq - j;
@@ -118,7 +130,28 @@ __device__ __forceinline__ float ag_score(float qk, const AttnParams& p, const A
   if (!full) ok = j >= r.lo && j <= r.hi;
   if (AG_HAS_DOCUMENT) ok = ok && p.kv_doc[e.b * p.kv_doc_str[0] + j * p.kv_doc_str[1]] == r.doc;
   if (AG_HAS_CUSTOM_BOOL) ok = ok && ag_custom_mask_value(p, e, r.i, j) != 0.f;
-  return ok ? s * AG_LOG2E : -AG_INF;
+  return ok ? s : -AG_INF;
+}
+
+// ---- the online softmax of one row, in score units (m, mx) and log2 units (base)
+//
+// One step for a block whose maximum, with the running maximum m, is mx:
+// returns the factor for what the row accumulated so far and sets base, the
+// offset of the exponent (0 while no key is allowed: exp2(-inf - 0) = 0, not
+// NaN). The factor is exactly 1 when the maximum did not move (ex2(0) = 1), so
+// a warp whose rows all kept theirs skips the rescale.
+__device__ __forceinline__ float ag_softmax_step(float& m, float mx, float& base) {
+  const float alpha = mx == -AG_INF ? 1.f : ag_exp2((m - mx) * AG_EXP2_SCALE);
+  base = mx == -AG_INF ? 0.f : mx * AG_EXP2_SCALE;
+  m = mx;
+  return alpha;
+}
+__device__ __forceinline__ float ag_prob(float s, float base) { return ag_exp2(fmaf(s, AG_EXP2_SCALE, -base)); }
+// A block's sum of probabilities; NaN when its maximum overflowed the log2
+// domain (base = +inf), which would otherwise give every key 0 and pass the
+// row off as empty: a score that overflows makes the row NaN (spec v1).
+__device__ __forceinline__ float ag_block_sum(float sum, float base) {
+  return base == AG_INF ? __int_as_float(0x7fc00000) : sum;
 }
 
 // ---- the block's work: its entry, its rows and the key blocks to visit
@@ -259,8 +292,8 @@ __device__ __forceinline__ void ag_store_lse(const AttnParams& p, const AgEntry&
 __device__ __forceinline__ float ag_row_scale(float l, bool valid_row) {
   return !valid_row || l == 0.f ? 0.f : 1.f / l;
 }
-__device__ __forceinline__ float ag_row_lse(float m2, float l, bool valid_row) {
-  return !valid_row || l == 0.f ? -AG_INF : (m2 + log2f(l)) * AG_LN2;
+__device__ __forceinline__ float ag_row_lse(float m, float l, bool valid_row) {
+  return !valid_row || l == 0.f ? -AG_INF : (m * AG_EXP2_SCALE + log2f(l)) * AG_LN2;
 }
 
 #if AG_DTYPE != AG_DTYPE_F32
@@ -308,9 +341,10 @@ constexpr int AG_V_PITCH = AG_DV_PAD + 8;
 constexpr int AG_NT_S = AG_BLOCK_N / 8;   // n-tiles of a score row block
 constexpr int AG_NT_O = AG_DV_PAD / 8;    // n-tiles of the output
 constexpr int AG_KT_Q = AG_D_PAD / 16;    // k-steps of Q.K^T
+constexpr int AG_MT = AG_WARP_M_TILES;    // 16-row blocks per warp: each K/V fragment feeds AG_MT MMAs
 
-// Per-element scoring of one warp's fragment of a key block: rows g and g + 8
-// of the warp's 16, columns 2t, 2t + 1 of each n-tile.
+// Per-element scoring of one warp's fragment of a key block for one 16-row
+// block: rows g and g + 8 of it, columns 2t, 2t + 1 of each n-tile.
 template <bool full>
 __device__ __forceinline__ void ag_score_fragment(float (&s)[AG_NT_S][4], const AttnParams& p, const AgEntry& e,
                                                   const AgRow (&row)[2], ag_i64 j0, int t) {
@@ -327,6 +361,12 @@ __device__ __forceinline__ void ag_score_fragment(float (&s)[AG_NT_S][4], const 
     }
 }
 
+// The A fragment (16 rows x 16 d) of Q for row block `mt` of the warp at k-step kt.
+__device__ __forceinline__ void ag_load_q_fragment(unsigned (&a)[4], const ag_elem* q_s, int wrow, int mt, int kt,
+                                                   int lane) {
+  ag_ldmatrix_x4(a, q_s + (wrow + mt * 16 + (lane >> 3 & 1) * 8 + (lane & 7)) * AG_Q_PITCH + kt * 16 + (lane >> 4) * 8);
+}
+
 extern "C" __global__ void __launch_bounds__(AG_THREADS) AG_ENTRY(const AttnParams p) {
   extern __shared__ __align__(128) unsigned char ag_smem[];
   ag_elem* q_s = reinterpret_cast<ag_elem*>(ag_smem);
@@ -337,16 +377,23 @@ extern "C" __global__ void __launch_bounds__(AG_THREADS) AG_ENTRY(const AttnPara
   const AgEntry& e = tile.e;
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int g = lane / 4, t = lane % 4;
-  const int wrow = warp * 16;  // the warp's first row in the tile
+  const int wrow = warp * 16 * AG_MT;  // the warp's first row in the tile
 
-  AgRow row[2];
-  row[0] = ag_row(p, e, tile.i0 + wrow + g);
-  row[1] = ag_row(p, e, tile.i0 + wrow + g + 8);
+  // Row r = 2 mt + rr of the thread is row g + 8 rr of the warp's row block
+  // mt. Its AgRow is made where it is needed, not kept across the key loop:
+  // the registers go to the accumulators (it is cheap, and blocks that every
+  // row allows need none of it).
+  const ag_i64 i_first = tile.i0 + wrow + g;
+  auto row_at = [&](int r) { return ag_row(p, e, i_first + (r >> 1) * 16 + (r & 1) * 8); };
 
-  float o[AG_NT_O][4];
+  float o[AG_MT][AG_NT_O][4];
 #pragma unroll
-  for (int n = 0; n < AG_NT_O; ++n) o[n][0] = o[n][1] = o[n][2] = o[n][3] = 0.f;
-  float m2[2] = {-AG_INF, -AG_INF}, l[2] = {0.f, 0.f};
+  for (int mt = 0; mt < AG_MT; ++mt)
+#pragma unroll
+    for (int n = 0; n < AG_NT_O; ++n) o[mt][n][0] = o[mt][n][1] = o[mt][n][2] = o[mt][n][3] = 0.f;
+  float m[2 * AG_MT], l[2 * AG_MT];  // running maximum (score units) and sum of each row
+#pragma unroll
+  for (int r = 0; r < 2 * AG_MT; ++r) m[r] = -AG_INF, l[r] = 0.f;
 
   if (tile.nb_begin < tile.nb_end) {
     const AgRows qr = ag_rows(p.q, p.q_str, e.b, e.h, AG_HEAD_DIM);
@@ -357,7 +404,7 @@ extern "C" __global__ void __launch_bounds__(AG_THREADS) AG_ENTRY(const AttnPara
     ag_cp_async_commit();
 
 #if AG_Q_IN_REGISTERS
-    unsigned qf[AG_KT_Q][4];
+    unsigned qf[AG_MT][AG_KT_Q][4];
 #endif
     for (ag_i64 nb = tile.nb_begin; nb < tile.nb_end; ++nb) {
       const ag_i64 j0 = nb * AG_BLOCK_N;
@@ -366,56 +413,79 @@ extern "C" __global__ void __launch_bounds__(AG_THREADS) AG_ENTRY(const AttnPara
       ag_load_tile<AG_BLOCK_N, AG_HEAD_DIM_V, AG_DV_PAD, AG_V_PITCH>(v_s, vr, j0, e.ctx.skv);
       ag_cp_async_commit();
 
-      // S = Q K^T for the warp's 16 rows.
-      float s[AG_NT_S][4];
+      // S = Q K^T for the warp's rows.
+      float s[AG_MT][AG_NT_S][4];
 #pragma unroll
-      for (int n = 0; n < AG_NT_S; ++n) s[n][0] = s[n][1] = s[n][2] = s[n][3] = 0.f;
+      for (int mt = 0; mt < AG_MT; ++mt)
+#pragma unroll
+        for (int n = 0; n < AG_NT_S; ++n) s[mt][n][0] = s[mt][n][1] = s[mt][n][2] = s[mt][n][3] = 0.f;
 #pragma unroll
       for (int kt = 0; kt < AG_KT_Q; ++kt) {
-        unsigned a[4];
+        unsigned a[AG_MT][4];
+#pragma unroll
+        for (int mt = 0; mt < AG_MT; ++mt) {
 #if AG_Q_IN_REGISTERS
-        if (nb == tile.nb_begin)
-          ag_ldmatrix_x4(qf[kt], q_s + (wrow + (lane >> 3 & 1) * 8 + (lane & 7)) * AG_Q_PITCH + kt * 16 + (lane >> 4) * 8);
-        a[0] = qf[kt][0], a[1] = qf[kt][1], a[2] = qf[kt][2], a[3] = qf[kt][3];
+          if (nb == tile.nb_begin) ag_load_q_fragment(qf[mt][kt], q_s, wrow, mt, kt, lane);
+          a[mt][0] = qf[mt][kt][0], a[mt][1] = qf[mt][kt][1], a[mt][2] = qf[mt][kt][2], a[mt][3] = qf[mt][kt][3];
 #else
-        ag_ldmatrix_x4(a, q_s + (wrow + (lane >> 3 & 1) * 8 + (lane & 7)) * AG_Q_PITCH + kt * 16 + (lane >> 4) * 8);
+          ag_load_q_fragment(a[mt], q_s, wrow, mt, kt, lane);
 #endif
+        }
 #pragma unroll
         for (int n2 = 0; n2 < AG_NT_S / 2; ++n2) {
           unsigned b[4];  // keys n2*16 .. +15, d kt*16 .. +15
           ag_ldmatrix_x4(b, k_s + (n2 * 16 + (lane >> 4) * 8 + (lane & 7)) * AG_Q_PITCH + kt * 16 + (lane >> 3 & 1) * 8);
-          ag_mma(s[2 * n2], a, b[0], b[1]);
-          ag_mma(s[2 * n2 + 1], a, b[2], b[3]);
+#pragma unroll
+          for (int mt = 0; mt < AG_MT; ++mt) {
+            ag_mma(s[mt][2 * n2], a[mt], b[0], b[1]);
+            ag_mma(s[mt][2 * n2 + 1], a[mt], b[2], b[3]);
+          }
         }
       }
 
-      if (nb >= tile.full_begin && nb < tile.full_end)
-        ag_score_fragment<true>(s, p, e, row, j0, t);
-      else
-        ag_score_fragment<false>(s, p, e, row, j0, t);
+      const bool full = nb >= tile.full_begin && nb < tile.full_end;
+#pragma unroll
+      for (int mt = 0; mt < AG_MT; ++mt) {
+        const AgRow row[2] = {row_at(2 * mt), row_at(2 * mt + 1)};
+        if (full)
+          ag_score_fragment<true>(s[mt], p, e, row, j0, t);
+        else
+          ag_score_fragment<false>(s[mt], p, e, row, j0, t);
+      }
 
-      // Online softmax: rows g (x = 0, 1) and g + 8 (x = 2, 3); a row's 4
-      // threads are one quad of lanes.
+      // Online softmax: row r = 2 mt + rr is row g + 8 rr of row block mt
+      // (elements x = 2 rr, 2 rr + 1); a row's 4 threads are one quad of lanes.
+      float alpha[2 * AG_MT];
+      bool moved = false;
 #pragma unroll
-      for (int rr = 0; rr < 2; ++rr) {
-        float mx = m2[rr];
+      for (int mt = 0; mt < AG_MT; ++mt)
 #pragma unroll
-        for (int n = 0; n < AG_NT_S; ++n) mx = fmaxf(mx, fmaxf(s[n][2 * rr], s[n][2 * rr + 1]));
-        mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
-        mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
-        const float base = mx == -AG_INF ? 0.f : mx;  // all masked so far: exp2(-inf - 0) = 0, not NaN
-        const float alpha = ag_exp2(m2[rr] - base);
-        m2[rr] = mx;
-        float sum = 0.f;
+        for (int rr = 0; rr < 2; ++rr) {
+          const int r = 2 * mt + rr;
+          float mx = m[r];
 #pragma unroll
-        for (int n = 0; n < AG_NT_S; ++n) {
-          s[n][2 * rr] = ag_exp2(s[n][2 * rr] - base);
-          s[n][2 * rr + 1] = ag_exp2(s[n][2 * rr + 1] - base);
-          sum += s[n][2 * rr] + s[n][2 * rr + 1];
+          for (int n = 0; n < AG_NT_S; ++n) mx = fmaxf(mx, fmaxf(s[mt][n][2 * rr], s[mt][n][2 * rr + 1]));
+          mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
+          mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
+          float base;
+          alpha[r] = ag_softmax_step(m[r], mx, base);
+          moved = moved || alpha[r] != 1.f;
+          float sum = 0.f;
+#pragma unroll
+          for (int n = 0; n < AG_NT_S; ++n) {
+            s[mt][n][2 * rr] = ag_prob(s[mt][n][2 * rr], base);
+            s[mt][n][2 * rr + 1] = ag_prob(s[mt][n][2 * rr + 1], base);
+            sum += s[mt][n][2 * rr] + s[mt][n][2 * rr + 1];
+          }
+          l[r] = l[r] * alpha[r] + ag_block_sum(sum, base);
         }
-        l[rr] = l[rr] * alpha + sum;
+      if (__any_sync(0xffffffffu, moved)) {  // once the maxima settle, most blocks skip this
 #pragma unroll
-        for (int n = 0; n < AG_NT_O; ++n) o[n][2 * rr] *= alpha, o[n][2 * rr + 1] *= alpha;
+        for (int mt = 0; mt < AG_MT; ++mt)
+#pragma unroll
+          for (int n = 0; n < AG_NT_O; ++n)
+#pragma unroll
+            for (int x = 0; x < 4; ++x) o[mt][n][x] *= alpha[2 * mt + (x >> 1)];
       }
 
       ag_cp_async_wait_all();  // V of this block
@@ -428,17 +498,23 @@ extern "C" __global__ void __launch_bounds__(AG_THREADS) AG_ENTRY(const AttnPara
       // O += P V: P's accumulator fragments are the A fragments of the next MMA.
 #pragma unroll
       for (int kk = 0; kk < AG_BLOCK_N / 16; ++kk) {
-        unsigned a[4];
-        a[0] = ag_pack2(s[2 * kk][0], s[2 * kk][1]);
-        a[1] = ag_pack2(s[2 * kk][2], s[2 * kk][3]);
-        a[2] = ag_pack2(s[2 * kk + 1][0], s[2 * kk + 1][1]);
-        a[3] = ag_pack2(s[2 * kk + 1][2], s[2 * kk + 1][3]);
+        unsigned a[AG_MT][4];
+#pragma unroll
+        for (int mt = 0; mt < AG_MT; ++mt) {
+          a[mt][0] = ag_pack2(s[mt][2 * kk][0], s[mt][2 * kk][1]);
+          a[mt][1] = ag_pack2(s[mt][2 * kk][2], s[mt][2 * kk][3]);
+          a[mt][2] = ag_pack2(s[mt][2 * kk + 1][0], s[mt][2 * kk + 1][1]);
+          a[mt][3] = ag_pack2(s[mt][2 * kk + 1][2], s[mt][2 * kk + 1][3]);
+        }
 #pragma unroll
         for (int n2 = 0; n2 < AG_NT_O / 2; ++n2) {
           unsigned b[4];  // keys kk*16 .. +15, dv n2*16 .. +15
           ag_ldmatrix_x4_trans(b, v_s + (kk * 16 + (lane >> 3 & 1) * 8 + (lane & 7)) * AG_V_PITCH + n2 * 16 + (lane >> 4) * 8);
-          ag_mma(o[2 * n2], a, b[0], b[1]);
-          ag_mma(o[2 * n2 + 1], a, b[2], b[3]);
+#pragma unroll
+          for (int mt = 0; mt < AG_MT; ++mt) {
+            ag_mma(o[mt][2 * n2], a[mt], b[0], b[1]);
+            ag_mma(o[mt][2 * n2 + 1], a[mt], b[2], b[3]);
+          }
         }
       }
     }
@@ -447,28 +523,31 @@ extern "C" __global__ void __launch_bounds__(AG_THREADS) AG_ENTRY(const AttnPara
   // Sum each row over its quad, normalise, store (rows past Sq's extent are not ours).
   const AgOut out = ag_out(p, e);
 #pragma unroll
-  for (int rr = 0; rr < 2; ++rr) {
-    float lsum = l[rr];
-    lsum += __shfl_xor_sync(0xffffffffu, lsum, 1);
-    lsum += __shfl_xor_sync(0xffffffffu, lsum, 2);
-    const ag_i64 i = row[rr].i;
-    if (i >= p.sq) continue;
-    const bool valid = i < e.ctx.sq;
-    const float inv = ag_row_scale(lsum, valid);
-    ag_elem* dst = out.base + i * out.row_str;
+  for (int mt = 0; mt < AG_MT; ++mt)
 #pragma unroll
-    for (int n = 0; n < AG_NT_O; ++n) {
-      const int c = n * 8 + 2 * t;
-      const float v0 = valid ? o[n][2 * rr] * inv : 0.f, v1 = valid ? o[n][2 * rr + 1] * inv : 0.f;
-      if (out.pairs && c + 1 < AG_HEAD_DIM_V) {
-        *reinterpret_cast<unsigned*>(dst + c) = ag_pack2(v0, v1);
-      } else {
-        if (c < AG_HEAD_DIM_V) dst[c * out.col_str] = ag_from_float(v0);
-        if (c + 1 < AG_HEAD_DIM_V) dst[(c + 1) * out.col_str] = ag_from_float(v1);
+    for (int rr = 0; rr < 2; ++rr) {
+      const int r = 2 * mt + rr;
+      float lsum = l[r];
+      lsum += __shfl_xor_sync(0xffffffffu, lsum, 1);
+      lsum += __shfl_xor_sync(0xffffffffu, lsum, 2);
+      const ag_i64 i = i_first + mt * 16 + rr * 8;
+      if (i >= p.sq) continue;
+      const bool valid = i < e.ctx.sq;
+      const float inv = ag_row_scale(lsum, valid);
+      ag_elem* dst = out.base + i * out.row_str;
+#pragma unroll
+      for (int n = 0; n < AG_NT_O; ++n) {
+        const int c = n * 8 + 2 * t;
+        const float v0 = valid ? o[mt][n][2 * rr] * inv : 0.f, v1 = valid ? o[mt][n][2 * rr + 1] * inv : 0.f;
+        if (out.pairs && c + 1 < AG_HEAD_DIM_V) {
+          *reinterpret_cast<unsigned*>(dst + c) = ag_pack2(v0, v1);
+        } else {
+          if (c < AG_HEAD_DIM_V) dst[c * out.col_str] = ag_from_float(v0);
+          if (c + 1 < AG_HEAD_DIM_V) dst[(c + 1) * out.col_str] = ag_from_float(v1);
+        }
       }
+      if (t == 0) ag_store_lse(p, e, i, ag_row_lse(m[r], lsum, valid));
     }
-    if (t == 0) ag_store_lse(p, e, i, ag_row_lse(m2[rr], lsum, valid));
-  }
 }
 
 #else
@@ -499,7 +578,7 @@ extern "C" __global__ void __launch_bounds__(AG_THREADS) AG_ENTRY(const AttnPara
   float o[AG_COLS_PER_THREAD];
 #pragma unroll
   for (int x = 0; x < AG_COLS_PER_THREAD; ++x) o[x] = 0.f;
-  float m2 = -AG_INF, l = 0.f;
+  float m = -AG_INF, l = 0.f;  // running maximum (score units) and sum of the row
 
   if (tile.nb_begin < tile.nb_end) {
     AgRows qr = ag_rows(p.q, p.q_str, e.b, e.h, AG_HEAD_DIM);
@@ -523,7 +602,7 @@ extern "C" __global__ void __launch_bounds__(AG_THREADS) AG_ENTRY(const AttnPara
         for (int x = 0; x < AG_KEYS_PER_THREAD; ++x) s[x] = fmaf(qv, k_s[(c + 4 * x) * AG_QK_PITCH + d], s[x]);
       }
       const bool full = nb >= tile.full_begin && nb < tile.full_end;
-      float mx = m2;
+      float mx = m;
 #pragma unroll
       for (int x = 0; x < AG_KEYS_PER_THREAD; ++x) {
         const ag_i64 j = j0 + c + 4 * x;
@@ -533,17 +612,16 @@ extern "C" __global__ void __launch_bounds__(AG_THREADS) AG_ENTRY(const AttnPara
       }
       mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
       mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
-      const float base = mx == -AG_INF ? 0.f : mx;
-      const float alpha = ag_exp2(m2 - base);
-      m2 = mx;
+      float base;
+      const float alpha = ag_softmax_step(m, mx, base);
       float sum = 0.f;
 #pragma unroll
       for (int x = 0; x < AG_KEYS_PER_THREAD; ++x) {
-        const float pv = ag_exp2(s[x] - base);
+        const float pv = ag_prob(s[x], base);
         sum += pv;
         p_s[r * AG_P_PITCH + c + 4 * x] = pv;
       }
-      l = l * alpha + sum;
+      l = l * alpha + ag_block_sum(sum, base);
       __syncwarp();  // a row's 4 threads are in one warp
 #pragma unroll
       for (int x = 0; x < AG_COLS_PER_THREAD; ++x) o[x] *= alpha;
@@ -568,6 +646,6 @@ extern "C" __global__ void __launch_bounds__(AG_THREADS) AG_ENTRY(const AttnPara
     const int col = c + 4 * x;
     if (col < AG_HEAD_DIM_V) dst[col * out.col_str] = valid ? o[x] * inv : 0.f;
   }
-  if (c == 0) ag_store_lse(p, e, i, ag_row_lse(m2, l, valid));
+  if (c == 0) ag_store_lse(p, e, i, ag_row_lse(m, l, valid));
 }
 #endif
