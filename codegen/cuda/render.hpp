@@ -36,10 +36,11 @@ struct RenderedKernel {
 };
 
 // The tile shape is chosen per spec (render.cpp, tiles_for). ATTNGEN_CUDA_TILE=MxN
-// (M 64 or 128 query rows, N 32 or 64 keys) overrides it for f16/bf16, to
-// measure schedules against each other; schedule_tag() is "" or "/tile-MxN",
-// part of the backend's target and so of every cache key. Throws Error
-// naming the variable for any other value.
+// (M 64 or 128 query rows, N 32 or 64 keys), optionally MxNwW (W warps of 16
+// or 32 rows each), overrides it for f16/bf16, to measure schedules against
+// each other; schedule_tag() is "" or "/tile-MxN[wW]", part of the backend's
+// target and so of every cache key. Throws Error naming the variable for any
+// other value.
 std::string schedule_tag();
 
 // Empty when the CUDA template covers `spec`; otherwise why not.
