@@ -146,6 +146,16 @@ __device__ __forceinline__ float ag_softmax_step(float& m, float mx, float& base
   m = mx;
   return alpha;
 }
+// A row's maximum and sum over the quad of lanes that holds it (both paths
+// keep a row in 4 neighbouring lanes).
+__device__ __forceinline__ float ag_quad_max(float x) {
+  x = fmaxf(x, __shfl_xor_sync(0xffffffffu, x, 1));
+  return fmaxf(x, __shfl_xor_sync(0xffffffffu, x, 2));
+}
+__device__ __forceinline__ float ag_quad_sum(float x) {
+  x += __shfl_xor_sync(0xffffffffu, x, 1);
+  return x + __shfl_xor_sync(0xffffffffu, x, 2);
+}
 __device__ __forceinline__ float ag_prob(float s, float base) { return ag_exp2(fmaf(s, AG_EXP2_SCALE, -base)); }
 // A block's sum of probabilities; NaN when its maximum overflowed the log2
 // domain (base = +inf), which would otherwise give every key 0 and pass the
@@ -465,8 +475,7 @@ extern "C" __global__ void __launch_bounds__(AG_THREADS) AG_ENTRY(const AttnPara
           float mx = m[r];
 #pragma unroll
           for (int n = 0; n < AG_NT_S; ++n) mx = fmaxf(mx, fmaxf(s[mt][n][2 * rr], s[mt][n][2 * rr + 1]));
-          mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
-          mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
+          mx = ag_quad_max(mx);
           float base;
           alpha[r] = ag_softmax_step(m[r], mx, base);
           moved = moved || alpha[r] != 1.f;
@@ -527,9 +536,7 @@ extern "C" __global__ void __launch_bounds__(AG_THREADS) AG_ENTRY(const AttnPara
 #pragma unroll
     for (int rr = 0; rr < 2; ++rr) {
       const int r = 2 * mt + rr;
-      float lsum = l[r];
-      lsum += __shfl_xor_sync(0xffffffffu, lsum, 1);
-      lsum += __shfl_xor_sync(0xffffffffu, lsum, 2);
+      const float lsum = ag_quad_sum(l[r]);
       const ag_i64 i = i_first + mt * 16 + rr * 8;
       if (i >= p.sq) continue;
       const bool valid = i < e.ctx.sq;
@@ -610,8 +617,7 @@ extern "C" __global__ void __launch_bounds__(AG_THREADS) AG_ENTRY(const AttnPara
                     : (j < e.ctx.skv ? ag_score<false>(s[x], p, e, row, j) : -AG_INF);
         mx = fmaxf(mx, s[x]);
       }
-      mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
-      mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
+      mx = ag_quad_max(mx);
       float base;
       const float alpha = ag_softmax_step(m, mx, base);
       float sum = 0.f;
@@ -633,8 +639,7 @@ extern "C" __global__ void __launch_bounds__(AG_THREADS) AG_ENTRY(const AttnPara
     }
   }
 
-  l += __shfl_xor_sync(0xffffffffu, l, 1);
-  l += __shfl_xor_sync(0xffffffffu, l, 2);
+  l = ag_quad_sum(l);
   const ag_i64 i = row.i;
   if (i >= p.sq) return;
   const bool valid = i < e.ctx.sq;
