@@ -83,7 +83,10 @@ AG_INLINE void ag_load_rows(const void* base, const ag_i64* str, ag_i64 b, ag_i6
 
 // The decode path (templates/llvm/attention_decode.cpp): items with at most
 // AG_DEC_ROWS live rows, keys in blocks of AG_DEC_BN, V rows AG_DV_PITCH apart.
-#define AG_DEC_ROWS (AG_LANES / 4)
+// 4 rows on every target, even where 4 rows fill the tile path's lanes (SSE2,
+// NEON): that path copies K and V into scratch before its FMAs, waiting on
+// the loads, while the decode path overlaps them.
+#define AG_DEC_ROWS 4
 #define AG_DEC_BN 64
 #define AG_DV_PITCH ((AG_HEAD_DIM_V + 15) / 16 * 16)
 

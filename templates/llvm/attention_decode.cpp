@@ -36,6 +36,7 @@ AG_INLINE agv ag_loadv(const ag_elem* p) {
   return v;
 }
 #endif
+// Rows are read in place when whole vectors (up to 16 lanes) stay within them.
 #define AG_DEC_DIRECT (AG_HEAD_DIM % 16 == 0 && AG_HEAD_DIM_V % 16 == 0)
 
 // The largest power of two <= x and <= cap that divides `of`.
