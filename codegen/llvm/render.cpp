@@ -1,6 +1,7 @@
 // Renders templates/llvm/attention_cpu.cpp for one spec and target: the
 // launch argument's header, a prelude of compile-time constants and the
-// functions that carry the spec's index masks and softcap, then the template.
+// functions that carry the spec's index masks and softcap, then the template
+// and its decode path (templates/llvm/attention_decode.cpp).
 #include "codegen/llvm/render.hpp"
 
 #include <algorithm>
@@ -110,7 +111,9 @@ RenderedCpuKernel render_cpu_attention(const Spec& s, const TargetSpec& target, 
     << "// ---- rendered from the spec: index masks, score mods\n"
     << source::render_row_masks(s, "AG_INLINE") << render_softcap(s) << "\n"
     << "// ---- templates/llvm/attention_cpu.cpp\n"
-    << kAttentionCpu;
+    << kAttentionCpu << "\n"
+    << "// ---- templates/llvm/attention_decode.cpp\n"
+    << kAttentionDecode;
   r.source = o.str();
   return r;
 }

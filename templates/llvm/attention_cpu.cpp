@@ -21,6 +21,8 @@
 // AG_BLOCK_N keys are converted to f32 into scratch (never read past the
 // lengths: zero-filled there). Key blocks allowed for every row skip the
 // per-element mask work; keys outside the tile's allowed range are not visited.
+// An item with few live rows (a decode step) takes the decode path instead,
+// with keys in the lanes (templates/llvm/attention_decode.cpp).
 //
 // Products and sums are fused (FMA) where the target has it (-ffp-contract=on).
 //
@@ -79,13 +81,26 @@ AG_INLINE void ag_load_rows(const void* base, const ag_i64* str, ag_i64 b, ag_i6
   }
 }
 
+// The decode path (templates/llvm/attention_decode.cpp): items with at most
+// AG_DEC_ROWS live rows, keys in blocks of AG_DEC_BN, V rows AG_DV_PITCH apart.
+// 4 rows on every target, even where 4 rows fill the tile path's lanes (SSE2,
+// NEON): that path copies K and V into scratch before its FMAs, waiting on
+// the loads, while the decode path overlaps them.
+#define AG_DEC_ROWS 4
+#define AG_DEC_BN 64
+#define AG_DV_PITCH ((AG_HEAD_DIM_V + 15) / 16 * 16)
+
 // Scratch of one work item, in floats (each part a multiple of 16 floats).
 #define AG_QT_FLOATS (AG_HEAD_DIM * AG_BLOCK_M)
 #define AG_OT_FLOATS (AG_DV_PAD * AG_BLOCK_M)
 #define AG_ST_FLOATS (AG_BLOCK_N * AG_BLOCK_M)
 #define AG_KB_FLOATS (AG_BLOCK_N * AG_D_PITCH)
-#define AG_VB_FLOATS (AG_BLOCK_N * AG_DV_PAD)
-#define AG_SCRATCH_FLOATS (AG_QT_FLOATS + AG_OT_FLOATS + AG_ST_FLOATS + AG_KB_FLOATS + AG_VB_FLOATS + 16)
+#define AG_VB_FLOATS (AG_BLOCK_N * (AG_DV_PAD > AG_DV_PITCH ? AG_DV_PAD : AG_DV_PITCH))
+#define AG_TILE_FLOATS (AG_QT_FLOATS + AG_OT_FLOATS + AG_ST_FLOATS + AG_KB_FLOATS + AG_VB_FLOATS)
+// The decode path's: Q and O rows, scores by row, the dot products' partial vectors.
+#define AG_DEC_FLOATS \
+  (AG_DEC_ROWS * (AG_D_PITCH + AG_DV_PITCH + AG_DEC_BN + AG_LANES * AG_LANES) + AG_KB_FLOATS + AG_VB_FLOATS)
+#define AG_SCRATCH_FLOATS ((AG_TILE_FLOATS > AG_DEC_FLOATS ? AG_TILE_FLOATS : AG_DEC_FLOATS) + 16)
 
 // The two products run on the first RV row vectors of the tile: all of them,
 // or fewer when the tile's live rows fit (a decode step: AG_GROUP rows), the
@@ -162,6 +177,12 @@ AG_INLINE void ag_accumulate(const float* st, const float* vb, int n_keys, float
   ag_accumulate_rv<AG_RV>(st, vb, n_keys, ot);
 }
 
+// The decode path (templates/llvm/attention_decode.cpp, rendered after this
+// file): an item with at most AG_DEC_ROWS live rows.
+AG_INLINE void ag_decode(const AttnParams* p, ag_i64 b, ag_i64 hk, int rows, int n_live, const ag_i64* qi,
+                         const ag_i64* hq, const ag_i64* lo, const ag_i64* hi, const AgRowCtx& ctx, ag_i64 tile_lo,
+                         ag_i64 tile_hi, ag_i64 kv_len, float* scratch);
+
 extern "C" {
 
 #define AG_NUM_KV_HEADS (AG_NUM_HEADS / AG_GROUP)
@@ -213,6 +234,12 @@ void AG_FN(run_item)(const AttnParams* p, ag_i64 item, void* scratch) {
     if (lo[r] <= hi[r]) tile_lo = ag_min(tile_lo, lo[r]), tile_hi = ag_max(tile_hi, hi[r]);
     all_lo = ag_max(all_lo, lo[r]), all_hi = ag_min(all_hi, hi[r]);
   }
+
+  // Live rows are a prefix (queries grow with the row); few of them: the decode path.
+  int n_live = 0;
+  for (int r = 0; r < AG_BLOCK_M; ++r) n_live += live[r];
+  if (n_live <= AG_DEC_ROWS)
+    return ag_decode(p, b, hk, rows, n_live, qi, hq, lo, hi, ctx, tile_lo, tile_hi, kv_len, qt);
 
   // Q transposed, f32.
   const ag_elem* q = static_cast<const ag_elem*>(p->q) + b * p->q_str[0];

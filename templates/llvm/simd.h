@@ -20,6 +20,11 @@ AG_INLINE agv ag_load(const float* p) {
   return v;
 }
 AG_INLINE void ag_store(float* p, agv v) { __builtin_memcpy(p, &v, sizeof v); }
+AG_INLINE agvi ag_loadi(const int* p) {
+  agvi v;
+  __builtin_memcpy(&v, p, sizeof v);
+  return v;
+}
 AG_INLINE agv ag_splat(float x) { return (agv)(x); }
 AG_INLINE agv ag_select(agvi m, agv a, agv b) {
   return __builtin_bit_cast(agv, (__builtin_bit_cast(agvi, a) & m) | (__builtin_bit_cast(agvi, b) & ~m));
@@ -28,6 +33,41 @@ AG_INLINE ag_i64 ag_min(ag_i64 a, ag_i64 b) { return a < b ? a : b; }
 AG_INLINE ag_i64 ag_max(ag_i64 a, ag_i64 b) { return a > b ? a : b; }
 
 static const float ag_inf = __builtin_huge_valf();
+
+// Horizontal sums of AG_LANES vectors at once: ag_fold(a, b) adds the
+// adjacent lanes of a (into the low half) and of b (the high half), so
+// AG_LANES - 1 folds turn v[0..AG_LANES) into one vector whose lane k is the
+// sum of v[k] (each fold keeps the groups in order, halving their width).
+#if AG_LANES == 16
+#define AG_EVEN 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30
+#define AG_ODD 1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31
+#elif AG_LANES == 8
+#define AG_EVEN 0, 2, 4, 6, 8, 10, 12, 14
+#define AG_ODD 1, 3, 5, 7, 9, 11, 13, 15
+#else
+#define AG_EVEN 0, 2, 4, 6
+#define AG_ODD 1, 3, 5, 7
+#endif
+AG_INLINE agv ag_fold(agv a, agv b) {
+  return __builtin_shufflevector(a, b, AG_EVEN) + __builtin_shufflevector(a, b, AG_ODD);
+}
+AG_INLINE agv ag_sums(agv* v) {
+#pragma clang loop unroll(full)
+  for (int w = AG_LANES; w > 1; w /= 2)
+#pragma clang loop unroll(full)
+    for (int i = 0; i < w / 2; ++i) v[i] = ag_fold(v[2 * i], v[2 * i + 1]);
+  return v[0];
+}
+AG_INLINE float ag_hsum(agv v) {
+  float s = 0.0f;
+  for (int x = 0; x < AG_LANES; ++x) s += v[x];
+  return s;
+}
+AG_INLINE float ag_hmax(agv v) {
+  float s = v[0];
+  for (int x = 1; x < AG_LANES; ++x) s = __builtin_elementwise_max(s, v[x]);
+  return s;
+}
 
 // e^x for x <= 0 (x = -inf gives 0): 2^n * 2^f with a degree-6 polynomial on
 // f in [-0.5, 0.5] (relative error ~2e-7). NaN rows are tracked apart.
