@@ -64,7 +64,6 @@ AG_INLINE void ag_dec_scores(const float* qd, const ag_elem* k, ag_i64 ks, int n
 #pragma clang loop unroll(full)
         for (int r = 0; r < R; ++r) acc[r][x] = ag_splat(0.0f);
       }
-#pragma clang loop unroll(disable)
       for (int d = 0; d < AG_D_PITCH; d += AG_LANES) {
         agv kv[KT];
 #pragma clang loop unroll(full)
@@ -102,7 +101,6 @@ AG_INLINE void ag_dec_accumulate(const float* sd, const ag_elem* v, ag_i64 vs, i
     for (int r = 0; r < R; ++r)
 #pragma clang loop unroll(full)
       for (int c = 0; c < C; ++c) acc[r][c] = ag_load(od + r * AG_DV_PITCH + c0 + c * AG_LANES);
-#pragma clang loop unroll(disable)
     for (int n = 0; n < n_keys; ++n) {
       agv vv[C];
 #pragma clang loop unroll(full)
