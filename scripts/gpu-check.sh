@@ -12,7 +12,8 @@
 # /usr/include/{nlohmann,xbyak,CLI} and is listed in .git/info/exclude):
 #   run(command="scripts/gpu-check.sh", carry=[".third_party"], timeout_s=540)
 #   GPU_CHECK_STEPS="sweep bench" picks steps (also "tiles": the tile shapes
-#   against each other; "profile": the CLI bench and Nsight Compute on one kernel); GPU_CHECK_QUICK=1 fewer lengths; GPU_SWEEP_SECONDS
+#   against each other; "profile": the CLI bench and Nsight Compute on one kernel); GPU_CHECK_QUICK=0 all five lengths (default: four, to fit
+#   the call with the schedules below: build about 2 min, sweeps 150 + 2 x 35 s, bench 2-3 min); GPU_SWEEP_SECONDS
 #   stops starting sweep cases after that long; GPU_SWEEP_ARGS=--reverse.
 #   GPU_CHECK_SCHEDULES: ATTNGEN_CUDA_TILE values not yet the default (warps
 #   of 32 rows), each swept on its own (bf16 cases, GPU_SCHEDULE_SWEEP_SECONDS)
@@ -47,13 +48,13 @@ $cli info 2>&1 | tee "$out/info.log"
 rc=0
 if [[ " $steps " == *" sweep "* ]]; then
   stamp "sweep"
-  python3 scripts/gpu_sweep.py "$cli" --jobs 16 --deadline "${GPU_SWEEP_SECONDS:-180}" ${GPU_SWEEP_ARGS:-} 2>&1 |
+  python3 scripts/gpu_sweep.py "$cli" --jobs 16 --deadline "${GPU_SWEEP_SECONDS:-150}" ${GPU_SWEEP_ARGS:-} 2>&1 |
     tee "$out/sweep.log"
   [ "${PIPESTATUS[0]}" = 0 ] || rc=1
   for tile in ${schedules//,/ }; do
     stamp "sweep ATTNGEN_CUDA_TILE=$tile"
     ATTNGEN_CUDA_TILE=$tile python3 scripts/gpu_sweep.py "$cli" --jobs 16 --only .bf16. \
-      --deadline "${GPU_SCHEDULE_SWEEP_SECONDS:-45}" ${GPU_SWEEP_ARGS:-} 2>&1 | sed "s/^/[$tile] /" | tee -a "$out/sweep.log"
+      --deadline "${GPU_SCHEDULE_SWEEP_SECONDS:-35}" ${GPU_SWEEP_ARGS:-} 2>&1 | sed "s/^/[$tile] /" | tee -a "$out/sweep.log"
     [ "${PIPESTATUS[0]}" = 0 ] || rc=1
   done
   # One kernel's dump (source, PTX, ptxas report) for the record.
@@ -61,7 +62,8 @@ if [[ " $steps " == *" sweep "* ]]; then
 fi
 if [[ " $steps " == *" bench "* ]]; then
   stamp "bench"
-  quick=${GPU_CHECK_QUICK:+--quick}
+  quick=--quick
+  [ "${GPU_CHECK_QUICK:-1}" = 0 ] && quick=
   PYTHONUNBUFFERED=1 python3 bench/cuda/sdpa_peers.py --lib "$lib" $quick --schedules "$schedules" 2>&1 |
     tee "$out/bench.log"
   [ "${PIPESTATUS[0]}" = 0 ] || rc=1
