@@ -357,7 +357,7 @@ constexpr int AG_MT = AG_WARP_M_TILES;    // 16-row blocks per warp: each K/V fr
 // block: rows g and g + 8 of it, columns 2t, 2t + 1 of each n-tile.
 template <bool full>
 __device__ __forceinline__ void ag_score_fragment(float (&s)[AG_NT_S][4], const AttnParams& p, const AgEntry& e,
-                                                  const AgRow (&row)[2], ag_i64 j0, int t) {
+                                                  const AgRow* row, ag_i64 j0, int t) {
 #pragma unroll
   for (int nt = 0; nt < AG_NT_S; ++nt)
 #pragma unroll
@@ -389,12 +389,10 @@ extern "C" __global__ void __launch_bounds__(AG_THREADS) AG_ENTRY(const AttnPara
   const int g = lane / 4, t = lane % 4;
   const int wrow = warp * 16 * AG_MT;  // the warp's first row in the tile
 
-  // Row r = 2 mt + rr of the thread is row g + 8 rr of the warp's row block
-  // mt. Its AgRow is made where it is needed, not kept across the key loop:
-  // the registers go to the accumulators (it is cheap, and blocks that every
-  // row allows need none of it).
-  const ag_i64 i_first = tile.i0 + wrow + g;
-  auto row_at = [&](int r) { return ag_row(p, e, i_first + (r >> 1) * 16 + (r & 1) * 8); };
+  // row[2 mt + rr]: row g + 8 rr of the warp's row block mt.
+  AgRow row[2 * AG_MT];
+#pragma unroll
+  for (int r = 0; r < 2 * AG_MT; ++r) row[r] = ag_row(p, e, tile.i0 + wrow + (r >> 1) * 16 + (r & 1) * 8 + g);
 
   float o[AG_MT][AG_NT_O][4];
 #pragma unroll
@@ -456,11 +454,10 @@ extern "C" __global__ void __launch_bounds__(AG_THREADS) AG_ENTRY(const AttnPara
       const bool full = nb >= tile.full_begin && nb < tile.full_end;
 #pragma unroll
       for (int mt = 0; mt < AG_MT; ++mt) {
-        const AgRow row[2] = {row_at(2 * mt), row_at(2 * mt + 1)};
         if (full)
-          ag_score_fragment<true>(s[mt], p, e, row, j0, t);
+          ag_score_fragment<true>(s[mt], p, e, row + 2 * mt, j0, t);
         else
-          ag_score_fragment<false>(s[mt], p, e, row, j0, t);
+          ag_score_fragment<false>(s[mt], p, e, row + 2 * mt, j0, t);
       }
 
       // Online softmax: row r = 2 mt + rr is row g + 8 rr of row block mt
@@ -537,7 +534,7 @@ extern "C" __global__ void __launch_bounds__(AG_THREADS) AG_ENTRY(const AttnPara
     for (int rr = 0; rr < 2; ++rr) {
       const int r = 2 * mt + rr;
       const float lsum = ag_quad_sum(l[r]);
-      const ag_i64 i = i_first + mt * 16 + rr * 8;
+      const ag_i64 i = row[r].i;
       if (i >= p.sq) continue;
       const bool valid = i < e.ctx.sq;
       const float inv = ag_row_scale(lsum, valid);
