@@ -22,6 +22,7 @@ import time
 LENGTHS = [(1, 1), (3, 17), (17, 3), (65, 129), (129, 129), (1, 300), (200, 1000)]
 LENGTHS_OTHER_DIMS = [(17, 3), (129, 129), (33, 300)]
 DIMS = [(128, 128), (40, 72), (256, 256), (33, 17)]
+CASE_TIMEOUT_S = 90  # compile (a few seconds, 16 at once) and verify of one case
 
 
 def variants(spec_dir, tmp):
@@ -44,8 +45,11 @@ def variants(spec_dir, tmp):
 
 def run(cli, backend, case):
     f, sq, skv = case
-    p = subprocess.run([cli, "verify", f, "--backend", backend, "--batch", "2", "--q-len", str(sq), "--kv-len",
-                        str(skv)], capture_output=True, text=True)
+    try:  # a kernel that hangs fails its case instead of the whole call
+        p = subprocess.run([cli, "verify", f, "--backend", backend, "--batch", "2", "--q-len", str(sq), "--kv-len",
+                            str(skv)], capture_output=True, text=True, timeout=CASE_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        return case, 124, f"error: timed out after {CASE_TIMEOUT_S} s"
     return case, p.returncode, p.stdout + p.stderr
 
 

@@ -152,8 +152,10 @@ TEST(CudaRender, TileOverrideIsInTheTagAndTheLaunch) {
   EXPECT_EQ(schedule_tag(), "/tile-128x64");
   const std::string expected =
       "ATTNGEN_CUDA_TILE: expected 64x32, 64x64, 128x32 or 128x64 (query rows x keys per block), optionally with wW "
-      "for W warps of 16 or 32 rows each (128x64w4), got '";
-  for (const char* bad : {"96x\x01", "128x64w3", "128x64w", "128x64x4", "64x64w4x", "w4"}) {
+      "for W warps of 16 or 32 rows each (128x64w4), or MxNwg for sm_90a's warpgroup MMA (M 64, 128 or 192, N 64 or "
+      "128: 128x128wg), got '";
+  for (const char* bad : {"96x\x01", "128x64w3", "128x64w", "128x64x4", "64x64w4x", "w4", "128x32wg", "256x64wg",
+                          "128x128", "128x128w8", "128x128wgg", "x64wg", "1280x64", "128x064wg4"}) {
     ::setenv("ATTNGEN_CUDA_TILE", bad, 1);
     std::string shown = bad;
     for (char& c : shown)
@@ -162,6 +164,39 @@ TEST(CudaRender, TileOverrideIsInTheTagAndTheLaunch) {
   }
   ::unsetenv("ATTNGEN_CUDA_TILE");
   EXPECT_EQ(schedule_tag(), "");
+  if (old) ::setenv("ATTNGEN_CUDA_TILE", saved.c_str(), 1);
+}
+
+// Warpgroups of 64 rows on wgmma (sm_90a only): the instructions are rendered
+// for the spec's key block and Dv, tiles sit in shared memory as core matrices
+// (no padding).
+TEST(CudaRender, WgmmaScheduleRendersWarpgroupMmas) {
+  const char* old = std::getenv("ATTNGEN_CUDA_TILE");
+  const std::string saved = old ? old : "";
+  ::setenv("ATTNGEN_CUDA_TILE", "128x128wg", 1);
+  EXPECT_EQ(schedule_tag(), "/tile-128x128wg");
+  const Spec spec = parse_spec(R"({"dtype": "bf16", "head_dim": 128, "head_dim_v": 72, "num_heads": 2})");
+  const RenderedKernel r = render_attention(spec, parse_arch("sm_90a"));
+  EXPECT_EQ(r.launch.block_m, 128);
+  EXPECT_EQ(r.launch.threads, 256);
+  EXPECT_EQ(r.launch.smem_bytes, 2 * (128 * 128 + 128 * 128 + 128 * 80));
+  EXPECT_TRUE(has(r.description, "bf16 wgmma m64n128k16, 128x128 tiles, 2 warpgroups")) << r.description;
+  EXPECT_TRUE(has(r.source, "wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 {%0, %1,"));
+  EXPECT_TRUE(has(r.source, "wgmma.mma_async.sync.aligned.m64n80k16.f32.bf16.bf16 {%0, %1,"));
+  EXPECT_TRUE(has(r.source, "%39}, {%40, %41, %42, %43}, %44, p, 1, 1, 1;"));  // P from registers, V N-major
+  EXPECT_TRUE(has(r.source, "%63}, %64, %65, p, 1, 1, 0, 0;"));               // Q and K K-major
+  EXPECT_TRUE(has(r.source, "\"+f\"(d[9][3])"));
+  EXPECT_FALSE(has(r.source, "mma.sync.aligned"));
+  EXPECT_EQ(error_of([&] { render_attention(spec, parse_arch("sm_90")); }),
+            "ATTNGEN_CUDA_TILE=128x128wg: warpgroup MMA (wgmma) needs --arch sm_90a, got sm_90");
+  ::setenv("ATTNGEN_CUDA_TILE", "192x64wg", 1);
+  const RenderedKernel f = render_attention(parse_spec(R"({"dtype": "f16", "head_dim": 64, "num_heads": 2})"),
+                                            parse_arch("sm_90a"));
+  EXPECT_EQ(f.launch.threads, 384);
+  EXPECT_TRUE(has(f.source, "wgmma.mma_async.sync.aligned.m64n64k16.f32.f16.f16"));
+  // f32 keeps its CUDA-core kernel whatever the schedule.
+  EXPECT_TRUE(has(render(R"({"dtype": "f32", "head_dim": 64, "num_heads": 2})").description, "f32 CUDA-core FMA"));
+  ::unsetenv("ATTNGEN_CUDA_TILE");
   if (old) ::setenv("ATTNGEN_CUDA_TILE", saved.c_str(), 1);
 }
 

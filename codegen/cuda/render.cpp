@@ -1,7 +1,9 @@
-// Renders templates/cuda/attention_fwd.cu for one spec: a prelude of
+// Renders the CUDA kernel for one spec: the params header, a prelude of
 // compile-time constants (dtype, head dims, tile shape, which masks and score
 // mods exist) and the device functions that carry the spec's index masks and
-// softcap, then the params header and the template text itself.
+// softcap, then templates/cuda/attention_common.cuh and one kernel body
+// (attention_fwd_simt.cu for f32; fragments.cuh and attention_fwd_mma.cu or,
+// for a wgmma schedule, the rendered MMAs and attention_fwd_wgmma.cu).
 #include "codegen/cuda/render.hpp"
 
 #include <cmath>
@@ -43,24 +45,43 @@ constexpr int kMaxHeadDim = 256;
 int round_up(int x, int m) { return (x + m - 1) / m * m; }
 
 struct TileOverride {
-  int m = 0, n = 0;  // 0: the per-spec choice
-  int warps = 0;     // 0: one warp per 16 rows
+  int m = 0, n = 0;    // 0: the per-spec choice
+  int warps = 0;       // 0: one warp per 16 rows
+  bool wgmma = false;  // warpgroups of 64 rows with wgmma (sm_90a)
 };
 
+const char* const kTileExpected =
+    "ATTNGEN_CUDA_TILE: expected 64x32, 64x64, 128x32 or 128x64 (query rows x keys per block), optionally with wW "
+    "for W warps of 16 or 32 rows each (128x64w4), or MxNwg for sm_90a's warpgroup MMA (M 64, 128 or 192, N 64 or "
+    "128: 128x128wg), got '";
+
 // "MxN" or "MxNwW": M 64 or 128 query rows, N 32 or 64 keys, W warps owning
-// 16 or 32 rows each (W = M / 16 or M / 32).
+// 16 or 32 rows each (W = M / 16 or M / 32). "MxNwg": warpgroups of 64 rows
+// with wgmma.
 TileOverride tile_override() {
   const char* env = std::getenv("ATTNGEN_CUDA_TILE");
   TileOverride t;
   if (!env || !*env) return t;
   const std::string v = env;
   const std::string shape = v.substr(0, v.find('w'));
-  if (shape == "64x32" || shape == "64x64" || shape == "128x32" || shape == "128x64") {
-    t.m = std::stoi(shape.substr(0, shape.find('x')));
-    t.n = std::stoi(shape.substr(shape.find('x') + 1));
+  const std::string suffix = v.size() > shape.size() ? v.substr(shape.size() + 1) : "";
+  const size_t x = shape.find('x');
+  const bool digits = x != std::string::npos && x > 0 && x + 1 < shape.size() && x <= 3 && shape.size() - x <= 4 &&
+                      shape.find_first_not_of("0123456789x") == std::string::npos &&
+                      shape.find('x', x + 1) == std::string::npos;
+  if (digits) {
+    t.m = std::stoi(shape.substr(0, x));
+    t.n = std::stoi(shape.substr(x + 1));
+    if (shape != std::to_string(t.m) + "x" + std::to_string(t.n)) t.m = 0;  // leading zeros
+    if (suffix == "g" && (t.m == 64 || t.m == 128 || t.m == 192) && (t.n == 64 || t.n == 128)) {
+      t.wgmma = true;
+      t.warps = t.m / 16;
+      return t;
+    }
+    const bool mma_shape = (t.m == 64 || t.m == 128) && (t.n == 32 || t.n == 64);
     t.warps = t.m / 16;
-    const std::string w = v.size() > shape.size() ? v.substr(shape.size() + 1) : std::to_string(t.warps);
-    if (w == std::to_string(t.m / 16) || w == std::to_string(t.m / 32)) {
+    const std::string w = v.size() > shape.size() ? suffix : std::to_string(t.warps);
+    if (mma_shape && (w == std::to_string(t.m / 16) || w == std::to_string(t.m / 32))) {
       t.warps = std::stoi(w);
       return t;
     }
@@ -68,15 +89,14 @@ TileOverride tile_override() {
   std::string shown = v.substr(0, 40);
   for (char& c : shown)
     if (c < 0x20 || c > 0x7e) c = '?';
-  throw Error("ATTNGEN_CUDA_TILE: expected 64x32, 64x64, 128x32 or 128x64 (query rows x keys per block), "
-              "optionally with wW for W warps of 16 or 32 rows each (128x64w4), got '" +
-              shown + "'");
+  throw Error(kTileExpected + shown + "'");
 }
 
 struct Tiles {
   int d_pad, dv_pad, warps, threads, block_m, block_n;
   int warp_m_tiles;  // 16-row MMA blocks per warp (16-bit dtypes)
   bool q_in_registers;
+  bool wgmma;        // sm_90a warpgroup MMA: 4 warps (64 rows) per warpgroup
   int smem_bytes;
 };
 
@@ -97,6 +117,7 @@ Tiles tiles_for(const Spec& s) {
     t.warps = t.threads / 32;
     t.warp_m_tiles = 1;
     t.q_in_registers = false;
+    t.wgmma = false;
     t.smem_bytes = 4 * (t.block_m * (t.d_pad + 1) + t.block_n * (t.d_pad + 1) + t.block_n * (t.dv_pad + 1) +
                         t.block_m * (t.block_n + 1));
     return t;
@@ -113,10 +134,13 @@ Tiles tiles_for(const Spec& s) {
     t.block_n = o.n;
     t.warps = o.warps;
     t.threads = 32 * t.warps;
+    t.wgmma = o.wgmma;
   }
   t.warp_m_tiles = t.block_m / (16 * t.warps);
-  t.q_in_registers = t.warp_m_tiles * t.d_pad <= 128;
-  t.smem_bytes = 2 * (t.block_m * (t.d_pad + 8) + t.block_n * (t.d_pad + 8) + t.block_n * (t.dv_pad + 8));
+  t.q_in_registers = !t.wgmma && t.warp_m_tiles * t.d_pad <= 128;
+  // mma.sync: rows padded by 16 bytes for ldmatrix; wgmma: core matrices, no padding.
+  const int pad = t.wgmma ? 0 : 8;
+  t.smem_bytes = 2 * (t.block_m * (t.d_pad + pad) + t.block_n * (t.d_pad + pad) + t.block_n * (t.dv_pad + pad));
   return t;
 }
 
@@ -139,6 +163,44 @@ std::string render_softcap(const Spec& s) {
   return o.str();
 }
 
+// The two warpgroup MMAs of attention_fwd_wgmma.cu for this spec's shapes (an
+// instruction's accumulators are its operands, so each N is its own asm):
+// ag_wgmma_qk, S (m64 x n_s) = or += Q K^T over one k16 step, A and B both
+// K-major in shared memory; ag_wgmma_pv, O (m64 x n_o) += P V, P from
+// registers, V N-major in shared memory.
+std::string render_wgmma(const Spec& s, int n_s, int n_o) {
+  const std::string ty = s.dtype == ElemType::bf16 ? "bf16" : "f16";
+  const auto accumulators = [](int n) {
+    std::ostringstream o;
+    o << "{";
+    for (int i = 0; i < n / 2; ++i) o << (i ? ", " : "") << "%" << i;
+    return o.str() + "}";
+  };
+  const auto operands = [](int n) {
+    std::ostringstream o;
+    for (int i = 0; i < n / 2; ++i) o << (i ? ", " : "") << "\"+f\"(d[" << i / 4 << "][" << i % 4 << "])";
+    return o.str();
+  };
+  const std::string instr = ".f32." + ty + "." + ty + " ";
+  std::ostringstream o;
+  o << "__device__ __forceinline__ void ag_wgmma_qk(float (&d)[" << n_s / 8
+    << "][4], unsigned long long a, unsigned long long b, int accumulate) {\n"
+    << "  asm volatile(\"{\\n.reg .pred p;\\nsetp.ne.b32 p, %" << n_s / 2 + 2 << ", 0;\\n\"\n"
+    << "               \"wgmma.mma_async.sync.aligned.m64n" << n_s << "k16" << instr << accumulators(n_s) << ", %"
+    << n_s / 2 << ", %" << n_s / 2 + 1 << ", p, 1, 1, 0, 0;\\n}\\n\"\n"
+    << "               : " << operands(n_s) << "\n"
+    << "               : \"l\"(a), \"l\"(b), \"r\"(accumulate));\n}\n";
+  const int a0 = n_o / 2;
+  o << "__device__ __forceinline__ void ag_wgmma_pv(float (&d)[" << n_o / 8
+    << "][4], const unsigned (&a)[4], unsigned long long b) {\n"
+    << "  asm volatile(\"{\\n.reg .pred p;\\nsetp.ne.b32 p, %" << a0 + 5 << ", 0;\\n\"\n"
+    << "               \"wgmma.mma_async.sync.aligned.m64n" << n_o << "k16" << instr << accumulators(n_o) << ", {%" << a0
+    << ", %" << a0 + 1 << ", %" << a0 + 2 << ", %" << a0 + 3 << "}, %" << a0 + 4 << ", p, 1, 1, 1;\\n}\\n\"\n"
+    << "               : " << operands(n_o) << "\n"
+    << "               : \"r\"(a[0]), \"r\"(a[1]), \"r\"(a[2]), \"r\"(a[3]), \"l\"(b), \"r\"(1));\n}\n";
+  return o.str();
+}
+
 // A kernel name that spells the choices and ends with a hash of the spec.
 std::string entry_name(const Spec& s) {
   std::string n = std::string("attngen_fwd_") + elem_name(s.dtype) + "_d" + std::to_string(s.head_dim) + "_dv" +
@@ -152,6 +214,7 @@ std::string schedule_tag() {
   const TileOverride o = tile_override();
   if (!o.m) return "";
   std::string tag = "/tile-" + std::to_string(o.m) + "x" + std::to_string(o.n);
+  if (o.wgmma) return tag + "wg";
   return o.warps == o.m / 16 ? tag : tag + "w" + std::to_string(o.warps);
 }
 
@@ -174,9 +237,14 @@ RenderedKernel render_attention(const Spec& s, const Arch& arch) {
   r.entry = entry_name(s);
   r.launch = {t.threads, t.block_m, t.smem_bytes};
   r.options = {"--std=c++17"};
+  if (t.wgmma && !(arch.sm == 90 && arch.accel))
+    throw Error("ATTNGEN_CUDA_TILE=" + std::string(std::getenv("ATTNGEN_CUDA_TILE")) +
+                ": warpgroup MMA (wgmma) needs --arch sm_90a, got " + arch.name());
+  const std::string mma = t.wgmma ? " wgmma m64n" + std::to_string(t.block_n) + "k16" : " mma.sync m16n8k16";
   std::ostringstream d;
-  d << (s.dtype == ElemType::f32 ? "f32 CUDA-core FMA" : std::string(elem_name(s.dtype)) + " mma.sync m16n8k16")
-    << ", " << t.block_m << "x" << t.block_n << " tiles, " << t.warps << " warps"
+  d << (s.dtype == ElemType::f32 ? "f32 CUDA-core FMA" : std::string(elem_name(s.dtype)) + mma) << ", " << t.block_m
+    << "x" << t.block_n << " tiles, "
+    << (t.wgmma ? std::to_string(t.warps / 4) + " warpgroups" : std::to_string(t.warps) + " warps")
     << (t.warp_m_tiles > 1 ? " of " + std::to_string(16 * t.warp_m_tiles) + " rows" : "") << ", D " << t.d_pad << "/Dv "
     << t.dv_pad << " padded" << (t.q_in_registers ? ", Q in registers" : "") << ", " << t.smem_bytes
     << " B shared, " << arch.name();
@@ -202,8 +270,19 @@ RenderedKernel render_attention(const Spec& s, const Arch& arch) {
                                         !(custom && custom->format == CustomFormat::additive))
     << "  // no score mod: the score is one multiply\n\n"
     << source::render_row_masks(s, "__device__ __forceinline__") << render_softcap(s) << "\n"
-    << "// ---- templates/cuda/attention_fwd.cu\n"
-    << kAttentionFwdCu;
+    << "// ---- templates/cuda/attention_common.cuh\n"
+    << kAttentionCommonCuh;
+  if (s.dtype == ElemType::f32) {
+    o << "// ---- templates/cuda/attention_fwd_simt.cu\n" << kAttentionFwdSimtCu;
+  } else {
+    o << "// ---- templates/cuda/fragments.cuh\n" << kFragmentsCuh;
+    if (t.wgmma)
+      o << "// ---- rendered: the warpgroup MMAs for these shapes\n"
+        << render_wgmma(s, t.block_n, t.dv_pad) << "// ---- templates/cuda/attention_fwd_wgmma.cu\n"
+        << kAttentionFwdWgmmaCu;
+    else
+      o << "// ---- templates/cuda/attention_fwd_mma.cu\n" << kAttentionFwdMmaCu;
+  }
   r.source = o.str();
   return r;
 }

@@ -1,6 +1,6 @@
-// Spec -> CUDA source: one template (templates/cuda/attention_fwd.cu) with the
-// spec's masks and score mods rendered in as compile-time constants and small
-// device functions. The host launches `entry` with one AttnParams argument
+// Spec -> CUDA source: the templates of templates/cuda (one kernel body per
+// compute path) with the spec's masks and score mods rendered in as
+// compile-time constants and small device functions. The host launches `entry` with one AttnParams argument
 // (templates/common/attention_params.h) on a grid of
 // (ceil(Sq extent / block_m), Hq, B) blocks of `threads` threads.
 #pragma once
@@ -37,10 +37,11 @@ struct RenderedKernel {
 
 // The tile shape is chosen per spec (render.cpp, tiles_for). ATTNGEN_CUDA_TILE=MxN
 // (M 64 or 128 query rows, N 32 or 64 keys), optionally MxNwW (W warps of 16
-// or 32 rows each), overrides it for f16/bf16, to measure schedules against
-// each other; schedule_tag() is "" or "/tile-MxN[wW]", part of the backend's
-// target and so of every cache key. Throws Error naming the variable for any
-// other value.
+// or 32 rows each), or MxNwg (sm_90a's warpgroup MMA: M 64, 128 or 192, N 64
+// or 128), overrides it for f16/bf16, to measure schedules against each other;
+// schedule_tag() is "" or "/tile-MxN[wW|wg]", part of the backend's target and
+// so of every cache key. Throws Error naming the variable for any other value
+// (render_attention: for a wg schedule with an arch other than sm_90a).
 std::string schedule_tag();
 
 // Empty when the CUDA template covers `spec`; otherwise why not.

@@ -1,0 +1,328 @@
+// What every CUDA attention kernel of attngen shares: element conversions,
+// the spec's scores and masks per (row, key), the online softmax's steps, the
+// tile's key-block range and its classification, shared-memory tile loads and
+// the output's stores.
+//
+// codegen/cuda/render.cpp prepends templates/common/attention_params.h and a
+// prelude of compile-time constants and device functions rendered from the
+// spec (AG_* below: dtype, head dims, tile shape, which masks and score mods
+// exist, and `allowed_keys`, the AND of the index masks as one key interval
+// per query row), then appends one kernel body: attention_fwd_mma.cu (f16/bf16,
+// mma.sync), attention_fwd_wgmma.cu (f16/bf16, sm_90a warpgroup MMA) or
+// attention_fwd_simt.cu (f32). Nothing here branches at run time on the kind
+// of mask.
+//
+// Each block owns BLOCK_M query rows of one (batch entry, query head) and
+// walks the key blocks that the index masks allow, with an online softmax
+// whose exponents are base 2. Key blocks allowed for every row of the tile
+// skip the per-element mask work.
+//
+// Semantics are spec v1 (docs/spec.md): rows past q_lens and rows with no
+// allowed key output O = 0 and LSE = -inf; a row that reads NaN/Inf (or whose
+// score overflows) outputs NaN; positions past the lengths are never read
+// (shared memory is zero-filled there instead).
+
+#define AG_INF __int_as_float(0x7f800000)
+#define AG_LOG2E 1.4426950408889634f
+#define AG_LN2 0.6931471805599453f
+
+__device__ __forceinline__ ag_i64 ag_min(ag_i64 a, ag_i64 b) { return a < b ? a : b; }
+__device__ __forceinline__ ag_i64 ag_max(ag_i64 a, ag_i64 b) { return a > b ? a : b; }
+
+__device__ __forceinline__ float ag_exp2(float x) {
+  float y;
+  asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
+  return y;
+}
+
+// ---- element conversions (no cuda_fp16.h / cuda_bf16.h: NVRTC needs no headers)
+__device__ __forceinline__ float ag_half_to_float(unsigned short u) {
+  float f;
+  asm("{ .reg .f16 h; mov.b16 h, %1; cvt.f32.f16 %0, h; }" : "=f"(f) : "h"(u));
+  return f;
+}
+__device__ __forceinline__ unsigned short ag_float_to_half(float f) {
+  unsigned short u;
+  asm("{ .reg .f16 h; cvt.rn.f16.f32 h, %1; mov.b16 %0, h; }" : "=h"(u) : "f"(f));
+  return u;
+}
+__device__ __forceinline__ float ag_bf16_to_float(unsigned short u) { return __int_as_float(int(unsigned(u) << 16)); }
+__device__ __forceinline__ unsigned short ag_float_to_bf16(float f) {
+  unsigned short u;
+  asm("{ .reg .b16 h; cvt.rn.bf16.f32 h, %1; mov.b16 %0, h; }" : "=h"(u) : "f"(f));
+  return u;
+}
+
+#if AG_DTYPE == AG_DTYPE_F32
+typedef float ag_elem;
+__device__ __forceinline__ float ag_to_float(ag_elem x) { return x; }
+__device__ __forceinline__ ag_elem ag_from_float(float x) { return x; }
+#else
+typedef unsigned short ag_elem;
+#if AG_DTYPE == AG_DTYPE_BF16
+__device__ __forceinline__ float ag_to_float(ag_elem x) { return ag_bf16_to_float(x); }
+__device__ __forceinline__ ag_elem ag_from_float(float x) { return ag_float_to_bf16(x); }
+#else
+__device__ __forceinline__ float ag_to_float(ag_elem x) { return ag_half_to_float(x); }
+__device__ __forceinline__ ag_elem ag_from_float(float x) { return ag_float_to_half(x); }
+#endif
+#endif
+
+// ---- what one query row needs to score keys (lengths, interval, row data)
+struct AgRow {
+  ag_i64 i;       // query index
+  ag_i64 lo, hi;  // keys allowed by the index masks (lo > hi: none)
+  int doc;        // document: q_doc[b, i]
+  float slope;    // alibi: slopes[b, h]
+};
+
+struct AgEntry {  // one (batch entry, query head)
+  ag_i64 b, h, hk;
+  AgRowCtx ctx;  // per-entry Sq, Skv, prefix (rendered type, see the prelude)
+};
+
+__device__ __forceinline__ AgRow ag_row(const AttnParams& p, const AgEntry& e, ag_i64 i) {
+  AgRow r;
+  r.i = i;
+  allowed_keys(i, e.ctx, r.lo, r.hi);
+  r.hi = ag_min(r.hi, e.ctx.skv - 1);
+  r.lo = ag_max(r.lo, 0);
+  r.doc = 0;
+  r.slope = 0.f;
+  if (AG_HAS_DOCUMENT && i < e.ctx.sq) r.doc = p.q_doc[e.b * p.q_doc_str[0] + i * p.q_doc_str[1]];
+  if (AG_HAS_ALIBI) r.slope = p.alibi[e.b * p.alibi_str[0] + e.h * p.alibi_str[1]];
+  return r;
+}
+
+__device__ __forceinline__ float ag_custom_mask_value(const AttnParams& p, const AgEntry& e, ag_i64 i, ag_i64 j) {
+  const ag_i64 off = e.b * p.mask_str[0] + e.h * p.mask_str[1] + i * p.mask_str[2] + j * p.mask_str[3];
+  switch (p.mask_type) {
+    case AG_MASK_F32: return static_cast<const float*>(p.mask)[off];
+    case AG_MASK_F16: return ag_half_to_float(static_cast<const unsigned short*>(p.mask)[off]);
+    case AG_MASK_BF16: return ag_bf16_to_float(static_cast<const unsigned short*>(p.mask)[off]);
+    default: return static_cast<const unsigned char*>(p.mask)[off] != 0 ? 1.f : 0.f;
+  }
+}
+
+// Scores are kept in "score units": the raw q.k product when the score is
+// plain (no score mod, no additive mask), else the score itself; the scale to
+// the log2 domain is applied inside the exponent's FMA (ag_prob), so a plain
+// score costs nothing before its maximum and exponent.
+#if AG_PLAIN_SCORE
+#define AG_EXP2_SCALE AG_SCALE_LOG2
+#else
+#define AG_EXP2_SCALE AG_LOG2E
+#endif
+
+// The score of (row, key j) in score units from the raw q.k product: scale,
+// softcap, ALiBi, additive mask, then -inf where any mask disallows (spec v1,
+// "Order of operations"). `full`: the key block is allowed for every row of
+// the tile by the index masks, so only data masks remain to check.
+template <bool full>
+__device__ __forceinline__ float ag_score(float qk, const AttnParams& p, const AgEntry& e, const AgRow& r, ag_i64 j) {
+  if (full && AG_PLAIN_SCORE && !AG_HAS_DATA_MASK) return qk;
+  float s = AG_PLAIN_SCORE ? qk : qk * AG_SCALE;
+  s = ag_softcap(s);
+  if (AG_HAS_ALIBI) {
+    const ag_i64 d = r.i + e.ctx.skv - e.ctx.sq - j;
+    s -= r.slope * float(d < 0 ? -d : d);
+  }
+  if (AG_HAS_CUSTOM_ADDITIVE) s += ag_custom_mask_value(p, e, r.i, j);
+  bool ok = true;
+  if (!full) ok = j >= r.lo && j <= r.hi;
+  if (AG_HAS_DOCUMENT) ok = ok && p.kv_doc[e.b * p.kv_doc_str[0] + j * p.kv_doc_str[1]] == r.doc;
+  if (AG_HAS_CUSTOM_BOOL) ok = ok && ag_custom_mask_value(p, e, r.i, j) != 0.f;
+  return ok ? s : -AG_INF;
+}
+
+// ---- the online softmax of one row, in score units (m, mx) and log2 units (base)
+//
+// One step for a block whose maximum, with the running maximum m, is mx:
+// returns the factor for what the row accumulated so far and sets base, the
+// offset of the exponent (0 while no key is allowed: exp2(-inf - 0) = 0, not
+// NaN). The factor is exactly 1 when the maximum did not move (ex2(0) = 1), so
+// a warp whose rows all kept theirs skips the rescale.
+__device__ __forceinline__ float ag_softmax_step(float& m, float mx, float& base) {
+  const float alpha = mx == -AG_INF ? 1.f : ag_exp2((m - mx) * AG_EXP2_SCALE);
+  base = mx == -AG_INF ? 0.f : mx * AG_EXP2_SCALE;
+  m = mx;
+  return alpha;
+}
+// A row's maximum and sum over the quad of lanes that holds it (both paths
+// keep a row in 4 neighbouring lanes).
+__device__ __forceinline__ float ag_quad_max(float x) {
+  x = fmaxf(x, __shfl_xor_sync(0xffffffffu, x, 1));
+  return fmaxf(x, __shfl_xor_sync(0xffffffffu, x, 2));
+}
+__device__ __forceinline__ float ag_quad_sum(float x) {
+  x += __shfl_xor_sync(0xffffffffu, x, 1);
+  return x + __shfl_xor_sync(0xffffffffu, x, 2);
+}
+__device__ __forceinline__ float ag_prob(float s, float base) { return ag_exp2(fmaf(s, AG_EXP2_SCALE, -base)); }
+// A block's sum of probabilities; NaN when its maximum overflowed the log2
+// domain (base = +inf), which would otherwise give every key 0 and pass the
+// row off as empty: a score that overflows makes the row NaN (spec v1).
+__device__ __forceinline__ float ag_block_sum(float sum, float base) {
+  return base == AG_INF ? __int_as_float(0x7fc00000) : sum;
+}
+
+// ---- the block's work: its entry, its rows and the key blocks to visit
+struct AgTile {
+  AgEntry e;
+  ag_i64 i0;              // first query row of the tile
+  ag_i64 nb_begin, nb_end;  // key blocks to visit
+  ag_i64 full_begin, full_end;  // key blocks allowed for every valid row (index masks)
+};
+
+__device__ __forceinline__ AgTile ag_tile(const AttnParams& p) {
+  AgTile t;
+  // Heavy (late, for causal masks) tiles first: they start before the light ones.
+  const ag_i64 qt = ag_i64(gridDim.x) - 1 - blockIdx.x;
+  t.e.b = blockIdx.z;
+  t.e.h = blockIdx.y;
+  t.e.hk = t.e.h / AG_GROUP;
+  ag_i64 sq = p.sq, skv = p.skv;
+  if (p.q_lens) sq = ag_max(0, ag_min(p.sq, p.q_lens[t.e.b * p.q_lens_str]));
+  if (p.kv_lens) skv = ag_max(0, ag_min(p.skv, p.kv_lens[t.e.b * p.kv_lens_str]));
+  t.e.ctx.sq = sq;
+  t.e.ctx.skv = skv;
+  t.e.ctx.prefix = ag_static_prefix();
+  if (p.prefix_lens) t.e.ctx.prefix = p.prefix_lens[t.e.b * p.prefix_lens_str];
+  t.i0 = qt * AG_BLOCK_M;
+  t.nb_begin = t.nb_end = t.full_begin = t.full_end = 0;
+  const ag_i64 last = ag_min(t.i0 + AG_BLOCK_M, sq) - 1;  // last valid row
+  if (last < t.i0 || skv == 0) return t;
+  // Each index mask allows one interval per row whose ends never decrease
+  // with i, so the tile's keys lie in [lo(i0), hi(last)] and keys in
+  // [lo(last), hi(i0)] are allowed for every row.
+  ag_i64 lo0, hi0, lo1, hi1;
+  allowed_keys(t.i0, t.e.ctx, lo0, hi0);
+  allowed_keys(last, t.e.ctx, lo1, hi1);
+  lo0 = ag_max(lo0, 0);
+  hi1 = ag_min(hi1, skv - 1);
+  if (lo0 > hi1) return t;
+  t.nb_begin = lo0 / AG_BLOCK_N;
+  t.nb_end = hi1 / AG_BLOCK_N + 1;
+  // Whole blocks inside [lo(last), min(hi(i0), skv - 1)].
+  hi0 = ag_min(hi0, skv - 1);
+  if (AG_HAS_DATA_MASK || lo1 > hi0) {
+    t.full_begin = t.full_end = t.nb_end;
+  } else {
+    t.full_begin = (ag_max(lo1, 0) + AG_BLOCK_N - 1) / AG_BLOCK_N;
+    t.full_end = (hi0 + 1) / AG_BLOCK_N;
+    if (t.full_end <= t.full_begin) t.full_begin = t.full_end = t.nb_end;
+  }
+  return t;
+}
+
+// ---- loading a tile of rows into shared memory, zero past the valid rows and columns
+//
+// The fast path copies 16-byte chunks with cp.async (zero-filled where
+// invalid); it needs unit column stride, 16-byte aligned rows and a head dim
+// that is a multiple of the chunk.
+constexpr int AG_CHUNK = 16 / int(sizeof(ag_elem));  // elements per 16-byte chunk
+
+__device__ __forceinline__ unsigned ag_smem_u32(const void* ptr) {
+  unsigned r;
+  asm("{ .reg .u64 a; cvta.to.shared.u64 a, %1; cvt.u32.u64 %0, a; }" : "=r"(r) : "l"(ptr));
+  return r;
+}
+__device__ __forceinline__ void ag_cp_async16(void* smem, const void* gmem, bool valid) {
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(ag_smem_u32(smem)), "l"(gmem),
+               "r"(valid ? 16 : 0));
+}
+__device__ __forceinline__ void ag_cp_async_commit() { asm volatile("cp.async.commit_group;"); }
+__device__ __forceinline__ void ag_cp_async_wait_all() { asm volatile("cp.async.wait_group 0;" ::: "memory"); }
+
+// A rank-4 view's rows for one (b, head): base, row stride, column stride.
+struct AgRows {
+  const ag_elem* base;
+  ag_i64 row_str, col_str;
+  bool chunked;  // the cp.async path applies
+};
+
+__device__ __forceinline__ AgRows ag_rows(const void* data, const ag_i64* str, ag_i64 b, ag_i64 h, int cols) {
+  AgRows r;
+  r.base = static_cast<const ag_elem*>(data) + b * str[0] + h * str[1];
+  r.row_str = str[2];
+  r.col_str = str[3];
+  const bool aligned = (reinterpret_cast<unsigned long long>(data) & 15) == 0;
+  r.chunked = aligned && str[3] == 1 && cols % AG_CHUNK == 0 && str[0] % AG_CHUNK == 0 && str[1] % AG_CHUNK == 0 &&
+              str[2] % AG_CHUNK == 0;
+  return r;
+}
+
+// Q, K and V of the tile's entry (K and V of its KV head).
+struct AgViews {
+  AgRows q, k, v;
+};
+__device__ __forceinline__ AgViews ag_views(const AttnParams& p, const AgEntry& e) {
+  return {ag_rows(p.q, p.q_str, e.b, e.h, AG_HEAD_DIM), ag_rows(p.k, p.k_str, e.b, e.hk, AG_HEAD_DIM),
+          ag_rows(p.v, p.v_str, e.b, e.hk, AG_HEAD_DIM_V)};
+}
+
+// Where row r, column col of a tile goes in shared memory, and which chunk of
+// 16 bytes the c-th copy moves (consecutive threads write consecutive chunks).
+// Rows PITCH elements apart (mma.sync and the f32 kernel).
+template <int COLS_PAD, int PITCH>
+struct AgPitched {
+  __device__ static int at(int r, int col) { return r * PITCH + col; }
+  __device__ static void chunk(int c, int& r, int& col) {
+    r = c / (COLS_PAD / AG_CHUNK);
+    col = c % (COLS_PAD / AG_CHUNK) * AG_CHUNK;
+  }
+};
+
+// rows [row0, row0 + ROWS) of `src` (valid below `row_end`), COLS of COLS_PAD.
+template <int ROWS, int COLS, int COLS_PAD, class Layout>
+__device__ __forceinline__ void ag_load_tile(ag_elem* smem, const AgRows& src, ag_i64 row0, ag_i64 row_end) {
+  if (src.chunked) {
+    for (int c = threadIdx.x; c < ROWS * COLS_PAD / AG_CHUNK; c += AG_THREADS) {
+      int r, col;
+      Layout::chunk(c, r, col);
+      const ag_i64 row = row0 + r;
+      const bool valid = row < row_end && col < COLS;
+      // An invalid chunk reads nothing (source size 0) but needs a valid address.
+      const ag_elem* g = valid ? src.base + row * src.row_str + col : src.base;
+      ag_cp_async16(smem + Layout::at(r, col), g, valid);
+    }
+  } else {
+    for (int x = threadIdx.x; x < ROWS * COLS_PAD; x += AG_THREADS) {
+      const int r = x / COLS_PAD, col = x % COLS_PAD;
+      const ag_i64 row = row0 + r;
+      smem[Layout::at(r, col)] = row < row_end && col < COLS ? src.base[row * src.row_str + col * src.col_str]
+                                                             : ag_from_float(0.f);
+    }
+  }
+}
+
+// ---- storing one output row element pair / the LSE
+struct AgOut {
+  ag_elem* base;
+  ag_i64 row_str, col_str;
+  bool pairs;  // two neighbouring columns are one aligned 32-bit store
+};
+
+__device__ __forceinline__ AgOut ag_out(const AttnParams& p, const AgEntry& e) {
+  AgOut o;
+  o.base = static_cast<ag_elem*>(p.o) + e.b * p.o_str[0] + e.h * p.o_str[1];
+  o.row_str = p.o_str[2];
+  o.col_str = p.o_str[3];
+  o.pairs = sizeof(ag_elem) == 2 && (reinterpret_cast<unsigned long long>(p.o) & 3) == 0 && p.o_str[3] == 1 &&
+            AG_HEAD_DIM_V % 2 == 0 && p.o_str[0] % 2 == 0 && p.o_str[1] % 2 == 0 && p.o_str[2] % 2 == 0;
+  return o;
+}
+
+__device__ __forceinline__ void ag_store_lse(const AttnParams& p, const AgEntry& e, ag_i64 i, float lse) {
+  if (AG_RETURN_LSE) p.lse[e.b * p.lse_str[0] + e.h * p.lse_str[1] + i * p.lse_str[2]] = lse;
+}
+
+// Final normalisation of one row: (o / l, lse) or the empty row (0, -inf);
+// l == 0 means no allowed key, NaN propagates (corrupt data is never "masked").
+__device__ __forceinline__ float ag_row_scale(float l, bool valid_row) {
+  return !valid_row || l == 0.f ? 0.f : 1.f / l;
+}
+__device__ __forceinline__ float ag_row_lse(float m, float l, bool valid_row) {
+  return !valid_row || l == 0.f ? -AG_INF : (m * AG_EXP2_SCALE + log2f(l)) * AG_LN2;
+}
+
