@@ -18,7 +18,7 @@
 #   bench 2-3 min); GPU_SWEEP_SECONDS stops starting sweep cases after that
 #   long; GPU_SWEEP_ARGS=--reverse.
 #   GPU_CHECK_SCHEDULES: ATTNGEN_CUDA_TILE values not yet the default (the
-#   sm_90a warpgroup-MMA kernel at three tile shapes, mma.sync warps of 32
+#   sm_90a warpgroup-MMA kernel, plain and pipelined; mma.sync warps of 32
 #   rows), each swept on its own (bf16 cases, GPU_SCHEDULE_SWEEP_SECONDS)
 #   after the default; those with no failing case are timed beside it in the
 #   bench (a kernel that faults would end the bench's process); "" for none.
@@ -27,7 +27,7 @@ cd "$(dirname "$0")/.."
 out=build-gpu/logs
 rm -rf "$out" && mkdir -p "$out"
 steps=${GPU_CHECK_STEPS:-sweep bench}
-schedules=${GPU_CHECK_SCHEDULES-128x128wg,128x64wg,192x64wg,128x32w4}
+schedules=${GPU_CHECK_SCHEDULES-128x128wg,128x64wgp,128x128wgp,128x32w4}
 third_party=${ATTNGEN_THIRD_PARTY_INCLUDE:-$PWD/.third_party}
 start=$SECONDS
 stamp() { echo "=== $1 ($((SECONDS - start)) s)"; }
@@ -72,8 +72,10 @@ if [[ " $steps " == *" sweep "* ]]; then
   schedules=$passed
   # One kernel's dump (source, PTX, ptxas report) for the record.
   ATTNGEN_DUMP="$out/dump" $cli compile specs/examples/bitnet_causal_bf16.json --backend cuda >/dev/null 2>&1 || true
-  ATTNGEN_CUDA_TILE=128x128wg ATTNGEN_DUMP="$out/dump-wgmma" $cli compile specs/examples/bitnet_causal_bf16.json \
-    --backend cuda >/dev/null 2>&1 || true
+  for tile in 128x128wg 128x64wgp; do
+    ATTNGEN_CUDA_TILE=$tile ATTNGEN_DUMP="$out/dump-$tile" $cli compile specs/examples/bitnet_causal_bf16.json \
+      --backend cuda >/dev/null 2>&1 || true
+  done
 fi
 if [[ " $steps " == *" bench "* ]]; then
   stamp "bench"

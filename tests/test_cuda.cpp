@@ -89,7 +89,17 @@ TEST(CudaPtxas, ReportOfOneEntryAmongSeveral) {
   EXPECT_EQ(r.spill_loads, 16);
   EXPECT_EQ(r.static_smem, 1024);
   EXPECT_EQ(r.describe(), "registers 168, spill stores 24 B, spill loads 16 B, stack 0 B, static smem 1024 B");
+  EXPECT_FALSE(r.wgmma_serialized);
   EXPECT_FALSE(cuda::parse_ptxas_report(log, "missing").found);
+  // ptxas's notice that it serialized an entry's wgmma comes before its header and names it.
+  const std::string serialized =
+      "ptxas info    : (C7514) Potential Performance Loss: wgmma.mma_async instructions are serialized due to non "
+      "wgmma instructions reading accumulator registers of  a wgmma between start and end of the pipeline stage in "
+      "the function 'attn'\n" +
+      log;
+  EXPECT_TRUE(cuda::parse_ptxas_report(serialized, "attn").wgmma_serialized);
+  EXPECT_FALSE(cuda::parse_ptxas_report(serialized, "other").wgmma_serialized);
+  EXPECT_TRUE(cuda::parse_ptxas_report(serialized, "attn").describe().find(", wgmma serialized") != std::string::npos);
 }
 
 TEST(CudaImage, RoundTripsAndRefusesOtherTemplatesAndTruncation) {

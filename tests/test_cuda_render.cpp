@@ -153,9 +153,10 @@ TEST(CudaRender, TileOverrideIsInTheTagAndTheLaunch) {
   const std::string expected =
       "ATTNGEN_CUDA_TILE: expected 64x32, 64x64, 128x32 or 128x64 (query rows x keys per block), optionally with wW "
       "for W warps of 16 or 32 rows each (128x64w4), or MxNwg for sm_90a's warpgroup MMA (M 64, 128 or 192, N 64 or "
-      "128: 128x128wg), got '";
+      "128: 128x128wg; MxNwgp pipelined), got '";
   for (const char* bad : {"96x\x01", "128x64w3", "128x64w", "128x64x4", "64x64w4x", "w4", "128x32wg", "256x64wg",
-                          "128x128", "128x128w8", "128x128wgg", "x64wg", "1280x64", "128x064wg4"}) {
+                          "128x128", "128x128w8", "128x128wgg", "x64wg", "1280x64", "128x064wg4", "128x64wp",
+                          "128x64wgpp"}) {
     ::setenv("ATTNGEN_CUDA_TILE", bad, 1);
     std::string shown = bad;
     for (char& c : shown)
@@ -194,6 +195,20 @@ TEST(CudaRender, WgmmaScheduleRendersWarpgroupMmas) {
                                             parse_arch("sm_90a"));
   EXPECT_EQ(f.launch.threads, 384);
   EXPECT_TRUE(has(f.source, "wgmma.mma_async.sync.aligned.m64n64k16.f32.f16.f16"));
+  // Pipelined: K and V twice in shared memory; a tile that no longer fits is refused by name.
+  ::setenv("ATTNGEN_CUDA_TILE", "128x64wgp", 1);
+  EXPECT_EQ(schedule_tag(), "/tile-128x64wgp");
+  const RenderedKernel pp = render_attention(spec, parse_arch("sm_90a"));
+  EXPECT_EQ(pp.launch.smem_bytes, 2 * (128 * 128 + 2 * 64 * (128 + 80)));
+  EXPECT_TRUE(has(pp.source, "#define AG_WGMMA_PIPELINED 1\n"));
+  EXPECT_TRUE(has(pp.description, "bf16 pipelined wgmma m64n64k16, 128x64 tiles")) << pp.description;
+  EXPECT_TRUE(has(r.source, "#define AG_WGMMA_PIPELINED 0\n"));
+  ::setenv("ATTNGEN_CUDA_TILE", "128x128wgp", 1);
+  EXPECT_EQ(error_of([] {
+              render_attention(parse_spec(R"({"dtype": "bf16", "head_dim": 256, "num_heads": 2})"), parse_arch("sm_90a"));
+            }),
+            "ATTNGEN_CUDA_TILE=128x128wgp: needs 327680 B of shared memory for head dims 256/256, more than the 232448 B "
+            "a block can have on sm_90a");
   // f32 keeps its CUDA-core kernel whatever the schedule.
   EXPECT_TRUE(has(render(R"({"dtype": "f32", "head_dim": 64, "num_heads": 2})").description, "f32 CUDA-core FMA"));
   ::unsetenv("ATTNGEN_CUDA_TILE");

@@ -48,16 +48,17 @@ struct TileOverride {
   int m = 0, n = 0;    // 0: the per-spec choice
   int warps = 0;       // 0: one warp per 16 rows
   bool wgmma = false;  // warpgroups of 64 rows with wgmma (sm_90a)
+  bool pipelined = false;  // wgmma: the products of two blocks in flight during the softmax
 };
 
 const char* const kTileExpected =
     "ATTNGEN_CUDA_TILE: expected 64x32, 64x64, 128x32 or 128x64 (query rows x keys per block), optionally with wW "
     "for W warps of 16 or 32 rows each (128x64w4), or MxNwg for sm_90a's warpgroup MMA (M 64, 128 or 192, N 64 or "
-    "128: 128x128wg), got '";
+    "128: 128x128wg; MxNwgp pipelined), got '";
 
 // "MxN" or "MxNwW": M 64 or 128 query rows, N 32 or 64 keys, W warps owning
 // 16 or 32 rows each (W = M / 16 or M / 32). "MxNwg": warpgroups of 64 rows
-// with wgmma.
+// with wgmma; "MxNwgp": the same, pipelined.
 TileOverride tile_override() {
   const char* env = std::getenv("ATTNGEN_CUDA_TILE");
   TileOverride t;
@@ -73,8 +74,9 @@ TileOverride tile_override() {
     t.m = std::stoi(shape.substr(0, x));
     t.n = std::stoi(shape.substr(x + 1));
     if (shape != std::to_string(t.m) + "x" + std::to_string(t.n)) t.m = 0;  // leading zeros
-    if (suffix == "g" && (t.m == 64 || t.m == 128 || t.m == 192) && (t.n == 64 || t.n == 128)) {
+    if ((suffix == "g" || suffix == "gp") && (t.m == 64 || t.m == 128 || t.m == 192) && (t.n == 64 || t.n == 128)) {
       t.wgmma = true;
+      t.pipelined = suffix == "gp";
       t.warps = t.m / 16;
       return t;
     }
@@ -97,6 +99,7 @@ struct Tiles {
   int warp_m_tiles;  // 16-row MMA blocks per warp (16-bit dtypes)
   bool q_in_registers;
   bool wgmma;        // sm_90a warpgroup MMA: 4 warps (64 rows) per warpgroup
+  bool pipelined;    // wgmma: K and V double-buffered, two blocks' products in flight
   int smem_bytes;
 };
 
@@ -117,7 +120,7 @@ Tiles tiles_for(const Spec& s) {
     t.warps = t.threads / 32;
     t.warp_m_tiles = 1;
     t.q_in_registers = false;
-    t.wgmma = false;
+    t.wgmma = t.pipelined = false;
     t.smem_bytes = 4 * (t.block_m * (t.d_pad + 1) + t.block_n * (t.d_pad + 1) + t.block_n * (t.dv_pad + 1) +
                         t.block_m * (t.block_n + 1));
     return t;
@@ -135,12 +138,15 @@ Tiles tiles_for(const Spec& s) {
     t.warps = o.warps;
     t.threads = 32 * t.warps;
     t.wgmma = o.wgmma;
+    t.pipelined = o.pipelined;
   }
   t.warp_m_tiles = t.block_m / (16 * t.warps);
   t.q_in_registers = !t.wgmma && t.warp_m_tiles * t.d_pad <= 128;
-  // mma.sync: rows padded by 16 bytes for ldmatrix; wgmma: core matrices, no padding.
-  const int pad = t.wgmma ? 0 : 8;
-  t.smem_bytes = 2 * (t.block_m * (t.d_pad + pad) + t.block_n * (t.d_pad + pad) + t.block_n * (t.dv_pad + pad));
+  // mma.sync: rows padded by 16 bytes for ldmatrix; wgmma: core matrices, no
+  // padding, K and V twice when pipelined.
+  const int pad = t.wgmma ? 0 : 8, kv_buffers = t.pipelined ? 2 : 1;
+  t.smem_bytes =
+      2 * (t.block_m * (t.d_pad + pad) + kv_buffers * t.block_n * (t.d_pad + pad + t.dv_pad + pad));
   return t;
 }
 
@@ -214,7 +220,7 @@ std::string schedule_tag() {
   const TileOverride o = tile_override();
   if (!o.m) return "";
   std::string tag = "/tile-" + std::to_string(o.m) + "x" + std::to_string(o.n);
-  if (o.wgmma) return tag + "wg";
+  if (o.wgmma) return tag + (o.pipelined ? "wgp" : "wg");
   return o.warps == o.m / 16 ? tag : tag + "w" + std::to_string(o.warps);
 }
 
@@ -240,7 +246,15 @@ RenderedKernel render_attention(const Spec& s, const Arch& arch) {
   if (t.wgmma && !(arch.sm == 90 && arch.accel))
     throw Error("ATTNGEN_CUDA_TILE=" + std::string(std::getenv("ATTNGEN_CUDA_TILE")) +
                 ": warpgroup MMA (wgmma) needs --arch sm_90a, got " + arch.name());
-  const std::string mma = t.wgmma ? " wgmma m64n" + std::to_string(t.block_n) + "k16" : " mma.sync m16n8k16";
+  constexpr int kMaxSmemSm90 = 227 * 1024;  // dynamic shared memory of one block on sm_90
+  if (t.wgmma && t.smem_bytes > kMaxSmemSm90)
+    throw Error("ATTNGEN_CUDA_TILE=" + std::string(std::getenv("ATTNGEN_CUDA_TILE")) + ": needs " +
+                std::to_string(t.smem_bytes) + " B of shared memory for head dims " + std::to_string(s.head_dim) +
+                "/" + std::to_string(s.head_dim_v) + ", more than the " + std::to_string(kMaxSmemSm90) +
+                " B a block can have on sm_90a");
+  const std::string mma = t.wgmma ? std::string(t.pipelined ? " pipelined" : "") + " wgmma m64n" +
+                                        std::to_string(t.block_n) + "k16"
+                                  : " mma.sync m16n8k16";
   std::ostringstream d;
   d << (s.dtype == ElemType::f32 ? "f32 CUDA-core FMA" : std::string(elem_name(s.dtype)) + mma) << ", " << t.block_m
     << "x" << t.block_n << " tiles, "
@@ -265,6 +279,7 @@ RenderedKernel render_attention(const Spec& s, const Arch& arch) {
     << "#define AG_BLOCK_N " << t.block_n << "\n"
     << "#define AG_WARP_M_TILES " << t.warp_m_tiles << "\n"
     << "#define AG_Q_IN_REGISTERS " << int(t.q_in_registers) << "\n"
+    << "#define AG_WGMMA_PIPELINED " << int(t.pipelined) << "\n"
     << "#define AG_SCALE_LOG2 " << float_literal(float(s.scale * 1.4426950408889634)) << "\n"
     << "#define AG_PLAIN_SCORE " << int(!s.find_mod<SoftcapMod>() && !s.find_mod<AlibiMod>() &&
                                         !(custom && custom->format == CustomFormat::additive))

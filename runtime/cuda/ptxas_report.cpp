@@ -29,6 +29,10 @@ PtxasReport parse_ptxas_report(const std::string& log, const std::string& entry)
   // belong to the entry until another function's header.
   bool ours = false;
   while (std::getline(in, line)) {
+    // Said before the entry's header, naming it.
+    if (line.find("wgmma.mma_async instructions are serialized") != std::string::npos &&
+        line.find("'" + entry + "'") != std::string::npos)
+      r.wgmma_serialized = true;
     if (line.find("Function properties for ") != std::string::npos) {
       ours = line.substr(line.find("for ") + 4) == entry;
       continue;
@@ -55,7 +59,7 @@ std::string PtxasReport::describe() const {
   if (!found) return "no ptxas report";
   return "registers " + std::to_string(registers) + ", spill stores " + std::to_string(spill_stores) +
          " B, spill loads " + std::to_string(spill_loads) + " B, stack " + std::to_string(stack_bytes) +
-         " B, static smem " + std::to_string(static_smem) + " B";
+         " B, static smem " + std::to_string(static_smem) + " B" + (wgmma_serialized ? ", wgmma serialized" : "");
 }
 
 }  // namespace attngen::cuda

@@ -16,7 +16,12 @@ struct PtxasReport {
   int64_t spill_stores = 0, spill_loads = 0;  // bytes
   int64_t stack_bytes = 0;
   int64_t static_smem = 0;  // bytes of __shared__ arrays (dynamic shared memory is the launch's)
+  // ptxas made the entry's wgmma instructions wait for each other (C7514: a
+  // register of one in flight is touched, or one is issued behind a branch):
+  // the kernel is right but loses the overlap it was written for.
+  bool wgmma_serialized = false;
   // "registers 128, spill stores 0 B, spill loads 0 B, stack 0 B, static smem 0 B"
+  // (then ", wgmma serialized" when it is)
   std::string describe() const;
 };
 

@@ -12,6 +12,11 @@
 // rows = M or N, columns = k) and V (N-major operand: rows = k, columns = N).
 // The rendered prelude supplies ag_wgmma_qk and ag_wgmma_pv for this spec's
 // BLOCK_N and DV_PAD (an instruction's accumulators are its operands).
+//
+// Two key loops (AG_WGMMA_PIPELINED): the plain one issues each product and
+// waits for it; the pipelined one keeps Q K^T of block n + 1 and P V of block
+// n in flight together while the softmax of block n + 1 runs (the overlap of
+// FlashAttention-3's intra-warpgroup pipelining), with K and V double-buffered.
 
 template <int COLS_PAD>
 struct AgCoreMatrices {
@@ -37,9 +42,14 @@ __device__ __forceinline__ unsigned long long ag_desc(const void* smem, unsigned
 }
 __device__ __forceinline__ void ag_wgmma_fence() { asm volatile("wgmma.fence.sync.aligned;" ::: "memory"); }
 __device__ __forceinline__ void ag_wgmma_commit() { asm volatile("wgmma.commit_group.sync.aligned;" ::: "memory"); }
-__device__ __forceinline__ void ag_wgmma_wait_all() { asm volatile("wgmma.wait_group.sync.aligned 0;" ::: "memory"); }
+template <int PENDING>  // wait until at most PENDING of the latest groups run (the older ones are done)
+__device__ __forceinline__ void ag_wgmma_wait() {
+  asm volatile("wgmma.wait_group.sync.aligned %0;" ::"n"(PENDING) : "memory");
+}
 // Accumulators are written by the tensor cores behind the compiler's back:
 // pin every read and write of them between the issue and the wait.
+// The A operand (P in registers) is read behind its back too: pinned after
+// the wait, its registers cannot be reused before it.
 template <int N>
 __device__ __forceinline__ void ag_pin(float (&d)[N][4]) {
 #pragma unroll
@@ -47,96 +57,213 @@ __device__ __forceinline__ void ag_pin(float (&d)[N][4]) {
 #pragma unroll
     for (int x = 0; x < 4; ++x) asm volatile("" : "+f"(d[n][x])::"memory");
 }
+template <int N>
+__device__ __forceinline__ void ag_pin(unsigned (&a)[N][4]) {
+#pragma unroll
+  for (int n = 0; n < N; ++n)
+#pragma unroll
+    for (int x = 0; x < 4; ++x) asm volatile("" : "+r"(a[n][x])::"memory");
+}
 // Shared memory written by this thread's copies and stores, made visible to
 // the tensor cores (the async proxy) once the barrier after it is passed.
 __device__ __forceinline__ void ag_fence_proxy_async() { asm volatile("fence.proxy.async.shared::cta;" ::: "memory"); }
 
 constexpr int AG_CORE_BYTES = 128;
+constexpr int AG_K_TILE = AG_BLOCK_N * AG_D_PAD;   // elements of one K buffer
+constexpr int AG_PV_STEPS = AG_BLOCK_N / 16;
+
+// Descriptors of the operands, in core matrices (a k16 step is two cores
+// along the row; descriptors count 16-byte units).
+// Q of the warpgroup (its 64 rows are 8 row groups) and K: K-major, the two
+// cores of a step AG_CORE_BYTES apart, row groups D_PAD * 16 bytes apart.
+__device__ __forceinline__ unsigned long long ag_qk_desc(const ag_elem* tile) {
+  return ag_desc(tile, AG_CORE_BYTES, AG_D_PAD / 8 * AG_CORE_BYTES);
+}
+// V, N-major: groups of 8 keys DV_PAD * 16 bytes apart, groups of 8 columns one core apart.
+__device__ __forceinline__ unsigned long long ag_v_desc(const ag_elem* tile) {
+  return ag_desc(tile, AG_DV_PAD / 8 * AG_CORE_BYTES, AG_CORE_BYTES);
+}
+__device__ __forceinline__ void ag_issue_qk(float (&s)[AG_NT_S][4], unsigned long long q_desc,
+                                            unsigned long long k_desc) {
+#pragma unroll
+  for (int kt = 0; kt < AG_KT_Q; ++kt) {
+    const unsigned long long step = 2 * kt * AG_CORE_BYTES >> 4;
+    ag_wgmma_qk(s, q_desc + step, k_desc + step, kt > 0);  // the first step overwrites S
+  }
+  ag_wgmma_commit();
+}
+__device__ __forceinline__ void ag_issue_pv(float (&o)[AG_NT_O][4], const unsigned (&a)[AG_PV_STEPS][4],
+                                            unsigned long long v_desc) {
+#pragma unroll
+  for (int kk = 0; kk < AG_PV_STEPS; ++kk)
+    ag_wgmma_pv(o, a[kk], v_desc + (2 * kk * (AG_DV_PAD / 8) * AG_CORE_BYTES >> 4));
+  ag_wgmma_commit();
+}
+__device__ __forceinline__ void ag_p_fragments(unsigned (&a)[AG_PV_STEPS][4], const float (&s)[AG_NT_S][4]) {
+#pragma unroll
+  for (int kk = 0; kk < AG_PV_STEPS; ++kk) ag_p_fragment(a[kk], s, kk);
+}
+__device__ __forceinline__ void ag_score_block(float (&s)[AG_NT_S][4], const AttnParams& p, const AgTile& tile,
+                                               const AgRow* row, ag_i64 nb, int t) {
+  if (nb >= tile.full_begin && nb < tile.full_end)
+    ag_score_fragment<true>(s, p, tile.e, row, nb * AG_BLOCK_N, t);
+  else
+    ag_score_fragment<false>(s, p, tile.e, row, nb * AG_BLOCK_N, t);
+}
+
+struct AgWarpState {  // what a warp carries along the key loop
+  AgRow row[2];       // its rows g and g + 8
+  float o[1][AG_NT_O][4];
+  float m[2], l[2];   // running maximum (score units) and sum of each row
+};
+
+#if !AG_WGMMA_PIPELINED
+// One K and one V buffer: V of block n loads during Q K^T and the softmax of
+// block n, K of block n + 1 during its P V.
+__device__ __forceinline__ void ag_key_loop(const AttnParams& p, const AgTile& tile, AgWarpState& w, ag_elem* q_s,
+                                            int warp, int t) {
+  const AgEntry& e = tile.e;
+  ag_elem* k_s = q_s + AG_BLOCK_M * AG_D_PAD;
+  ag_elem* v_s = k_s + AG_K_TILE;
+  const AgViews view = ag_views(p, e);
+  ag_load_tile<AG_BLOCK_M, AG_HEAD_DIM, AG_D_PAD, AgQkLayout>(q_s, view.q, tile.i0, e.ctx.sq);
+  ag_load_tile<AG_BLOCK_N, AG_HEAD_DIM, AG_D_PAD, AgQkLayout>(k_s, view.k, tile.nb_begin * AG_BLOCK_N, e.ctx.skv);
+  ag_cp_async_commit();
+  const unsigned long long q_desc = ag_qk_desc(q_s + (warp / 4) * 64 * AG_D_PAD);
+
+  for (ag_i64 nb = tile.nb_begin; nb < tile.nb_end; ++nb) {
+    const ag_i64 j0 = nb * AG_BLOCK_N;
+    ag_cp_async_wait_all();  // K (and Q) of this block
+    ag_fence_proxy_async();
+    __syncthreads();  // ... seen by all, and every warpgroup done with V of the last block
+    ag_load_tile<AG_BLOCK_N, AG_HEAD_DIM_V, AG_DV_PAD, AgVLayout>(v_s, view.v, j0, e.ctx.skv);
+    ag_cp_async_commit();
+
+    float s[1][AG_NT_S][4];
+    ag_wgmma_fence();
+    ag_issue_qk(s[0], q_desc, ag_qk_desc(k_s));
+    ag_wgmma_wait<0>();
+    ag_pin(s[0]);
+    ag_score_block(s[0], p, tile, w.row, nb, t);
+    ag_softmax_fragments<1>(s, w.o, w.m, w.l);
+
+    ag_cp_async_wait_all();  // V of this block
+    ag_fence_proxy_async();
+    __syncthreads();  // ... seen by all, and every warpgroup done with K
+    if (nb + 1 < tile.nb_end) {
+      ag_load_tile<AG_BLOCK_N, AG_HEAD_DIM, AG_D_PAD, AgQkLayout>(k_s, view.k, j0 + AG_BLOCK_N, e.ctx.skv);
+      ag_cp_async_commit();
+    }
+
+    unsigned a[AG_PV_STEPS][4];
+    ag_p_fragments(a, s[0]);
+    ag_pin(w.o[0]);
+    ag_wgmma_fence();
+    ag_issue_pv(w.o[0], a, ag_v_desc(v_s));
+    ag_wgmma_wait<0>();
+    ag_pin(w.o[0]);
+  }
+}
+
+#else
+constexpr int AG_V_TILE = AG_BLOCK_N * AG_DV_PAD;  // elements of one V buffer
+
+// Block n's buffers are (n - first block) % 2. In the loop for block n, K of
+// n + 1 and V of n are in shared memory; K of n + 2 and V of n + 1 load while
+// Q K^T of n + 1 and P V of n run on the tensor cores and the softmax of
+// n + 1 on the CUDA cores; O is rescaled once P V of n is done.
+__device__ __forceinline__ void ag_key_loop(const AttnParams& p, const AgTile& tile, AgWarpState& w, ag_elem* q_s,
+                                            int warp, int t) {
+  const AgEntry& e = tile.e;
+  ag_elem* k_s = q_s + AG_BLOCK_M * AG_D_PAD;  // two K buffers, then two V buffers
+  ag_elem* v_s = k_s + 2 * AG_K_TILE;
+  const AgViews view = ag_views(p, e);
+  const ag_i64 first = tile.nb_begin, end = tile.nb_end;
+  const auto k_tile = [&](ag_i64 nb) { return k_s + ((nb - first) & 1) * AG_K_TILE; };
+  const auto v_tile = [&](ag_i64 nb) { return v_s + ((nb - first) & 1) * AG_V_TILE; };
+  ag_load_tile<AG_BLOCK_M, AG_HEAD_DIM, AG_D_PAD, AgQkLayout>(q_s, view.q, tile.i0, e.ctx.sq);
+  ag_load_tile<AG_BLOCK_N, AG_HEAD_DIM, AG_D_PAD, AgQkLayout>(k_tile(first), view.k, first * AG_BLOCK_N, e.ctx.skv);
+  ag_load_tile<AG_BLOCK_N, AG_HEAD_DIM_V, AG_DV_PAD, AgVLayout>(v_tile(first), view.v, first * AG_BLOCK_N,
+                                                                e.ctx.skv);
+  if (first + 1 < end)
+    ag_load_tile<AG_BLOCK_N, AG_HEAD_DIM, AG_D_PAD, AgQkLayout>(k_tile(first + 1), view.k, (first + 1) * AG_BLOCK_N,
+                                                                e.ctx.skv);
+  ag_cp_async_commit();
+  ag_cp_async_wait_all();
+  ag_fence_proxy_async();
+  __syncthreads();
+  const unsigned long long q_desc = ag_qk_desc(q_s + (warp / 4) * 64 * AG_D_PAD);
+
+  // The first block's scores and probabilities (O is still 0: no rescale).
+  float s[1][AG_NT_S][4];
+  unsigned a[AG_PV_STEPS][4];
+  float alpha[2];
+  ag_wgmma_fence();
+  ag_issue_qk(s[0], q_desc, ag_qk_desc(k_tile(first)));
+  ag_wgmma_wait<0>();
+  ag_pin(s[0]);
+  ag_score_block(s[0], p, tile, w.row, first, t);
+  ag_softmax_rows<1>(s, w.m, w.l, alpha);
+  ag_p_fragments(a, s[0]);
+
+  // Every block but the last; the Q K^T it issues is never conditional (a
+  // wgmma behind a branch makes ptxas serialize all of them).
+  for (ag_i64 nb = first; nb + 1 < end; ++nb) {
+    // K of nb + 1 and V of nb landed and seen by all; every warpgroup done
+    // with K of nb (its Q K^T was waited for) and V of nb - 1.
+    ag_cp_async_wait_all();
+    ag_fence_proxy_async();
+    __syncthreads();
+    if (nb + 2 < end)
+      ag_load_tile<AG_BLOCK_N, AG_HEAD_DIM, AG_D_PAD, AgQkLayout>(k_tile(nb + 2), view.k, (nb + 2) * AG_BLOCK_N,
+                                                                  e.ctx.skv);
+    ag_load_tile<AG_BLOCK_N, AG_HEAD_DIM_V, AG_DV_PAD, AgVLayout>(v_tile(nb + 1), view.v, (nb + 1) * AG_BLOCK_N,
+                                                                  e.ctx.skv);
+    ag_cp_async_commit();
+
+    ag_wgmma_fence();
+    ag_issue_qk(s[0], q_desc, ag_qk_desc(k_tile(nb + 1)));
+    ag_pin(w.o[0]);
+    ag_wgmma_fence();
+    ag_issue_pv(w.o[0], a, ag_v_desc(v_tile(nb)));
+    ag_wgmma_wait<1>();  // Q K^T of nb + 1 (committed first) is done
+    ag_pin(s[0]);
+    ag_score_block(s[0], p, tile, w.row, nb + 1, t);
+    const bool moved = ag_softmax_rows<1>(s, w.m, w.l, alpha);
+    ag_wgmma_wait<0>();  // P V of nb
+    ag_pin(w.o[0]);
+    ag_pin(a);
+    ag_rescale<1>(w.o, alpha, moved);
+    ag_p_fragments(a, s[0]);
+  }
+  // The last block's P V (its V loaded by the last iteration, or with the first block).
+  ag_cp_async_wait_all();
+  ag_fence_proxy_async();
+  __syncthreads();
+  ag_pin(w.o[0]);
+  ag_wgmma_fence();
+  ag_issue_pv(w.o[0], a, ag_v_desc(v_tile(end - 1)));
+  ag_wgmma_wait<0>();
+  ag_pin(w.o[0]);
+}
+#endif
 
 extern "C" __global__ void __launch_bounds__(AG_THREADS) AG_ENTRY(const AttnParams p) {
   extern __shared__ __align__(128) unsigned char ag_smem[];
-  ag_elem* q_s = reinterpret_cast<ag_elem*>(ag_smem);
-  ag_elem* k_s = q_s + AG_BLOCK_M * AG_D_PAD;
-  ag_elem* v_s = k_s + AG_BLOCK_N * AG_D_PAD;
-
   const AgTile tile = ag_tile(p);
-  const AgEntry& e = tile.e;
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int g = lane / 4, t = lane % 4;
 
   // The warp's 16 rows: 16 (warp % 4) within its warpgroup's 64, which are
-  // rows 64 (warp / 4) of the tile. row[rr]: row g + 8 rr of them.
-  AgRow row[2];
+  // rows 64 (warp / 4) of the tile.
+  AgWarpState w;
 #pragma unroll
-  for (int r = 0; r < 2; ++r) row[r] = ag_row(p, e, tile.i0 + warp * 16 + r * 8 + g);
-
-  float o[1][AG_NT_O][4];
+  for (int r = 0; r < 2; ++r) w.row[r] = ag_row(p, tile.e, tile.i0 + warp * 16 + r * 8 + g);
 #pragma unroll
-  for (int n = 0; n < AG_NT_O; ++n) o[0][n][0] = o[0][n][1] = o[0][n][2] = o[0][n][3] = 0.f;
-  float m[2] = {-AG_INF, -AG_INF}, l[2] = {0.f, 0.f};  // running maximum (score units) and sum of each row
+  for (int n = 0; n < AG_NT_O; ++n) w.o[0][n][0] = w.o[0][n][1] = w.o[0][n][2] = w.o[0][n][3] = 0.f;
+  w.m[0] = w.m[1] = -AG_INF;
+  w.l[0] = w.l[1] = 0.f;
 
-  if (tile.nb_begin < tile.nb_end) {
-    const AgViews view = ag_views(p, e);
-    ag_load_tile<AG_BLOCK_M, AG_HEAD_DIM, AG_D_PAD, AgQkLayout>(q_s, view.q, tile.i0, e.ctx.sq);
-    ag_load_tile<AG_BLOCK_N, AG_HEAD_DIM, AG_D_PAD, AgQkLayout>(k_s, view.k, tile.nb_begin * AG_BLOCK_N, e.ctx.skv);
-    ag_cp_async_commit();
-
-    // Q of the warpgroup (its 64 rows are 8 row groups) and K: a k16 step is
-    // two cores along the row, AG_CORE_BYTES apart; row groups D_PAD * 16 bytes apart.
-    const unsigned long long q_desc =
-        ag_desc(q_s + (warp / 4) * 64 * AG_D_PAD, AG_CORE_BYTES, AG_D_PAD / 8 * AG_CORE_BYTES);
-    const unsigned long long k_desc = ag_desc(k_s, AG_CORE_BYTES, AG_D_PAD / 8 * AG_CORE_BYTES);
-    // V, N-major: groups of 8 keys DV_PAD * 16 bytes apart, groups of 8 columns one core apart.
-    const unsigned long long v_desc = ag_desc(v_s, AG_DV_PAD / 8 * AG_CORE_BYTES, AG_CORE_BYTES);
-
-    for (ag_i64 nb = tile.nb_begin; nb < tile.nb_end; ++nb) {
-      const ag_i64 j0 = nb * AG_BLOCK_N;
-      ag_cp_async_wait_all();  // K (and Q) of this block
-      ag_fence_proxy_async();
-      __syncthreads();  // ... seen by all, and every warpgroup done with V of the last block
-      ag_load_tile<AG_BLOCK_N, AG_HEAD_DIM_V, AG_DV_PAD, AgVLayout>(v_s, view.v, j0, e.ctx.skv);
-      ag_cp_async_commit();
-
-      // S = Q K^T for the warpgroup's rows (the first step overwrites S).
-      float s[1][AG_NT_S][4];
-      ag_wgmma_fence();
-#pragma unroll
-      for (int kt = 0; kt < AG_KT_Q; ++kt) {
-        const unsigned long long step = 2 * kt * AG_CORE_BYTES >> 4;  // descriptors count 16-byte units
-        ag_wgmma_qk(s[0], q_desc + step, k_desc + step, kt > 0);
-      }
-      ag_wgmma_commit();
-      ag_wgmma_wait_all();
-      ag_pin(s[0]);
-
-      if (nb >= tile.full_begin && nb < tile.full_end)
-        ag_score_fragment<true>(s[0], p, e, row, j0, t);
-      else
-        ag_score_fragment<false>(s[0], p, e, row, j0, t);
-      ag_softmax_fragments<1>(s, o, m, l);
-
-      ag_cp_async_wait_all();  // V of this block
-      ag_fence_proxy_async();
-      __syncthreads();  // ... seen by all, and every warpgroup done with K
-      if (nb + 1 < tile.nb_end) {
-        ag_load_tile<AG_BLOCK_N, AG_HEAD_DIM, AG_D_PAD, AgQkLayout>(k_s, view.k, j0 + AG_BLOCK_N, e.ctx.skv);
-        ag_cp_async_commit();
-      }
-
-      // O += P V, 16 keys (two groups of 8 rows of V) per step.
-      unsigned a[AG_BLOCK_N / 16][4];
-#pragma unroll
-      for (int kk = 0; kk < AG_BLOCK_N / 16; ++kk) ag_p_fragment(a[kk], s[0], kk);
-      ag_pin(o[0]);
-      ag_wgmma_fence();
-#pragma unroll
-      for (int kk = 0; kk < AG_BLOCK_N / 16; ++kk)
-        ag_wgmma_pv(o[0], a[kk], v_desc + (2 * kk * (AG_DV_PAD / 8) * AG_CORE_BYTES >> 4));
-      ag_wgmma_commit();
-      ag_wgmma_wait_all();
-      ag_pin(o[0]);
-    }
-  }
-
-  ag_store_fragments<1>(p, e, row, o, m, l, t);
+  if (tile.nb_begin < tile.nb_end) ag_key_loop(p, tile, w, reinterpret_cast<ag_elem*>(ag_smem), warp, t);
+  ag_store_fragments<1>(p, tile.e, w.row, w.o, w.m, w.l, t);
 }

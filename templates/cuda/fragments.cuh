@@ -41,12 +41,12 @@ __device__ __forceinline__ void ag_score_fragment(float (&s)[AG_NT_S][4], const 
 
 // Online softmax of one key block over a warp's MT row blocks: s becomes the
 // probabilities, m and l (row 2 mt + rr = row g + 8 rr of block mt) advance,
-// and o is rescaled where some row's maximum moved (once the maxima settle,
-// most blocks skip it). A row's 4 threads are one quad of lanes.
+// and alpha is each row's factor for what it accumulated before. Returns
+// whether any row of the warp moved its maximum (else every alpha is 1). A
+// row's 4 threads are one quad of lanes.
 template <int MT>
-__device__ __forceinline__ void ag_softmax_fragments(float (&s)[MT][AG_NT_S][4], float (&o)[MT][AG_NT_O][4],
-                                                     float (&m)[2 * MT], float (&l)[2 * MT]) {
-  float alpha[2 * MT];
+__device__ __forceinline__ bool ag_softmax_rows(float (&s)[MT][AG_NT_S][4], float (&m)[2 * MT], float (&l)[2 * MT],
+                                                float (&alpha)[2 * MT]) {
   bool moved = false;
 #pragma unroll
   for (int mt = 0; mt < MT; ++mt)
@@ -69,14 +69,29 @@ __device__ __forceinline__ void ag_softmax_fragments(float (&s)[MT][AG_NT_S][4],
       }
       l[r] = l[r] * alpha[r] + ag_block_sum(sum, base);
     }
-  if (__any_sync(0xffffffffu, moved)) {
+  return __any_sync(0xffffffffu, moved);
+}
+
+// o *= alpha per row, skipped when no row of the warp moved its maximum (once
+// the maxima settle, most blocks).
+template <int MT>
+__device__ __forceinline__ void ag_rescale(float (&o)[MT][AG_NT_O][4], const float (&alpha)[2 * MT], bool moved) {
+  if (!moved) return;
 #pragma unroll
-    for (int mt = 0; mt < MT; ++mt)
+  for (int mt = 0; mt < MT; ++mt)
 #pragma unroll
-      for (int n = 0; n < AG_NT_O; ++n)
+    for (int n = 0; n < AG_NT_O; ++n)
 #pragma unroll
-        for (int x = 0; x < 4; ++x) o[mt][n][x] *= alpha[2 * mt + (x >> 1)];
-  }
+      for (int x = 0; x < 4; ++x) o[mt][n][x] *= alpha[2 * mt + (x >> 1)];
+}
+
+// Both: the softmax of a block, then the rescale of what came before it.
+template <int MT>
+__device__ __forceinline__ void ag_softmax_fragments(float (&s)[MT][AG_NT_S][4], float (&o)[MT][AG_NT_O][4],
+                                                     float (&m)[2 * MT], float (&l)[2 * MT]) {
+  float alpha[2 * MT];
+  const bool moved = ag_softmax_rows<MT>(s, m, l, alpha);
+  ag_rescale<MT>(o, alpha, moved);
 }
 
 // The A fragment (16 rows x 16 keys, keys 16 kk ..) of P for O += P V: the
