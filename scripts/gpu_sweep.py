@@ -61,10 +61,12 @@ def main():
     ap.add_argument("--reverse", action="store_true", help="last cases first (with --deadline: the other half)")
     ap.add_argument("--deadline", type=float, default=1e9, help="seconds after which no new case starts")
     ap.add_argument("--only", default="", help="substring of the spec variants to run")
+    ap.add_argument("--skip", default="", help="substring of the spec variants not to run")
     ap.add_argument("--specs", default=os.path.join(os.path.dirname(__file__), "..", "specs", "regression"))
     opt = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        cases = [c for c in variants(opt.specs, tmp) if opt.only in os.path.basename(c[0])]
+        cases = [c for c in variants(opt.specs, tmp) if opt.only in os.path.basename(c[0])
+                 and not (opt.skip and opt.skip in os.path.basename(c[0]))]
         if opt.reverse:
             cases.reverse()
         # Compile each variant once first (the disk cache serves the rest).
