@@ -106,7 +106,7 @@ def main():
     ap.add_argument("--dtypes", default="bf16,f16")
     ap.add_argument("--schedules", default="",
                     help="ATTNGEN_CUDA_TILE values timed beside the default in the same run, comma-separated "
-                         "(e.g. 128x32w4,128x64w4)")
+                         "(e.g. 128x128wg,128x64wgp,128x32w4)")
     opt = ap.parse_args()
     ag = Attngen(opt.lib)
     dev = torch.cuda.get_device_properties(0)

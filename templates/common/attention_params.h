@@ -1,6 +1,6 @@
 // The argument of every rendered attention kernel, shared by the host (the
 // runtime fills it from checked arguments, runtime/core/attn_params.cpp) and
-// the kernels: CUDA (templates/cuda/attention_fwd.cu, by value) and CPU
+// the kernels: CUDA (templates/cuda/attention_fwd_*.cu, by value) and CPU
 // (templates/llvm/attention_cpu.cpp, by pointer; also in the header of an
 // ahead-of-time object, docs/aot.md). Plain C with no includes, so that
 // NVRTC, clang and the host compiler read the same text. Views are the checked, normalised views of
