@@ -2,7 +2,9 @@
 """The CUDA backend against the float64 reference: every spec of
 specs/regression/ in f32, f16 and bf16, at odd lengths (Sq != Skv, one
 query, more queries than keys), at its own head dim and at 128, 40/72
-(Dv != D), 256 and 33/17, in bhsd and bshd, through `attngen verify --backend
+(Dv != D), 256 and 33/17, in bhsd and bshd, with GQA (4 query heads a KV
+head: lengths that take the packed launch, where a block serves a group's
+heads, and whole tiles that do not), through `attngen verify --backend
 cuda` (random data, NaN in every padded position, fully masked rows checked
 to be exactly 0 / -inf, tolerances of spec v1). Runs verifies in parallel and
 prints one line per failure and a summary; exit status 1 on any failure.
@@ -22,6 +24,9 @@ import time
 LENGTHS = [(1, 1), (3, 17), (17, 3), (65, 129), (129, 129), (1, 300), (200, 1000)]
 LENGTHS_OTHER_DIMS = [(17, 3), (129, 129), (33, 300)]
 DIMS = [(128, 128), (40, 72), (256, 256), (33, 17)]
+# GQA, 8 query heads on 2 KV heads: Sq 256 fills whole tiles (32 or 128 rows)
+# and is launched unpacked; the others pack the group's heads (launch_grid).
+LENGTHS_GQA = [(1, 300), (3, 17), (17, 3), (129, 129), (256, 200)]
 CASE_TIMEOUT_S = 90  # compile (a few seconds, 16 at once) and verify of one case
 
 
@@ -31,15 +36,21 @@ def variants(spec_dir, tmp):
     for path in sorted(glob.glob(os.path.join(spec_dir, "*.json"))):
         base = json.load(open(path))
         name = os.path.basename(path)[:-5]
-        for dtype in ("f32", "bf16", "f16"):
-            dims = [(base["head_dim"], base.get("head_dim_v", base["head_dim"]))] + DIMS
-            for n, (d, dv) in enumerate(dims):
-                for layout in (("bhsd", "bshd") if n == 0 else ("bhsd",)):
-                    s = dict(base, dtype=dtype, head_dim=d, head_dim_v=dv, layout=layout)
-                    f = os.path.join(tmp, f"{name}.{dtype}.d{d}.dv{dv}.{layout}.json")
-                    json.dump(s, open(f, "w"))
-                    for sq, skv in (LENGTHS if n == 0 else LENGTHS_OTHER_DIMS):
-                        cases.append((f, sq, skv))
+        for k, dtype in enumerate(("f32", "bf16", "f16")):
+            own = (base["head_dim"], base.get("head_dim_v", base["head_dim"]))
+            # (head dims, layout, GQA, lengths), the GQA variant second so
+            # that a sweep cut short by its deadline still meets it.
+            configs = [(own, layout, False, LENGTHS) for layout in ("bhsd", "bshd")]
+            configs.append(((own[0] if dtype == "f32" else 128, ) * 2, ("bhsd", "bshd")[k % 2], True, LENGTHS_GQA))
+            configs += [(dims, "bhsd", False, LENGTHS_OTHER_DIMS) for dims in DIMS]
+            for (d, dv), layout, gqa, lengths in configs:
+                s = dict(base, dtype=dtype, head_dim=d, head_dim_v=dv, layout=layout)
+                if gqa:
+                    s.update(num_heads=8, num_kv_heads=2)
+                f = os.path.join(tmp, f"{name}.{dtype}.d{d}.dv{dv}{'.gqa4' if gqa else ''}.{layout}.json")
+                json.dump(s, open(f, "w"))
+                for sq, skv in lengths:
+                    cases.append((f, sq, skv))
     return cases
 
 

@@ -100,9 +100,9 @@ TEST_F(FakeDriverApi, TheLaunchFollowsTheSpecAndTheArguments) {
   const FakeCudaLaunch l = fake_last_launch();
   EXPECT_EQ(l.stream, stream);
   EXPECT_STREQ(l.arch, "sm_90a");
-  EXPECT_EQ(l.grid[1], unsigned(H));
+  EXPECT_EQ(l.grid[1], unsigned(Hkv));  // GQA-packed: a block serves the 2 query heads of a KV head
   EXPECT_EQ(l.grid[2], unsigned(B));
-  EXPECT_EQ(l.grid[0], 1u);  // Sq = 5 rows: one block of query rows
+  EXPECT_EQ(l.grid[0], 1u);  // Sq = 5 rows x 2 heads: one block of rows
   EXPECT_GT(l.block[0], 0u);
   EXPECT_GT(l.shared_bytes, 0u);
   const AttnParams& p = l.params;

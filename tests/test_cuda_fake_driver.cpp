@@ -85,9 +85,12 @@ TEST(FakeDriver, HostTensorsAreMirroredLaunchedOnAndCopiedBack) {
   const FakeCudaLaunch l = fake_last_launch();
   EXPECT_STREQ(l.entry, image.entry.c_str());
   EXPECT_STREQ(l.arch, "sm_90a");
-  // Grid (ceil(Sq / block_m), Hq, B) of `threads` threads.
-  EXPECT_EQ(l.grid[0], unsigned((h.Sq + image.launch.block_m - 1) / image.launch.block_m));
-  EXPECT_EQ(l.grid[1], unsigned(h.H));
+  // Grid (ceil(Sq * G / block_m), Hkv, B) of `threads` threads: GQA-packed,
+  // the 2 heads of a KV group in one block (33 query rows would leave most of
+  // a 128-row tile per head empty).
+  ASSERT_EQ(image.launch.block_m, 128);
+  EXPECT_EQ(l.grid[0], 1u);
+  EXPECT_EQ(l.grid[1], unsigned(h.Hkv));
   EXPECT_EQ(l.grid[2], unsigned(h.B));
   EXPECT_EQ(l.block[0], unsigned(image.launch.threads));
   EXPECT_EQ(l.block[1] * l.block[2], 1u);

@@ -114,8 +114,35 @@ TEST(CudaRender, TilesFollowDtypeAndHeadDims) {
   EXPECT_EQ(f32.launch.threads, 128);
   EXPECT_EQ(f32.launch.block_m, 32);
   EXPECT_TRUE(has(f32.description, "f32 CUDA-core FMA"));
+  // ptxas is asked for the blocks per SM that shared memory allows, at most 4.
+  EXPECT_TRUE(has(f32.source, "#define AG_MIN_BLOCKS 4\n"));
+  EXPECT_TRUE(has(render(R"({"dtype": "f32", "head_dim": 256, "num_heads": 2})").source, "#define AG_MIN_BLOCKS 2\n"));
   // The scale as an exact float literal.
   EXPECT_TRUE(has(f32.source, "#define AG_SCALE 0x1p-3f\n"));
+}
+
+TEST(CudaRender, GqaPacksAGroupsHeadsIntoABlockWhereThatNeedsFewerBlocks) {
+  const Spec gqa = parse_spec(R"({"dtype": "bf16", "head_dim": 128, "num_heads": 32, "num_kv_heads": 8})");
+  const LaunchShape shape = render_attention(gqa, parse_arch("sm_90a")).launch;
+  ASSERT_EQ(shape.block_m, 128);
+  const auto grid = [&](const Spec& s, int64_t batch, int64_t sq) {
+    const LaunchGrid g = launch_grid(s, shape, batch, sq);
+    return std::to_string(g.x) + "x" + std::to_string(g.y) + "x" + std::to_string(g.z) + (g.gqa_packed ? " packed" : "");
+  };
+  // Decoding: one row in each head's tile, or the group's 4 heads in one block.
+  EXPECT_EQ(grid(gqa, 3, 1), "1x8x3 packed");
+  EXPECT_EQ(grid(gqa, 3, 32), "1x8x3 packed");
+  EXPECT_EQ(grid(gqa, 3, 33), "2x8x3 packed");
+  // 129 queries: 2 tiles a head (the second with one row) or 5 a group.
+  EXPECT_EQ(grid(gqa, 2, 129), "5x8x2 packed");
+  // Whole tiles: as many blocks either way, so each head keeps its own.
+  EXPECT_EQ(grid(gqa, 2, 256), "2x32x2");
+  EXPECT_EQ(grid(gqa, 1, 8192), "64x32x1");
+  // Without GQA there is nothing to pack.
+  const Spec mha = parse_spec(R"({"dtype": "bf16", "head_dim": 128, "num_heads": 32})");
+  EXPECT_EQ(grid(mha, 3, 1), "1x32x3");
+  // The kernel tells the packed launch by its grid.
+  EXPECT_TRUE(has(render_attention(gqa, parse_arch("sm_80")).source, "gridDim.y == AG_NUM_HEADS / AG_GROUP"));
 }
 
 TEST(CudaRender, UnsupportedSpecsSayWhy) {

@@ -97,6 +97,50 @@ def flops(b, h, s, d, causal):
     return 4.0 * b * h * d * allowed
 
 
+def decode(ag, dtype, schedules):
+    """GQA decoding (one query a head, 32 query heads on 8 KV heads, D 128):
+    the launch packs a KV group's heads into one block. Memory-bound, so
+    reported as microseconds and GB/s of K and V read."""
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+    hq, hkv, d = 32, 8, 128
+    print(f"decode {hq}/{hkv} heads D {d}: B  Skv     attngen (us, GB/s K+V)      cudnn   flash2  math  (us)  attngen/best  max|diff|")
+    spec = {"dtype": "bf16" if dtype == torch.bfloat16 else "f16", "head_dim": d, "num_heads": hq, "num_kv_heads": hkv,
+            "mask": []}
+    kernels = {}
+    for sched in schedules:
+        os.environ["ATTNGEN_CUDA_TILE"] = sched
+        kernels[sched] = ag.compile(spec)
+    os.environ["ATTNGEN_CUDA_TILE"] = schedules[0]
+    for b, skv in ((1, 8192), (1, 32768), (16, 8192), (64, 4096)):
+        q = torch.randn(b, hq, 1, d, device="cuda", dtype=dtype)
+        k, v = (torch.randn(b, hkv, skv, d, device="cuda", dtype=dtype) for _ in range(2))
+        o = torch.empty_like(q)
+        ref = F.scaled_dot_product_attention(q.float(), k.float().repeat_interleave(hq // hkv, 1),
+                                             v.float().repeat_interleave(hq // hkv, 1))
+        row, diffs = {}, []
+        for sched in schedules:
+            o.fill_(float("nan"))
+            row[sched or "attngen"] = time_ms(ag.runner(kernels[sched], q, k, v, o), 50) * 1e3
+            torch.cuda.synchronize()
+            diffs.append((o.float() - ref).abs().max().item())
+        for name, backend in (("cudnn", SDPBackend.CUDNN_ATTENTION), ("flash2", SDPBackend.FLASH_ATTENTION),
+                              ("math", SDPBackend.MATH)):
+            try:
+                with sdpa_kernel(backend):
+                    row[name] = time_ms(lambda: F.scaled_dot_product_attention(q, k, v, enable_gqa=True), 50) * 1e3
+            except Exception as e:  # noqa: BLE001 - a peer without GQA support: report and go on
+                row[name] = None
+                print(f"# decode {name} failed: {str(e).splitlines()[0][:100]}")
+        gb = 2 * b * hkv * skv * d * q.element_size() / 1e9
+        ours = row[schedules[0] or "attngen"]
+        best = min([row[n] for n in ("cudnn", "flash2") if row.get(n)] or [math.nan])
+        peers = " ".join(f"{row[n]:8.1f}" if row.get(n) else "      - " for n in ("cudnn", "flash2", "math"))
+        print(f"decode {spec['dtype']:5} {b:3} {skv:6} {ours:9.1f} us {gb / (ours * 1e-6):7.0f} GB/s   {peers}   "
+              f"{best / ours:5.2f}x   {' '.join(f'{x:.3g}' for x in diffs)}")
+        sys.stdout.flush()
+        del q, k, v, o
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--lib", required=True)
@@ -104,6 +148,7 @@ def main():
     ap.add_argument("--flex", default="8192", help="lengths at which FlexAttention runs (bf16, D 128; each compiles for tens of seconds)")
     ap.add_argument("--lengths", default="", help="comma-separated sequence lengths (default: 1024..16384)")
     ap.add_argument("--dtypes", default="bf16,f16")
+    ap.add_argument("--decode", default="bf16", help="dtypes of the GQA decoding rows (\"\" for none)")
     ap.add_argument("--schedules", default="",
                     help="ATTNGEN_CUDA_TILE values timed beside the default in the same run, comma-separated "
                          "(e.g. 128x128wg,128x64wgp,128x32w4)")
@@ -182,6 +227,8 @@ def main():
                     sys.stdout.flush()
                     del q, k, v, o
                     torch.cuda.empty_cache()
+    for x in (x for x in opt.decode.split(",") if x):
+        decode(ag, {"bf16": torch.bfloat16, "f16": torch.float16}[x], schedules)
 
 
 if __name__ == "__main__":

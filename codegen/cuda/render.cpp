@@ -6,6 +6,7 @@
 // for a wgmma schedule, the rendered MMAs and attention_fwd_wgmma.cu).
 #include "codegen/cuda/render.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -41,6 +42,7 @@ Arch parse_arch(const std::string& text) {
 namespace {
 
 constexpr int kMaxHeadDim = 256;
+constexpr int kMaxSmemSm90 = 227 * 1024;  // dynamic shared memory of one block (and an SM's) on sm_90
 
 int round_up(int x, int m) { return (x + m - 1) / m * m; }
 
@@ -101,6 +103,7 @@ struct Tiles {
   bool wgmma;        // sm_90a warpgroup MMA: 4 warps (64 rows) per warpgroup
   bool pipelined;    // wgmma: K and V double-buffered, two blocks' products in flight
   int smem_bytes;
+  int min_blocks;    // f32: blocks per SM asked of ptxas (__launch_bounds__)
 };
 
 // Tile shape per dtype. 16-bit: 16 rows per warp (one m16n8k16 row block;
@@ -123,10 +126,15 @@ Tiles tiles_for(const Spec& s) {
     t.wgmma = t.pipelined = false;
     t.smem_bytes = 4 * (t.block_m * (t.d_pad + 1) + t.block_n * (t.d_pad + 1) + t.block_n * (t.dv_pad + 1) +
                         t.block_m * (t.block_n + 1));
+    // As many blocks as shared memory lets an SM hold, at most 4 (16 warps,
+    // up to 128 registers a thread): left to itself, ptxas squeezed some
+    // specs into 64 registers with a few bytes of spill.
+    t.min_blocks = std::max(1, std::min(4, kMaxSmemSm90 / t.smem_bytes));
     return t;
   }
   t.d_pad = round_up(s.head_dim, 16);
   t.dv_pad = round_up(s.head_dim_v, 16);
+  t.min_blocks = 1;
   const bool small = t.d_pad <= 128 && t.dv_pad <= 128;
   t.warps = small ? 8 : 4;
   t.threads = 32 * t.warps;
@@ -216,6 +224,16 @@ std::string entry_name(const Spec& s) {
 
 }  // namespace
 
+LaunchGrid launch_grid(const Spec& s, const LaunchShape& launch, int64_t batch, int64_t sq) {
+  const int64_t m = launch.block_m, g = s.group_size();
+  LaunchGrid grid{(sq + m - 1) / m, s.num_heads, batch, false};
+  // Packed: the same rows in fewer blocks when Sq leaves a head's tiles part
+  // empty (Sq = 1: one row of block_m), and K/V read once per group.
+  const int64_t packed_x = (sq * g + m - 1) / m;
+  if (g > 1 && packed_x * (s.num_heads / g) < grid.x * grid.y) grid = {packed_x, s.num_heads / g, batch, true};
+  return grid;
+}
+
 std::string schedule_tag() {
   const TileOverride o = tile_override();
   if (!o.m) return "";
@@ -246,7 +264,6 @@ RenderedKernel render_attention(const Spec& s, const Arch& arch) {
   if (t.wgmma && !(arch.sm == 90 && arch.accel))
     throw Error("ATTNGEN_CUDA_TILE=" + std::string(std::getenv("ATTNGEN_CUDA_TILE")) +
                 ": warpgroup MMA (wgmma) needs --arch sm_90a, got " + arch.name());
-  constexpr int kMaxSmemSm90 = 227 * 1024;  // dynamic shared memory of one block on sm_90
   if (t.wgmma && t.smem_bytes > kMaxSmemSm90)
     throw Error("ATTNGEN_CUDA_TILE=" + std::string(std::getenv("ATTNGEN_CUDA_TILE")) + ": needs " +
                 std::to_string(t.smem_bytes) + " B of shared memory for head dims " + std::to_string(s.head_dim) +
@@ -280,6 +297,7 @@ RenderedKernel render_attention(const Spec& s, const Arch& arch) {
     << "#define AG_WARP_M_TILES " << t.warp_m_tiles << "\n"
     << "#define AG_Q_IN_REGISTERS " << int(t.q_in_registers) << "\n"
     << "#define AG_WGMMA_PIPELINED " << int(t.pipelined) << "\n"
+    << "#define AG_MIN_BLOCKS " << t.min_blocks << "\n"
     << "#define AG_SCALE_LOG2 " << float_literal(float(s.scale * 1.4426950408889634)) << "\n"
     << "#define AG_PLAIN_SCORE " << int(!s.find_mod<SoftcapMod>() && !s.find_mod<AlibiMod>() &&
                                         !(custom && custom->format == CustomFormat::additive))

@@ -1,10 +1,10 @@
 // Spec -> CUDA source: the templates of templates/cuda (one kernel body per
 // compute path) with the spec's masks and score mods rendered in as
 // compile-time constants and small device functions. The host launches `entry` with one AttnParams argument
-// (templates/common/attention_params.h) on a grid of
-// (ceil(Sq extent / block_m), Hq, B) blocks of `threads` threads.
+// (templates/common/attention_params.h) on the grid of launch_grid().
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -26,6 +26,18 @@ struct LaunchShape {
   int block_m = 0;     // query rows per block
   int smem_bytes = 0;  // dynamic shared memory per block
 };
+
+// The grid of blocks of one launch: (ceil(Sq / block_m), Hq, B), or for GQA
+// where that needs fewer blocks (Sq short next to block_m, decoding), packed:
+// (ceil(Sq * G / block_m), Hkv, B), each block serving the G query heads of
+// one KV head (its rows are (query, head) pairs, K and V read once for the
+// group). The kernel tells the two apart by gridDim.y (attention_common.cuh,
+// AgEntry).
+struct LaunchGrid {
+  int64_t x = 0, y = 0, z = 0;
+  bool gqa_packed = false;
+};
+LaunchGrid launch_grid(const Spec& spec, const LaunchShape& launch, int64_t batch, int64_t sq);
 
 struct RenderedKernel {
   std::string source;                // complete CUDA C++ text for NVRTC (no includes)

@@ -141,9 +141,9 @@ void CudaKernel::execute(const BoundArgs& args, const RunOptions& opt) const {
   const CUfunction f = function_in(ctx);
   AttnParams p = make_attn_params(s, args);
   void* params[] = {&p};
-  const int64_t blocks_m = (args.sq + image_.launch.block_m - 1) / image_.launch.block_m;
-  if (blocks_m > INT32_MAX) throw Error("cuda: Sq = " + std::to_string(args.sq) + " needs more than 2^31 blocks");
-  check(d.LaunchKernel(f, unsigned(blocks_m), unsigned(s.num_heads), unsigned(args.batch),
+  const LaunchGrid grid = launch_grid(s, image_.launch, args.batch, args.sq);
+  if (grid.x > INT32_MAX) throw Error("cuda: Sq = " + std::to_string(args.sq) + " needs more than 2^31 blocks");
+  check(d.LaunchKernel(f, unsigned(grid.x), unsigned(grid.y), unsigned(grid.z),
                        unsigned(image_.launch.threads), 1, 1, unsigned(image_.launch.smem_bytes),
                        static_cast<CUstream>(opt.stream), params, nullptr),
         "cuda: launching kernel " + key());
@@ -174,7 +174,12 @@ std::vector<Kernel::CodeBlob> CudaKernel::code_blobs() const {
 std::vector<std::pair<std::string, std::string>> CudaKernel::details() const {
   const LaunchShape& l = image_.launch;
   return {{"arch", image_.arch},
-          {"launch", "grid (ceil(Sq / " + std::to_string(l.block_m) + "), Hq, B) of " + std::to_string(l.threads) +
+          {"launch", "grid (ceil(Sq / " + std::to_string(l.block_m) + "), Hq, B)" +
+                         (spec().group_size() > 1
+                              ? " or, GQA-packed where fewer, (ceil(Sq * " + std::to_string(spec().group_size()) +
+                                    " / " + std::to_string(l.block_m) + "), Hkv, B)"
+                              : std::string()) +
+                         " of " + std::to_string(l.threads) +
                          " threads, " + std::to_string(l.smem_bytes) + " B dynamic shared memory, entry " +
                          image_.entry},
           {"resources", report_.describe()},

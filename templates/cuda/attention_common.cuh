@@ -12,10 +12,11 @@
 // attention_fwd_simt.cu (f32). Nothing here branches at run time on the kind
 // of mask.
 //
-// Each block owns BLOCK_M query rows of one (batch entry, query head) and
-// walks the key blocks that the index masks allow, with an online softmax
-// whose exponents are base 2. Key blocks allowed for every row of the tile
-// skip the per-element mask work.
+// Each block owns BLOCK_M rows of one batch entry: query rows of one query
+// head, or, with GQA packing, (query, head) rows of one KV group's heads
+// (ag_tile), and walks the key blocks that the index masks allow, with an
+// online softmax whose exponents are base 2. Key blocks allowed for every row
+// of the tile skip the per-element mask work.
 //
 // Semantics are spec v1 (docs/spec.md): rows past q_lens and rows with no
 // allowed key output O = 0 and LSE = -inf; a row that reads NaN/Inf (or whose
@@ -25,6 +26,7 @@
 #define AG_INF __int_as_float(0x7f800000)
 #define AG_LOG2E 1.4426950408889634f
 #define AG_LN2 0.6931471805599453f
+#define AG_HAS_CUSTOM (AG_HAS_CUSTOM_BOOL || AG_HAS_CUSTOM_ADDITIVE)
 
 __device__ __forceinline__ ag_i64 ag_min(ag_i64 a, ag_i64 b) { return a < b ? a : b; }
 __device__ __forceinline__ ag_i64 ag_max(ag_i64 a, ag_i64 b) { return a > b ? a : b; }
@@ -71,31 +73,43 @@ __device__ __forceinline__ ag_elem ag_from_float(float x) { return ag_float_to_h
 // ---- what one query row needs to score keys (lengths, interval, row data)
 struct AgRow {
   ag_i64 i;       // query index
+  int dh;         // query head e.h + dh (0 unless packed)
   ag_i64 lo, hi;  // keys allowed by the index masks (lo > hi: none)
   int doc;        // document: q_doc[b, i]
   float slope;    // alibi: slopes[b, h]
 };
 
-struct AgEntry {  // one (batch entry, query head)
-  ag_i64 b, h, hk;
+// A block's rows. Unpacked (grid y = the query heads): row x of the launch is
+// query x of head blockIdx.y. GQA-packed (grid y = the KV heads, chosen by the
+// host where it needs fewer blocks: short Sq, decoding): row x is query x / G
+// of head h + x % G, so a block's rows are the group's heads for each of its
+// queries, K and V are read once for all of them, and the query of a row
+// never decreases with x (the index masks' intervals stay monotone in x).
+struct AgEntry {
+  ag_i64 b, h, hk;  // batch entry; the query head (packed: the group's first); the KV head
+  bool packed;
   AgRowCtx ctx;  // per-entry Sq, Skv, prefix (rendered type, see the prelude)
 };
 
-__device__ __forceinline__ AgRow ag_row(const AttnParams& p, const AgEntry& e, ag_i64 i) {
+__device__ __forceinline__ ag_i64 ag_query_of(const AgEntry& e, ag_i64 x) { return e.packed ? x / AG_GROUP : x; }
+
+__device__ __forceinline__ AgRow ag_row(const AttnParams& p, const AgEntry& e, ag_i64 x) {
   AgRow r;
-  r.i = i;
-  allowed_keys(i, e.ctx, r.lo, r.hi);
+  r.i = ag_query_of(e, x);
+  r.dh = e.packed ? int(x % AG_GROUP) : 0;
+  allowed_keys(r.i, e.ctx, r.lo, r.hi);
   r.hi = ag_min(r.hi, e.ctx.skv - 1);
   r.lo = ag_max(r.lo, 0);
+  if (AG_HAS_CUSTOM && r.i >= e.ctx.sq) r.lo = 1, r.hi = 0;  // past Sq: no key, no mask read (ag_score)
   r.doc = 0;
   r.slope = 0.f;
-  if (AG_HAS_DOCUMENT && i < e.ctx.sq) r.doc = p.q_doc[e.b * p.q_doc_str[0] + i * p.q_doc_str[1]];
-  if (AG_HAS_ALIBI) r.slope = p.alibi[e.b * p.alibi_str[0] + e.h * p.alibi_str[1]];
+  if (AG_HAS_DOCUMENT && r.i < e.ctx.sq) r.doc = p.q_doc[e.b * p.q_doc_str[0] + r.i * p.q_doc_str[1]];
+  if (AG_HAS_ALIBI) r.slope = p.alibi[e.b * p.alibi_str[0] + (e.h + r.dh) * p.alibi_str[1]];
   return r;
 }
 
-__device__ __forceinline__ float ag_custom_mask_value(const AttnParams& p, const AgEntry& e, ag_i64 i, ag_i64 j) {
-  const ag_i64 off = e.b * p.mask_str[0] + e.h * p.mask_str[1] + i * p.mask_str[2] + j * p.mask_str[3];
+__device__ __forceinline__ float ag_custom_mask_value(const AttnParams& p, const AgEntry& e, const AgRow& r, ag_i64 j) {
+  const ag_i64 off = e.b * p.mask_str[0] + (e.h + r.dh) * p.mask_str[1] + r.i * p.mask_str[2] + j * p.mask_str[3];
   switch (p.mask_type) {
     case AG_MASK_F32: return static_cast<const float*>(p.mask)[off];
     case AG_MASK_F16: return ag_half_to_float(static_cast<const unsigned short*>(p.mask)[off]);
@@ -116,8 +130,9 @@ __device__ __forceinline__ float ag_custom_mask_value(const AttnParams& p, const
 
 // The score of (row, key j) in score units from the raw q.k product: scale,
 // softcap, ALiBi, additive mask, then -inf where any mask disallows (spec v1,
-// "Order of operations"). `full`: the key block is allowed for every row of
-// the tile by the index masks, so only data masks remain to check.
+// "Order of operations"; a disallowed key's score is -inf whatever the
+// additive mask holds). `full`: the key block is allowed for every row of the
+// tile by the index masks, so only data masks remain to check.
 template <bool full>
 __device__ __forceinline__ float ag_score(float qk, const AttnParams& p, const AgEntry& e, const AgRow& r, ag_i64 j) {
   if (full && AG_PLAIN_SCORE && !AG_HAS_DATA_MASK) return qk;
@@ -127,11 +142,14 @@ __device__ __forceinline__ float ag_score(float qk, const AttnParams& p, const A
     const ag_i64 d = r.i + e.ctx.skv - e.ctx.sq - j;
     s -= r.slope * float(d < 0 ? -d : d);
   }
-  if (AG_HAS_CUSTOM_ADDITIVE) s += ag_custom_mask_value(p, e, r.i, j);
   bool ok = true;
   if (!full) ok = j >= r.lo && j <= r.hi;
   if (AG_HAS_DOCUMENT) ok = ok && p.kv_doc[e.b * p.kv_doc_str[0] + j * p.kv_doc_str[1]] == r.doc;
-  if (AG_HAS_CUSTOM_BOOL) ok = ok && ag_custom_mask_value(p, e, r.i, j) != 0.f;
+  // The custom mask is read only where the key is allowed so far: a row past
+  // Sq has no allowed key (ag_row) and is never in a full block (ag_tile), so
+  // no mask row past the tensor's end is read.
+  if (AG_HAS_CUSTOM_BOOL) ok = ok && ag_custom_mask_value(p, e, r, j) != 0.f;
+  if (AG_HAS_CUSTOM_ADDITIVE && ok) s += ag_custom_mask_value(p, e, r, j);
   return ok ? s : -AG_INF;
 }
 
@@ -169,7 +187,7 @@ __device__ __forceinline__ float ag_block_sum(float sum, float base) {
 // ---- the block's work: its entry, its rows and the key blocks to visit
 struct AgTile {
   AgEntry e;
-  ag_i64 i0;              // first query row of the tile
+  ag_i64 x0, x_end;       // the tile's first row, the end of the entry's valid rows (AgEntry)
   ag_i64 nb_begin, nb_end;  // key blocks to visit
   ag_i64 full_begin, full_end;  // key blocks allowed for every valid row (index masks)
 };
@@ -179,8 +197,9 @@ __device__ __forceinline__ AgTile ag_tile(const AttnParams& p) {
   // Heavy (late, for causal masks) tiles first: they start before the light ones.
   const ag_i64 qt = ag_i64(gridDim.x) - 1 - blockIdx.x;
   t.e.b = blockIdx.z;
-  t.e.h = blockIdx.y;
-  t.e.hk = t.e.h / AG_GROUP;
+  t.e.packed = AG_GROUP > 1 && gridDim.y == AG_NUM_HEADS / AG_GROUP;
+  t.e.hk = t.e.packed ? blockIdx.y : blockIdx.y / AG_GROUP;
+  t.e.h = t.e.packed ? blockIdx.y * AG_GROUP : blockIdx.y;
   ag_i64 sq = p.sq, skv = p.skv;
   if (p.q_lens) sq = ag_max(0, ag_min(p.sq, p.q_lens[t.e.b * p.q_lens_str]));
   if (p.kv_lens) skv = ag_max(0, ag_min(p.skv, p.kv_lens[t.e.b * p.kv_lens_str]));
@@ -188,24 +207,29 @@ __device__ __forceinline__ AgTile ag_tile(const AttnParams& p) {
   t.e.ctx.skv = skv;
   t.e.ctx.prefix = ag_static_prefix();
   if (p.prefix_lens) t.e.ctx.prefix = p.prefix_lens[t.e.b * p.prefix_lens_str];
-  t.i0 = qt * AG_BLOCK_M;
+  t.x0 = qt * AG_BLOCK_M;
+  t.x_end = t.e.packed ? sq * AG_GROUP : sq;
   t.nb_begin = t.nb_end = t.full_begin = t.full_end = 0;
-  const ag_i64 last = ag_min(t.i0 + AG_BLOCK_M, sq) - 1;  // last valid row
-  if (last < t.i0 || skv == 0) return t;
-  // Each index mask allows one interval per row whose ends never decrease
+  const ag_i64 x_last = ag_min(t.x0 + AG_BLOCK_M, t.x_end) - 1;  // last valid row
+  if (x_last < t.x0 || skv == 0) return t;
+  // Each index mask allows one interval per query whose ends never decrease
   // with i, so the tile's keys lie in [lo(i0), hi(last)] and keys in
-  // [lo(last), hi(i0)] are allowed for every row.
+  // [lo(last), hi(i0)] are allowed for every row (i0, last: the queries of
+  // its first and last valid rows).
+  const ag_i64 i0 = ag_query_of(t.e, t.x0), last = ag_query_of(t.e, x_last);
   ag_i64 lo0, hi0, lo1, hi1;
-  allowed_keys(t.i0, t.e.ctx, lo0, hi0);
+  allowed_keys(i0, t.e.ctx, lo0, hi0);
   allowed_keys(last, t.e.ctx, lo1, hi1);
   lo0 = ag_max(lo0, 0);
   hi1 = ag_min(hi1, skv - 1);
   if (lo0 > hi1) return t;
   t.nb_begin = lo0 / AG_BLOCK_N;
   t.nb_end = hi1 / AG_BLOCK_N + 1;
-  // Whole blocks inside [lo(last), min(hi(i0), skv - 1)].
+  // Whole blocks inside [lo(last), min(hi(i0), skv - 1)]; with a custom
+  // mask, none in a tile with rows past Sq (they must see their empty
+  // interval, so that their mask rows are not read: ag_score).
   hi0 = ag_min(hi0, skv - 1);
-  if (AG_HAS_DATA_MASK || lo1 > hi0) {
+  if (AG_HAS_DATA_MASK || lo1 > hi0 || (AG_HAS_CUSTOM && x_last + 1 < t.x0 + AG_BLOCK_M)) {
     t.full_begin = t.full_end = t.nb_end;
   } else {
     t.full_begin = (ag_max(lo1, 0) + AG_BLOCK_N - 1) / AG_BLOCK_N;
@@ -239,6 +263,16 @@ struct AgRows {
   const ag_elem* base;
   ag_i64 row_str, col_str;
   bool chunked;  // the cp.async path applies
+  __device__ ag_i64 offset(ag_i64 row) const { return row * row_str; }
+};
+// Q's rows for a block's rows (AgEntry): queries of one head, or packed,
+// query x / G of head x % G from `base` (the group's first head).
+struct AgQueryRows : AgRows {
+  ag_i64 head_str;
+  bool packed;
+  __device__ ag_i64 offset(ag_i64 x) const {
+    return packed ? x / AG_GROUP * row_str + x % AG_GROUP * head_str : x * row_str;
+  }
 };
 
 __device__ __forceinline__ AgRows ag_rows(const void* data, const ag_i64* str, ag_i64 b, ag_i64 h, int cols) {
@@ -254,11 +288,17 @@ __device__ __forceinline__ AgRows ag_rows(const void* data, const ag_i64* str, a
 
 // Q, K and V of the tile's entry (K and V of its KV head).
 struct AgViews {
-  AgRows q, k, v;
+  AgQueryRows q;
+  AgRows k, v;
 };
 __device__ __forceinline__ AgViews ag_views(const AttnParams& p, const AgEntry& e) {
-  return {ag_rows(p.q, p.q_str, e.b, e.h, AG_HEAD_DIM), ag_rows(p.k, p.k_str, e.b, e.hk, AG_HEAD_DIM),
-          ag_rows(p.v, p.v_str, e.b, e.hk, AG_HEAD_DIM_V)};
+  AgViews v;
+  static_cast<AgRows&>(v.q) = ag_rows(p.q, p.q_str, e.b, e.h, AG_HEAD_DIM);
+  v.q.head_str = p.q_str[1];
+  v.q.packed = e.packed;
+  v.k = ag_rows(p.k, p.k_str, e.b, e.hk, AG_HEAD_DIM);
+  v.v = ag_rows(p.v, p.v_str, e.b, e.hk, AG_HEAD_DIM_V);
+  return v;
 }
 
 // Where row r, column col of a tile goes in shared memory, and which chunk of
@@ -274,8 +314,8 @@ struct AgPitched {
 };
 
 // rows [row0, row0 + ROWS) of `src` (valid below `row_end`), COLS of COLS_PAD.
-template <int ROWS, int COLS, int COLS_PAD, class Layout>
-__device__ __forceinline__ void ag_load_tile(ag_elem* smem, const AgRows& src, ag_i64 row0, ag_i64 row_end) {
+template <int ROWS, int COLS, int COLS_PAD, class Layout, class Rows>
+__device__ __forceinline__ void ag_load_tile(ag_elem* smem, const Rows& src, ag_i64 row0, ag_i64 row_end) {
   if (src.chunked) {
     for (int c = threadIdx.x; c < ROWS * COLS_PAD / AG_CHUNK; c += AG_THREADS) {
       int r, col;
@@ -283,14 +323,14 @@ __device__ __forceinline__ void ag_load_tile(ag_elem* smem, const AgRows& src, a
       const ag_i64 row = row0 + r;
       const bool valid = row < row_end && col < COLS;
       // An invalid chunk reads nothing (source size 0) but needs a valid address.
-      const ag_elem* g = valid ? src.base + row * src.row_str + col : src.base;
+      const ag_elem* g = valid ? src.base + src.offset(row) + col : src.base;
       ag_cp_async16(smem + Layout::at(r, col), g, valid);
     }
   } else {
     for (int x = threadIdx.x; x < ROWS * COLS_PAD; x += AG_THREADS) {
       const int r = x / COLS_PAD, col = x % COLS_PAD;
       const ag_i64 row = row0 + r;
-      smem[Layout::at(r, col)] = row < row_end && col < COLS ? src.base[row * src.row_str + col * src.col_str]
+      smem[Layout::at(r, col)] = row < row_end && col < COLS ? src.base[src.offset(row) + col * src.col_str]
                                                              : ag_from_float(0.f);
     }
   }
@@ -298,14 +338,16 @@ __device__ __forceinline__ void ag_load_tile(ag_elem* smem, const AgRows& src, a
 
 // ---- storing one output row element pair / the LSE
 struct AgOut {
-  ag_elem* base;
-  ag_i64 row_str, col_str;
+  ag_elem* base;  // at (b, e.h)
+  ag_i64 head_str, row_str, col_str;
   bool pairs;  // two neighbouring columns are one aligned 32-bit store
+  __device__ ag_elem* row(const AgRow& r) const { return base + r.dh * head_str + r.i * row_str; }
 };
 
 __device__ __forceinline__ AgOut ag_out(const AttnParams& p, const AgEntry& e) {
   AgOut o;
   o.base = static_cast<ag_elem*>(p.o) + e.b * p.o_str[0] + e.h * p.o_str[1];
+  o.head_str = p.o_str[1];
   o.row_str = p.o_str[2];
   o.col_str = p.o_str[3];
   o.pairs = sizeof(ag_elem) == 2 && (reinterpret_cast<unsigned long long>(p.o) & 3) == 0 && p.o_str[3] == 1 &&
@@ -313,8 +355,8 @@ __device__ __forceinline__ AgOut ag_out(const AttnParams& p, const AgEntry& e) {
   return o;
 }
 
-__device__ __forceinline__ void ag_store_lse(const AttnParams& p, const AgEntry& e, ag_i64 i, float lse) {
-  if (AG_RETURN_LSE) p.lse[e.b * p.lse_str[0] + e.h * p.lse_str[1] + i * p.lse_str[2]] = lse;
+__device__ __forceinline__ void ag_store_lse(const AttnParams& p, const AgEntry& e, const AgRow& r, float lse) {
+  if (AG_RETURN_LSE) p.lse[e.b * p.lse_str[0] + (e.h + r.dh) * p.lse_str[1] + r.i * p.lse_str[2]] = lse;
 }
 
 // Final normalisation of one row: (o / l, lse) or the empty row (0, -inf);

@@ -59,7 +59,7 @@ extern "C" __global__ void __launch_bounds__(AG_THREADS) AG_ENTRY(const AttnPara
   // row[2 mt + rr]: row g + 8 rr of the warp's row block mt.
   AgRow row[2 * AG_MT];
 #pragma unroll
-  for (int r = 0; r < 2 * AG_MT; ++r) row[r] = ag_row(p, e, tile.i0 + wrow + (r >> 1) * 16 + (r & 1) * 8 + g);
+  for (int r = 0; r < 2 * AG_MT; ++r) row[r] = ag_row(p, e, tile.x0 + wrow + (r >> 1) * 16 + (r & 1) * 8 + g);
 
   float o[AG_MT][AG_NT_O][4];
 #pragma unroll
@@ -72,7 +72,7 @@ extern "C" __global__ void __launch_bounds__(AG_THREADS) AG_ENTRY(const AttnPara
 
   if (tile.nb_begin < tile.nb_end) {
     const AgViews view = ag_views(p, e);
-    ag_load_tile<AG_BLOCK_M, AG_HEAD_DIM, AG_D_PAD, AgQkLayout>(q_s, view.q, tile.i0, e.ctx.sq);
+    ag_load_tile<AG_BLOCK_M, AG_HEAD_DIM, AG_D_PAD, AgQkLayout>(q_s, view.q, tile.x0, tile.x_end);
     ag_load_tile<AG_BLOCK_N, AG_HEAD_DIM, AG_D_PAD, AgQkLayout>(k_s, view.k, tile.nb_begin * AG_BLOCK_N, e.ctx.skv);
     ag_cp_async_commit();
 

@@ -12,7 +12,7 @@ constexpr int AG_COLS_PER_THREAD = AG_DV_PAD / 4;
 typedef AgPitched<AG_D_PAD, AG_QK_PITCH> AgQkLayout;
 typedef AgPitched<AG_DV_PAD, AG_V_PITCH> AgVLayout;
 
-extern "C" __global__ void __launch_bounds__(AG_THREADS) AG_ENTRY(const AttnParams p) {
+extern "C" __global__ void __launch_bounds__(AG_THREADS, AG_MIN_BLOCKS) AG_ENTRY(const AttnParams p) {
   extern __shared__ __align__(128) unsigned char ag_smem[];
   float* q_s = reinterpret_cast<float*>(ag_smem);
   float* k_s = q_s + AG_BLOCK_M * AG_QK_PITCH;
@@ -22,7 +22,7 @@ extern "C" __global__ void __launch_bounds__(AG_THREADS) AG_ENTRY(const AttnPara
   const AgTile tile = ag_tile(p);
   const AgEntry& e = tile.e;
   const int r = threadIdx.x / 4, c = threadIdx.x % 4;
-  const AgRow row = ag_row(p, e, tile.i0 + r);
+  const AgRow row = ag_row(p, e, tile.x0 + r);
 
   float o[AG_COLS_PER_THREAD];
 #pragma unroll
@@ -32,7 +32,7 @@ extern "C" __global__ void __launch_bounds__(AG_THREADS) AG_ENTRY(const AttnPara
   if (tile.nb_begin < tile.nb_end) {
     AgViews view = ag_views(p, e);
     view.q.chunked = view.k.chunked = view.v.chunked = false;  // plain loads: the CUDA cores are the limit here
-    ag_load_tile<AG_BLOCK_M, AG_HEAD_DIM, AG_D_PAD, AgQkLayout>(q_s, view.q, tile.i0, e.ctx.sq);
+    ag_load_tile<AG_BLOCK_M, AG_HEAD_DIM, AG_D_PAD, AgQkLayout>(q_s, view.q, tile.x0, tile.x_end);
     for (ag_i64 nb = tile.nb_begin; nb < tile.nb_end; ++nb) {
       const ag_i64 j0 = nb * AG_BLOCK_N;
       __syncthreads();  // every thread done with the last block's K, V and P
@@ -85,11 +85,11 @@ extern "C" __global__ void __launch_bounds__(AG_THREADS) AG_ENTRY(const AttnPara
   const bool valid = i < e.ctx.sq;
   const float inv = ag_row_scale(l, valid);
   const AgOut out = ag_out(p, e);
-  float* dst = out.base + i * out.row_str;
+  float* dst = out.row(row);
 #pragma unroll
   for (int x = 0; x < AG_COLS_PER_THREAD; ++x) {
     const int col = c + 4 * x;
     if (col < AG_HEAD_DIM_V) dst[col * out.col_str] = valid ? o[x] * inv : 0.f;
   }
-  if (c == 0) ag_store_lse(p, e, i, ag_row_lse(m, l, valid));
+  if (c == 0) ag_store_lse(p, e, row, ag_row_lse(m, l, valid));
 }

@@ -126,7 +126,7 @@ __device__ __forceinline__ void ag_key_loop(const AttnParams& p, const AgTile& t
   ag_elem* k_s = q_s + AG_BLOCK_M * AG_D_PAD;
   ag_elem* v_s = k_s + AG_K_TILE;
   const AgViews view = ag_views(p, e);
-  ag_load_tile<AG_BLOCK_M, AG_HEAD_DIM, AG_D_PAD, AgQkLayout>(q_s, view.q, tile.i0, e.ctx.sq);
+  ag_load_tile<AG_BLOCK_M, AG_HEAD_DIM, AG_D_PAD, AgQkLayout>(q_s, view.q, tile.x0, tile.x_end);
   ag_load_tile<AG_BLOCK_N, AG_HEAD_DIM, AG_D_PAD, AgQkLayout>(k_s, view.k, tile.nb_begin * AG_BLOCK_N, e.ctx.skv);
   ag_cp_async_commit();
   const unsigned long long q_desc = ag_qk_desc(q_s + (warp / 4) * 64 * AG_D_PAD);
@@ -181,7 +181,7 @@ __device__ __forceinline__ void ag_key_loop(const AttnParams& p, const AgTile& t
   const ag_i64 first = tile.nb_begin, end = tile.nb_end;
   const auto k_tile = [&](ag_i64 nb) { return k_s + ((nb - first) & 1) * AG_K_TILE; };
   const auto v_tile = [&](ag_i64 nb) { return v_s + ((nb - first) & 1) * AG_V_TILE; };
-  ag_load_tile<AG_BLOCK_M, AG_HEAD_DIM, AG_D_PAD, AgQkLayout>(q_s, view.q, tile.i0, e.ctx.sq);
+  ag_load_tile<AG_BLOCK_M, AG_HEAD_DIM, AG_D_PAD, AgQkLayout>(q_s, view.q, tile.x0, tile.x_end);
   ag_load_tile<AG_BLOCK_N, AG_HEAD_DIM, AG_D_PAD, AgQkLayout>(k_tile(first), view.k, first * AG_BLOCK_N, e.ctx.skv);
   ag_load_tile<AG_BLOCK_N, AG_HEAD_DIM_V, AG_DV_PAD, AgVLayout>(v_tile(first), view.v, first * AG_BLOCK_N,
                                                                 e.ctx.skv);
@@ -258,7 +258,7 @@ extern "C" __global__ void __launch_bounds__(AG_THREADS) AG_ENTRY(const AttnPara
   // rows 64 (warp / 4) of the tile.
   AgWarpState w;
 #pragma unroll
-  for (int r = 0; r < 2; ++r) w.row[r] = ag_row(p, tile.e, tile.i0 + warp * 16 + r * 8 + g);
+  for (int r = 0; r < 2; ++r) w.row[r] = ag_row(p, tile.e, tile.x0 + warp * 16 + r * 8 + g);
 #pragma unroll
   for (int n = 0; n < AG_NT_O; ++n) w.o[0][n][0] = w.o[0][n][1] = w.o[0][n][2] = w.o[0][n][3] = 0.f;
   w.m[0] = w.m[1] = -AG_INF;

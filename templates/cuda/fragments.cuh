@@ -120,7 +120,7 @@ __device__ __forceinline__ void ag_store_fragments(const AttnParams& p, const Ag
       if (i >= p.sq) continue;
       const bool valid = i < e.ctx.sq;
       const float inv = ag_row_scale(lsum, valid);
-      ag_elem* dst = out.base + i * out.row_str;
+      ag_elem* dst = out.row(row[r]);
 #pragma unroll
       for (int n = 0; n < AG_NT_O; ++n) {
         const int c = n * 8 + 2 * t;
@@ -132,6 +132,6 @@ __device__ __forceinline__ void ag_store_fragments(const AttnParams& p, const Ag
           if (c + 1 < AG_HEAD_DIM_V) dst[(c + 1) * out.col_str] = ag_from_float(v1);
         }
       }
-      if (t == 0) ag_store_lse(p, e, i, ag_row_lse(m[r], lsum, valid));
+      if (t == 0) ag_store_lse(p, e, row[r], ag_row_lse(m[r], lsum, valid));
     }
 }
