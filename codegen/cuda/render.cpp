@@ -261,11 +261,13 @@ RenderedKernel render_attention(const Spec& s, const Arch& arch) {
   r.entry = entry_name(s);
   r.launch = {t.threads, t.block_m, t.smem_bytes};
   r.options = {"--std=c++17"};
+  // Only an override selects wgmma; the parser took its text in this form only.
+  const std::string wgmma_override = "ATTNGEN_CUDA_TILE=" + std::to_string(t.block_m) + "x" +
+                                     std::to_string(t.block_n) + (t.pipelined ? "wgp" : "wg");
   if (t.wgmma && !(arch.sm == 90 && arch.accel))
-    throw Error("ATTNGEN_CUDA_TILE=" + std::string(std::getenv("ATTNGEN_CUDA_TILE")) +
-                ": warpgroup MMA (wgmma) needs --arch sm_90a, got " + arch.name());
+    throw Error(wgmma_override + ": warpgroup MMA (wgmma) needs --arch sm_90a, got " + arch.name());
   if (t.wgmma && t.smem_bytes > kMaxSmemSm90)
-    throw Error("ATTNGEN_CUDA_TILE=" + std::string(std::getenv("ATTNGEN_CUDA_TILE")) + ": needs " +
+    throw Error(wgmma_override + ": needs " +
                 std::to_string(t.smem_bytes) + " B of shared memory for head dims " + std::to_string(s.head_dim) +
                 "/" + std::to_string(s.head_dim_v) + ", more than the " + std::to_string(kMaxSmemSm90) +
                 " B a block can have on sm_90a");
