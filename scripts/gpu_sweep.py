@@ -4,7 +4,8 @@ specs/regression/ in f32, f16 and bf16, at odd lengths (Sq != Skv, one
 query, more queries than keys), at its own head dim and at 128, 40/72
 (Dv != D), 256 and 33/17, in bhsd and bshd, with GQA (4 query heads a KV
 head: lengths that take the packed launch, where a block serves a group's
-heads, and whole tiles that do not), through `attngen verify --backend
+heads, and whole tiles that do not; short Sq with long Skv splits the keys
+across blocks and merges them), through `attngen verify --backend
 cuda` (random data, NaN in every padded position, fully masked rows checked
 to be exactly 0 / -inf, tolerances of spec v1). Runs verifies in parallel and
 prints one line per failure and a summary; exit status 1 on any failure.
@@ -26,7 +27,9 @@ LENGTHS_OTHER_DIMS = [(17, 3), (129, 129), (33, 300)]
 DIMS = [(128, 128), (40, 72), (256, 256), (33, 17)]
 # GQA, 8 query heads on 2 KV heads: Sq 256 fills whole tiles (32 or 128 rows)
 # and is launched unpacked; the others pack the group's heads (launch_grid).
-LENGTHS_GQA = [(1, 300), (3, 17), (17, 3), (129, 129), (256, 200)]
+# (1, 1000) and (3, 600) also split the keys (kv_splits: few blocks, many key
+# blocks), as does (200, 1000) of LENGTHS.
+LENGTHS_GQA = [(1, 1000), (3, 600), (17, 3), (129, 129), (256, 200)]
 CASE_TIMEOUT_S = 90  # compile (a few seconds, 16 at once) and verify of one case
 
 

@@ -103,13 +103,14 @@ TEST(CudaPtxas, ReportOfOneEntryAmongSeveral) {
 }
 
 TEST(CudaImage, RoundTripsAndRefusesOtherTemplatesAndTruncation) {
-  cuda::CubinImage m{"sm_90a", "entry", {256, 128, 69632}, "desc", "ptxas info    : Used 1 registers", {1, 2, 3, 4}};
+  cuda::CubinImage m{"sm_90a", "entry", {256, 128, 64, 69632}, "desc", "ptxas info    : Used 1 registers", {1, 2, 3, 4}};
   const std::vector<uint8_t> bytes = cuda::encode_cubin_image(m);
   const cuda::CubinImage back = cuda::decode_cubin_image(bytes);
   EXPECT_EQ(back.arch, "sm_90a");
   EXPECT_EQ(back.entry, "entry");
   EXPECT_EQ(back.launch.threads, 256);
   EXPECT_EQ(back.launch.block_m, 128);
+  EXPECT_EQ(back.launch.block_n, 64);
   EXPECT_EQ(back.launch.smem_bytes, 69632);
   EXPECT_EQ(back.cubin, m.cubin);
   std::vector<uint8_t> other = bytes;

@@ -27,6 +27,7 @@ namespace {
 using testing::error_of;
 using testing::fake_counters;
 using testing::fake_last_launch;
+using testing::fake_launch_before_last;
 using testing::ScopedEnv;
 
 const char* kSpec = R"({"dtype": "bf16", "head_dim": 64, "num_heads": 4, "num_kv_heads": 2,
@@ -41,10 +42,10 @@ struct HostTensors {
   std::vector<float> lse;
   std::vector<int32_t> kv_lens;
   AttentionArgs args;
-  HostTensors() {
+  HostTensors(int64_t sq = 33, int64_t skv = 70) : Sq(sq), Skv(skv) {
     q.resize(B * H * Sq * D), k.resize(B * Hkv * Skv * D), v.resize(k.size()), o.resize(q.size(), 0xdead);
     lse.resize(B * H * Sq, -7.f);
-    kv_lens = {70, 41};
+    kv_lens = {int32_t(Skv), int32_t(Skv * 3 / 5)};
     for (size_t i = 0; i < q.size(); ++i) q[i] = uint16_t(i);
     for (size_t i = 0; i < k.size(); ++i) k[i] = uint16_t(3 * i), v[i] = uint16_t(5 * i);
     args.q = contiguous_view(q.data(), ElemType::bf16, {B, H, Sq, D});
@@ -132,6 +133,47 @@ TEST(FakeDriver, HostTensorsAreMirroredLaunchedOnAndCopiedBack) {
   EXPECT_EQ(after.launches - before.launches, 1);
   EXPECT_EQ(h.o[5], 0xdead);
   EXPECT_EQ(h.lse[7], -7.f);
+}
+
+TEST(FakeDriver, DecodingSplitsTheKeysAcrossIdleSmsAndMergesTheSplits) {
+  const std::unique_ptr<Kernel> k = compile(kSpec);
+  const cuda::CubinImage& image = image_of(*k);
+  ASSERT_EQ(image.launch.block_n, 64);
+  // One query, 1000 keys (16 key blocks), 2 x 2 packed blocks on 132 SMs:
+  // 4 splits of 4 key blocks each.
+  HostTensors h(1, 1000);
+  const FakeCudaCounters before = fake_counters();
+  run_on_host_tensors(*k, h.args, RunOptions{});
+  const FakeCudaCounters after = fake_counters();
+  EXPECT_EQ(after.launches - before.launches, 2);
+  const FakeCudaLaunch main = fake_launch_before_last(), merge = fake_last_launch();
+  EXPECT_EQ(main.entry, image.entry + "_split");
+  EXPECT_EQ(main.grid[0], 1u);
+  EXPECT_EQ(main.grid[1], unsigned(h.Hkv));
+  EXPECT_EQ(main.grid[2], unsigned(h.B * 4));  // B x splits
+  EXPECT_NE(main.workspace, 0u);
+  EXPECT_EQ(merge.entry, image.entry + "_merge");
+  EXPECT_EQ(merge.grid[0], 1u);  // (Sq, Hq, B)
+  EXPECT_EQ(merge.grid[1], unsigned(h.H));
+  EXPECT_EQ(merge.grid[2], unsigned(h.B));
+  EXPECT_EQ(merge.block[0], unsigned(cuda::kMergeThreads));
+  EXPECT_EQ(merge.splits, 4);
+  EXPECT_EQ(merge.workspace, main.workspace);
+  EXPECT_EQ(merge.params.o, main.params.o);
+  // The workspace is freed in stream order after the merge (here: at once).
+  EXPECT_EQ(after.live_allocations, before.live_allocations);
+  EXPECT_EQ(cuda::split_workspace_bytes(parse_spec(kSpec), 4, h.B, 1), 4 * 4 * h.B * h.H * (h.D + 1));
+
+  // A device without stream-ordered allocation (or out of memory) launches
+  // unsplit: one grid, no workspace.
+  ScopedEnv fail("FAKE_CUDA_FAIL", "cuMemAllocAsync:801");
+  const FakeCudaCounters before2 = fake_counters();
+  run_on_host_tensors(*k, h.args, RunOptions{});
+  EXPECT_EQ(fake_counters().launches - before2.launches, 1);
+  const FakeCudaLaunch whole = fake_last_launch();
+  EXPECT_STREQ(whole.entry, image.entry.c_str());
+  EXPECT_EQ(whole.grid[2], unsigned(h.B));
+  EXPECT_EQ(whole.workspace, 0u);
 }
 
 TEST(FakeDriver, ModulesLoadOncePerContextAndUnloadWithTheKernel) {

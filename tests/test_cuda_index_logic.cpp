@@ -2,9 +2,10 @@
 // kernel (codegen/cuda/render.cpp, no NVRTC), compiles it with the host's C++
 // compiler together with tests/cuda_host/index_harness.cpp (which stands in
 // for CUDA's built-ins), and walks every block of launches whose grid comes
-// from launch_grid: GQA-packed and not, padded lengths, bhsd and bshd. The
-// harness checks which element each row loads, stores and reads (see its
-// header). What runs on the tensor cores is for a GPU to check
+// from launch_grid and kv_splits: GQA-packed and not, split-KV and not,
+// padded lengths, bhsd and bshd. The harness checks which element each row
+// loads, stores and reads, how splits share the key blocks, and (f32) the
+// merge of their partial results (see its header). What runs on the tensor cores is for a GPU to check
 // (scripts/gpu-check.sh); this is what can be checked without one.
 #include <gtest/gtest.h>
 
@@ -31,6 +32,7 @@ struct Launch {
   const char* q_lens = "-";  // comma-separated, one per batch entry
   const char* kv_lens = "-";
   const char* prefix_lens = "-";
+  int splits = 1;  // what kv_splits must choose on 132 SMs
 };
 
 std::string run(const std::string& cmd) {
@@ -59,18 +61,20 @@ void check(const std::string& name, const std::string& json, const std::vector<L
   ASSERT_EQ(built, "") << build;
   for (const Launch& l : launches) {
     const LaunchGrid g = launch_grid(spec, kernel.launch, l.batch, l.sq);
+    const int splits = kv_splits(kernel.launch, g, l.skv, 132);
     const std::string cmd = exe + " " + std::to_string(l.batch) + " " + std::to_string(l.sq) + " " +
                             std::to_string(l.skv) + " " + std::to_string(g.x) + " " + std::to_string(g.y) + " " +
-                            std::to_string(g.z) + " " + l.layout + " " + l.q_lens + " " + l.kv_lens + " " +
+                            std::to_string(g.z * splits) + " " + l.layout + " " + l.q_lens + " " + l.kv_lens + " " +
                             l.prefix_lens;
     EXPECT_EQ(g.gqa_packed, l.packed) << cmd;
+    EXPECT_EQ(splits, l.splits) << cmd;
     const std::string out = run(cmd);
     EXPECT_EQ(out.rfind("ok: ", 0), 0u) << cmd << "\n" << out;
   }
   fs::remove_all(dir);
 }
 
-TEST(CudaIndexLogic, GqaPackedAndUnpackedTilesCoverEveryRowOnce) {
+TEST(CudaIndexLogic, GqaPackedAndUnpackedTilesCoverEveryRowOnceAndSplitsShareTheKeys) {
   // 16-bit, 128-row tiles, 4 query heads a KV head: causal from the bottom
   // right, ALiBi and an additive mask (each row's head and query show in the
   // slope and the mask it reads), LSE out.
@@ -84,27 +88,35 @@ TEST(CudaIndexLogic, GqaPackedAndUnpackedTilesCoverEveryRowOnce) {
          {2, 129, 129, true, "bhsd"},
          {2, 256, 200, false, "bhsd"},
          {2, 256, 200, false, "bshd", "256,3", "200,7"},
-         {3, 17, 40, true, "bshd", "17,0,5", "40,3,0"}});
+         {3, 17, 40, true, "bshd", "17,0,5", "40,3,0"},
+         // Split-KV: 2 blocks, 16 key blocks in 4 shares; 4 blocks, 11 in 2.
+         {1, 1, 1000, true, "bhsd", "-", "-", "-", 4},
+         {2, 3, 700, true, "bshd", "3,1", "700,9", "-", 2}});
 }
 
 TEST(CudaIndexLogic, F32TilesWithDataMasksAndAWindow) {
   // f32, 32-row tiles, 2 query heads a KV head: a document mask, a sliding
   // window and a boolean custom mask (no full blocks: data masks).
   check("gqa_f32",
-        R"({"dtype": "f32", "head_dim": 40, "head_dim_v": 24, "num_heads": 6, "num_kv_heads": 3,
+        R"({"dtype": "f32", "head_dim": 40, "head_dim_v": 24, "num_heads": 6, "num_kv_heads": 3, "return_lse": true,
             "mask": [{"type": "document"}, {"type": "sliding_window", "left": 9, "right": 2, "align": "bottom_right"},
                      {"type": "custom", "format": "bool"}, {"type": "padding"}]})",
         {{2, 1, 33, true, "bhsd"},
          {2, 33, 70, true, "bshd", "33,20", "70,1"},
          {2, 64, 70, false, "bhsd"},
-         {1, 100, 7, true, "bhsd"}});
+         {1, 100, 7, true, "bhsd"},
+         // Split-KV, and its merge run on the host: 3 blocks, 32 key blocks in 8 shares.
+         {1, 1, 1000, true, "bhsd", "-", "-", "-", 8},
+         {2, 5, 300, true, "bshd", "5,2", "300,40", "-", 2}});
 }
 
 TEST(CudaIndexLogic, OneHeadABlockWithoutGqa) {
   check("mha_prefix",
         R"({"dtype": "f16", "head_dim": 64, "num_heads": 3, "return_lse": true,
             "mask": [{"type": "prefix_lm"}, {"type": "chunked", "chunk": 16, "align": "top_left"}]})",
-        {{2, 100, 130, false, "bhsd", "-", "-", "7,60"}, {1, 1, 5, false, "bshd", "-", "-", "0"}});
+        {{2, 100, 130, false, "bhsd", "-", "-", "7,60"},
+         {1, 1, 5, false, "bshd", "-", "-", "0"},
+         {1, 2, 2000, false, "bhsd", "-", "-", "1", 8}});
 }
 
 }  // namespace

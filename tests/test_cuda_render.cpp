@@ -145,6 +145,27 @@ TEST(CudaRender, GqaPacksAGroupsHeadsIntoABlockWhereThatNeedsFewerBlocks) {
   EXPECT_TRUE(has(render_attention(gqa, parse_arch("sm_80")).source, "gridDim.y == AG_NUM_HEADS / AG_GROUP"));
 }
 
+TEST(CudaRender, KeysAreSplitWhereTheBlocksLeaveSmsIdle) {
+  const Spec gqa = parse_spec(R"({"dtype": "bf16", "head_dim": 128, "num_heads": 32, "num_kv_heads": 8})");
+  const RenderedKernel k = render_attention(gqa, parse_arch("sm_90a"));
+  ASSERT_EQ(k.launch.block_n, 64);
+  EXPECT_EQ(k.merge_entry, k.entry + "_merge");
+  EXPECT_TRUE(has(k.source, "#define AG_MERGE_ENTRY " + k.merge_entry + "\n"));
+  const auto splits = [&](int64_t batch, int64_t sq, int64_t skv, int sms) {
+    return kv_splits(k.launch, launch_grid(gqa, k.launch, batch, sq), skv, sms);
+  };
+  // Decoding, B 1: 8 packed blocks on 132 SMs; 8192 keys are 128 key blocks.
+  EXPECT_EQ(splits(1, 1, 8192, 132), 16);
+  EXPECT_EQ(splits(1, 1, 1 << 20, 132), 16);  // SMs bound it
+  EXPECT_EQ(splits(1, 1, 1 << 20, 1000), kMaxKvSplits);
+  EXPECT_EQ(splits(1, 1, 1000, 132), 4);      // 16 key blocks: shares of at least 4
+  EXPECT_EQ(splits(1, 1, 500, 132), 2);
+  EXPECT_EQ(splits(1, 1, 250, 132), 1);       // 4 key blocks: one share
+  EXPECT_EQ(splits(16, 1, 8192, 132), 1);     // 128 blocks: no SM left for a second split
+  EXPECT_EQ(splits(1, 1, 8192, 0), 1);        // SM count unknown
+  EXPECT_EQ(split_workspace_bytes(gqa, 16, 1, 1), 4 * 16 * 32 * 129);
+}
+
 TEST(CudaRender, UnsupportedSpecsSayWhy) {
   const Spec wide = parse_spec(R"({"dtype": "bf16", "head_dim": 300, "num_heads": 2})");
   EXPECT_TRUE(has(unsupported_reason(wide), "head_dim and head_dim_v up to 256, got 300 and 300"));

@@ -234,6 +234,19 @@ LaunchGrid launch_grid(const Spec& s, const LaunchShape& launch, int64_t batch, 
   return grid;
 }
 
+int kv_splits(const LaunchShape& launch, const LaunchGrid& grid, int64_t skv, int sm_count) {
+  const int64_t blocks = grid.x * grid.y * grid.z;
+  if (sm_count <= 0 || blocks <= 0 || blocks >= sm_count || launch.block_n <= 0) return 1;
+  const int64_t key_blocks = (skv + launch.block_n - 1) / launch.block_n;
+  const int64_t splits = std::min({int64_t(sm_count) / blocks, key_blocks / kMinKeyBlocksPerSplit,
+                                   int64_t(kMaxKvSplits), int64_t(65535) / grid.z});
+  return splits >= 2 ? int(splits) : 1;
+}
+
+int64_t split_workspace_bytes(const Spec& s, int splits, int64_t batch, int64_t sq) {
+  return int64_t(sizeof(float)) * splits * batch * s.num_heads * sq * (s.head_dim_v + 1);
+}
+
 std::string schedule_tag() {
   const TileOverride o = tile_override();
   if (!o.m) return "";
@@ -259,7 +272,9 @@ RenderedKernel render_attention(const Spec& s, const Arch& arch) {
 
   RenderedKernel r;
   r.entry = entry_name(s);
-  r.launch = {t.threads, t.block_m, t.smem_bytes};
+  r.split_entry = r.entry + "_split";
+  r.merge_entry = r.entry + "_merge";
+  r.launch = {t.threads, t.block_m, t.block_n, t.smem_bytes};
   r.options = {"--std=c++17"};
   // Only an override selects wgmma; the parser took its text in this form only.
   const std::string wgmma_override = "ATTNGEN_CUDA_TILE=" + std::to_string(t.block_m) + "x" +
@@ -291,6 +306,9 @@ RenderedKernel render_attention(const Spec& s, const Arch& arch) {
     << "// ---- rendered from the spec\n"
     << source::render_spec_constants(s)
     << "#define AG_ENTRY " << r.entry << "\n"
+    << "#define AG_SPLIT_ENTRY " << r.split_entry << "\n"
+    << "#define AG_MERGE_ENTRY " << r.merge_entry << "\n"
+    << "#define AG_MERGE_THREADS " << kMergeThreads << "\n"
     << "#define AG_D_PAD " << t.d_pad << "\n"
     << "#define AG_DV_PAD " << t.dv_pad << "\n"
     << "#define AG_THREADS " << t.threads << "\n"
@@ -318,6 +336,7 @@ RenderedKernel render_attention(const Spec& s, const Arch& arch) {
     else
       o << "// ---- templates/cuda/attention_fwd_mma.cu\n" << kAttentionFwdMmaCu;
   }
+  o << "// ---- templates/cuda/attention_entries.cu\n" << kAttentionEntriesCu;
   r.source = o.str();
   return r;
 }

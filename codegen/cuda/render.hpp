@@ -24,6 +24,7 @@ Arch parse_arch(const std::string& text);
 struct LaunchShape {
   int threads = 0;     // per block
   int block_m = 0;     // query rows per block
+  int block_n = 0;     // keys per key block
   int smem_bytes = 0;  // dynamic shared memory per block
 };
 
@@ -39,9 +40,25 @@ struct LaunchGrid {
 };
 LaunchGrid launch_grid(const Spec& spec, const LaunchShape& launch, int64_t batch, int64_t sq);
 
+// Split-KV: into how many shares a launch splits each tile's key blocks
+// (1: none). Where the grid's blocks leave SMs idle (decoding: B x Hkv blocks
+// on a GPU of 132 SMs), splitting the keys fills them; each share keeps at
+// least kMinKeyBlocksPerSplit key blocks, at most kMaxKvSplits shares. The
+// launch's grid z becomes B x splits, each split stores partial O and LSE
+// (f32, split_workspace_bytes) through `split_entry`, and `merge_entry` (a block of
+// kMergeThreads threads per (query, query head, batch entry): grid (Sq, Hq,
+// B)) merges them into O and the LSE.
+constexpr int kMaxKvSplits = 32;
+constexpr int kMinKeyBlocksPerSplit = 4;
+constexpr int kMergeThreads = 128;
+int kv_splits(const LaunchShape& launch, const LaunchGrid& grid, int64_t skv, int sm_count);
+int64_t split_workspace_bytes(const Spec& spec, int splits, int64_t batch, int64_t sq);
+
 struct RenderedKernel {
   std::string source;                // complete CUDA C++ text for NVRTC (no includes)
-  std::string entry;                 // extern "C" kernel name
+  std::string entry;                 // extern "C" kernel name (argument: AttnParams)
+  std::string split_entry;           // split-KV's share of the keys (AttnParams, float* workspace)
+  std::string merge_entry;           // split-KV's merge (AttnParams, const float* workspace, int splits)
   LaunchShape launch;
   std::vector<std::string> options;  // NVRTC options besides the architecture
   std::string description;           // one line: tile shape and choices, for dumps and info

@@ -11,7 +11,7 @@
 namespace attngen::cuda {
 namespace {
 
-constexpr char kMagic[8] = {'A', 'G', 'C', 'U', 'B', 'I', 'N', '1'};
+constexpr char kMagic[8] = {'A', 'G', 'C', 'U', 'B', 'I', 'N', '2'};
 
 std::string pointer_string(const void* p) {
   char buf[32];
@@ -28,6 +28,7 @@ std::vector<uint8_t> encode_cubin_image(const CubinImage& m) {
   w.string(m.entry);
   w.u32(uint32_t(m.launch.threads));
   w.u32(uint32_t(m.launch.block_m));
+  w.u32(uint32_t(m.launch.block_n));
   w.u32(uint32_t(m.launch.smem_bytes));
   w.string(m.description);
   w.string(m.ptxas_log);
@@ -44,12 +45,14 @@ CubinImage decode_cubin_image(const std::vector<uint8_t>& bytes) {
   m.entry = r.string();
   m.launch.threads = int(r.u32());
   m.launch.block_m = int(r.u32());
+  m.launch.block_n = int(r.u32());
   m.launch.smem_bytes = int(r.u32());
   m.description = r.string();
   m.ptxas_log = r.string();
   m.cubin = r.bytes();
   if (!r.at_end()) throw Error("cuda image: trailing bytes");
-  if (m.cubin.empty() || m.entry.empty() || m.launch.threads <= 0 || m.launch.block_m <= 0 || m.launch.smem_bytes < 0)
+  if (m.cubin.empty() || m.entry.empty() || m.launch.threads <= 0 || m.launch.block_m <= 0 || m.launch.block_n <= 0 ||
+      m.launch.smem_bytes < 0)
     throw Error("cuda image: incomplete");
   return m;
 }
@@ -75,12 +78,12 @@ CudaKernel::~CudaKernel() {
     for (const Loaded& l : loaded_) d->ModuleUnload(l.module);
 }
 
-CUfunction CudaKernel::function_in(CUcontext ctx) const {
+CudaKernel::Loaded CudaKernel::function_in(CUcontext ctx) const {
   const unsigned long long id = context_id(ctx);
   std::lock_guard<std::mutex> lock(mu_);
   for (auto it = loaded_.begin(); it != loaded_.end(); ++it) {
     if (it->ctx != ctx) continue;
-    if (it->ctx_id == id) return it->function;
+    if (it->ctx_id == id) return *it;
     loaded_.erase(it);  // its context was destroyed, and its module with it: load again
     break;
   }
@@ -99,11 +102,18 @@ CUfunction CudaKernel::function_in(CUcontext ctx) const {
     throw Error("cuda: cannot load kernel " + key() + " compiled for " + image_.arch + device + ": " +
                 result_string(r) + (r == 209 ? " (compile it for this device's arch)" : ""));
   }
-  CUfunction f = nullptr;
-  if (const CUresult r = d.ModuleGetFunction(&f, mod, image_.entry.c_str()); r != 0) {
-    d.ModuleUnload(mod);
-    check(r, "cuda: kernel entry '" + image_.entry + "'");
-  }
+  CUfunction f = nullptr, split = nullptr, merge = nullptr;
+  // RenderedKernel::split_entry and merge_entry.
+  const std::string split_entry = image_.entry + "_split", merge_entry = image_.entry + "_merge";
+  for (auto [fn, name] : {std::pair{&f, &image_.entry}, std::pair{&split, &split_entry}, std::pair{&merge, &merge_entry}})
+    if (const CUresult r = d.ModuleGetFunction(fn, mod, name->c_str()); r != 0) {
+      d.ModuleUnload(mod);
+      check(r, "cuda: kernel entry '" + *name + "'");
+    }
+  int sm_count = 0;
+  CUdevice dev = 0;
+  if (d.CtxGetDevice(&dev) != 0 || d.DeviceGetAttribute(&sm_count, kAttrMultiprocessorCount, dev) != 0)
+    sm_count = 0;  // unknown: launches do not split
   if (image_.launch.smem_bytes > 48 * 1024) {
     // Above 48 KiB a kernel must opt in to its dynamic shared memory.
     if (const CUresult r = d.FuncSetAttribute(f, kFuncAttrMaxDynamicSharedSizeBytes, image_.launch.smem_bytes); r != 0) {
@@ -112,8 +122,11 @@ CUfunction CudaKernel::function_in(CUcontext ctx) const {
                   " bytes of dynamic shared memory per block, which this device refuses: " + result_string(r));
     }
   }
-  loaded_.push_back(Loaded{ctx, id, mod, f});
-  return f;
+  if (image_.launch.smem_bytes > 48 * 1024 &&
+      d.FuncSetAttribute(split, kFuncAttrMaxDynamicSharedSizeBytes, image_.launch.smem_bytes) != 0)
+    split = nullptr;  // launches do not split
+  loaded_.push_back(Loaded{ctx, id, mod, f, split, merge, sm_count});
+  return loaded_.back();
 }
 
 void CudaKernel::execute(const BoundArgs& args, const RunOptions& opt) const {
@@ -138,15 +151,34 @@ void CudaKernel::execute(const BoundArgs& args, const RunOptions& opt) const {
       throw ArgumentError(std::string(name) + ": " + pointer_string(tensor->data) + " is not memory the CUDA driver knows (" +
                   result_string(r) + "); cuda kernels take device pointers (cuMemAlloc, cudaMalloc, torch cuda tensors)");
   }
-  const CUfunction f = function_in(ctx);
+  const Loaded fn = function_in(ctx);
   AttnParams p = make_attn_params(s, args);
-  void* params[] = {&p};
   const LaunchGrid grid = launch_grid(s, image_.launch, args.batch, args.sq);
   if (grid.x > INT32_MAX) throw Error("cuda: Sq = " + std::to_string(args.sq) + " needs more than 2^31 blocks");
-  check(d.LaunchKernel(f, unsigned(grid.x), unsigned(grid.y), unsigned(grid.z),
-                       unsigned(image_.launch.threads), 1, 1, unsigned(image_.launch.smem_bytes),
-                       static_cast<CUstream>(opt.stream), params, nullptr),
-        "cuda: launching kernel " + key());
+  const CUstream stream = static_cast<CUstream>(opt.stream);
+  int splits =
+      fn.split && d.MemAllocAsync && d.MemFreeAsync ? kv_splits(image_.launch, grid, args.skv, fn.sm_count) : 1;
+  CUdeviceptr part = 0;  // split-KV's partial results, freed in stream order after the merge
+  // Without the workspace (no memory pool on this device, out of memory) the
+  // launch does not split: slower on these shapes, the same results.
+  if (splits > 1 && d.MemAllocAsync(&part, size_t(split_workspace_bytes(s, splits, args.batch, args.sq)), stream) != 0)
+    splits = 1, part = 0;
+  void* params[] = {&p, &part};
+  const CUresult launched = d.LaunchKernel(splits > 1 ? fn.split : fn.function, unsigned(grid.x), unsigned(grid.y),
+                                           unsigned(grid.z * splits),
+                                           unsigned(image_.launch.threads), 1, 1, unsigned(image_.launch.smem_bytes),
+                                           stream, params, nullptr);
+  if (splits > 1 && launched == 0) {
+    int n = splits;
+    void* merge_params[] = {&p, &part, &n};
+    const CUresult merged = d.LaunchKernel(fn.merge, unsigned(args.sq), unsigned(s.num_heads), unsigned(args.batch),
+                                           kMergeThreads, 1, 1, 0, stream, merge_params, nullptr);
+    d.MemFreeAsync(part, stream);
+    check(merged, "cuda: launching the split-KV merge of kernel " + key());
+  } else if (splits > 1) {
+    d.MemFreeAsync(part, stream);
+  }
+  check(launched, "cuda: launching kernel " + key());
 }
 
 std::unique_ptr<CallPlan> CudaKernel::plan_call(const BoundArgs&, int) const {
@@ -181,7 +213,9 @@ std::vector<std::pair<std::string, std::string>> CudaKernel::details() const {
                               : std::string()) +
                          " of " + std::to_string(l.threads) +
                          " threads, " + std::to_string(l.smem_bytes) + " B dynamic shared memory, entry " +
-                         image_.entry},
+                         image_.entry + "; where the blocks leave SMs idle, z is B x key splits (at least " +
+                         std::to_string(kMinKeyBlocksPerSplit) + " blocks of " + std::to_string(l.block_n) +
+                         " keys each) for " + image_.entry + "_split, merged by " + image_.entry + "_merge"},
           {"resources", report_.describe()},
           {"render", image_.description}};
 }

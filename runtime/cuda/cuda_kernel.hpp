@@ -2,7 +2,8 @@
 // template, its entry point, launch shape and ptxas report. It serialises
 // (the disk cache keeps cubins across processes), loads its module lazily in
 // each CUDA context that launches it, and launches one grid per call on the
-// caller's stream, on device pointers.
+// caller's stream, on device pointers (with split-KV, a second grid merges
+// the splits: render.hpp, kv_splits).
 #pragma once
 
 #include <memory>
@@ -56,16 +57,16 @@ class CudaKernel final : public Kernel {
   const PtxasReport& report() const { return report_; }
 
  private:
-  CUfunction function_in(CUcontext ctx) const;  // loads the module on first use in ctx
-
   // The module loaded in one context, known by handle and id (context_id):
   // a handle alone may name a newer context at a destroyed one's address.
   struct Loaded {
     CUcontext ctx;
     unsigned long long ctx_id;
     CUmodule module;
-    CUfunction function;
+    CUfunction function, split, merge;  // the kernel; split-KV's share of the keys and merge
+    int sm_count;                // the context's device's
   };
+  Loaded function_in(CUcontext ctx) const;  // loads the module on first use in ctx
 
   CubinImage image_;
   PtxasReport report_;

@@ -63,6 +63,8 @@ Loaded load() {
          resolve(handle, {"cuEventSynchronize"}, l.EventSynchronize, w) &&
          resolve(handle, {"cuEventElapsedTime_v2", "cuEventElapsedTime"}, l.EventElapsedTime, w);
   l.CtxGetId = reinterpret_cast<decltype(l.CtxGetId)>(::dlsym(handle, "cuCtxGetId"));
+  l.MemAllocAsync = reinterpret_cast<decltype(l.MemAllocAsync)>(::dlsym(handle, "cuMemAllocAsync"));
+  l.MemFreeAsync = reinterpret_cast<decltype(l.MemFreeAsync)>(::dlsym(handle, "cuMemFreeAsync"));
   if (!r.ok) {
     r.why = "the CUDA driver (" + file + ") " + r.why + "; update the NVIDIA driver";
     return r;

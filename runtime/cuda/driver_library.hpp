@@ -61,6 +61,10 @@ struct DriverLibrary {
   CUresult (*EventElapsedTime)(float*, CUevent, CUevent);
   // Optional (drivers of CUDA 12.0 on): null where the driver lacks it.
   CUresult (*CtxGetId)(CUcontext, unsigned long long* id);
+  // Optional (CUDA 11.2 on): stream-ordered allocation (split-KV's workspace);
+  // without them launches do not split.
+  CUresult (*MemAllocAsync)(CUdeviceptr*, size_t, CUstream);
+  CUresult (*MemFreeAsync)(CUdeviceptr, CUstream);
 };
 
 // The driver, loaded and initialised (cuInit) on first use; nullptr when

@@ -85,11 +85,21 @@ struct AgRow {
 // of head h + x % G, so a block's rows are the group's heads for each of its
 // queries, K and V are read once for all of them, and the query of a row
 // never decreases with x (the index masks' intervals stay monotone in x).
+//
+// Split-KV (the SPLIT instance of the kernel, grid z = B x splits, chosen by
+// the host where the blocks would not fill the GPU: kv_splits in
+// codegen/cuda/render.cpp): split s of a tile walks the s-th share of its key
+// blocks and stores the rows' partial O and LSE (AgPartial);
+// attention_entries.cu then merges the splits.
 struct AgEntry {
   ag_i64 b, h, hk;  // batch entry; the query head (packed: the group's first); the KV head
   bool packed;
   AgRowCtx ctx;  // per-entry Sq, Skv, prefix (rendered type, see the prelude)
 };
+// The launch's key splits and this block's (read from the grid where needed,
+// so that nothing of them stays in registers through the key loop).
+__device__ __forceinline__ int ag_splits(const AttnParams& p) { return int(gridDim.z / p.batch); }
+__device__ __forceinline__ int ag_split(const AttnParams& p) { return int(blockIdx.z / p.batch); }
 
 __device__ __forceinline__ ag_i64 ag_query_of(const AgEntry& e, ag_i64 x) { return e.packed ? x / AG_GROUP : x; }
 
@@ -192,11 +202,12 @@ struct AgTile {
   ag_i64 full_begin, full_end;  // key blocks allowed for every valid row (index masks)
 };
 
+template <bool SPLIT>
 __device__ __forceinline__ AgTile ag_tile(const AttnParams& p) {
   AgTile t;
   // Heavy (late, for causal masks) tiles first: they start before the light ones.
   const ag_i64 qt = ag_i64(gridDim.x) - 1 - blockIdx.x;
-  t.e.b = blockIdx.z;
+  t.e.b = SPLIT ? blockIdx.z % p.batch : blockIdx.z;
   t.e.packed = AG_GROUP > 1 && gridDim.y == AG_NUM_HEADS / AG_GROUP;
   t.e.hk = t.e.packed ? blockIdx.y : blockIdx.y / AG_GROUP;
   t.e.h = t.e.packed ? blockIdx.y * AG_GROUP : blockIdx.y;
@@ -235,6 +246,12 @@ __device__ __forceinline__ AgTile ag_tile(const AttnParams& p) {
     t.full_begin = (ag_max(lo1, 0) + AG_BLOCK_N - 1) / AG_BLOCK_N;
     t.full_end = (hi0 + 1) / AG_BLOCK_N;
     if (t.full_end <= t.full_begin) t.full_begin = t.full_end = t.nb_end;
+  }
+  if (SPLIT) {  // this split's share of the key blocks (the full ones stay the tile's)
+    const int splits = ag_splits(p);
+    const ag_i64 per = (t.nb_end - t.nb_begin + splits - 1) / splits;
+    t.nb_begin = ag_min(t.nb_end, t.nb_begin + ag_split(p) * per);
+    t.nb_end = ag_min(t.nb_end, t.nb_begin + per);
   }
   return t;
 }
@@ -357,6 +374,19 @@ __device__ __forceinline__ AgOut ag_out(const AttnParams& p, const AgEntry& e) {
 
 __device__ __forceinline__ void ag_store_lse(const AttnParams& p, const AgEntry& e, const AgRow& r, float lse) {
   if (AG_RETURN_LSE) p.lse[e.b * p.lse_str[0] + (e.h + r.dh) * p.lse_str[1] + r.i * p.lse_str[2]] = lse;
+}
+
+// Split-KV: the partial results of split s, f32, rows in the output's order
+// ([split][b][h][i]): O normalised by the split's own sum (Dv values a row),
+// then, after every split's O, the split's LSE a row (-inf: no allowed key).
+struct AgPartial {
+  float* o;  // the row's Dv values
+  float* lse;
+};
+__device__ __forceinline__ AgPartial ag_partial(const AttnParams& p, float* part, const AgEntry& e, const AgRow& r) {
+  const ag_i64 rows = p.batch * AG_NUM_HEADS * p.sq;
+  const ag_i64 x = (ag_split(p) * p.batch + e.b) * AG_NUM_HEADS * p.sq + (e.h + r.dh) * p.sq + r.i;
+  return {part + x * AG_HEAD_DIM_V, part + ag_splits(p) * rows * AG_HEAD_DIM_V + x};
 }
 
 // Final normalisation of one row: (o / l, lse) or the empty row (0, -inf);

@@ -44,13 +44,15 @@ __device__ __forceinline__ void ag_load_q_fragment(unsigned (&a)[4], const ag_el
   ag_ldmatrix_x4(a, q_s + (wrow + mt * 16 + (lane >> 3 & 1) * 8 + (lane & 7)) * AG_Q_PITCH + kt * 16 + (lane >> 4) * 8);
 }
 
-extern "C" __global__ void __launch_bounds__(AG_THREADS) AG_ENTRY(const AttnParams p) {
+// The kernel body; attention_entries.cu makes the entry points.
+template <bool SPLIT>
+__device__ __forceinline__ void ag_attention(const AttnParams& p, float* part) {
   extern __shared__ __align__(128) unsigned char ag_smem[];
   ag_elem* q_s = reinterpret_cast<ag_elem*>(ag_smem);
   ag_elem* k_s = q_s + AG_BLOCK_M * AG_Q_PITCH;
   ag_elem* v_s = k_s + AG_BLOCK_N * AG_Q_PITCH;
 
-  const AgTile tile = ag_tile(p);
+  const AgTile tile = ag_tile<SPLIT>(p);
   const AgEntry& e = tile.e;
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int g = lane / 4, t = lane % 4;
@@ -153,5 +155,5 @@ extern "C" __global__ void __launch_bounds__(AG_THREADS) AG_ENTRY(const AttnPara
     }
   }
 
-  ag_store_fragments<AG_MT>(p, e, row, o, m, l, t);
+  ag_store_fragments<AG_MT, SPLIT>(p, e, row, o, m, l, t, part);
 }

@@ -12,14 +12,16 @@ constexpr int AG_COLS_PER_THREAD = AG_DV_PAD / 4;
 typedef AgPitched<AG_D_PAD, AG_QK_PITCH> AgQkLayout;
 typedef AgPitched<AG_DV_PAD, AG_V_PITCH> AgVLayout;
 
-extern "C" __global__ void __launch_bounds__(AG_THREADS, AG_MIN_BLOCKS) AG_ENTRY(const AttnParams p) {
+// The kernel body; attention_entries.cu makes the entry points.
+template <bool SPLIT>
+__device__ __forceinline__ void ag_attention(const AttnParams& p, float* part) {
   extern __shared__ __align__(128) unsigned char ag_smem[];
   float* q_s = reinterpret_cast<float*>(ag_smem);
   float* k_s = q_s + AG_BLOCK_M * AG_QK_PITCH;
   float* v_s = k_s + AG_BLOCK_N * AG_QK_PITCH;
   float* p_s = v_s + AG_BLOCK_N * AG_V_PITCH;
 
-  const AgTile tile = ag_tile(p);
+  const AgTile tile = ag_tile<SPLIT>(p);
   const AgEntry& e = tile.e;
   const int r = threadIdx.x / 4, c = threadIdx.x % 4;
   const AgRow row = ag_row(p, e, tile.x0 + r);
@@ -84,6 +86,16 @@ extern "C" __global__ void __launch_bounds__(AG_THREADS, AG_MIN_BLOCKS) AG_ENTRY
   if (i >= p.sq) return;
   const bool valid = i < e.ctx.sq;
   const float inv = ag_row_scale(l, valid);
+  if (SPLIT) {  // split-KV: this split's partial results (attention_merge.cu)
+    const AgPartial part_row = ag_partial(p, part, e, row);
+#pragma unroll
+    for (int x = 0; x < AG_COLS_PER_THREAD; ++x) {
+      const int col = c + 4 * x;
+      if (col < AG_HEAD_DIM_V) part_row.o[col] = valid ? o[x] * inv : 0.f;
+    }
+    if (c == 0) *part_row.lse = ag_row_lse(m, l, valid);
+    return;
+  }
   const AgOut out = ag_out(p, e);
   float* dst = out.row(row);
 #pragma unroll

@@ -248,9 +248,11 @@ __device__ __forceinline__ void ag_key_loop(const AttnParams& p, const AgTile& t
 }
 #endif
 
-extern "C" __global__ void __launch_bounds__(AG_THREADS) AG_ENTRY(const AttnParams p) {
+// The kernel body; attention_entries.cu makes the entry points.
+template <bool SPLIT>
+__device__ __forceinline__ void ag_attention(const AttnParams& p, float* part) {
   extern __shared__ __align__(128) unsigned char ag_smem[];
-  const AgTile tile = ag_tile(p);
+  const AgTile tile = ag_tile<SPLIT>(p);
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int g = lane / 4, t = lane % 4;
 
@@ -265,5 +267,5 @@ extern "C" __global__ void __launch_bounds__(AG_THREADS) AG_ENTRY(const AttnPara
   w.l[0] = w.l[1] = 0.f;
 
   if (tile.nb_begin < tile.nb_end) ag_key_loop(p, tile, w, reinterpret_cast<ag_elem*>(ag_smem), warp, t);
-  ag_store_fragments<1>(p, tile.e, w.row, w.o, w.m, w.l, t);
+  ag_store_fragments<1, SPLIT>(p, tile.e, w.row, w.o, w.m, w.l, t, part);
 }

@@ -103,12 +103,13 @@ __device__ __forceinline__ void ag_p_fragment(unsigned (&a)[4], const float (&s)
   a[3] = ag_pack2(s[2 * kk + 1][2], s[2 * kk + 1][3]);
 }
 
-// Sum each row over its quad, normalise, store O and the LSE (rows past Sq's
-// extent are not ours).
-template <int MT>
+// Sum each row over its quad, normalise, store O and the LSE, or with
+// split-KV the split's partial results into `part` (rows past Sq's extent are
+// not ours).
+template <int MT, bool SPLIT>
 __device__ __forceinline__ void ag_store_fragments(const AttnParams& p, const AgEntry& e, const AgRow* row,
                                                    const float (&o)[MT][AG_NT_O][4], const float (&m)[2 * MT],
-                                                   const float (&l)[2 * MT], int t) {
+                                                   const float (&l)[2 * MT], int t, float* part) {
   const AgOut out = ag_out(p, e);
 #pragma unroll
   for (int mt = 0; mt < MT; ++mt)
@@ -120,6 +121,17 @@ __device__ __forceinline__ void ag_store_fragments(const AttnParams& p, const Ag
       if (i >= p.sq) continue;
       const bool valid = i < e.ctx.sq;
       const float inv = ag_row_scale(lsum, valid);
+      if (SPLIT) {
+        const AgPartial part_row = ag_partial(p, part, e, row[r]);
+#pragma unroll
+        for (int n = 0; n < AG_NT_O; ++n) {
+          const int c = n * 8 + 2 * t;
+          if (c < AG_HEAD_DIM_V) part_row.o[c] = valid ? o[mt][n][2 * rr] * inv : 0.f;
+          if (c + 1 < AG_HEAD_DIM_V) part_row.o[c + 1] = valid ? o[mt][n][2 * rr + 1] * inv : 0.f;
+        }
+        if (t == 0) *part_row.lse = ag_row_lse(m[r], lsum, valid);
+        continue;
+      }
       ag_elem* dst = out.row(row[r]);
 #pragma unroll
       for (int n = 0; n < AG_NT_O; ++n) {

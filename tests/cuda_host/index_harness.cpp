@@ -6,16 +6,23 @@
 // blocks it visits. Checks that every (b, h, i) is one block's row exactly
 // once, that each address is that element's, that every allowed key of a
 // valid row lies in the visited blocks, that "full" blocks are allowed for
-// every valid row, and that rows past Sq read no mask row. Nothing here runs
-// the MMAs or the softmax: those are verified on a GPU (scripts/gpu-check.sh).
+// every valid row, and that rows past Sq read no mask row. With split-KV
+// (grid z = B x splits): that the splits' key blocks partition each tile's,
+// that each split's partial results of a row have their own place, and (f32)
+// that the merge kernel, run here, combines partials as it should, empty and
+// NaN rows included. Nothing here runs the MMAs or the softmax: those are
+// verified on a GPU (scripts/gpu-check.sh).
 //
 //   index_harness B Sq Skv grid_x grid_y grid_z bhsd|bshd [q_lens] [kv_lens] [prefix_lens]
 //   (lengths comma-separated, one per batch entry; "-" for none)
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <map>
 #include <string>
+#include <tuple>
 #include <vector>
 
 // What the kernel source needs of CUDA, for the host.
@@ -101,13 +108,28 @@ int main(int argc, char** argv) {
   p.mask = mask.data(), p.mask_type = AG_MASK_F32;
   p.mask_str[0] = HQ * SQ * SKV, p.mask_str[1] = SQ * SKV, p.mask_str[2] = SKV, p.mask_str[3] = 1;
 
-  std::vector<int> seen(B * HQ * SQ, 0);
+  const int splits = int(gridDim.z / B);
+  const ag_i64 part_rows = B * HQ * SQ;
+  std::vector<float> part(splits > 1 ? size_t(splits * part_rows * (DV + 1)) : 0);
+  std::vector<int> seen(splits * part_rows, 0);  // (split, b, h, i)
+  // Each tile's key blocks whole, and each split's share of them.
+  std::map<std::tuple<unsigned, unsigned, ag_i64>, std::pair<AgTile, std::vector<AgTile>>> tiles;
   long rows = 0;
   for (unsigned bz = 0; bz < gridDim.z; ++bz)
     for (unsigned by = 0; by < gridDim.y; ++by)
       for (unsigned bx = 0; bx < gridDim.x; ++bx) {
         blockIdx = {bx, by, bz};
-        const AgTile t = ag_tile(p);
+        const AgTile share = splits > 1 ? ag_tile<true>(p) : ag_tile<false>(p);
+        const int split = ag_split(p);
+        // The tile whole: what the unsplit launch's block computes.
+        const ag_dim3 grid = gridDim;
+        gridDim.z = unsigned(B), blockIdx.z = unsigned(share.e.b);
+        const AgTile t = ag_tile<false>(p);
+        gridDim = grid, blockIdx.z = bz;
+        auto& tile = tiles[{bx, by, t.e.b}];
+        tile.first = t;
+        tile.second.resize(splits, t);
+        tile.second[split] = share;
         const AgEntry& e = t.e;
         const AgViews view = ag_views(p, e);
         const AgOut out = ag_out(p, e);
@@ -125,7 +147,14 @@ int main(int argc, char** argv) {
           if (!valid && AG_HAS_CUSTOM && row.lo <= row.hi) fail(at + ": a row past Sq allows keys (its mask row would be read)");
           if (i >= SQ) continue;  // not ours: the kernel stores nothing
           ++rows;
-          ++seen[(b * HQ + h) * SQ + i];
+          const ag_i64 x_out = (b * HQ + h) * SQ + i;
+          ++seen[split * part_rows + x_out];
+          if (splits > 1) {
+            const AgPartial pp = ag_partial(p, part.data(), e, row);
+            if (pp.o != part.data() + (split * part_rows + x_out) * DV ||
+                pp.lse != part.data() + splits * part_rows * DV + split * part_rows + x_out)
+              fail(at + ": split " + std::to_string(split) + "'s partial results in the wrong place");
+          }
           if (valid && view.q.base + view.q.offset(x) != q.data() + b * p.q_str[0] + h * p.q_str[1] + i * p.q_str[2])
             fail(at + ": Q row loaded from the wrong address");
           if (out.row(row) != o.data() + b * p.o_str[0] + h * p.o_str[1] + i * p.o_str[2])
@@ -155,8 +184,75 @@ int main(int argc, char** argv) {
       }
   for (ag_i64 x = 0; x < ag_i64(seen.size()); ++x)
     if (seen[x] != 1)
-      fail("(b " + std::to_string(x / (HQ * SQ)) + ", h " + std::to_string(x / SQ % HQ) + ", i " +
-           std::to_string(x % SQ) + ") is the row of " + std::to_string(seen[x]) + " blocks");
+      fail("(split " + std::to_string(x / part_rows) + ", b " + std::to_string(x % part_rows / (HQ * SQ)) + ", h " +
+           std::to_string(x / SQ % HQ) + ", i " + std::to_string(x % SQ) + ") is the row of " +
+           std::to_string(seen[x]) + " blocks");
+  // The splits' shares: in order, back to back, together the tile's blocks.
+  for (const auto& [key, tile] : tiles) {
+    ag_i64 next = tile.first.nb_begin;
+    for (const AgTile& share : tile.second) {
+      if (share.nb_begin > share.nb_end || (share.nb_begin < share.nb_end && share.nb_begin != next) ||
+          share.full_begin != tile.first.full_begin || share.full_end != tile.first.full_end)
+        fail("tile (" + std::to_string(std::get<0>(key)) + ", " + std::to_string(std::get<1>(key)) + ", b " +
+             std::to_string(std::get<2>(key)) + "): a split's share is not the next of its key blocks");
+      if (share.nb_begin < share.nb_end) next = share.nb_end;
+    }
+    if (next != tile.first.nb_end)
+      fail("tile (" + std::to_string(std::get<0>(key)) + ", " + std::to_string(std::get<1>(key)) + ", b " +
+           std::to_string(std::get<2>(key)) + "): the splits cover key blocks up to " + std::to_string(next) +
+           ", not " + std::to_string(tile.first.nb_end));
+  }
+#if AG_DTYPE == AG_DTYPE_F32
+  // The merge, on partials made up here: an empty row (no split allowed a
+  // key), a row with a NaN LSE, and the rest mixing empty and weighted splits.
+  if (splits > 1) {
+    const float inf = INFINITY;
+    float* lse_part = part.data() + splits * part_rows * DV;
+    for (int s = 0; s < splits; ++s)
+      for (ag_i64 x = 0; x < part_rows; ++x) {
+        lse_part[s * part_rows + x] = x <= 1 || (x + s) % 5 == 0 ? -inf : 0.37f * s - 0.11f * float(x % 7);
+        if (x == 1 && s == splits - 1) lse_part[s * part_rows + x] = NAN;  // NaN, and the other splits empty
+        for (ag_i64 c = 0; c < DV; ++c)
+          part[(s * part_rows + x) * DV + c] = lse_part[s * part_rows + x] == -inf ? 0.f : std::sin(float(x * 31 + s * 7 + c));
+      }
+    std::fill(o.begin(), o.end(), ag_elem(-99));
+    gridDim = {unsigned(SQ), unsigned(HQ), unsigned(B)};
+    for (unsigned b = 0; b < B; ++b)
+      for (unsigned h = 0; h < HQ; ++h)
+        for (unsigned i = 0; i < SQ; ++i)
+          for (unsigned thread = 0; thread < AG_MERGE_THREADS; ++thread) {
+            blockIdx = {i, h, b}, threadIdx = {thread, 0, 0};
+            AG_MERGE_ENTRY(p, part.data(), splits);
+          }
+    for (ag_i64 x = 0; x < part_rows; ++x) {
+      const ag_i64 b = x / (HQ * SQ), h = x / SQ % HQ, i = x % SQ;
+      double mx = -INFINITY, sum = 0;
+      bool nan = false;
+      for (int s = 0; s < splits; ++s) nan = nan || std::isnan(lse_part[s * part_rows + x]);
+      for (int s = 0; s < splits; ++s) mx = std::fmax(mx, lse_part[s * part_rows + x]);
+      for (int s = 0; s < splits && mx != -INFINITY; ++s) sum += std::exp(double(lse_part[s * part_rows + x]) - mx);
+      const std::string at = "merge of (b " + std::to_string(b) + ", h " + std::to_string(h) + ", i " +
+                             std::to_string(i) + ")";
+      const float got_lse = lse[(b * HQ + h) * SQ + i];
+      const double want_lse = nan ? NAN : mx == -INFINITY ? -INFINITY : mx + std::log(sum);
+      if (AG_RETURN_LSE && !(std::isnan(want_lse) ? std::isnan(got_lse)
+                                                  : std::isinf(want_lse) ? got_lse == want_lse
+                                                                         : std::fabs(got_lse - want_lse) <= 1e-5))
+        fail(at + ": LSE " + std::to_string(got_lse) + ", expected " + std::to_string(want_lse));
+      for (ag_i64 c = 0; c < DV; ++c) {
+        double want = 0;
+        for (int s = 0; s < splits && mx != -INFINITY; ++s)
+          want += std::exp(double(lse_part[s * part_rows + x]) - mx) * part[(s * part_rows + x) * DV + c] / sum;
+        if (nan) want = NAN;
+        const float got = o[b * p.o_str[0] + h * p.o_str[1] + i * p.o_str[2] + c];
+        if (!(std::isnan(want) ? std::isnan(got) : std::fabs(got - want) <= 1e-5)) {
+          fail(at + " column " + std::to_string(c) + ": " + std::to_string(got) + ", expected " + std::to_string(want));
+          break;
+        }
+      }
+    }
+  }
+#endif
   std::printf("%s: %ld rows, %d failures\n", failures ? "FAILED" : "ok", rows, failures);
   return failures ? 1 : 0;
 }

@@ -31,6 +31,11 @@ struct FakeCudaLaunch {
   unsigned grid[3], block[3], shared_bytes;
   void* stream;
   struct AttnParams params;  // *(AttnParams*)kernelParams[0]
+  // attngen's kernels take an AttnParams; the split-KV entries (named
+  // *_split) also a float* workspace, the merges (*_merge) the workspace and
+  // an int, the number of splits.
+  unsigned long long workspace;  // *(CUdeviceptr*)kernelParams[1] of those, else 0
+  int splits;                    // *(int*)kernelParams[2] of a merge, else 0
 };
 
 // Counters since the library was loaded.
@@ -47,6 +52,8 @@ extern "C" {
 // Test hooks exported by libfake_cuda_driver.so (looked up with dlsym).
 // fake_cuda_last_launch: 0 when nothing was launched yet, else copies the last launch.
 int fake_cuda_last_launch(struct FakeCudaLaunch* out);
+// fake_cuda_launch_before_last: the same for the launch before the last.
+int fake_cuda_launch_before_last(struct FakeCudaLaunch* out);
 struct FakeCudaCounters fake_cuda_counters(void);
 #ifdef __cplusplus
 }

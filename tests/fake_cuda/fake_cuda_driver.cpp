@@ -124,7 +124,7 @@ struct State {
   std::set<Module*> modules;
   std::vector<std::unique_ptr<Function>> functions;  // kept after their module's unload, as stale handles
   std::map<CUdeviceptr, size_t> allocations;  // base -> bytes
-  FakeCudaLaunch last{};
+  FakeCudaLaunch last{}, before_last{};
   FakeCudaCounters counters{};
 };
 State& state() {
@@ -353,7 +353,20 @@ CUresult cuLaunchKernel(CUfunction function, unsigned gx, unsigned gy, unsigned 
   if (bx * by * bz == 0 || bx * by * bz > 1024) return kInvalidValue;
   if (int(shared_bytes) > f->max_dynamic_smem) return kInvalidValue;  // no opt-in for this much
   if (!params || !params[0] || extra) return kInvalidValue;
+  const auto named = [&](const char* suffix) {
+    const size_t n = std::strlen(suffix);
+    return f->name.size() > n && f->name.compare(f->name.size() - n, n, suffix) == 0;
+  };
+  const bool merge = named("_merge"), split = named("_split");
+  if ((merge || split) && (!params[1] || (merge && !params[2]))) return kInvalidValue;
+  CUdeviceptr workspace = 0;
+  if (merge || split) std::memcpy(&workspace, params[1], sizeof workspace);
+  if (workspace && !in_allocation(workspace, 1)) return kInvalidValue;  // a freed or foreign workspace
+  state().before_last = state().last;
   FakeCudaLaunch& l = state().last;
+  l.workspace = workspace;
+  l.splits = 0;
+  if (merge) std::memcpy(&l.splits, params[2], sizeof l.splits);
   std::snprintf(l.entry, sizeof l.entry, "%s", f->name.c_str());
   std::snprintf(l.arch, sizeof l.arch, "%s", f->module->arch.c_str());
   l.grid[0] = gx, l.grid[1] = gy, l.grid[2] = gz;
@@ -386,6 +399,16 @@ CUresult cuMemFree_v2(CUdeviceptr p) {
   --state().counters.live_allocations;
   std::free(reinterpret_cast<void*>(uintptr_t(p)));
   return kSuccess;
+}
+
+// Stream-ordered: "device memory" is host memory and nothing runs, so at once.
+CUresult cuMemAllocAsync(CUdeviceptr* p, size_t bytes, CUstream) {
+  FAIL_IF_INJECTED("cuMemAllocAsync");
+  return cuMemAlloc_v2(p, bytes);
+}
+CUresult cuMemFreeAsync(CUdeviceptr p, CUstream) {
+  FAIL_IF_INJECTED("cuMemFreeAsync");
+  return cuMemFree_v2(p);
 }
 
 CUresult cuMemcpyHtoD_v2(CUdeviceptr dst, const void* src, size_t bytes) {
@@ -458,6 +481,13 @@ int fake_cuda_last_launch(FakeCudaLaunch* out) {
   std::lock_guard<std::mutex> lock(state().mu);
   if (state().counters.launches == 0) return 0;
   *out = state().last;
+  return 1;
+}
+
+int fake_cuda_launch_before_last(FakeCudaLaunch* out) {
+  std::lock_guard<std::mutex> lock(state().mu);
+  if (state().counters.launches < 2) return 0;
+  *out = state().before_last;
   return 1;
 }
 

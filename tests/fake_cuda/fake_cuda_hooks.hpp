@@ -42,6 +42,14 @@ inline FakeCudaLaunch fake_last_launch() {
   return l;
 }
 
+// The launch before the last; fails the test when there is none.
+inline FakeCudaLaunch fake_launch_before_last() {
+  FakeCudaLaunch l{};
+  auto fn = fake_cuda_symbol<int (*)(FakeCudaLaunch*)>("fake_cuda_launch_before_last");
+  EXPECT_TRUE(fn && fn(&l)) << "fewer than two launches recorded";
+  return l;
+}
+
 // Sets an environment variable for the scope, restoring the old value.
 class ScopedEnv {
  public:
