@@ -1,9 +1,11 @@
 // Renders the CUDA kernel for one spec: the params header, a prelude of
 // compile-time constants (dtype, head dims, tile shape, which masks and score
 // mods exist) and the device functions that carry the spec's index masks and
-// softcap, then templates/cuda/attention_common.cuh and one kernel body
+// softcap, then templates/cuda/attention_common.cuh, one kernel body
 // (attention_fwd_simt.cu for f32; fragments.cuh and attention_fwd_mma.cu or,
-// for a wgmma schedule, the rendered MMAs and attention_fwd_wgmma.cu).
+// for a wgmma schedule, the rendered MMAs and attention_fwd_wgmma.cu) and the
+// entry points (attention_entries.cu). Also the launch's grid and key splits,
+// which the kernels read back from their grid.
 #include "codegen/cuda/render.hpp"
 
 #include <algorithm>

@@ -7,15 +7,18 @@
 // prelude of compile-time constants and device functions rendered from the
 // spec (AG_* below: dtype, head dims, tile shape, which masks and score mods
 // exist, and `allowed_keys`, the AND of the index masks as one key interval
-// per query row), then appends one kernel body: attention_fwd_mma.cu (f16/bf16,
-// mma.sync), attention_fwd_wgmma.cu (f16/bf16, sm_90a warpgroup MMA) or
-// attention_fwd_simt.cu (f32). Nothing here branches at run time on the kind
-// of mask.
+// per query row), then appends one kernel body, ag_attention<SPLIT>:
+// attention_fwd_mma.cu (f16/bf16, mma.sync), attention_fwd_wgmma.cu
+// (f16/bf16, sm_90a warpgroup MMA) or attention_fwd_simt.cu (f32), and
+// attention_entries.cu (the entry points: whole key ranges, split-KV's shares,
+// the merge of the shares). Nothing here branches at run time on the kind of
+// mask.
 //
 // Each block owns BLOCK_M rows of one batch entry: query rows of one query
 // head, or, with GQA packing, (query, head) rows of one KV group's heads
-// (ag_tile), and walks the key blocks that the index masks allow, with an
-// online softmax whose exponents are base 2. Key blocks allowed for every row
+// (ag_tile), and walks the key blocks that the index masks allow (with
+// split-KV, its share of them), with an online softmax whose exponents are
+// base 2. Key blocks allowed for every row
 // of the tile skip the per-element mask work.
 //
 // Semantics are spec v1 (docs/spec.md): rows past q_lens and rows with no
