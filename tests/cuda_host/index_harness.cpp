@@ -10,8 +10,9 @@
 // (grid z = B x splits): that the splits' key blocks partition each tile's,
 // that each split's partial results of a row have their own place, and (f32)
 // that the merge kernel, run here, combines partials as it should, empty and
-// NaN rows included. Nothing here runs the MMAs or the softmax: those are
-// verified on a GPU (scripts/gpu-check.sh).
+// NaN rows included. Nothing here runs the MMAs or the softmax (their inline
+// PTX is replaced by a trap): those are verified on a GPU
+// (scripts/gpu-check.sh).
 //
 //   index_harness B Sq Skv grid_x grid_y grid_z bhsd|bshd [q_lens] [kv_lens] [prefix_lens]
 //   (lengths comma-separated, one per batch entry; "-" for none)
@@ -44,6 +45,8 @@ inline float __int_as_float(int i) {
 inline float __shfl_xor_sync(unsigned, float x, int) { return x; }
 inline bool __any_sync(unsigned, bool b) { return b; }
 inline void __syncthreads() {}
+// The test replaces each inline PTX statement by this (never executed here).
+#define AG_HOST_ASM(...) __builtin_trap()
 inline void __syncwarp() {}
 
 #include AG_RENDERED  // the rendered kernel (codegen/cuda/render.cpp)
