@@ -86,7 +86,7 @@ __device__ __forceinline__ void ag_attention(const AttnParams& p, float* part) {
   if (i >= p.sq) return;
   const bool valid = i < e.ctx.sq;
   const float inv = ag_row_scale(l, valid);
-  if (SPLIT) {  // split-KV: this split's partial results (attention_merge.cu)
+  if (SPLIT) {  // split-KV: this split's partial results (merged by attention_entries.cu)
     const AgPartial part_row = ag_partial(p, part, e, row);
 #pragma unroll
     for (int x = 0; x < AG_COLS_PER_THREAD; ++x) {
