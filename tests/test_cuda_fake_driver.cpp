@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include <cstring>
+#include <map>
 #include <thread>
 #include <vector>
 
@@ -469,10 +470,11 @@ TEST(FakeNvrtc, CompileFailuresCarryTheLogAndDumpsDegradeToAComment) {
   EXPECT_TRUE(contains(cu, "#define AG_ENTRY " + image_of(*k).entry));
   EXPECT_TRUE(contains(ptx, ".visible .entry " + image_of(*k).entry + "("));
   EXPECT_EQ(std::string(static_cast<const char*>(blobs[3].data), 10), FAKE_CUBIN_MAGIC);
-  std::string resources;
-  for (const auto& [name, value] : k->details())
-    if (name == "resources") resources = value;
-  EXPECT_EQ(resources, "registers 96, spill stores 0 B, spill loads 0 B, stack 0 B, static smem 0 B");
+  // The resource report of each of the module's entries: the kernel, its split-KV instance, the merge.
+  std::map<std::string, std::string> details;
+  for (const auto& [name, value] : k->details()) details[name] = value;
+  for (const char* entry : {"resources", "split-KV", "merge"})
+    EXPECT_EQ(details[entry], "registers 96, spill stores 0 B, spill loads 0 B, stack 0 B, static smem 0 B") << entry;
   // A kernel whose second compile (for the dump) fails keeps a comment in place of its PTX.
   const std::unique_ptr<Kernel> k2 = compile(R"({"dtype": "f16", "head_dim": 32, "num_heads": 5})");
   ScopedEnv fail("FAKE_NVRTC_FAIL", "1");

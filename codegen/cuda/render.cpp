@@ -274,8 +274,8 @@ RenderedKernel render_attention(const Spec& s, const Arch& arch) {
 
   RenderedKernel r;
   r.entry = entry_name(s);
-  r.split_entry = r.entry + "_split";
-  r.merge_entry = r.entry + "_merge";
+  r.split_entry = split_entry_of(r.entry);
+  r.merge_entry = merge_entry_of(r.entry);
   r.launch = {t.threads, t.block_m, t.block_n, t.smem_bytes};
   r.options = {"--std=c++17"};
   // Only an override selects wgmma; the parser took its text in this form only.

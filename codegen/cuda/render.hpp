@@ -54,6 +54,10 @@ constexpr int kMergeThreads = 128;
 int kv_splits(const LaunchShape& launch, const LaunchGrid& grid, int64_t skv, int sm_count);
 int64_t split_workspace_bytes(const Spec& spec, int splits, int64_t batch, int64_t sq);
 
+// The module's entry points beside the kernel named `entry` (attention_entries.cu).
+inline std::string split_entry_of(const std::string& entry) { return entry + "_split"; }
+inline std::string merge_entry_of(const std::string& entry) { return entry + "_merge"; }
+
 struct RenderedKernel {
   std::string source;                // complete CUDA C++ text for NVRTC (no includes)
   std::string entry;                 // extern "C" kernel name (argument: AttnParams)

@@ -70,7 +70,9 @@ CubinImage build_cubin(const Spec& spec, const Arch& arch, const std::string& wh
 
 CudaKernel::CudaKernel(const Spec& spec, const std::string& target, CubinImage image)
     : Kernel(spec, "cuda", target, image.arch), image_(std::move(image)),
-      report_(parse_ptxas_report(image_.ptxas_log, image_.entry)) {}
+      report_(parse_ptxas_report(image_.ptxas_log, image_.entry)),
+      split_report_(parse_ptxas_report(image_.ptxas_log, split_entry_of(image_.entry))),
+      merge_report_(parse_ptxas_report(image_.ptxas_log, merge_entry_of(image_.entry))) {}
 
 CudaKernel::~CudaKernel() {
   // Best effort: a context destroyed before the kernel took its modules along.
@@ -103,8 +105,7 @@ CudaKernel::Loaded CudaKernel::function_in(CUcontext ctx) const {
                 result_string(r) + (r == 209 ? " (compile it for this device's arch)" : ""));
   }
   CUfunction f = nullptr, split = nullptr, merge = nullptr;
-  // RenderedKernel::split_entry and merge_entry.
-  const std::string split_entry = image_.entry + "_split", merge_entry = image_.entry + "_merge";
+  const std::string split_entry = split_entry_of(image_.entry), merge_entry = merge_entry_of(image_.entry);
   for (auto [fn, name] : {std::pair{&f, &image_.entry}, std::pair{&split, &split_entry}, std::pair{&merge, &merge_entry}})
     if (const CUresult r = d.ModuleGetFunction(fn, mod, name->c_str()); r != 0) {
       d.ModuleUnload(mod);
@@ -215,8 +216,10 @@ std::vector<std::pair<std::string, std::string>> CudaKernel::details() const {
                          " threads, " + std::to_string(l.smem_bytes) + " B dynamic shared memory, entry " +
                          image_.entry + "; where the blocks leave SMs idle, z is B x key splits (at least " +
                          std::to_string(kMinKeyBlocksPerSplit) + " blocks of " + std::to_string(l.block_n) +
-                         " keys each) for " + image_.entry + "_split, merged by " + image_.entry + "_merge"},
+                         " keys each) for " + split_entry_of(image_.entry) + ", merged by " + merge_entry_of(image_.entry)},
           {"resources", report_.describe()},
+          {"split-KV", split_report_.describe()},
+          {"merge", merge_report_.describe()},
           {"render", image_.description}};
 }
 

@@ -54,7 +54,10 @@ class CudaKernel final : public Kernel {
   std::vector<std::pair<std::string, std::string>> details() const override;
 
   const CubinImage& image() const { return image_; }
+  // ptxas's report of each entry: the kernel, its split-KV instance, the merge.
   const PtxasReport& report() const { return report_; }
+  const PtxasReport& split_report() const { return split_report_; }
+  const PtxasReport& merge_report() const { return merge_report_; }
 
  private:
   // The module loaded in one context, known by handle and id (context_id):
@@ -69,7 +72,7 @@ class CudaKernel final : public Kernel {
   Loaded function_in(CUcontext ctx) const;  // loads the module on first use in ctx
 
   CubinImage image_;
-  PtxasReport report_;
+  PtxasReport report_, split_report_, merge_report_;
   mutable std::mutex mu_;
   mutable std::vector<Loaded> loaded_;
   // ATTNGEN_DUMP: rendered source, PTX and ptxas log, made on first request.

@@ -33,6 +33,7 @@
 
 __device__ __forceinline__ ag_i64 ag_min(ag_i64 a, ag_i64 b) { return a < b ? a : b; }
 __device__ __forceinline__ ag_i64 ag_max(ag_i64 a, ag_i64 b) { return a > b ? a : b; }
+__device__ __forceinline__ unsigned ag_umin(unsigned a, unsigned b) { return a < b ? a : b; }
 
 __device__ __forceinline__ float ag_exp2(float x) {
   float y;
@@ -101,8 +102,9 @@ struct AgEntry {
 };
 // The launch's key splits and this block's (read from the grid where needed,
 // so that nothing of them stays in registers through the key loop).
-__device__ __forceinline__ int ag_splits(const AttnParams& p) { return int(gridDim.z / p.batch); }
-__device__ __forceinline__ int ag_split(const AttnParams& p) { return int(blockIdx.z / p.batch); }
+// 32-bit: a 64-bit division here costs the kernel body 20-30 registers.
+__device__ __forceinline__ unsigned ag_splits(const AttnParams& p) { return gridDim.z / unsigned(p.batch); }
+__device__ __forceinline__ unsigned ag_split(const AttnParams& p) { return blockIdx.z / unsigned(p.batch); }
 
 __device__ __forceinline__ ag_i64 ag_query_of(const AgEntry& e, ag_i64 x) { return e.packed ? x / AG_GROUP : x; }
 
@@ -198,11 +200,16 @@ __device__ __forceinline__ float ag_block_sum(float sum, float base) {
 }
 
 // ---- the block's work: its entry, its rows and the key blocks to visit
+// A key block's index: 32 bits (a K of 2^31 blocks would not fit a GPU), which
+// keeps the loop's registers low enough that the split instance does not spill.
+typedef int ag_block;
+__device__ __forceinline__ ag_i64 ag_block_key(ag_block nb) { return ag_i64(nb) * AG_BLOCK_N; }  // its first key
+
 struct AgTile {
   AgEntry e;
   ag_i64 x0, x_end;       // the tile's first row, the end of the entry's valid rows (AgEntry)
-  ag_i64 nb_begin, nb_end;  // key blocks to visit
-  ag_i64 full_begin, full_end;  // key blocks allowed for every valid row (index masks)
+  ag_block nb_begin, nb_end;  // key blocks to visit
+  ag_block full_begin, full_end;  // key blocks allowed for every valid row (index masks)
 };
 
 template <bool SPLIT>
@@ -210,7 +217,7 @@ __device__ __forceinline__ AgTile ag_tile(const AttnParams& p) {
   AgTile t;
   // Heavy (late, for causal masks) tiles first: they start before the light ones.
   const ag_i64 qt = ag_i64(gridDim.x) - 1 - blockIdx.x;
-  t.e.b = SPLIT ? blockIdx.z % p.batch : blockIdx.z;
+  t.e.b = SPLIT ? blockIdx.z % unsigned(p.batch) : blockIdx.z;
   t.e.packed = AG_GROUP > 1 && gridDim.y == AG_NUM_HEADS / AG_GROUP;
   t.e.hk = t.e.packed ? blockIdx.y : blockIdx.y / AG_GROUP;
   t.e.h = t.e.packed ? blockIdx.y * AG_GROUP : blockIdx.y;
@@ -237,8 +244,8 @@ __device__ __forceinline__ AgTile ag_tile(const AttnParams& p) {
   lo0 = ag_max(lo0, 0);
   hi1 = ag_min(hi1, skv - 1);
   if (lo0 > hi1) return t;
-  t.nb_begin = lo0 / AG_BLOCK_N;
-  t.nb_end = hi1 / AG_BLOCK_N + 1;
+  t.nb_begin = ag_block(lo0 / AG_BLOCK_N);
+  t.nb_end = ag_block(hi1 / AG_BLOCK_N + 1);
   // Whole blocks inside [lo(last), min(hi(i0), skv - 1)]; with a custom
   // mask, none in a tile with rows past Sq (they must see their empty
   // interval, so that their mask rows are not read: ag_score).
@@ -246,15 +253,16 @@ __device__ __forceinline__ AgTile ag_tile(const AttnParams& p) {
   if (AG_HAS_DATA_MASK || lo1 > hi0 || (AG_HAS_CUSTOM && x_last + 1 < t.x0 + AG_BLOCK_M)) {
     t.full_begin = t.full_end = t.nb_end;
   } else {
-    t.full_begin = (ag_max(lo1, 0) + AG_BLOCK_N - 1) / AG_BLOCK_N;
-    t.full_end = (hi0 + 1) / AG_BLOCK_N;
+    t.full_begin = ag_block((ag_max(lo1, 0) + AG_BLOCK_N - 1) / AG_BLOCK_N);
+    t.full_end = ag_block((hi0 + 1) / AG_BLOCK_N);
     if (t.full_end <= t.full_begin) t.full_begin = t.full_end = t.nb_end;
   }
   if (SPLIT) {  // this split's share of the key blocks (the full ones stay the tile's)
-    const int splits = ag_splits(p);
-    const ag_i64 per = (t.nb_end - t.nb_begin + splits - 1) / splits;
-    t.nb_begin = ag_min(t.nb_end, t.nb_begin + ag_split(p) * per);
-    t.nb_end = ag_min(t.nb_end, t.nb_begin + per);
+    const unsigned splits = ag_splits(p), n = unsigned(t.nb_end - t.nb_begin);
+    const unsigned per = (n + splits - 1) / splits, s0 = ag_umin(n, ag_split(p) * per),
+                   s1 = ag_umin(n, s0 + per);
+    t.nb_end = t.nb_begin + int(s1);
+    t.nb_begin += int(s0);
   }
   return t;
 }

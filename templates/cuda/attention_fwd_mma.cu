@@ -75,14 +75,14 @@ __device__ __forceinline__ void ag_attention(const AttnParams& p, float* part) {
   if (tile.nb_begin < tile.nb_end) {
     const AgViews view = ag_views(p, e);
     ag_load_tile<AG_BLOCK_M, AG_HEAD_DIM, AG_D_PAD, AgQkLayout>(q_s, view.q, tile.x0, tile.x_end);
-    ag_load_tile<AG_BLOCK_N, AG_HEAD_DIM, AG_D_PAD, AgQkLayout>(k_s, view.k, tile.nb_begin * AG_BLOCK_N, e.ctx.skv);
+    ag_load_tile<AG_BLOCK_N, AG_HEAD_DIM, AG_D_PAD, AgQkLayout>(k_s, view.k, ag_block_key(tile.nb_begin), e.ctx.skv);
     ag_cp_async_commit();
 
 #if AG_Q_IN_REGISTERS
     unsigned qf[AG_MT][AG_KT_Q][4];
 #endif
-    for (ag_i64 nb = tile.nb_begin; nb < tile.nb_end; ++nb) {
-      const ag_i64 j0 = nb * AG_BLOCK_N;
+    for (ag_block nb = tile.nb_begin; nb < tile.nb_end; ++nb) {
+      const ag_i64 j0 = ag_block_key(nb);
       ag_cp_async_wait_all();  // K (and Q) of this block
       __syncthreads();         // ... seen by all, and every warp done with V of the last block
       ag_load_tile<AG_BLOCK_N, AG_HEAD_DIM_V, AG_DV_PAD, AgVLayout>(v_s, view.v, j0, e.ctx.skv);

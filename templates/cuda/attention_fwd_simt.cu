@@ -35,8 +35,8 @@ __device__ __forceinline__ void ag_attention(const AttnParams& p, float* part) {
     AgViews view = ag_views(p, e);
     view.q.chunked = view.k.chunked = view.v.chunked = false;  // plain loads: the CUDA cores are the limit here
     ag_load_tile<AG_BLOCK_M, AG_HEAD_DIM, AG_D_PAD, AgQkLayout>(q_s, view.q, tile.x0, tile.x_end);
-    for (ag_i64 nb = tile.nb_begin; nb < tile.nb_end; ++nb) {
-      const ag_i64 j0 = nb * AG_BLOCK_N;
+    for (ag_block nb = tile.nb_begin; nb < tile.nb_end; ++nb) {
+      const ag_i64 j0 = ag_block_key(nb);
       __syncthreads();  // every thread done with the last block's K, V and P
       ag_load_tile<AG_BLOCK_N, AG_HEAD_DIM, AG_D_PAD, AgQkLayout>(k_s, view.k, j0, e.ctx.skv);
       ag_load_tile<AG_BLOCK_N, AG_HEAD_DIM_V, AG_DV_PAD, AgVLayout>(v_s, view.v, j0, e.ctx.skv);

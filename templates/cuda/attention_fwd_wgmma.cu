@@ -104,11 +104,11 @@ __device__ __forceinline__ void ag_p_fragments(unsigned (&a)[AG_PV_STEPS][4], co
   for (int kk = 0; kk < AG_PV_STEPS; ++kk) ag_p_fragment(a[kk], s, kk);
 }
 __device__ __forceinline__ void ag_score_block(float (&s)[AG_NT_S][4], const AttnParams& p, const AgTile& tile,
-                                               const AgRow* row, ag_i64 nb, int t) {
+                                               const AgRow* row, ag_block nb, int t) {
   if (nb >= tile.full_begin && nb < tile.full_end)
-    ag_score_fragment<true>(s, p, tile.e, row, nb * AG_BLOCK_N, t);
+    ag_score_fragment<true>(s, p, tile.e, row, ag_block_key(nb), t);
   else
-    ag_score_fragment<false>(s, p, tile.e, row, nb * AG_BLOCK_N, t);
+    ag_score_fragment<false>(s, p, tile.e, row, ag_block_key(nb), t);
 }
 
 struct AgWarpState {  // what a warp carries along the key loop
@@ -127,12 +127,12 @@ __device__ __forceinline__ void ag_key_loop(const AttnParams& p, const AgTile& t
   ag_elem* v_s = k_s + AG_K_TILE;
   const AgViews view = ag_views(p, e);
   ag_load_tile<AG_BLOCK_M, AG_HEAD_DIM, AG_D_PAD, AgQkLayout>(q_s, view.q, tile.x0, tile.x_end);
-  ag_load_tile<AG_BLOCK_N, AG_HEAD_DIM, AG_D_PAD, AgQkLayout>(k_s, view.k, tile.nb_begin * AG_BLOCK_N, e.ctx.skv);
+  ag_load_tile<AG_BLOCK_N, AG_HEAD_DIM, AG_D_PAD, AgQkLayout>(k_s, view.k, ag_block_key(tile.nb_begin), e.ctx.skv);
   ag_cp_async_commit();
   const unsigned long long q_desc = ag_qk_desc(q_s + (warp / 4) * 64 * AG_D_PAD);
 
-  for (ag_i64 nb = tile.nb_begin; nb < tile.nb_end; ++nb) {
-    const ag_i64 j0 = nb * AG_BLOCK_N;
+  for (ag_block nb = tile.nb_begin; nb < tile.nb_end; ++nb) {
+    const ag_i64 j0 = ag_block_key(nb);
     ag_cp_async_wait_all();  // K (and Q) of this block
     ag_fence_proxy_async();
     __syncthreads();  // ... seen by all, and every warpgroup done with V of the last block
@@ -178,15 +178,15 @@ __device__ __forceinline__ void ag_key_loop(const AttnParams& p, const AgTile& t
   ag_elem* k_s = q_s + AG_BLOCK_M * AG_D_PAD;  // two K buffers, then two V buffers
   ag_elem* v_s = k_s + 2 * AG_K_TILE;
   const AgViews view = ag_views(p, e);
-  const ag_i64 first = tile.nb_begin, end = tile.nb_end;
-  const auto k_tile = [&](ag_i64 nb) { return k_s + ((nb - first) & 1) * AG_K_TILE; };
-  const auto v_tile = [&](ag_i64 nb) { return v_s + ((nb - first) & 1) * AG_V_TILE; };
+  const ag_block first = tile.nb_begin, end = tile.nb_end;
+  const auto k_tile = [&](ag_block nb) { return k_s + ((nb - first) & 1) * AG_K_TILE; };
+  const auto v_tile = [&](ag_block nb) { return v_s + ((nb - first) & 1) * AG_V_TILE; };
   ag_load_tile<AG_BLOCK_M, AG_HEAD_DIM, AG_D_PAD, AgQkLayout>(q_s, view.q, tile.x0, tile.x_end);
-  ag_load_tile<AG_BLOCK_N, AG_HEAD_DIM, AG_D_PAD, AgQkLayout>(k_tile(first), view.k, first * AG_BLOCK_N, e.ctx.skv);
-  ag_load_tile<AG_BLOCK_N, AG_HEAD_DIM_V, AG_DV_PAD, AgVLayout>(v_tile(first), view.v, first * AG_BLOCK_N,
+  ag_load_tile<AG_BLOCK_N, AG_HEAD_DIM, AG_D_PAD, AgQkLayout>(k_tile(first), view.k, ag_block_key(first), e.ctx.skv);
+  ag_load_tile<AG_BLOCK_N, AG_HEAD_DIM_V, AG_DV_PAD, AgVLayout>(v_tile(first), view.v, ag_block_key(first),
                                                                 e.ctx.skv);
   if (first + 1 < end)
-    ag_load_tile<AG_BLOCK_N, AG_HEAD_DIM, AG_D_PAD, AgQkLayout>(k_tile(first + 1), view.k, (first + 1) * AG_BLOCK_N,
+    ag_load_tile<AG_BLOCK_N, AG_HEAD_DIM, AG_D_PAD, AgQkLayout>(k_tile(first + 1), view.k, ag_block_key(first + 1),
                                                                 e.ctx.skv);
   ag_cp_async_commit();
   ag_cp_async_wait_all();
@@ -208,16 +208,16 @@ __device__ __forceinline__ void ag_key_loop(const AttnParams& p, const AgTile& t
 
   // Every block but the last; the Q K^T it issues is never conditional (a
   // wgmma behind a branch makes ptxas serialize all of them).
-  for (ag_i64 nb = first; nb + 1 < end; ++nb) {
+  for (ag_block nb = first; nb + 1 < end; ++nb) {
     // K of nb + 1 and V of nb landed and seen by all; every warpgroup done
     // with K of nb (its Q K^T was waited for) and V of nb - 1.
     ag_cp_async_wait_all();
     ag_fence_proxy_async();
     __syncthreads();
     if (nb + 2 < end)
-      ag_load_tile<AG_BLOCK_N, AG_HEAD_DIM, AG_D_PAD, AgQkLayout>(k_tile(nb + 2), view.k, (nb + 2) * AG_BLOCK_N,
+      ag_load_tile<AG_BLOCK_N, AG_HEAD_DIM, AG_D_PAD, AgQkLayout>(k_tile(nb + 2), view.k, ag_block_key(nb + 2),
                                                                   e.ctx.skv);
-    ag_load_tile<AG_BLOCK_N, AG_HEAD_DIM_V, AG_DV_PAD, AgVLayout>(v_tile(nb + 1), view.v, (nb + 1) * AG_BLOCK_N,
+    ag_load_tile<AG_BLOCK_N, AG_HEAD_DIM_V, AG_DV_PAD, AgVLayout>(v_tile(nb + 1), view.v, ag_block_key(nb + 1),
                                                                   e.ctx.skv);
     ag_cp_async_commit();
 

@@ -131,13 +131,11 @@ AG_INLINE const ag_elem* ag_dec_rows(const void* base, const ag_i64* str, ag_i64
   return *rs = pitch, dst;
 }
 
-// A product on the first row or on all AG_DEC_ROWS (an instance for 2 of 4
-// rows would cost compile time for little: the loads of K and V dominate).
-#if AG_DEC_ROWS > 1
-#define AG_DEC_ON_ROWS(f, ...) (n_live > 1 ? f<AG_DEC_ROWS>(__VA_ARGS__) : f<1>(__VA_ARGS__))
-#else
-#define AG_DEC_ON_ROWS(f, ...) f<1>(__VA_ARGS__)
-#endif
+// A product on `n` rows: AG_DEC_PASS of them, or one when n is 1 (an instance
+// for 2 or 3 rows would cost compile time for little: the loads of K and V
+// dominate). More live rows run in passes of AG_DEC_PASS, the later passes
+// reading the block's K and V again from L1.
+#define AG_DEC_ON_ROWS(f, n, ...) ((n) > 1 ? f<AG_DEC_PASS>(__VA_ARGS__) : f<1>(__VA_ARGS__))
 
 // The item's rows [0, n_live) (n_live <= AG_DEC_ROWS) are live, rows
 // [n_live, rows) are written out as empty; lo/hi, tile_lo/tile_hi as in run_item.
@@ -149,8 +147,8 @@ static __attribute__((noinline)) void ag_decode(const AttnParams* p, ag_i64 b, a
   float* od = qd + AG_DEC_ROWS * AG_D_PITCH;
   float* sd = od + AG_DEC_ROWS * AG_DV_PITCH;
   float* part = sd + AG_DEC_ROWS * AG_DEC_BN;
-  ag_elem* kb = reinterpret_cast<ag_elem*>(part + AG_DEC_ROWS * AG_LANES * AG_LANES);
-  ag_elem* vb = reinterpret_cast<ag_elem*>(part + AG_DEC_ROWS * AG_LANES * AG_LANES + AG_KB_FLOATS);
+  ag_elem* kb = reinterpret_cast<ag_elem*>(part + AG_DEC_PASS * AG_LANES * AG_LANES);
+  ag_elem* vb = reinterpret_cast<ag_elem*>(part + AG_DEC_PASS * AG_LANES * AG_LANES + AG_KB_FLOATS);
   tile_hi = ag_min(tile_hi, kv_len - 1);  // (allowed_keys keeps it there already)
   (void)ctx;
 
@@ -188,7 +186,8 @@ static __attribute__((noinline)) void ag_decode(const AttnParams* p, ag_i64 b, a
     const int n_pad = (n_keys + AG_LANES - 1) / AG_LANES * AG_LANES;
     ag_i64 ks, vs;
     const ag_elem* k = ag_dec_rows(p->k, p->k_str, b, hk, j0, n_keys, AG_HEAD_DIM, AG_D_PITCH, kb, &ks);
-    AG_DEC_ON_ROWS(ag_dec_scores, qd, k, ks, n_keys, sd, part);
+    for (int r0 = 0; r0 < n_live; r0 += AG_DEC_PASS)
+      AG_DEC_ON_ROWS(ag_dec_scores, n_live - r0, qd + r0 * AG_D_PITCH, k, ks, n_keys, sd + r0 * AG_DEC_BN, part);
 
     // Masked, modded scores by row; the online softmax per row. Padding keys
     // (past n_keys) are outside every row's interval.
@@ -253,7 +252,8 @@ static __attribute__((noinline)) void ag_decode(const AttnParams* p, ag_i64 b, a
       }
     }
     const ag_elem* v = ag_dec_rows(p->v, p->v_str, b, hk, j0, n_keys, AG_HEAD_DIM_V, AG_DV_PITCH, vb, &vs);
-    AG_DEC_ON_ROWS(ag_dec_accumulate, sd, v, vs, n_keys, od);
+    for (int r0 = 0; r0 < n_live; r0 += AG_DEC_PASS)
+      AG_DEC_ON_ROWS(ag_dec_accumulate, n_live - r0, sd + r0 * AG_DEC_BN, v, vs, n_keys, od + r0 * AG_DV_PITCH);
   }
 
   // O = od / l; LSE = m + log(l).
