@@ -132,37 +132,6 @@ TEST(LlvmKernel, ReloadedImageComputesTheSameBits) {
   EXPECT_EQ(again->code_blobs().size(), 1u);
 }
 
-// A decode step of every GQA group size to 16 (a KV head's item holds Sq x G
-// live rows): up to 8 live rows take the decode path, in passes of 4 rows and
-// a last pass of 1-4, more take the tile path (templates/llvm/attention_cpu.cpp).
-// The backend sweep's smoke lengths meet Sq 1 only at groups 1 and 4.
-TEST(LlvmKernel, DecodeStepsOfEveryGroupSizeMatchTheReference) {
-  const Backend& b = llvm_backend();
-  ASSERT_EQ(b.unavailable_reason(), "");
-  for (const char* dtype : {"bf16", "f32"})
-    for (int group : {1, 2, 3, 4, 5, 6, 7, 8, 16}) {
-      if (std::string(dtype) == "f32" && group != 6 && group != 8) continue;  // f32 differs in loads only
-      const std::string json = std::string(R"({"dtype": ")") + dtype + R"(", "head_dim": 64, "num_heads": )" +
-                               std::to_string(2 * group) + R"(, "num_kv_heads": 2, "return_lse": true,
-        "score_mod": [{"type": "softcap", "cap": 20.0}, {"type": "alibi"}],
-        "mask": [{"type": "padding"}, {"type": "sliding_window", "left": 100, "right": 0, "align": "bottom_right"},
-                 {"type": "custom", "format": "additive"}]})";
-      const Spec spec = parse_spec(json);
-      const std::unique_ptr<Kernel> k = b.compile(spec);
-      for (int64_t sq : {1, 2}) {
-        SCOPED_TRACE(std::string(dtype) + " group " + std::to_string(group) + " Sq " + std::to_string(sq));
-        WorkloadOptions opt;
-        opt.batch = 3, opt.sq = sq, opt.skv = 131, opt.seed = 77 + group;
-        Workload w(spec, opt);
-        k->run(w.args(), RunOptions{1});
-        const Comparison c = compare_with_reference(w, w.o(), &w.lse());
-        EXPECT_TRUE(c.rel_err <= default_tolerance(spec.dtype) && c.nonfinite == 0 && c.empty_rows_nonzero == 0 &&
-                    c.lse_mismatched_empty == 0 && c.lse_max_abs_err <= 1e-3)
-            << c.summary();
-      }
-    }
-}
-
 TEST(LlvmKernel, EnvironmentSummaryNamesTheTarget) {
   EXPECT_TRUE(has(environment_summary(), "llvm 16")) << environment_summary();
 }

@@ -20,6 +20,7 @@ TilePlan plan_tiles(const Spec& s, x86::Isa isa, bool bf16_dot) {
   p.cols_micro = zmm ? 64 : 2 * p.vec_lanes;
   p.direct_rows = zmm ? 4 : p.rows_micro;
   p.direct_vecs = zmm ? 4 : 2;
+  p.direct_tile_rows = zmm ? 32 : 16;
   p.masked_tails = zmm;
   // Rows of a Q tile: every K/V block is read once per tile, so taller tiles
   // read the packs less often. AVX-512 (twice the FLOPs per cycle) needs it:

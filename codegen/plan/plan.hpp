@@ -32,6 +32,10 @@ struct TilePlan {
   // whole 128-byte pieces of the V rows; AVX2: the packed shape, 6 x 2).
   int direct_rows = 6;
   int direct_vecs = 2;
+  // Tiles of at most this many rows take that path (no packs: decoding, a
+  // GQA group's step, short chunks); taller ones pack K and V. Measured
+  // (docs/perf.md, 2026-11-28): AVX-512 32, AVX2 16.
+  int direct_tile_rows = 16;
   // The masked softmax reads a block's custom mask and document ids with
   // masked loads that stop at the tensors' end (AVX-512); otherwise the
   // driver copies the last block's (AVX2).

@@ -12,7 +12,6 @@ namespace attngen::x86 {
 // Fixed tile geometry of the generated kernels; the rest is per ISA in
 // TilePlan (codegen/plan).
 constexpr int kBlockKeys = 64;  // keys per K/V block: one S row is 64 floats
-constexpr int kDirectRowsMax = 8;  // tiles of at most this many rows read K/V in place
 
 // What the masked softmax needs to know about one row of a Q tile.
 struct RowInfo {

@@ -242,7 +242,7 @@ struct X86Kernel::BlockPlan {
 // Tiles of few rows read K/V in place; the rest use the packs.
 bool X86Kernel::direct_tile(const BoundArgs& a, const WorkItem& w) const {
   const int64_t rows = (w.p1 - w.p0) * plan_.heads_per_tile;
-  return rows <= kDirectRowsMax && code_.has(kSlotQkDirect) && a.t.k.stride[3] == 1 && a.t.v.stride[3] == 1;
+  return rows <= plan_.direct_tile_rows && code_.has(kSlotQkDirect) && a.t.k.stride[3] == 1 && a.t.v.stride[3] == 1;
 }
 
 // Key blocks per chunk when tiles run as a group: their packs fit the budget.
