@@ -9,12 +9,14 @@
 # reduced to ATTNGEN_SWEEP=smoke. The llvm backend's code comes from clang
 # without sanitizers, so ASan sees only the host side of its calls: its sweep
 # runs once (16 lanes), not again at 8 and 4 lanes nor under guard pages
-# (the main job runs those).
+# (the main job runs those). The build counts coverage as well: the job ends
+# with scripts/coverage-report.sh, whose figures close its log.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh ci
 scripts/build-variant.sh asan
 source scripts/sanitizer-env.sh
-cd build-asan
-ATTNGEN_SWEEP=smoke nice -n 10 ctest --output-on-failure -j"$(nproc)" -LE 'full|install|cuda_mma' \
-  -E '^(avx2|llvm_sse)\..*llvm|GuardPages.*llvm' "$@"
+rm -rf build-asan/profiles
+(cd build-asan && ATTNGEN_SWEEP=smoke nice -n 10 ctest --output-on-failure -j"$(nproc)" -LE 'full|install|cuda_mma' \
+  -E '^(avx2|llvm_sse)\..*llvm|GuardPages.*llvm' "$@")
+scripts/coverage-report.sh

@@ -6,7 +6,7 @@
 #   scripts/setup.sh       what building and the default tests need
 #   scripts/setup.sh ci    that, plus the checking jobs' tools (docs/testing.md):
 #                          clang 14 with its sanitizer and libFuzzer runtimes,
-#                          llvm-symbolizer for their stacks, gcovr for coverage
+#                          llvm-symbolizer for their stacks, llvm-cov for coverage
 set -euo pipefail
 
 packages=(cmake g++ make nlohmann-json3-dev libxbyak-dev libgtest-dev googletest libbenchmark-dev
@@ -15,7 +15,7 @@ packages=(cmake g++ make nlohmann-json3-dev libxbyak-dev libgtest-dev googletest
           gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static)  # its aarch64 objects, tested under qemu
 for group in "$@"; do
   case "$group" in
-    ci) packages+=(clang-14 libclang-rt-14-dev llvm-14 gcovr) ;;
+    ci) packages+=(clang-14 libclang-rt-14-dev llvm-14) ;;
     *) echo "setup: unknown group '$group' (expected: ci)" >&2; exit 2 ;;
   esac
 done

@@ -493,7 +493,9 @@ TEST(FakeNvrtc, FailingNvrtcCallsAreErrorsOrDegradeWhereTheOutputIsOptional) {
   // Without its log the kernel has no resource report; without PTX, an empty dump.
   ScopedEnv fail("FAKE_NVRTC_FAIL", "nvrtcGetProgramLog,nvrtcGetPTX");
   const std::unique_ptr<Kernel> k = compile(spec);
-  EXPECT_EQ(dynamic_cast<const cuda::CudaKernel&>(*k).report().describe(), "no ptxas report");
+  const auto& cuda_kernel = dynamic_cast<const cuda::CudaKernel&>(*k);
+  for (const cuda::PtxasReport* r : {&cuda_kernel.report(), &cuda_kernel.split_report(), &cuda_kernel.merge_report()})
+    EXPECT_EQ(r->describe(), "no ptxas report");
   EXPECT_EQ(k->code_blobs()[1].size, 0u);
 }
 
