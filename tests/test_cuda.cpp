@@ -103,7 +103,8 @@ TEST(CudaPtxas, ReportOfOneEntryAmongSeveral) {
 }
 
 TEST(CudaImage, RoundTripsAndRefusesOtherTemplatesAndTruncation) {
-  cuda::CubinImage m{"sm_90a", "entry", {256, 128, 64, 69632}, "desc", "ptxas info    : Used 1 registers", {1, 2, 3, 4}};
+  cuda::CubinImage m{"sm_90a", "entry", {256, 128, 64, 69632}, "desc", "ptxas info    : Used 1 registers", {1, 2, 3, 4},
+                     {5, 6}};
   const std::vector<uint8_t> bytes = cuda::encode_cubin_image(m);
   const cuda::CubinImage back = cuda::decode_cubin_image(bytes);
   EXPECT_EQ(back.arch, "sm_90a");
@@ -113,6 +114,7 @@ TEST(CudaImage, RoundTripsAndRefusesOtherTemplatesAndTruncation) {
   EXPECT_EQ(back.launch.block_n, 64);
   EXPECT_EQ(back.launch.smem_bytes, 69632);
   EXPECT_EQ(back.cubin, m.cubin);
+  EXPECT_EQ(back.split_cubin, m.split_cubin);
   std::vector<uint8_t> other = bytes;
   other[8 + 4] ^= 1;  // first byte of the templates hash
   EXPECT_NE(error_of([&] { cuda::decode_cubin_image(other); }).find("built from templates"), std::string::npos);

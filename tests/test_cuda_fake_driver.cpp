@@ -189,11 +189,52 @@ TEST(FakeDriver, ModulesLoadOncePerContextAndUnloadWithTheKernel) {
     // made current, the same context, whose module is already loaded.
     std::thread([&] { k->run(d.args()); }).join();
     const FakeCudaCounters after = fake_counters();
-    EXPECT_EQ(after.module_loads - before.module_loads, 1);
+    EXPECT_EQ(after.module_loads - before.module_loads, 2);  // the kernel's; split-KV's and the merge's
     EXPECT_EQ(after.launches - before.launches, 3);
     EXPECT_EQ(after.module_unloads, before.module_unloads);
   }
-  EXPECT_EQ(fake_counters().module_unloads - before.module_unloads, 1);
+  EXPECT_EQ(fake_counters().module_unloads - before.module_unloads, 2);
+}
+
+// The two modules are compiled side by side (two NVRTC programs in flight at
+// once) from the one source, each with its own entries: the kernel in the
+// first, split-KV's instance and the merge in the second.
+TEST(FakeDriver, TheKernelAndItsSplitInstanceAreTwoModulesCompiledSideBySide) {
+  auto take_max_in_flight = testing::fake_nvrtc_symbol<int (*)()>("fake_nvrtc_take_max_in_flight");
+  ASSERT_TRUE(take_max_in_flight);
+  ScopedEnv meet("FAKE_NVRTC_RENDEZVOUS", "2");
+  take_max_in_flight();
+  const std::unique_ptr<Kernel> k = compile(R"({"dtype": "f16", "head_dim": 64, "num_heads": 11})");
+  EXPECT_EQ(take_max_in_flight(), 2);
+  const cuda::CubinImage& image = image_of(*k);
+  const std::string cubin(image.cubin.begin(), image.cubin.end());
+  const std::string split(image.split_cubin.begin(), image.split_cubin.end());
+  const std::string entry = "entry " + image.entry + "\n";
+  const std::string split_entry = "entry " + cuda::split_entry_of(image.entry) + "\n";
+  const std::string merge_entry = "entry " + cuda::merge_entry_of(image.entry) + "\n";
+  EXPECT_TRUE(contains(cubin, entry) && !contains(cubin, split_entry) && !contains(cubin, merge_entry)) << cubin;
+  EXPECT_TRUE(!contains(split, entry) && contains(split, split_entry) && contains(split, merge_entry)) << split;
+}
+
+// A split module that does not load fails the run, naming the kernel, and
+// leaves nothing loaded.
+TEST(FakeDriver, ASplitModuleThatDoesNotLoadFailsTheRunAndUnloadsTheKernels) {
+  const std::unique_ptr<Kernel> good = compile(kSpec);
+  cuda::CubinImage image = image_of(*good);
+  const char garbage[] = "not a cubin";
+  image.split_cubin.assign(garbage, garbage + sizeof garbage);
+  const cuda::CudaKernel k(good->spec(), good->target(), image);
+  HostTensors h;
+  cuda::DeviceArgs d(h.args);
+  const FakeCudaCounters before = fake_counters();
+  EXPECT_EQ(error_of([&] { k.run(d.args()); }),
+            "cuda: cannot load kernel " + k.key() +
+                " compiled for sm_90a on Fake CUDA device (attngen tests) (sm_90): CUDA_ERROR_INVALID_IMAGE (device "
+                "kernel image is invalid)");
+  const FakeCudaCounters after = fake_counters();
+  EXPECT_EQ(after.module_loads - before.module_loads, 1);
+  EXPECT_EQ(after.module_unloads - before.module_unloads, 1);
+  EXPECT_EQ(after.launches, before.launches);
 }
 
 // A host that resets device 0's primary context (cudaDeviceReset) gets the
@@ -216,7 +257,7 @@ TEST(FakeDriver, AResetContextBehindTheSameHandleGetsItsModuleAgain) {
   k->run(d.args());  // a stale function would be CUDA_ERROR_INVALID_HANDLE
   k->run(d.args());
   const FakeCudaCounters after = fake_counters();
-  EXPECT_EQ(after.module_loads - before.module_loads, 1);
+  EXPECT_EQ(after.module_loads - before.module_loads, 2);
   EXPECT_EQ(after.launches - before.launches, 2);
 }
 
@@ -437,12 +478,16 @@ TEST(FakeDriver, TileTyposIncompleteImagesAndWorkItemsAreRefused) {
         << cuda_backend().setting_error();
   }
   EXPECT_EQ(cuda_backend().setting_error(), "");
-  // An image with no cubin is refused, and the backend rebuilds rather than load it.
+  // An image without both cubins is refused, and the backend rebuilds rather than load it.
   const Spec spec = parse_spec(kSpec);
-  cuda::CubinImage empty{"sm_90a", "entry", {128, 64, 1024}, "desc", "", {}};
-  const std::vector<uint8_t> bytes = cuda::encode_cubin_image(empty);
-  EXPECT_EQ(error_of([&] { cuda::decode_cubin_image(bytes); }), "cuda image: incomplete");
-  EXPECT_EQ(cuda_backend().deserialize(spec, bytes), nullptr);
+  for (const std::vector<uint8_t>& split_cubin : {std::vector<uint8_t>{}, std::vector<uint8_t>{1}}) {
+    cuda::CubinImage empty{"sm_90a", "entry", {128, 64, 1024}, "desc", "", {}, split_cubin};
+    const std::vector<uint8_t> bytes = cuda::encode_cubin_image(empty);
+    EXPECT_EQ(error_of([&] { cuda::decode_cubin_image(bytes); }), "cuda image: incomplete");
+    EXPECT_EQ(cuda_backend().deserialize(spec, bytes), nullptr);
+  }
+  cuda::CubinImage no_split{"sm_90a", "entry", {128, 64, 1024}, "desc", "", {1}, {}};
+  EXPECT_EQ(error_of([&] { cuda::decode_cubin_image(cuda::encode_cubin_image(no_split)); }), "cuda image: incomplete");
   // Work items are for CPU thread pools.
   const std::unique_ptr<Kernel> k = compile(kSpec);
   HostTensors h;
@@ -457,20 +502,26 @@ TEST(FakeNvrtc, CompileFailuresCarryTheLogAndDumpsDegradeToAComment) {
     ScopedEnv fail("FAKE_NVRTC_FAIL", "1");
     const std::string e = error_of([&] { compile(spec.c_str()); });
     EXPECT_TRUE(contains(e, "cuda: NVRTC 13.99 failed to compile cuda kernel ")) << e;
-    EXPECT_TRUE(contains(e, "options --std=c++17 --ptxas-options=-v --gpu-architecture=sm_90a): NVRTC_ERROR_COMPILATION\n"))
+    // The kernel's module is the first whose failure is reported.
+    EXPECT_TRUE(contains(
+        e, "options --std=c++17 --ptxas-options=-v -DAG_MODULE=1 --gpu-architecture=sm_90a): NVRTC_ERROR_COMPILATION\n"))
         << e;
     EXPECT_TRUE(contains(e, ".cu(1): error: this compile was made to fail (FAKE_NVRTC_FAIL=1)")) << e;
   }
   const std::unique_ptr<Kernel> k = compile(spec.c_str());
-  // What ATTNGEN_DUMP writes: the rendered source, the PTX, the ptxas report, the cubin.
+  // What ATTNGEN_DUMP writes: the rendered source, the PTX, the ptxas report, the two cubins.
   const std::vector<Kernel::CodeBlob> blobs = k->code_blobs();
-  ASSERT_EQ(blobs.size(), 4u);
+  ASSERT_EQ(blobs.size(), 5u);
   const std::string cu(static_cast<const char*>(blobs[0].data), blobs[0].size);
   const std::string ptx(static_cast<const char*>(blobs[1].data), blobs[1].size);
   EXPECT_TRUE(contains(cu, "#define AG_ENTRY " + image_of(*k).entry));
-  EXPECT_TRUE(contains(ptx, ".visible .entry " + image_of(*k).entry + "("));
+  for (const std::string& entry : {image_of(*k).entry, cuda::split_entry_of(image_of(*k).entry),
+                                    cuda::merge_entry_of(image_of(*k).entry)})
+    EXPECT_TRUE(contains(ptx, ".visible .entry " + entry + "(")) << entry;
   EXPECT_EQ(std::string(static_cast<const char*>(blobs[3].data), 10), FAKE_CUBIN_MAGIC);
-  // The resource report of each of the module's entries: the kernel, its split-KV instance, the merge.
+  EXPECT_EQ(blobs[4].name, "split.cubin");
+  EXPECT_EQ(std::string(static_cast<const char*>(blobs[4].data), 10), FAKE_CUBIN_MAGIC);
+  // The resource report of each entry: the kernel, its split-KV instance, the merge.
   std::map<std::string, std::string> details;
   for (const auto& [name, value] : k->details()) details[name] = value;
   for (const char* entry : {"resources", "split-KV", "merge"})

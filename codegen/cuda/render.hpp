@@ -54,9 +54,14 @@ constexpr int kMergeThreads = 128;
 int kv_splits(const LaunchShape& launch, const LaunchGrid& grid, int64_t skv, int sm_count);
 int64_t split_workspace_bytes(const Spec& spec, int splits, int64_t batch, int64_t sq);
 
-// The module's entry points beside the kernel named `entry` (attention_entries.cu).
+// The entry points beside the kernel named `entry` (attention_entries.cu).
 inline std::string split_entry_of(const std::string& entry) { return entry + "_split"; }
 inline std::string merge_entry_of(const std::string& entry) { return entry + "_merge"; }
+// The rendered source holds all three; compiled with kKernelModule it emits
+// the kernel alone, with kSplitModule the split instance and the merge: two
+// modules, compiled side by side.
+inline constexpr const char* kKernelModule = "-DAG_MODULE=1";
+inline constexpr const char* kSplitModule = "-DAG_MODULE=2";
 
 struct RenderedKernel {
   std::string source;                // complete CUDA C++ text for NVRTC (no includes)

@@ -1,6 +1,7 @@
 #include "runtime/cuda/cuda_kernel.hpp"
 
 #include <cstdio>
+#include <tuple>
 
 #include "attngen_cuda_templates.hpp"
 #include "runtime/core/byte_image.hpp"
@@ -11,7 +12,7 @@
 namespace attngen::cuda {
 namespace {
 
-constexpr char kMagic[8] = {'A', 'G', 'C', 'U', 'B', 'I', 'N', '2'};
+constexpr char kMagic[8] = {'A', 'G', 'C', 'U', 'B', 'I', 'N', '3'};  // 3: two cubins
 
 std::string pointer_string(const void* p) {
   char buf[32];
@@ -33,6 +34,7 @@ std::vector<uint8_t> encode_cubin_image(const CubinImage& m) {
   w.string(m.description);
   w.string(m.ptxas_log);
   w.bytes(m.cubin.data(), m.cubin.size());
+  w.bytes(m.split_cubin.data(), m.split_cubin.size());
   return w.take();
 }
 
@@ -50,9 +52,10 @@ CubinImage decode_cubin_image(const std::vector<uint8_t>& bytes) {
   m.description = r.string();
   m.ptxas_log = r.string();
   m.cubin = r.bytes();
+  m.split_cubin = r.bytes();
   if (!r.at_end()) throw Error("cuda image: trailing bytes");
-  if (m.cubin.empty() || m.entry.empty() || m.launch.threads <= 0 || m.launch.block_m <= 0 || m.launch.block_n <= 0 ||
-      m.launch.smem_bytes < 0)
+  if (m.cubin.empty() || m.split_cubin.empty() || m.entry.empty() || m.launch.threads <= 0 || m.launch.block_m <= 0 ||
+      m.launch.block_n <= 0 || m.launch.smem_bytes < 0)
     throw Error("cuda image: incomplete");
   return m;
 }
@@ -62,10 +65,16 @@ CubinImage build_cubin(const Spec& spec, const Arch& arch, const std::string& wh
   const RenderedKernel r = render_attention(spec, arch);
   std::vector<std::string> options = r.options;
   options.push_back("--ptxas-options=-v");  // the resource report, in the program log
-  NvrtcOutput out = nvrtc_compile(r.source, r.entry + ".cu", options, arch.name(), what);
+  std::vector<std::string> split_options = options;
+  options.push_back(kKernelModule);
+  split_options.push_back(kSplitModule);
+  std::vector<NvrtcOutput> out =
+      nvrtc_compile_each(r.source, r.entry + ".cu", {options, split_options}, arch.name(), what);
   if (source) *source = r.source;
-  if (ptx) *ptx = std::move(out.ptx);
-  return CubinImage{arch.name(), r.entry, r.launch, r.description, std::move(out.log), std::move(out.cubin)};
+  if (ptx && !(out[0].ptx.empty() && out[1].ptx.empty()))
+    *ptx = out[0].ptx + "\n// ---- the split-KV instance and the merge (" + kSplitModule + ")\n" + out[1].ptx;
+  return CubinImage{arch.name(), r.entry, r.launch, r.description, out[0].log + "\n" + out[1].log,
+                    std::move(out[0].cubin), std::move(out[1].cubin)};
 }
 
 CudaKernel::CudaKernel(const Spec& spec, const std::string& target, CubinImage image)
@@ -77,21 +86,13 @@ CudaKernel::CudaKernel(const Spec& spec, const std::string& target, CubinImage i
 CudaKernel::~CudaKernel() {
   // Best effort: a context destroyed before the kernel took its modules along.
   if (const DriverLibrary* d = driver_library())
-    for (const Loaded& l : loaded_) d->ModuleUnload(l.module);
+    for (const Loaded& l : loaded_) d->ModuleUnload(l.module), d->ModuleUnload(l.split_module);
 }
 
-CudaKernel::Loaded CudaKernel::function_in(CUcontext ctx) const {
-  const unsigned long long id = context_id(ctx);
-  std::lock_guard<std::mutex> lock(mu_);
-  for (auto it = loaded_.begin(); it != loaded_.end(); ++it) {
-    if (it->ctx != ctx) continue;
-    if (it->ctx_id == id) return *it;
-    loaded_.erase(it);  // its context was destroyed, and its module with it: load again
-    break;
-  }
+CUmodule CudaKernel::load_module(const std::vector<uint8_t>& cubin) const {
   const DriverLibrary& d = driver();
   CUmodule mod = nullptr;
-  if (const CUresult r = d.ModuleLoadData(&mod, image_.cubin.data()); r != 0) {
+  if (const CUresult r = d.ModuleLoadData(&mod, cubin.data()); r != 0) {
     std::string device;
     CUdevice dev = 0;
     if (d.CtxGetDevice(&dev) == 0) {
@@ -104,11 +105,34 @@ CudaKernel::Loaded CudaKernel::function_in(CUcontext ctx) const {
     throw Error("cuda: cannot load kernel " + key() + " compiled for " + image_.arch + device + ": " +
                 result_string(r) + (r == 209 ? " (compile it for this device's arch)" : ""));
   }
+  return mod;
+}
+
+CudaKernel::Loaded CudaKernel::function_in(CUcontext ctx) const {
+  const unsigned long long id = context_id(ctx);
+  std::lock_guard<std::mutex> lock(mu_);
+  for (auto it = loaded_.begin(); it != loaded_.end(); ++it) {
+    if (it->ctx != ctx) continue;
+    if (it->ctx_id == id) return *it;
+    loaded_.erase(it);  // its context was destroyed, and its modules with it: load again
+    break;
+  }
+  const DriverLibrary& d = driver();
+  const CUmodule mod = load_module(image_.cubin);
+  CUmodule split_mod = nullptr;
+  try {
+    split_mod = load_module(image_.split_cubin);
+  } catch (...) {
+    d.ModuleUnload(mod);
+    throw;
+  }
+  const auto unload = [&] { d.ModuleUnload(mod), d.ModuleUnload(split_mod); };
   CUfunction f = nullptr, split = nullptr, merge = nullptr;
   const std::string split_entry = split_entry_of(image_.entry), merge_entry = merge_entry_of(image_.entry);
-  for (auto [fn, name] : {std::pair{&f, &image_.entry}, std::pair{&split, &split_entry}, std::pair{&merge, &merge_entry}})
-    if (const CUresult r = d.ModuleGetFunction(fn, mod, name->c_str()); r != 0) {
-      d.ModuleUnload(mod);
+  for (auto [fn, m, name] : {std::tuple{&f, mod, &image_.entry}, std::tuple{&split, split_mod, &split_entry},
+                             std::tuple{&merge, split_mod, &merge_entry}})
+    if (const CUresult r = d.ModuleGetFunction(fn, m, name->c_str()); r != 0) {
+      unload();
       check(r, "cuda: kernel entry '" + *name + "'");
     }
   int sm_count = 0;
@@ -118,7 +142,7 @@ CudaKernel::Loaded CudaKernel::function_in(CUcontext ctx) const {
   if (image_.launch.smem_bytes > 48 * 1024) {
     // Above 48 KiB a kernel must opt in to its dynamic shared memory.
     if (const CUresult r = d.FuncSetAttribute(f, kFuncAttrMaxDynamicSharedSizeBytes, image_.launch.smem_bytes); r != 0) {
-      d.ModuleUnload(mod);
+      unload();
       throw Error("cuda: kernel " + key() + " needs " + std::to_string(image_.launch.smem_bytes) +
                   " bytes of dynamic shared memory per block, which this device refuses: " + result_string(r));
     }
@@ -126,7 +150,7 @@ CudaKernel::Loaded CudaKernel::function_in(CUcontext ctx) const {
   if (image_.launch.smem_bytes > 48 * 1024 &&
       d.FuncSetAttribute(split, kFuncAttrMaxDynamicSharedSizeBytes, image_.launch.smem_bytes) != 0)
     split = nullptr;  // launches do not split
-  loaded_.push_back(Loaded{ctx, id, mod, f, split, merge, sm_count});
+  loaded_.push_back(Loaded{ctx, id, mod, split_mod, f, split, merge, sm_count});
   return loaded_.back();
 }
 
@@ -201,7 +225,8 @@ std::vector<Kernel::CodeBlob> CudaKernel::code_blobs() const {
   return {{"cu", dump_source_.data(), dump_source_.size(), nullptr},
           {"ptx", dump_ptx_.data(), dump_ptx_.size(), nullptr},
           {"ptxas.txt", image_.ptxas_log.data(), image_.ptxas_log.size(), nullptr},
-          {"cubin", image_.cubin.data(), image_.cubin.size(), nullptr}};
+          {"cubin", image_.cubin.data(), image_.cubin.size(), nullptr},
+          {"split.cubin", image_.split_cubin.data(), image_.split_cubin.size(), nullptr}};
 }
 
 std::vector<std::pair<std::string, std::string>> CudaKernel::details() const {

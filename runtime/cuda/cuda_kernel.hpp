@@ -1,7 +1,8 @@
-// A compiled CUDA attention kernel: the cubin NVRTC built from the rendered
-// template, its entry point, launch shape and ptxas report. It serialises
-// (the disk cache keeps cubins across processes), loads its module lazily in
-// each CUDA context that launches it, and launches one grid per call on the
+// A compiled CUDA attention kernel: the two cubins NVRTC built from the
+// rendered template (the kernel; split-KV's instance and merge), its entry
+// point, launch shape and ptxas report. It serialises (the disk cache keeps
+// cubins across processes), loads its modules lazily in each CUDA context
+// that launches it, and launches one grid per call on the
 // caller's stream, on device pointers (with split-KV, a second grid merges
 // the splits: render.hpp, kv_splits).
 #pragma once
@@ -25,18 +26,19 @@ struct CubinImage {
   std::string entry;        // extern "C" kernel name
   LaunchShape launch;
   std::string description;  // RenderedKernel::description
-  std::string ptxas_log;    // NVRTC's program log (ptxas -v lines)
-  std::vector<uint8_t> cubin;
+  std::string ptxas_log;    // NVRTC's program logs of both modules (ptxas -v lines)
+  std::vector<uint8_t> cubin;        // the kernel's module (kKernelModule)
+  std::vector<uint8_t> split_cubin;  // split-KV's instance and merge (kSplitModule)
 };
 // Bytes for the disk cache, tagged with kTemplatesHash; decode_cubin_image
 // throws Error for anything else (another template version, truncation).
 std::vector<uint8_t> encode_cubin_image(const CubinImage& image);
 CubinImage decode_cubin_image(const std::vector<uint8_t>& bytes);
 
-// Renders `spec` for `arch` and compiles it to a cubin with ptxas's report
-// (NVRTC options: the renderer's, --ptxas-options=-v, the architecture).
-// `what` names it in messages. The rendered source and the PTX go to
-// *source and *ptx when given. Throws Error with the NVRTC log on failure.
+// Renders `spec` for `arch` and compiles its two modules, side by side, to
+// cubins with ptxas's report (NVRTC options: the renderer's, the module's,
+// --ptxas-options=-v, the architecture). `what` names it in messages. The
+// rendered source and the PTX of both modules go to *source and *ptx when given. Throws Error with the NVRTC log on failure.
 CubinImage build_cubin(const Spec& spec, const Arch& arch, const std::string& what, std::string* source = nullptr,
                        std::string* ptx = nullptr);
 
@@ -65,11 +67,12 @@ class CudaKernel final : public Kernel {
   struct Loaded {
     CUcontext ctx;
     unsigned long long ctx_id;
-    CUmodule module;
+    CUmodule module, split_module;
     CUfunction function, split, merge;  // the kernel; split-KV's share of the keys and merge
     int sm_count;                // the context's device's
   };
-  Loaded function_in(CUcontext ctx) const;  // loads the module on first use in ctx
+  Loaded function_in(CUcontext ctx) const;  // loads the modules on first use in ctx
+  CUmodule load_module(const std::vector<uint8_t>& cubin) const;  // throws Error naming the device
 
   CubinImage image_;
   PtxasReport report_, split_report_, merge_report_;

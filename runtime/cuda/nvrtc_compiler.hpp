@@ -24,4 +24,12 @@ struct NvrtcOutput {
 NvrtcOutput nvrtc_compile(const std::string& source, const std::string& file, const std::vector<std::string>& options,
                           const std::string& gpu_arch, const std::string& what);
 
+// The same source compiled once per option set, the compiles side by side on
+// threads of their own (NVRTC compiles separate programs concurrently), under
+// one progress line. Outputs in the order of `option_sets`; the first failure
+// in that order is thrown once all have ended.
+std::vector<NvrtcOutput> nvrtc_compile_each(const std::string& source, const std::string& file,
+                                            const std::vector<std::vector<std::string>>& option_sets,
+                                            const std::string& gpu_arch, const std::string& what);
+
 }  // namespace attngen::cuda

@@ -6,10 +6,22 @@
 //   AG_MERGE_ENTRY(p, part, splits): those merged into O and the LSE.
 // Two instances of the body rather than a run-time branch: the split's
 // epilogue costs the whole-range kernel no register.
+// AG_MODULE picks what one compile emits: 1 the kernel, 2 the split-KV
+// instance and the merge, 0 (the default, e.g. a dump compiled by hand) all
+// three. The runtime compiles 1 and 2 side by side (two NVRTC programs, two
+// cubins): ptxas takes about as long for each instance, so the two compiles
+// finish in about half the time of one with both.
+#ifndef AG_MODULE
+#define AG_MODULE 0
+#endif
 
+#if AG_MODULE != 2
 extern "C" __global__ void __launch_bounds__(AG_THREADS, AG_MIN_BLOCKS) AG_ENTRY(const AttnParams p) {
   ag_attention<false>(p, nullptr);
 }
+#endif
+
+#if AG_MODULE != 1
 extern "C" __global__ void __launch_bounds__(AG_THREADS, AG_MIN_BLOCKS) AG_SPLIT_ENTRY(const AttnParams p, float* part) {
   ag_attention<true>(p, part);
 }
@@ -49,3 +61,4 @@ extern "C" __global__ void __launch_bounds__(AG_MERGE_THREADS) AG_MERGE_ENTRY(co
   if (AG_RETURN_LSE && threadIdx.x == 0)
     p.lse[b * p.lse_str[0] + h * p.lse_str[1] + i * p.lse_str[2]] = nan ? nan_value : empty ? -AG_INF : mx + logf(sum);
 }
+#endif

@@ -17,6 +17,7 @@
 //   FAKE_NVRTC_FAIL=1         nvrtcCompileProgram fails with an error log
 //   FAKE_NVRTC_FAIL=nvrtcX,...  those NVRTC calls fail (NVRTC_ERROR_INVALID_INPUT)
 //   FAKE_NVRTC_DELAY_MS=N     a compile takes N ms
+//   FAKE_NVRTC_RENDEZVOUS=N   a compile waits (10 s at most) until N compiles are in flight
 #ifndef ATTNGEN_TESTS_FAKE_CUDA_H
 #define ATTNGEN_TESTS_FAKE_CUDA_H
 
@@ -55,6 +56,9 @@ int fake_cuda_last_launch(struct FakeCudaLaunch* out);
 // fake_cuda_launch_before_last: the same for the launch before the last.
 int fake_cuda_launch_before_last(struct FakeCudaLaunch* out);
 struct FakeCudaCounters fake_cuda_counters(void);
+// Exported by libfake_nvrtc.so: the most compiles in flight at once since the
+// last call (which starts counting again).
+int fake_nvrtc_take_max_in_flight(void);
 #ifdef __cplusplus
 }
 #endif

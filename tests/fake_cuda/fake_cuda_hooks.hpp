@@ -28,6 +28,13 @@ Fn fake_cuda_symbol(const char* name) {
   return handle ? reinterpret_cast<Fn>(::dlsym(handle, name)) : nullptr;
 }
 
+// The fake NVRTC's exported symbol `name`, the same way.
+template <class Fn>
+Fn fake_nvrtc_symbol(const char* name) {
+  static void* const handle = ::dlopen(FAKE_NVRTC_PATH, RTLD_NOW | RTLD_LOCAL);  // kept for the process
+  return handle ? reinterpret_cast<Fn>(::dlsym(handle, name)) : nullptr;
+}
+
 inline FakeCudaCounters fake_counters() {
   auto fn = fake_cuda_symbol<FakeCudaCounters (*)()>("fake_cuda_counters");
   EXPECT_TRUE(fn) << "the fake CUDA driver is not loaded";

@@ -1,11 +1,12 @@
 // A fake libnvrtc for tests (tests/fake_cuda/fake_cuda.h): the functions
 // runtime/cuda/nvrtc_library.cpp resolves. A compile checks the options the
-// way NVRTC does for what attngen passes (one --gpu-architecture; unknown
-// options are refused), finds the extern "C" __global__ entry points in the
-// source and returns a fake cubin naming them, a PTX stub and, with
-// --ptxas-options=-v, a ptxas report in NVRTC's log format.
+// way NVRTC does for what attngen passes (one --gpu-architecture, -D macros;
+// unknown options are refused), finds the extern "C" __global__ entry points
+// the source has with those macros and returns a fake cubin naming them, a
+// PTX stub and, with --ptxas-options=-v, a ptxas report in NVRTC's log format.
 // FAKE_NVRTC_FAIL=1 fails the compile with an error log, =nvrtcGetCUBIN,...
-// fails those calls; FAKE_NVRTC_DELAY_MS=N makes a compile take N ms.
+// fails those calls; FAKE_NVRTC_DELAY_MS=N makes a compile take N ms;
+// FAKE_NVRTC_RENDEZVOUS=N makes a compile wait for N in flight together.
 #include <algorithm>
 #include <chrono>
 #include <cctype>
@@ -13,7 +14,10 @@
 #include <cstdlib>
 #include <cstring>
 #include <functional>
+#include <condition_variable>
 #include <map>
+#include <mutex>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -52,39 +56,101 @@ bool injected(const char* fn) {
 
 bool ident_char(char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; }
 
+// The value of a conditional's operand: a number, or a macro's (through
+// macros naming macros); 0 for an undefined name, as the preprocessor has it.
+long value_of(const std::map<std::string, std::string>& defines, std::string token) {
+  for (int i = 0; i < 8 && defines.count(token); ++i) token = defines.at(token);
+  return std::atol(token.c_str());
+}
+
 // Names of the `extern "C" __global__ void [__launch_bounds__(...)] NAME(` in
-// `source`, NAME expanded through object-like #defines (the renderer's AG_ENTRY).
-std::vector<std::string> entries_of(const std::string& source) {
-  std::map<std::string, std::string> defines;
-  for (size_t at = source.find("#define "); at != std::string::npos; at = source.find("#define ", at + 1)) {
-    size_t a = at + 8, b = a;
-    while (b < source.size() && ident_char(source[b])) ++b;
-    if (b >= source.size() || source[b] != ' ') continue;  // a function-like macro
-    size_t c = b + 1, d = c;
-    while (d < source.size() && ident_char(source[d])) ++d;
-    defines[source.substr(a, b - a)] = source.substr(c, d - c);
-  }
+// `source`, NAME expanded through object-like #defines (the renderer's
+// AG_ENTRY). Honours the forms of conditional the templates use (#ifndef X,
+// #ifdef X, #if X, #if !X, #if X == Y, #if X != Y, #else, #endif) with
+// `defines` (-D options) and the source's own #defines, as a compile with
+// those options would; any other #if is taken as true.
+std::vector<std::string> entries_of(const std::string& source, std::map<std::string, std::string> defines) {
   std::vector<std::string> names;
+  std::vector<bool> active{true};  // the enclosing conditionals' states
   const std::string head = "extern \"C\" __global__ void ";
-  for (size_t at = source.find(head); at != std::string::npos; at = source.find(head, at + 1)) {
-    size_t start = at + head.size();
-    if (source.compare(start, 18, "__launch_bounds__(") == 0) {
-      start = source.find(')', start);
-      if (start == std::string::npos) break;
-      start += 2;  // ") "
+  size_t at = 0;
+  while (at < source.size()) {
+    size_t eol = source.find('\n', at);
+    if (eol == std::string::npos) eol = source.size();
+    std::istringstream line(source.substr(at, eol - at));
+    at = eol + 1;
+    std::string word, a, op, b;
+    line >> word;
+    if (word == "#ifndef" || word == "#ifdef") {
+      line >> a;
+      active.push_back(active.back() && (defines.count(a) != 0) == (word == "#ifdef"));
+    } else if (word == "#if") {
+      line >> a >> op >> b;
+      bool taken = true;
+      if (op.empty() || op.compare(0, 2, "//") == 0)
+        taken = a[0] == '!' ? value_of(defines, a.substr(1)) == 0 : value_of(defines, a) != 0;
+      else if (op == "==" || op == "!=")
+        taken = (value_of(defines, a) == value_of(defines, b)) == (op == "==");
+      active.push_back(active.back() && taken);
+    } else if (word == "#else" && active.size() > 1) {
+      const bool taken = active.back();
+      active.pop_back();
+      active.push_back(active.back() && !taken);
+    } else if (word == "#endif" && active.size() > 1) {
+      active.pop_back();
+    } else if (!active.back()) {
+      continue;
+    } else if (word == "#define") {
+      line >> a >> b;
+      if (a.find('(') == std::string::npos) defines[a] = b;  // not a function-like macro
+    } else if (line.str().compare(0, head.size(), head) == 0) {
+      size_t start = head.size();
+      const std::string& text = line.str();
+      if (text.compare(start, 18, "__launch_bounds__(") == 0) {
+        start = text.find(')', start);
+        if (start == std::string::npos) continue;
+        start += 2;  // ") "
+      }
+      size_t end = start;
+      while (end < text.size() && ident_char(text[end])) ++end;
+      std::string name = text.substr(start, end - start);
+      for (int i = 0; i < 8 && defines.count(name); ++i) name = defines[name];
+      if (!name.empty() && std::find(names.begin(), names.end(), name) == names.end()) names.push_back(name);
     }
-    size_t end = start;
-    while (end < source.size() && ident_char(source[end])) ++end;
-    std::string name = source.substr(start, end - start);
-    for (int i = 0; i < 8 && defines.count(name); ++i) name = defines[name];
-    if (!name.empty() && std::find(names.begin(), names.end(), name) == names.end()) names.push_back(name);
   }
   return names;
 }
 
+// Compiles in flight: the most at once since the last fake_nvrtc_take_max_in_flight.
+// FAKE_NVRTC_RENDEZVOUS=N: a compile waits (10 s at most) until N are in flight.
+std::mutex flight_mu;
+std::condition_variable flight_cv;
+int flying = 0, most_flying = 0;
+
+struct InFlight {
+  InFlight() {
+    std::unique_lock<std::mutex> lock(flight_mu);
+    most_flying = std::max(most_flying, ++flying);
+    flight_cv.notify_all();
+    if (const char* n = std::getenv("FAKE_NVRTC_RENDEZVOUS"))
+      flight_cv.wait_for(lock, std::chrono::seconds(10), [&] { return most_flying >= std::atoi(n); });
+  }
+  ~InFlight() {
+    std::lock_guard<std::mutex> lock(flight_mu);
+    --flying;
+  }
+};
+
 }  // namespace
 
 extern "C" {
+
+int fake_nvrtc_take_max_in_flight(void) {
+  std::lock_guard<std::mutex> lock(flight_mu);
+  const int most = most_flying;
+  most_flying = flying;
+  return most;
+}
 
 const char* nvrtcGetErrorString(nvrtcResult r) {
   switch (r) {
@@ -123,6 +189,7 @@ nvrtcResult nvrtcCompileProgram(nvrtcProgram handle, int num_options, const char
   if (!p) return kInvalidProgram;
   std::string arch;
   bool verbose = false;
+  std::map<std::string, std::string> defines;
   for (int i = 0; i < num_options; ++i) {
     const std::string o = options[i];
     if (o.compare(0, 19, "--gpu-architecture=") == 0) {
@@ -130,18 +197,23 @@ nvrtcResult nvrtcCompileProgram(nvrtcProgram handle, int num_options, const char
       arch = o.substr(19);
     } else if (o == "--ptxas-options=-v") {
       verbose = true;
+    } else if (o.compare(0, 2, "-D") == 0 && o.size() > 2) {  // -DNAME or -DNAME=VALUE
+      const size_t eq = o.find('=');
+      defines[o.substr(2, eq == std::string::npos ? std::string::npos : eq - 2)] =
+          eq == std::string::npos ? "1" : o.substr(eq + 1);
     } else if (o != "--std=c++17") {  // the renderer's only other option
       return p->log = "nvrtc: error: unrecognized option '" + o + "'\n", kInvalidOption;
     }
   }
   if (arch.empty()) arch = "compute_75";  // NVRTC's default
+  const InFlight in_flight;
   if (const char* ms = std::getenv("FAKE_NVRTC_DELAY_MS")) std::this_thread::sleep_for(std::chrono::milliseconds(std::atoi(ms)));
   if (injected("nvrtcCompileProgram")) {
     p->log = p->name + "(1): error: this compile was made to fail (FAKE_NVRTC_FAIL=1)\n\n1 error detected in the compilation of \"" +
              p->name + "\".\n";
     return kCompilation;
   }
-  const std::vector<std::string> entries = entries_of(p->source);
+  const std::vector<std::string> entries = entries_of(p->source, defines);
   p->cubin = std::string(FAKE_CUBIN_MAGIC) + "arch " + arch + "\n";
   p->ptx = "// fake PTX (tests/fake_cuda)\n.version 9.0\n.target " + arch + "\n";
   for (const std::string& e : entries) {
