@@ -11,8 +11,8 @@ shift
 clang=(-DCMAKE_CXX_COMPILER=clang++-14 -DCMAKE_BUILD_TYPE=RelWithDebInfo
        "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O1 -gline-tables-only")
 case "$variant" in
-  # The counters cost the asan run about a tenth more time and save a third
-  # build and run of the tests for coverage (docs/testing.md).
+  # The coverage counters spare CI a third build and run of the tests
+  # (docs/testing.md, Coverage).
   asan) flags=("${clang[@]}" -DATTNGEN_SANITIZE=address,undefined -DATTNGEN_FUZZ=ON -DATTNGEN_COVERAGE=ON) ;;
   # TSan without LLVM: its libraries are not instrumented (false reports), and
   # the build then checks the llvm backend's stub (Api.LlvmBackendCompilesOrSaysWhatToInstall).
