@@ -3,7 +3,10 @@
 # (clang 14, build-asan/), every report fatal.
 #   scripts/job-asan.sh [ctest args...]      e.g. scripts/job-asan.sh -R Api
 # Runs every test but the `full` sweep (slow everywhere; label full), the
-# 16-bit CUDA compiles (label cuda_mma: NVRTC's work, no other host code) and
+# 16-bit CUDA compiles (label cuda_mma: NVRTC's work, no other host code), the
+# CUDA kernels on the block emulator (label cuda_emulated: its fibers switch
+# stacks behind the sanitizers' back; the host code they drive is the fake
+# driver tests') and
 # `install` (a consumer project built without sanitizers cannot link an
 # instrumented libattngen; the main job runs it), with the backend sweep
 # reduced to ATTNGEN_SWEEP=smoke. The llvm backend's code comes from clang
@@ -17,6 +20,6 @@ scripts/setup.sh ci
 scripts/build-variant.sh asan
 source scripts/sanitizer-env.sh
 rm -rf build-asan/profiles
-(cd build-asan && ATTNGEN_SWEEP=smoke nice -n 10 ctest --output-on-failure -j"$(nproc)" -LE 'full|install|cuda_mma' \
+(cd build-asan && ATTNGEN_SWEEP=smoke nice -n 10 ctest --output-on-failure -j"$(nproc)" -LE 'full|install|cuda_mma|cuda_emulated' \
   -E '^(avx2|llvm_sse)\..*llvm|GuardPages.*llvm' "$@")
 scripts/coverage-report.sh

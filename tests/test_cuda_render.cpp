@@ -235,7 +235,10 @@ TEST(CudaRender, WgmmaScheduleRendersWarpgroupMmas) {
   EXPECT_TRUE(has(r.source, "%39}, {%40, %41, %42, %43}, %44, p, 1, 1, 1;"));  // P from registers, V N-major
   EXPECT_TRUE(has(r.source, "%63}, %64, %65, p, 1, 1, 0, 0;"));               // Q and K K-major
   EXPECT_TRUE(has(r.source, "\"+f\"(d[9][3])"));
-  EXPECT_FALSE(has(r.source, "mma.sync.aligned"));
+  // The body issues no mma.sync (ptx.cuh defines it for every kernel).
+  const std::string body = r.source.substr(r.source.find("// ---- templates/cuda/attention_fwd_wgmma.cu"));
+  EXPECT_FALSE(has(body, "ag_mma(") || has(body, "ag_ldmatrix"));
+  EXPECT_TRUE(has(body, "ag_issue_qk("));
   EXPECT_EQ(error_of([&] { render_attention(spec, parse_arch("sm_90")); }),
             "ATTNGEN_CUDA_TILE=128x128wg: warpgroup MMA (wgmma) needs --arch sm_90a, got sm_90");
   ::setenv("ATTNGEN_CUDA_TILE", "192x64wg", 1);
@@ -259,6 +262,31 @@ TEST(CudaRender, WgmmaScheduleRendersWarpgroupMmas) {
             "a block can have on sm_90a");
   // f32 keeps its CUDA-core kernel whatever the schedule.
   EXPECT_TRUE(has(render(R"({"dtype": "f32", "head_dim": 64, "num_heads": 2})").description, "f32 CUDA-core FMA"));
+  ::unsetenv("ATTNGEN_CUDA_TILE");
+  if (old) ::setenv("ATTNGEN_CUDA_TILE", saved.c_str(), 1);
+}
+
+// Every inline PTX statement lies between the ptx.cuh header and
+// attention_common.cuh's (ptx.cuh, then the rendered wgmma MMAs): the part the
+// block emulator replaces (tests/cuda_host/README.md), for every compute path.
+TEST(CudaRender, InlinePtxIsOnlyInThePtxPart) {
+  const char* old = std::getenv("ATTNGEN_CUDA_TILE");
+  const std::string saved = old ? old : "";
+  for (const char* tile : {"", "128x64wgp"})
+    for (const char* dtype : {"f32", "bf16"}) {
+      if (*tile) ::setenv("ATTNGEN_CUDA_TILE", tile, 1);
+      else ::unsetenv("ATTNGEN_CUDA_TILE");
+      const std::string s =
+          render(std::string(R"({"dtype": ")") + dtype + R"(", "head_dim": 64, "num_heads": 2})", "sm_90a").source;
+      const size_t from = s.find("// ---- templates/cuda/ptx.cuh\n"),
+                   to = s.find("// ---- templates/cuda/attention_common.cuh\n");
+      ASSERT_NE(from, std::string::npos);
+      ASSERT_NE(to, std::string::npos);
+      const std::string ptx = s.substr(from, to - from), rest = s.substr(0, from) + s.substr(to);
+      EXPECT_TRUE(has(ptx, "asm("));
+      EXPECT_FALSE(has(rest, "asm(") || has(rest, "asm volatile")) << tile << " " << dtype;
+      EXPECT_EQ(has(ptx, "wgmma.mma_async"), *tile && std::string(dtype) != "f32") << tile << " " << dtype;  // f32 has no wgmma schedule
+    }
   ::unsetenv("ATTNGEN_CUDA_TILE");
   if (old) ::setenv("ATTNGEN_CUDA_TILE", saved.c_str(), 1);
 }

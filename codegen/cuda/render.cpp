@@ -1,9 +1,10 @@
 // Renders the CUDA kernel for one spec: the params header, a prelude of
 // compile-time constants (dtype, head dims, tile shape, which masks and score
 // mods exist) and the device functions that carry the spec's index masks and
-// softcap, then templates/cuda/attention_common.cuh, one kernel body
-// (attention_fwd_simt.cu for f32; fragments.cuh and attention_fwd_mma.cu or,
-// for a wgmma schedule, the rendered MMAs and attention_fwd_wgmma.cu) and the
+// softcap, then templates/cuda/ptx.cuh (every inline PTX; for a wgmma
+// schedule, the rendered MMAs after it), attention_common.cuh, one kernel body
+// (attention_fwd_simt.cu for f32; fragments.cuh and attention_fwd_mma.cu or
+// attention_fwd_wgmma.cu) and the
 // entry points (attention_entries.cu). Also the launch's grid and key splits,
 // which the kernels read back from their grid.
 #include "codegen/cuda/render.hpp"
@@ -324,17 +325,18 @@ RenderedKernel render_attention(const Spec& s, const Arch& arch) {
     << "#define AG_PLAIN_SCORE " << int(!s.find_mod<SoftcapMod>() && !s.find_mod<AlibiMod>() &&
                                         !(custom && custom->format == CustomFormat::additive))
     << "  // no score mod: the score is one multiply\n\n"
+    << "#define AG_WGMMA " << int(t.wgmma) << "\n"
     << source::render_row_masks(s, "__device__ __forceinline__") << render_softcap(s) << "\n"
-    << "// ---- templates/cuda/attention_common.cuh\n"
-    << kAttentionCommonCuh;
+    << "// ---- templates/cuda/ptx.cuh\n"
+    << kPtxCuh;
+  if (t.wgmma) o << "// ---- rendered: the warpgroup MMAs for these shapes\n" << render_wgmma(s, t.block_n, t.dv_pad);
+  o << "// ---- templates/cuda/attention_common.cuh\n" << kAttentionCommonCuh;
   if (s.dtype == ElemType::f32) {
     o << "// ---- templates/cuda/attention_fwd_simt.cu\n" << kAttentionFwdSimtCu;
   } else {
     o << "// ---- templates/cuda/fragments.cuh\n" << kFragmentsCuh;
     if (t.wgmma)
-      o << "// ---- rendered: the warpgroup MMAs for these shapes\n"
-        << render_wgmma(s, t.block_n, t.dv_pad) << "// ---- templates/cuda/attention_fwd_wgmma.cu\n"
-        << kAttentionFwdWgmmaCu;
+      o << "// ---- templates/cuda/attention_fwd_wgmma.cu\n" << kAttentionFwdWgmmaCu;
     else
       o << "// ---- templates/cuda/attention_fwd_mma.cu\n" << kAttentionFwdMmaCu;
   }

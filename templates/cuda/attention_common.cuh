@@ -1,4 +1,4 @@
-// What every CUDA attention kernel of attngen shares: element conversions,
+// What every CUDA attention kernel of attngen shares: element types,
 // the spec's scores and masks per (row, key), the online softmax's steps, the
 // tile's key-block range and its classification, shared-memory tile loads and
 // the output's stores.
@@ -35,29 +35,8 @@ __device__ __forceinline__ ag_i64 ag_min(ag_i64 a, ag_i64 b) { return a < b ? a 
 __device__ __forceinline__ ag_i64 ag_max(ag_i64 a, ag_i64 b) { return a > b ? a : b; }
 __device__ __forceinline__ unsigned ag_umin(unsigned a, unsigned b) { return a < b ? a : b; }
 
-__device__ __forceinline__ float ag_exp2(float x) {
-  float y;
-  asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
-  return y;
-}
-
-// ---- element conversions (no cuda_fp16.h / cuda_bf16.h: NVRTC needs no headers)
-__device__ __forceinline__ float ag_half_to_float(unsigned short u) {
-  float f;
-  asm("{ .reg .f16 h; mov.b16 h, %1; cvt.f32.f16 %0, h; }" : "=f"(f) : "h"(u));
-  return f;
-}
-__device__ __forceinline__ unsigned short ag_float_to_half(float f) {
-  unsigned short u;
-  asm("{ .reg .f16 h; cvt.rn.f16.f32 h, %1; mov.b16 %0, h; }" : "=h"(u) : "f"(f));
-  return u;
-}
+// ---- element types (the conversions done by PTX are in ptx.cuh)
 __device__ __forceinline__ float ag_bf16_to_float(unsigned short u) { return __int_as_float(int(unsigned(u) << 16)); }
-__device__ __forceinline__ unsigned short ag_float_to_bf16(float f) {
-  unsigned short u;
-  asm("{ .reg .b16 h; cvt.rn.bf16.f32 h, %1; mov.b16 %0, h; }" : "=h"(u) : "f"(f));
-  return u;
-}
 
 #if AG_DTYPE == AG_DTYPE_F32
 typedef float ag_elem;
@@ -273,18 +252,6 @@ __device__ __forceinline__ AgTile ag_tile(const AttnParams& p) {
 // invalid); it needs unit column stride, 16-byte aligned rows and a head dim
 // that is a multiple of the chunk.
 constexpr int AG_CHUNK = 16 / int(sizeof(ag_elem));  // elements per 16-byte chunk
-
-__device__ __forceinline__ unsigned ag_smem_u32(const void* ptr) {
-  unsigned r;
-  asm("{ .reg .u64 a; cvta.to.shared.u64 a, %1; cvt.u32.u64 %0, a; }" : "=r"(r) : "l"(ptr));
-  return r;
-}
-__device__ __forceinline__ void ag_cp_async16(void* smem, const void* gmem, bool valid) {
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(ag_smem_u32(smem)), "l"(gmem),
-               "r"(valid ? 16 : 0));
-}
-__device__ __forceinline__ void ag_cp_async_commit() { asm volatile("cp.async.commit_group;"); }
-__device__ __forceinline__ void ag_cp_async_wait_all() { asm volatile("cp.async.wait_group 0;" ::: "memory"); }
 
 // A rank-4 view's rows for one (b, head): base, row stride, column stride.
 struct AgRows {

@@ -3,32 +3,6 @@
 // of 16 rows, so each K and V fragment it loads feeds that many MMAs; cp.async
 // copies into shared memory, ldmatrix fragment loads.
 
-__device__ __forceinline__ void ag_ldmatrix_x4(unsigned (&r)[4], const void* smem) {
-  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];"
-               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-               : "r"(ag_smem_u32(smem)));
-}
-__device__ __forceinline__ void ag_ldmatrix_x4_trans(unsigned (&r)[4], const void* smem) {
-  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0, %1, %2, %3}, [%4];"
-               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-               : "r"(ag_smem_u32(smem)));
-}
-
-// d += a * b, m16n8k16, f32 accumulation.
-__device__ __forceinline__ void ag_mma(float (&d)[4], const unsigned (&a)[4], unsigned b0, unsigned b1) {
-#if AG_DTYPE == AG_DTYPE_BF16
-  asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
-               "{%0, %1, %2, %3};"
-               : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-               : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-#else
-  asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
-               "{%0, %1, %2, %3};"
-               : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-               : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-#endif
-}
-
 // Rows are `pitch` elements apart in shared memory; pitch = cols + 8 (16 bytes
 // more than a whole number of 32-byte units) puts the 8 rows of an ldmatrix
 // into 8 different bank groups.

@@ -40,33 +40,6 @@ __device__ __forceinline__ unsigned long long ag_desc(const void* smem, unsigned
   return (unsigned long long)((ag_smem_u32(smem) & 0x3ffffu) >> 4) | (unsigned long long)(lead_bytes >> 4) << 16 |
          (unsigned long long)(stride_bytes >> 4) << 32;
 }
-__device__ __forceinline__ void ag_wgmma_fence() { asm volatile("wgmma.fence.sync.aligned;" ::: "memory"); }
-__device__ __forceinline__ void ag_wgmma_commit() { asm volatile("wgmma.commit_group.sync.aligned;" ::: "memory"); }
-template <int PENDING>  // wait until at most PENDING of the latest groups run (the older ones are done)
-__device__ __forceinline__ void ag_wgmma_wait() {
-  asm volatile("wgmma.wait_group.sync.aligned %0;" ::"n"(PENDING) : "memory");
-}
-// Accumulators are written by the tensor cores behind the compiler's back:
-// pin every read and write of them between the issue and the wait.
-// The A operand (P in registers) is read behind its back too: pinned after
-// the wait, its registers cannot be reused before it.
-template <int N>
-__device__ __forceinline__ void ag_pin(float (&d)[N][4]) {
-#pragma unroll
-  for (int n = 0; n < N; ++n)
-#pragma unroll
-    for (int x = 0; x < 4; ++x) asm volatile("" : "+f"(d[n][x])::"memory");
-}
-template <int N>
-__device__ __forceinline__ void ag_pin(unsigned (&a)[N][4]) {
-#pragma unroll
-  for (int n = 0; n < N; ++n)
-#pragma unroll
-    for (int x = 0; x < 4; ++x) asm volatile("" : "+r"(a[n][x])::"memory");
-}
-// Shared memory written by this thread's copies and stores, made visible to
-// the tensor cores (the async proxy) once the barrier after it is passed.
-__device__ __forceinline__ void ag_fence_proxy_async() { asm volatile("fence.proxy.async.shared::cta;" ::: "memory"); }
 
 constexpr int AG_CORE_BYTES = 128;
 constexpr int AG_K_TILE = AG_BLOCK_N * AG_D_PAD;   // elements of one K buffer

@@ -10,17 +10,6 @@ constexpr int AG_NT_S = AG_BLOCK_N / 8;   // n-tiles of a score row block
 constexpr int AG_NT_O = AG_DV_PAD / 8;    // n-tiles of the output
 constexpr int AG_KT_Q = AG_D_PAD / 16;    // k-steps of Q.K^T
 
-// Two floats as one register of two 16-bit values (lo in the low half).
-__device__ __forceinline__ unsigned ag_pack2(float lo, float hi) {
-  unsigned r;
-#if AG_DTYPE == AG_DTYPE_BF16
-  asm("cvt.rn.bf16x2.f32 %0, %1, %2;" : "=r"(r) : "f"(hi), "f"(lo));
-#else
-  asm("cvt.rn.f16x2.f32 %0, %1, %2;" : "=r"(r) : "f"(hi), "f"(lo));
-#endif
-  return r;
-}
-
 // Per-element scoring of one warp's fragment of a key block for one 16-row
 // block: rows g and g + 8 of it (row[0], row[1]), columns 2t, 2t + 1 of each n-tile.
 template <bool full>

@@ -2,12 +2,15 @@
 // (libfake_nvrtc.so), loaded through ATTNGEN_CUDA_DRIVER_LIBRARY and
 // ATTNGEN_NVRTC_LIBRARY, so that the cuda backend's host side (compile,
 // module load, argument checks, launch, device buffers, events) runs and is
-// checked on machines with no GPU and no CUDA toolkit. Nothing is computed:
-// a launch is recorded (grid, block, shared memory, a copy of the AttnParams
-// block) for the tests to read; "device memory" is host memory.
+// checked on machines with no GPU and no CUDA toolkit. A launch is recorded
+// (grid, block, shared memory, a copy of the AttnParams block) for the tests
+// to read; "device memory" is host memory. Nothing is computed, unless
+// FAKE_NVRTC_EMULATE=DIR: then the fake NVRTC also builds each kernel for the
+// host into DIR, its cubin names the build ("emulator PATH" below), and the
+// driver's launches run it in the block emulator (tests/cuda_host/README.md).
 //
 // The fake cubin NVRTC makes and the driver loads is NUL-terminated text:
-//   "FAKECUBIN\narch sm_90a\nentry NAME\n...source-hash HEX\n"
+//   "FAKECUBIN\narch sm_90a\nentry NAME\n...source-hash HEX\n[emulator PATH.so\n]"
 //
 // Environment, read at each call (tests may change it between calls):
 //   FAKE_CUDA_DEVICES=N       devices (default 1; 0: cuInit fails with CUDA_ERROR_NO_DEVICE)
@@ -18,6 +21,8 @@
 //   FAKE_NVRTC_FAIL=nvrtcX,...  those NVRTC calls fail (NVRTC_ERROR_INVALID_INPUT)
 //   FAKE_NVRTC_DELAY_MS=N     a compile takes N ms
 //   FAKE_NVRTC_RENDEZVOUS=N   a compile waits (10 s at most) until N compiles are in flight
+//   FAKE_NVRTC_EMULATE=DIR    kernels are built for the host too and launches run them
+//                             (NVRTC version 13.98 then, so cache keys differ)
 #ifndef ATTNGEN_TESTS_FAKE_CUDA_H
 #define ATTNGEN_TESTS_FAKE_CUDA_H
 

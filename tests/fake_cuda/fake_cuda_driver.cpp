@@ -3,6 +3,10 @@
 // the real driver that attngen relies on (a current context, known device
 // pointers, in-bounds copies, the opt-in for large dynamic shared memory,
 // cubins for the device's arch), so that a wrong call fails here as on a GPU.
+// A cubin the fake NVRTC built for the host (FAKE_NVRTC_EMULATE) is a shared
+// object that the launches run in the block emulator (tests/cuda_host).
+#include <dlfcn.h>
+
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -17,6 +21,9 @@
 
 #include "runtime/cuda/driver_library.hpp"
 #include "tests/fake_cuda/fake_cuda.h"
+#ifdef FAKE_CUDA_EMULATOR
+#include "tests/cuda_host/emulator.hpp"
+#endif
 
 // The entry points take exactly the types attngen declares for them (UBSan's
 // function check compares the two), handles being pointers to the fake's objects.
@@ -47,6 +54,7 @@ enum : int {
   kNotReady = 600,
   kIllegalAddress = 700,
   kLaunchOutOfResources = 701,
+  kLaunchFailed = 719,
   kUnknown = 999,
 };
 
@@ -70,6 +78,7 @@ constexpr ErrorText kErrors[] = {
     {kNotReady, "CUDA_ERROR_NOT_READY", "device not ready"},
     {kIllegalAddress, "CUDA_ERROR_ILLEGAL_ADDRESS", "an illegal memory access was encountered"},
     {kLaunchOutOfResources, "CUDA_ERROR_LAUNCH_OUT_OF_RESOURCES", "too many resources requested for launch"},
+    {kLaunchFailed, "CUDA_ERROR_LAUNCH_FAILED", "unspecified launch failure"},
     {kUnknown, "CUDA_ERROR_UNKNOWN", "unknown error"},
 };
 
@@ -101,10 +110,17 @@ struct Context {
   int device;
   unsigned long long id;  // cuCtxGetId; a reset makes a new context behind the same handle
 };
+// The kernel built for the host, loaded (FAKE_NVRTC_EMULATE): its entry
+// points by name and its shared memory.
+using EmulatedEntry = void (*(*)(const char*))(void**);
+using EmulatedSharedMemory = unsigned char* (*)(size_t*);
 struct Module {
   unsigned long long ctx_id;  // the context it was loaded in: gone with it
   std::string arch;
   std::vector<std::string> entries;
+  void* host_kernel = nullptr;  // dlopen'ed, or null: launches are only recorded
+  EmulatedEntry entry_of = nullptr;
+  EmulatedSharedMemory shared_memory = nullptr;
 };
 struct Function {
   Module* module;
@@ -149,6 +165,30 @@ int arch_number(const std::string& arch, bool* specific) {
   if (arch.compare(0, 3, "sm_") != 0) return -1;
   *specific = !arch.empty() && arch.back() == 'a';
   return std::atoi(arch.c_str() + 3);
+}
+
+// A launch of a kernel built for the host: every block run in the emulator;
+// what stops it is printed and fails the launch as a faulting kernel would.
+CUresult run_emulated(const Function& f, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by, unsigned bz,
+                      unsigned shared_bytes, void** params) {
+#ifdef FAKE_CUDA_EMULATOR
+  // One emulated launch at a time: a kernel's shared memory is one array of its build.
+  static std::mutex emulated_launch_mu;
+  const std::lock_guard<std::mutex> lock(emulated_launch_mu);
+  const auto body = f.module->entry_of(f.name.c_str());
+  if (!body) return kNotFound;
+  size_t capacity = 0;
+  unsigned char* smem = f.module->shared_memory(&capacity);
+  const std::string error =
+      agemu::launch(body, agemu::LaunchConfig{{gx, gy, gz}, {bx, by, bz}, shared_bytes}, params, smem, capacity);
+  if (error.empty()) return kSuccess;
+  std::fprintf(stderr, "fake CUDA driver: emulated launch of %s failed: %s\n", f.name.c_str(), error.c_str());
+  return kLaunchFailed;
+#else
+  (void)f, (void)gx, (void)gy, (void)gz, (void)bx, (void)by, (void)bz, (void)shared_bytes, (void)params;
+  std::fprintf(stderr, "fake CUDA driver: built without the emulator (tests/cuda_host)\n");
+  return kLaunchFailed;
+#endif
 }
 
 }  // namespace
@@ -291,6 +331,19 @@ CUresult cuModuleLoadData(CUmodule* module, const void* image) {
     const std::string line = text.substr(at, end - at);
     if (line.compare(0, 5, "arch ") == 0) m->arch = line.substr(5);
     if (line.compare(0, 6, "entry ") == 0) m->entries.push_back(line.substr(6));
+    if (line.compare(0, 9, "emulator ") == 0) {
+      m->host_kernel = dlopen(line.substr(9).c_str(), RTLD_NOW | RTLD_LOCAL);
+      if (m->host_kernel) {
+        m->entry_of = reinterpret_cast<EmulatedEntry>(dlsym(m->host_kernel, "ag_emu_entry"));
+        m->shared_memory = reinterpret_cast<EmulatedSharedMemory>(dlsym(m->host_kernel, "ag_emu_shared_memory"));
+      }
+      if (!m->entry_of || !m->shared_memory) {
+        std::fprintf(stderr, "fake CUDA driver: cannot load the kernel built for the host: %s\n", dlerror());
+        if (m->host_kernel) dlclose(m->host_kernel);
+        delete m;
+        return kInvalidImage;
+      }
+    }
     at = end + 1;
   }
   // As the driver: sm_XY runs on X.Z for Z >= Y; sm_XYa only on X.Y.
@@ -299,6 +352,7 @@ CUresult cuModuleLoadData(CUmodule* module, const void* image) {
   const bool runs = cubin_sm > 0 && cubin_sm / 10 == device_sm / 10 &&
                     (specific ? cubin_sm == device_sm : cubin_sm % 10 <= device_sm % 10);
   if (!runs) {
+    if (m->host_kernel) dlclose(m->host_kernel);
     delete m;
     return cubin_sm > 0 ? kNoBinaryForGpu : kInvalidImage;
   }
@@ -316,6 +370,7 @@ CUresult cuModuleUnload(CUmodule module) {
   auto* m = reinterpret_cast<Module*>(module);
   if (!state().modules.erase(m)) return kInvalidHandle;
   ++state().counters.module_unloads;
+  if (m->host_kernel) dlclose(m->host_kernel);
   delete m;
   return kSuccess;
 }
@@ -347,7 +402,7 @@ CUresult cuLaunchKernel(CUfunction function, unsigned gx, unsigned gy, unsigned 
   FAIL_IF_INJECTED("cuLaunchKernel");
   if (!current) return kInvalidContext;
   auto* f = reinterpret_cast<Function*>(function);
-  std::lock_guard<std::mutex> lock(state().mu);
+  std::unique_lock<std::mutex> lock(state().mu);
   if (!f || !state().modules.count(f->module)) return kInvalidHandle;
   if (gx == 0 || gy == 0 || gz == 0 || gx > 0x7fffffffu || gy > 65535 || gz > 65535) return kInvalidValue;
   if (bx * by * bz == 0 || bx * by * bz > 1024) return kInvalidValue;
@@ -375,7 +430,9 @@ CUresult cuLaunchKernel(CUfunction function, unsigned gx, unsigned gy, unsigned 
   l.stream = stream;
   std::memcpy(&l.params, params[0], sizeof l.params);
   ++state().counters.launches;
-  return kSuccess;
+  if (!f->module->host_kernel) return kSuccess;
+  lock.unlock();  // the emulated kernel runs as long as it takes
+  return run_emulated(*f, gx, gy, gz, bx, by, bz, shared_bytes, params);
 }
 
 CUresult cuMemAlloc_v2(CUdeviceptr* p, size_t bytes) {

@@ -7,6 +7,9 @@
 // FAKE_NVRTC_FAIL=1 fails the compile with an error log, =nvrtcGetCUBIN,...
 // fails those calls; FAKE_NVRTC_DELAY_MS=N makes a compile take N ms;
 // FAKE_NVRTC_RENDEZVOUS=N makes a compile wait for N in flight together.
+// FAKE_NVRTC_EMULATE=DIR also builds the source for the host into a shared
+// object in DIR, named in the cubin, which the fake driver's launches run in
+// the block emulator (tests/cuda_host/README.md).
 #include <algorithm>
 #include <chrono>
 #include <cctype>
@@ -15,12 +18,16 @@
 #include <cstring>
 #include <functional>
 #include <condition_variable>
+#include <fstream>
 #include <map>
 #include <mutex>
+#include <regex>
 #include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
+
+#include <unistd.h>
 
 #include "runtime/cuda/nvrtc_library.hpp"
 #include "tests/fake_cuda/fake_cuda.h"
@@ -141,6 +148,82 @@ struct InFlight {
   }
 };
 
+
+const char* emulate_dir() {
+  const char* d = std::getenv("FAKE_NVRTC_EMULATE");
+  return d && *d ? d : nullptr;
+}
+
+std::string run_command(const std::string& cmd, int& status) {
+  std::string out;
+  FILE* f = popen((cmd + " 2>&1").c_str(), "r");
+  if (!f) {
+    status = -1;
+    return "popen failed";
+  }
+  char buf[4096];
+  while (size_t n = std::fread(buf, 1, sizeof buf, f)) out.append(buf, n);
+  status = pclose(f);
+  return out;
+}
+
+std::mutex host_build_mu;
+
+// The rendered source built for the host: tests/cuda_host/device_host.hpp
+// first, ptx_host.hpp in place of the part from templates/cuda/ptx.cuh to
+// attention_common.cuh (the PTX and the rendered wgmma MMAs), entries_host.hpp
+// last; into DIR/<hash>.so (kept: the same source and options reuse it).
+// Without AG_MODULE: one build holds every entry point, and the kernel's two
+// modules (compiled side by side) share it; each cubin still names only its
+// own entries, which are all the driver finds in it. Returns the path, or ""
+// with the reason in `log`.
+std::string build_for_host(const std::string& source, std::map<std::string, std::string> defines,
+                           const std::string& dir, std::string& log) {
+#if defined(FAKE_NVRTC_HOST_CXX) && defined(FAKE_NVRTC_EMULATOR_LIB)
+  defines.erase("AG_MODULE");
+  const std::string from = "// ---- templates/cuda/ptx.cuh\n", to = "// ---- templates/cuda/attention_common.cuh\n";
+  const size_t a = source.find(from), b = source.find(to);
+  if (a == std::string::npos || b == std::string::npos || b < a) {
+    log = "fake nvrtc: the source has no templates/cuda/ptx.cuh part to replace for the host\n";
+    return "";
+  }
+  std::string host = "#include \"tests/cuda_host/device_host.hpp\"\n" + source.substr(0, a) +
+                     "#include \"tests/cuda_host/ptx_host.hpp\"\n" + source.substr(b) +
+                     "#include \"tests/cuda_host/entries_host.hpp\"\n";
+  if (std::regex_search(host, std::regex(R"(\basm\b)"))) {
+    log = "fake nvrtc: inline PTX outside templates/cuda/ptx.cuh: the host build cannot run it\n";
+    return "";
+  }
+  // -O0: half the build time of -O1 and no slower to run (the emulator's own code is the work).
+  std::string flags = " -std=c++17 -O0 -fPIC -shared -w -I" FAKE_NVRTC_SOURCE_DIR;
+  for (const auto& [name, value] : defines) flags += " -D" + name + "=" + value;
+  char hash[32];
+  std::snprintf(hash, sizeof hash, "%016zx", std::hash<std::string>()(host + flags));
+  const std::string base = dir + "/" + hash, so = base + ".so";
+  const std::lock_guard<std::mutex> lock(host_build_mu);  // the other module waits for this build
+  if (access(so.c_str(), R_OK) == 0) return so;
+  const std::string tmp = base + "." + std::to_string(getpid()) + "." +
+                          std::to_string(std::hash<std::thread::id>()(std::this_thread::get_id()));
+  std::ofstream(tmp + ".cpp") << host;
+  const std::string lib = FAKE_NVRTC_EMULATOR_LIB, lib_dir = lib.substr(0, lib.rfind('/'));
+  int status = 0;
+  const std::string out = run_command(std::string(FAKE_NVRTC_HOST_CXX) + flags + " -o " + tmp + ".so " + tmp +
+                                          ".cpp " + lib + " -Wl,-rpath," + lib_dir,
+                                      status);
+  std::remove((tmp + ".cpp").c_str());
+  if (status != 0 || std::rename((tmp + ".so").c_str(), so.c_str()) != 0) {
+    std::remove((tmp + ".so").c_str());
+    log = "fake nvrtc: the host build failed:\n" + out;
+    return "";
+  }
+  return so;
+#else
+  (void)source, (void)defines, (void)dir;
+  log = "fake nvrtc: built without the CUDA emulator (tests/cuda_host)\n";
+  return "";
+#endif
+}
+
 }  // namespace
 
 extern "C" {
@@ -164,8 +247,9 @@ const char* nvrtcGetErrorString(nvrtcResult r) {
 }
 
 // 13.99: never a real NVRTC's version, so fake cubins never share cache keys with real ones.
+// 13.98 with FAKE_NVRTC_EMULATE, whose cubins run.
 nvrtcResult nvrtcVersion(int* major, int* minor) {
-  *major = 13, *minor = 99;
+  *major = 13, *minor = emulate_dir() ? 98 : 99;
   return kSuccess;
 }
 
@@ -228,6 +312,11 @@ nvrtcResult nvrtcCompileProgram(nvrtcProgram handle, int num_options, const char
   char hash[32];
   std::snprintf(hash, sizeof hash, "%016zx", std::hash<std::string>()(p->source));
   p->cubin += std::string("source-hash ") + hash + "\n";
+  if (const char* dir = emulate_dir()) {
+    const std::string so = build_for_host(p->source, defines, dir, p->log);
+    if (so.empty()) return kCompilation;
+    p->cubin += "emulator " + so + "\n";
+  }
   p->compiled = true;
   return kSuccess;
 }
