@@ -7,6 +7,9 @@
 // are checked by the cuda_emulated tests (the backend sweep on the emulator).
 #include <gtest/gtest.h>
 
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include <cmath>
 #include <cstring>
 #include <string>
@@ -230,6 +233,26 @@ TEST(CudaEmulator, AWgmmaWithoutAFenceSinceTheLastWaitIsAnError) {
       128, 1, 4096);
   EXPECT_TRUE(has(e, "wgmma.mma_async without a wgmma.fence since the block began or the last wgmma.wait_group"))
       << e;
+}
+
+// A read past the end of memory that ends at a guard page (as the fake
+// driver's allocations do under FAKE_CUDA_GUARD_PAGES=1) ends the process with
+// the block and thread named.
+unsigned char* guarded_end;
+TEST(CudaEmulatorDeathTest, AReadPastAnAllocationNamesTheBlockAndThread) {
+  const size_t page = size_t(sysconf(_SC_PAGESIZE));
+  auto* m = static_cast<unsigned char*>(mmap(nullptr, 2 * page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
+  ASSERT_NE(m, MAP_FAILED);
+  mprotect(m + page, page, PROT_NONE);
+  guarded_end = m + page;
+  EXPECT_DEATH(run(
+                   [](void**) {
+                     const unsigned t = agemu::thread_idx().x;
+                     out[t] = float(guarded_end[int(t) - 40]);  // threads 40 .. 63 read past the end
+                   },
+                   64, 2),
+               "CUDA emulator: block \\(0, 0, 0\\) thread 40 touched 0x[0-9a-f]+, which no allocation holds");
+  munmap(m, 2 * page);
 }
 
 }  // namespace

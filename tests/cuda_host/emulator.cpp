@@ -6,10 +6,12 @@
 // hundred times per key block.
 #include "tests/cuda_host/emulator.hpp"
 
+#include <signal.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <deque>
 #include <map>
@@ -331,6 +333,51 @@ std::string run_block(Emulator& e, Stacks& stacks) {
 
 }  // namespace
 
+// A fault while a kernel runs (an address no allocation holds: past a tensor's
+// end under the fake driver's guard pages, or a fiber's stack overflowing)
+// names the block and thread, then ends the process as the fault would have.
+void on_fault(int sig, siginfo_t* info, void*) {
+  char msg[256];
+  const Emulator* e = emu;
+  const int n = e && e->current
+                    ? std::snprintf(msg, sizeof msg,
+                                    "CUDA emulator: block (%u, %u, %u) thread %u touched %p, which no allocation "
+                                    "holds (an illegal address on a GPU)\n",
+                                    e->block_idx.x, e->block_idx.y, e->block_idx.z, e->current->tid, info->si_addr)
+                    : std::snprintf(msg, sizeof msg, "CUDA emulator: fault at %p\n", info->si_addr);
+  if (n > 0) (void)!write(2, msg, size_t(n));
+  signal(sig, SIG_DFL);
+  raise(sig);
+}
+
+// The fault handler for one launch, on a stack of its own (a fiber's may be
+// the one that overflowed).
+class FaultReport {
+ public:
+  FaultReport() : alt_(1 << 16) {
+    stack_t ss{};
+    ss.ss_sp = alt_.data();
+    ss.ss_size = alt_.size();
+    sigaltstack(&ss, &old_stack_);
+    struct sigaction sa {};
+    sa.sa_sigaction = on_fault;
+    sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGSEGV, &sa, &old_segv_);
+    sigaction(SIGBUS, &sa, &old_bus_);
+  }
+  ~FaultReport() {
+    sigaction(SIGSEGV, &old_segv_, nullptr);
+    sigaction(SIGBUS, &old_bus_, nullptr);
+    sigaltstack(&old_stack_, nullptr);
+  }
+
+ private:
+  std::vector<char> alt_;
+  stack_t old_stack_{};
+  struct sigaction old_segv_ {}, old_bus_{};
+};
+
 std::string launch(ThreadBody body, const LaunchConfig& config, void** params, unsigned char* smem, size_t capacity) {
   if (config.shared_bytes > capacity) return "the launch asks for more shared memory than the emulator has";
   const unsigned threads = config.block[0] * config.block[1] * config.block[2];
@@ -344,6 +391,7 @@ std::string launch(ThreadBody body, const LaunchConfig& config, void** params, u
   e.warpgroups.resize(threads / 128);
   if (threads % 32 != 0) return "a block that is not whole warps";
   Stacks stacks;
+  const FaultReport fault_report;
   Emulator* const outer = emu;
   emu = &e;
   std::string error;

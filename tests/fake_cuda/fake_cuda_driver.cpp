@@ -6,6 +6,8 @@
 // A cubin the fake NVRTC built for the host (FAKE_NVRTC_EMULATE) is a shared
 // object that the launches run in the block emulator (tests/cuda_host).
 #include <dlfcn.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <cstdio>
@@ -132,8 +134,26 @@ struct Event {
   std::chrono::steady_clock::time_point at;
 };
 
+// FAKE_CUDA_GUARD_PAGES=1: an allocation ends 0-255 bytes before a page that
+// cannot be touched (its start is 256-byte aligned, as cudaMalloc's), so a
+// kernel run in the emulator that reaches past a tensor's end faults there.
+struct Mapping {
+  void* base;
+  size_t length;
+};
+void* guarded_alloc(size_t bytes, Mapping& m) {
+  const size_t page = size_t(sysconf(_SC_PAGESIZE)), body = (bytes + 255) / 256 * 256;
+  m.length = (body + page - 1) / page * page + page;
+  m.base = mmap(nullptr, m.length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (m.base == MAP_FAILED) return m.base = nullptr;
+  auto* guard = static_cast<unsigned char*>(m.base) + m.length - page;
+  mprotect(guard, page, PROT_NONE);
+  return guard - body;
+}
+
 struct State {
   std::mutex mu;
+  std::map<CUdeviceptr, Mapping> guarded;  // allocations with a guard page, by start
   bool initialised = false;
   Context primary{0, 1};
   unsigned long long next_context_id = 2;
@@ -439,10 +459,12 @@ CUresult cuMemAlloc_v2(CUdeviceptr* p, size_t bytes) {
   FAIL_IF_INJECTED("cuMemAlloc_v2");
   if (!current) return kInvalidContext;
   if (bytes == 0) return kInvalidValue;
-  void* m = std::malloc(bytes);
+  Mapping guarded{};
+  void* m = env_int("FAKE_CUDA_GUARD_PAGES", 0) ? guarded_alloc(bytes, guarded) : std::malloc(bytes);
   if (!m) return kOutOfMemory;
   std::lock_guard<std::mutex> lock(state().mu);
   *p = CUdeviceptr(reinterpret_cast<uintptr_t>(m));
+  if (guarded.base) state().guarded[*p] = guarded;
   state().allocations[*p] = bytes;
   ++state().counters.allocations;
   ++state().counters.live_allocations;
@@ -454,7 +476,13 @@ CUresult cuMemFree_v2(CUdeviceptr p) {
   std::lock_guard<std::mutex> lock(state().mu);
   if (!state().allocations.erase(p)) return kInvalidValue;
   --state().counters.live_allocations;
-  std::free(reinterpret_cast<void*>(uintptr_t(p)));
+  const auto g = state().guarded.find(p);
+  if (g == state().guarded.end()) {
+    std::free(reinterpret_cast<void*>(uintptr_t(p)));
+  } else {
+    munmap(g->second.base, g->second.length);
+    state().guarded.erase(g);
+  }
   return kSuccess;
 }
 
