@@ -6,6 +6,7 @@
 
 #include <cstring>
 #include <deque>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -33,6 +34,7 @@ struct Fiber {
   State state = State::ready;
   const char* waiting_at = nullptr;
   std::vector<Copy> open_copies;                 // not yet committed
+  unsigned groups_committed = 0;
   std::deque<std::vector<Copy>> copy_groups;     // committed, not yet waited for
 };
 
@@ -55,11 +57,27 @@ struct LaneData {
   Mma16 type;
 };
 
+// The cp.async destinations of a warp's lanes in one commit group, kept
+// until every lane has committed it (bank statistics: the k-th copies of
+// the lanes are taken as one instruction).
+struct CopyGroup {
+  std::vector<unsigned> dst[32];
+  int committed = 0;
+};
+
 struct Collective {
   int arrived = 0;
   const char* op = nullptr;
   std::vector<LaneData> lanes;
+  std::map<unsigned, CopyGroup> copy_groups;  // a warp's, by group number
 };
+
+// Extra wavefronts of one phase: 16-byte pieces at `offsets` (shared-memory
+// bytes) on 8 bank groups of 16 bytes; identical addresses are one access.
+unsigned extra_wavefronts(const unsigned* offsets, int n);
+// Adds to the statistics of take_bank_stats().
+void count_ldmatrix_phase(unsigned extra);
+void count_cp_async_phase(unsigned extra);
 
 // One warpgroup MMA in flight: its operands as read at issue, to be read
 // again and compared when it is done.

@@ -10,11 +10,13 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <deque>
 #include <map>
+#include <mutex>
 #include <sstream>
 #include <vector>
 
@@ -104,6 +106,21 @@ void check_shared(unsigned offset, unsigned bytes, unsigned align, const char* o
   }
 }
 
+unsigned extra_wavefronts(const unsigned* offsets, int n) {
+  unsigned worst = 0;
+  for (unsigned bank = 0; bank < 8; ++bank) {
+    unsigned distinct = 0;
+    for (int i = 0; i < n; ++i) {
+      if (offsets[i] / 16 % 8 != bank) continue;
+      bool seen = false;
+      for (int j = 0; j < i; ++j) seen = seen || offsets[j] / 16 == offsets[i] / 16;
+      distinct += !seen;
+    }
+    worst = std::max(worst, distinct);
+  }
+  return worst > 1 ? worst - 1 : 0;
+}
+
 }  // namespace block
 
 using namespace block;
@@ -112,11 +129,33 @@ namespace {
 
 constexpr size_t kStackBytes = 256 * 1024;
 
+std::mutex stats_mu;
+BankStats stats;
+
 void require_full_mask(unsigned mask, const char* op) {
   if (mask != 0xffffffffu) fail(std::string(op) + " with a partial mask, which the emulator does not model");
 }
 
 }  // namespace
+
+void block::count_ldmatrix_phase(unsigned extra) {
+  const std::lock_guard<std::mutex> lock(stats_mu);
+  ++stats.ldmatrix_phases;
+  stats.ldmatrix_extra += extra;
+}
+
+void block::count_cp_async_phase(unsigned extra) {
+  const std::lock_guard<std::mutex> lock(stats_mu);
+  ++stats.cp_async_phases;
+  stats.cp_async_extra += extra;
+}
+
+BankStats take_bank_stats() {
+  const std::lock_guard<std::mutex> lock(stats_mu);
+  const BankStats s = stats;
+  stats = BankStats{};
+  return s;
+}
 
 // ---- conversions
 float half_to_float(uint16_t h) {
@@ -221,6 +260,23 @@ void cp_async16(unsigned smem_offset, const void* gmem, unsigned src_size) {
 
 void cp_async_commit() {
   Fiber& f = self();
+  Collective& warp = warp_of(f);
+  const unsigned number = f.groups_committed++;
+  CopyGroup& g = warp.copy_groups[number];
+  for (const Copy& c : f.open_copies) g.dst[lane_of(f)].push_back(c.dst);
+  if (++g.committed == 32) {
+    size_t most = 0;
+    for (const auto& lane : g.dst) most = std::max(most, lane.size());
+    for (size_t k = 0; k < most; ++k)
+      for (int q = 0; q < 4; ++q) {  // quarter warps
+        unsigned offsets[8];
+        int n = 0;
+        for (int l = 8 * q; l < 8 * q + 8; ++l)
+          if (k < g.dst[l].size()) offsets[n++] = g.dst[l][k];
+        if (n) count_cp_async_phase(extra_wavefronts(offsets, n));
+      }
+    warp.copy_groups.erase(number);
+  }
   f.copy_groups.push_back(std::move(f.open_copies));
   f.open_copies.clear();
 }

@@ -125,6 +125,11 @@ void ldmatrix_x4(uint32_t (&r)[4], unsigned smem_offset, bool trans) {
   const char* op = trans ? "ldmatrix.x4.trans" : "ldmatrix.x4";
   arrive(c, op, warp_first(f), 32, [&c, trans, op] {
     for (unsigned l = 0; l < 32; ++l) check_shared(c.lanes[l].addr, 16, 16, op);
+    for (unsigned i = 0; i < 4; ++i) {  // one phase per 8-row matrix
+      unsigned rows[8];
+      for (unsigned r = 0; r < 8; ++r) rows[r] = c.lanes[8 * i + r].addr;
+      count_ldmatrix_phase(extra_wavefronts(rows, 8));
+    }
     for (unsigned l = 0; l < 32; ++l)
       for (unsigned i = 0; i < 4; ++i) {
         uint16_t e[2];
