@@ -29,7 +29,6 @@ struct Copy {  // one cp.async
 
 struct Fiber {
   void* sp = nullptr;
-  unsigned char* stack = nullptr;  // kStackBytes above a guard page
   unsigned tid = 0;
   State state = State::ready;
   const char* waiting_at = nullptr;

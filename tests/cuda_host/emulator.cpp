@@ -31,9 +31,9 @@ extern "C" {
 // current stack, stores its pointer in *save_sp, and resumes the context
 // saved at load_sp.
 __attribute__((visibility("hidden"))) void agemu_switch_context(void** save_sp, void* load_sp);
-// Where a new fiber starts: calls agemu_fiber_main(r12).
+// Where a new fiber starts: calls agemu_fiber_main.
 __attribute__((visibility("hidden"))) void agemu_fiber_start();
-__attribute__((visibility("hidden"))) void agemu_fiber_main(void* fiber);
+__attribute__((visibility("hidden"))) void agemu_fiber_main();
 }
 
 asm(R"(
@@ -71,7 +71,6 @@ agemu_switch_context:
   .hidden agemu_fiber_start
   .type agemu_fiber_start, @function
 agemu_fiber_start:
-  movq %r12, %rdi
   call agemu_fiber_main
   ud2
   .size agemu_fiber_start, .-agemu_fiber_start
@@ -293,8 +292,7 @@ void cp_async_wait(int pending) {
 }
 
 // ---- the launch
-extern "C" void agemu_fiber_main(void* fiber) {
-  (void)fiber;
+extern "C" void agemu_fiber_main() {
   emu->body(emu->params);
   self().state = State::done;
   yield();
@@ -321,16 +319,14 @@ struct Stacks {
 };
 
 // A new fiber's stack, as agemu_switch_context leaves a saved one: x87
-// control word and MXCSR, r15 .. r12 (r12: the fiber), rbx, rbp, then the
+// control word and MXCSR, r15 .. r12, rbx, rbp (all zero), then the
 // return address; 16-byte aligned at agemu_fiber_start's call.
-void* initial_stack(unsigned char* stack, Fiber* f) {
+void* initial_stack(unsigned char* stack) {
   auto* top = reinterpret_cast<uint64_t*>(reinterpret_cast<uintptr_t>(stack + kStackBytes) & ~uintptr_t(15));
   uint64_t* sp = top - 11;
   sp[0] = 0x037f;                                  // x87 control word (default)
   sp[1] = 0x1f80;                                  // MXCSR (default)
-  sp[2] = sp[3] = sp[4] = 0;                       // r15, r14, r13
-  sp[5] = reinterpret_cast<uint64_t>(f);           // r12
-  sp[6] = sp[7] = 0;                               // rbx, rbp
+  sp[2] = sp[3] = sp[4] = sp[5] = sp[6] = sp[7] = 0;  // r15, r14, r13, r12, rbx, rbp
   sp[8] = reinterpret_cast<uint64_t>(&agemu_fiber_start);
   return sp;
 }
@@ -356,9 +352,9 @@ std::string run_block(Emulator& e, Stacks& stacks) {
     Fiber& f = e.fibers[t];
     f = Fiber{};
     f.tid = t;
-    f.stack = stacks.get(t);
-    if (!f.stack) return "cannot map a fiber stack";
-    f.sp = initial_stack(f.stack, &f);
+    unsigned char* stack = stacks.get(t);
+    if (!stack) return "cannot map a fiber stack";
+    f.sp = initial_stack(stack);
   }
   // Each fiber runs until it waits; odd blocks take them last to first, so
   // that a read of another warp's shared memory without a barrier between

@@ -5,6 +5,8 @@
 // for any shape: "p, 1, 1, 0, 0" (scale-d, scales 1, both K-major) and
 // "p, 1, 1, 1" (A in registers, B MN-major).
 
+constexpr agemu::Mma16 kAgEmuType = AG_DTYPE == AG_DTYPE_BF16 ? agemu::Mma16::bf16 : agemu::Mma16::f16;
+
 // ---- arithmetic and element conversions
 inline float ag_exp2(float x) { return agemu::ex2_approx_ftz(x); }                       // ex2.approx.ftz.f32
 inline float ag_half_to_float(unsigned short u) { return agemu::half_to_float(u); }     // cvt.f32.f16
@@ -38,15 +40,10 @@ inline void ag_ldmatrix_x4_trans(unsigned (&r)[4], const void* smem) {
 inline void ag_mma(float (&d)[4], const unsigned (&a)[4], unsigned b0, unsigned b1) {
   const uint32_t b[2] = {b0, b1};
   const float c[4] = {d[0], d[1], d[2], d[3]};
-#if AG_DTYPE == AG_DTYPE_BF16
-  agemu::mma_m16n8k16(d, reinterpret_cast<const uint32_t(&)[4]>(a), b, c, agemu::Mma16::bf16);
-#else
-  agemu::mma_m16n8k16(d, reinterpret_cast<const uint32_t(&)[4]>(a), b, c, agemu::Mma16::f16);
-#endif
+  agemu::mma_m16n8k16(d, reinterpret_cast<const uint32_t(&)[4]>(a), b, c, kAgEmuType);
 }
 
 #if AG_WGMMA
-constexpr agemu::Mma16 kAgEmuType = AG_DTYPE == AG_DTYPE_BF16 ? agemu::Mma16::bf16 : agemu::Mma16::f16;
 inline void ag_wgmma_fence() { agemu::wgmma_fence(); }
 inline void ag_wgmma_commit() { agemu::wgmma_commit(); }
 template <int PENDING>
