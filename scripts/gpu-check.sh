@@ -18,8 +18,9 @@
 #   bench 2-3 min); GPU_SWEEP_SECONDS stops starting sweep cases after that
 #   long; GPU_SWEEP_ARGS=--reverse.
 #   GPU_CHECK_SCHEDULES: ATTNGEN_CUDA_TILE values not yet the default (the
-#   sm_90a warpgroup-MMA kernel, plain and pipelined; mma.sync warps of 32
-#   rows), each swept on its own (bf16 cases but D 256, GPU_SCHEDULE_SWEEP_SECONDS)
+#   sm_90a warpgroup-MMA kernel: warp-specialised with and without ping-pong
+#   consumers, pipelined; also possible: 128x128wg, plain, 128x128wgp, which
+#   spills, and 128x32w4, mma.sync warps of 32 rows), each swept on its own (bf16 cases but D 256, GPU_SCHEDULE_SWEEP_SECONDS)
 #   after the default; those with no failing case are timed beside it in the
 #   bench (a kernel that faults would end the bench's process); "" for none.
 set -uo pipefail
@@ -27,7 +28,7 @@ cd "$(dirname "$0")/.."
 out=build-gpu/logs
 rm -rf "$out" && mkdir -p "$out"
 steps=${GPU_CHECK_STEPS:-sweep bench}
-schedules=${GPU_CHECK_SCHEDULES-128x128wg,128x64wgp,128x128wgp,128x32w4}
+schedules=${GPU_CHECK_SCHEDULES-128x128wsp,128x128ws,128x64wgp,128x64ws}
 third_party=${ATTNGEN_THIRD_PARTY_INCLUDE:-$PWD/.third_party}
 start=$SECONDS
 stamp() { echo "=== $1 ($((SECONDS - start)) s)"; }
@@ -73,7 +74,7 @@ if [[ " $steps " == *" sweep "* ]]; then
   schedules=$passed
   # One kernel's dump (source, PTX, ptxas report) for the record.
   ATTNGEN_DUMP="$out/dump" $cli compile specs/examples/bitnet_causal_bf16.json --backend cuda >/dev/null 2>&1 || true
-  for tile in 128x128wg 128x64wgp; do
+  for tile in 128x128wsp 128x64wgp; do
     ATTNGEN_CUDA_TILE=$tile ATTNGEN_DUMP="$out/dump-$tile" $cli compile specs/examples/bitnet_causal_bf16.json \
       --backend cuda >/dev/null 2>&1 || true
   done

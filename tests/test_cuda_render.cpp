@@ -201,10 +201,10 @@ TEST(CudaRender, TileOverrideIsInTheTagAndTheLaunch) {
   const std::string expected =
       "ATTNGEN_CUDA_TILE: expected 64x32, 64x64, 128x32 or 128x64 (query rows x keys per block), optionally with wW "
       "for W warps of 16 or 32 rows each (128x64w4), or MxNwg for sm_90a's warpgroup MMA (M 64, 128 or 192, N 64 or "
-      "128: 128x128wg; MxNwgp pipelined), got '";
+      "128: 128x128wg; MxNwgp pipelined; 128xNws warp-specialised; 128xNwsp ping-pong), got '";
   for (const char* bad : {"96x\x01", "128x64w3", "128x64w", "128x64x4", "64x64w4x", "w4", "128x32wg", "256x64wg",
                           "128x128", "128x128w8", "128x128wgg", "x64wg", "1280x64", "128x064wg4", "128x64wp",
-                          "128x64wgpp"}) {
+                          "128x64wgpp", "192x128ws", "64x64ws", "128x32ws", "128x64wss", "128x64wsg", "128x64wspp", "128x64wps", "192x64wsp"}) {
     ::setenv("ATTNGEN_CUDA_TILE", bad, 1);
     std::string shown = bad;
     for (char& c : shown)
@@ -260,6 +260,30 @@ TEST(CudaRender, WgmmaScheduleRendersWarpgroupMmas) {
             }),
             "ATTNGEN_CUDA_TILE=128x128wgp: needs 327680 B of shared memory for head dims 256/256, more than the 232448 B "
             "a block can have on sm_90a");
+  // Warp-specialised: a producer warpgroup before the two consumers, K and V
+  // twice, the stages' mbarriers after the tiles, the register split rendered.
+  ::setenv("ATTNGEN_CUDA_TILE", "128x128ws", 1);
+  EXPECT_EQ(schedule_tag(), "/tile-128x128ws");
+  const RenderedKernel ws = render_attention(spec, parse_arch("sm_90a"));
+  EXPECT_EQ(ws.launch.threads, 384);
+  EXPECT_EQ(ws.launch.block_m, 128);
+  EXPECT_EQ(ws.launch.smem_bytes, 2 * (128 * 128 + 2 * 128 * (128 + 80)) + 128);
+  EXPECT_TRUE(has(ws.description, "bf16 warp-specialised wgmma m64n128k16, 128x128 tiles, 1 producer + 2 consumer "
+                                  "warpgroups")) << ws.description;
+  EXPECT_TRUE(has(ws.source, "#define AG_WGMMA_SPECIALIZED 1\n#define AG_WGMMA_PINGPONG 0\n#define AG_PRODUCER_REGS 24\n"
+                             "#define AG_CONSUMER_REGS 240\n"));
+  EXPECT_TRUE(has(ws.source, "// ---- templates/cuda/attention_fwd_wgmma_ws.cu\n"));
+  EXPECT_TRUE(has(pp.source, "#define AG_WGMMA_SPECIALIZED 0\n"));
+  EXPECT_FALSE(has(pp.source, "// ---- templates/cuda/attention_fwd_wgmma_ws.cu"));
+  EXPECT_EQ(error_of([&] { render_attention(spec, parse_arch("sm_80")); }),
+            "ATTNGEN_CUDA_TILE=128x128ws: warpgroup MMA (wgmma) needs --arch sm_90a, got sm_80");
+  // Ping-pong: the same kernel, its consumers taking turns.
+  ::setenv("ATTNGEN_CUDA_TILE", "128x64wsp", 1);
+  EXPECT_EQ(schedule_tag(), "/tile-128x64wsp");
+  const RenderedKernel wsp = render_attention(spec, parse_arch("sm_90a"));
+  EXPECT_EQ(wsp.launch.threads, 384);
+  EXPECT_TRUE(has(wsp.source, "#define AG_WGMMA_PINGPONG 1\n"));
+  EXPECT_TRUE(has(wsp.description, "bf16 ping-pong warp-specialised wgmma m64n64k16")) << wsp.description;
   // f32 keeps its CUDA-core kernel whatever the schedule.
   EXPECT_TRUE(has(render(R"({"dtype": "f32", "head_dim": 64, "num_heads": 2})").description, "f32 CUDA-core FMA"));
   ::unsetenv("ATTNGEN_CUDA_TILE");
@@ -272,7 +296,7 @@ TEST(CudaRender, WgmmaScheduleRendersWarpgroupMmas) {
 TEST(CudaRender, InlinePtxIsOnlyInThePtxPart) {
   const char* old = std::getenv("ATTNGEN_CUDA_TILE");
   const std::string saved = old ? old : "";
-  for (const char* tile : {"", "128x64wgp"})
+  for (const char* tile : {"", "128x64wgp", "128x128ws", "128x64wsp"})
     for (const char* dtype : {"f32", "bf16"}) {
       if (*tile) ::setenv("ATTNGEN_CUDA_TILE", tile, 1);
       else ::unsetenv("ATTNGEN_CUDA_TILE");

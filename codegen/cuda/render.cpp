@@ -46,6 +46,7 @@ namespace {
 
 constexpr int kMaxHeadDim = 256;
 constexpr int kMaxSmemSm90 = 227 * 1024;  // dynamic shared memory of one block (and an SM's) on sm_90
+constexpr int kStageBarrierBytes = 128;     // the warp-specialised kernel's mbarriers (AgStageBarriers)
 
 int round_up(int x, int m) { return (x + m - 1) / m * m; }
 
@@ -54,16 +55,20 @@ struct TileOverride {
   int warps = 0;       // 0: one warp per 16 rows
   bool wgmma = false;  // warpgroups of 64 rows with wgmma (sm_90a)
   bool pipelined = false;  // wgmma: the products of two blocks in flight during the softmax
+  bool specialized = false;  // wgmma, pipelined, in consumer warpgroups fed by a producer warpgroup
+  bool pingpong = false;     // specialized: the consumers take turns to issue their products
 };
 
 const char* const kTileExpected =
     "ATTNGEN_CUDA_TILE: expected 64x32, 64x64, 128x32 or 128x64 (query rows x keys per block), optionally with wW "
     "for W warps of 16 or 32 rows each (128x64w4), or MxNwg for sm_90a's warpgroup MMA (M 64, 128 or 192, N 64 or "
-    "128: 128x128wg; MxNwgp pipelined), got '";
+    "128: 128x128wg; MxNwgp pipelined; 128xNws warp-specialised; 128xNwsp ping-pong), got '";
 
 // "MxN" or "MxNwW": M 64 or 128 query rows, N 32 or 64 keys, W warps owning
 // 16 or 32 rows each (W = M / 16 or M / 32). "MxNwg": warpgroups of 64 rows
-// with wgmma; "MxNwgp": the same, pipelined.
+// with wgmma; "MxNwgp": the same, pipelined; "128xNws": pipelined in two
+// consumer warpgroups, a producer warpgroup copying Q, K and V; "128xNwsp":
+// the same, the consumers taking turns to issue their products (ping-pong).
 TileOverride tile_override() {
   const char* env = std::getenv("ATTNGEN_CUDA_TILE");
   TileOverride t;
@@ -83,6 +88,12 @@ TileOverride tile_override() {
       t.wgmma = true;
       t.pipelined = suffix == "gp";
       t.warps = t.m / 16;
+      return t;
+    }
+    if ((suffix == "s" || suffix == "sp") && t.m == 128 && (t.n == 64 || t.n == 128)) {
+      t.wgmma = t.pipelined = t.specialized = true;
+      t.pingpong = suffix == "sp";
+      t.warps = t.m / 16 + 4;
       return t;
     }
     const bool mma_shape = (t.m == 64 || t.m == 128) && (t.n == 32 || t.n == 64);
@@ -105,6 +116,9 @@ struct Tiles {
   bool q_in_registers;
   bool wgmma;        // sm_90a warpgroup MMA: 4 warps (64 rows) per warpgroup
   bool pipelined;    // wgmma: K and V double-buffered, two blocks' products in flight
+  bool specialized;  // wgmma: warpgroup 0 copies, the others compute (pipelined)
+  bool pingpong;     // specialized: the two consumer warpgroups take turns on the tensor cores
+  int producer_regs, consumer_regs;  // specialized: registers a thread after setmaxnreg
   int smem_bytes;
   int min_blocks;    // f32: blocks per SM asked of ptxas (__launch_bounds__)
 };
@@ -126,7 +140,7 @@ Tiles tiles_for(const Spec& s) {
     t.warps = t.threads / 32;
     t.warp_m_tiles = 1;
     t.q_in_registers = false;
-    t.wgmma = t.pipelined = false;
+    t.wgmma = t.pipelined = t.specialized = t.pingpong = false;
     t.smem_bytes = 4 * (t.block_m * (t.d_pad + 1) + t.block_n * (t.d_pad + 1) + t.block_n * (t.dv_pad + 1) +
                         t.block_m * (t.block_n + 1));
     // As many blocks as shared memory lets an SM hold, at most 4 (16 warps,
@@ -150,14 +164,28 @@ Tiles tiles_for(const Spec& s) {
     t.threads = 32 * t.warps;
     t.wgmma = o.wgmma;
     t.pipelined = o.pipelined;
+    t.specialized = o.specialized;
+    t.pingpong = o.pingpong;
   }
-  t.warp_m_tiles = t.block_m / (16 * t.warps);
+  t.warp_m_tiles = t.specialized ? 1 : t.block_m / (16 * t.warps);
   t.q_in_registers = !t.wgmma && t.warp_m_tiles * t.d_pad <= 128;
   // mma.sync: rows padded by 16 bytes for ldmatrix; wgmma: core matrices, no
   // padding, K and V twice when pipelined.
   const int pad = t.wgmma ? 0 : 8, kv_buffers = t.pipelined ? 2 : 1;
   t.smem_bytes =
       2 * (t.block_m * (t.d_pad + pad) + kv_buffers * t.block_n * (t.d_pad + pad + t.dv_pad + pad));
+  if (t.specialized) {
+    t.smem_bytes += kStageBarrierBytes;
+    // setmaxnreg moves registers from the producer warpgroup to the two
+    // consumers: 128 x 24 + 256 x 240 = 384 x 168, what the launch gives
+    // (65536 / 384, rounded down to 8), as FlashAttention-3 splits it. ptxas
+    // allocates each side within its own count; the producer's copy loops
+    // are written for it (attention_fwd_wgmma_ws.cu). NVRTC 13.0, sm_90a,
+    // bf16 D 128: the consumers spilled at 216 for a sliding window, none at
+    // 232 (2026-11-28).
+    t.producer_regs = 24;
+    t.consumer_regs = 240;
+  }
   return t;
 }
 
@@ -254,7 +282,7 @@ std::string schedule_tag() {
   const TileOverride o = tile_override();
   if (!o.m) return "";
   std::string tag = "/tile-" + std::to_string(o.m) + "x" + std::to_string(o.n);
-  if (o.wgmma) return tag + (o.pipelined ? "wgp" : "wg");
+  if (o.wgmma) return tag + (o.pingpong ? "wsp" : o.specialized ? "ws" : o.pipelined ? "wgp" : "wg");
   return o.warps == o.m / 16 ? tag : tag + "w" + std::to_string(o.warps);
 }
 
@@ -281,7 +309,8 @@ RenderedKernel render_attention(const Spec& s, const Arch& arch) {
   r.options = {"--std=c++17"};
   // Only an override selects wgmma; the parser took its text in this form only.
   const std::string wgmma_override = "ATTNGEN_CUDA_TILE=" + std::to_string(t.block_m) + "x" +
-                                     std::to_string(t.block_n) + (t.pipelined ? "wgp" : "wg");
+                                     std::to_string(t.block_n) +
+                                     (t.pingpong ? "wsp" : t.specialized ? "ws" : t.pipelined ? "wgp" : "wg");
   if (t.wgmma && !(arch.sm == 90 && arch.accel))
     throw Error(wgmma_override + ": warpgroup MMA (wgmma) needs --arch sm_90a, got " + arch.name());
   if (t.wgmma && t.smem_bytes > kMaxSmemSm90)
@@ -289,13 +318,19 @@ RenderedKernel render_attention(const Spec& s, const Arch& arch) {
                 std::to_string(t.smem_bytes) + " B of shared memory for head dims " + std::to_string(s.head_dim) +
                 "/" + std::to_string(s.head_dim_v) + ", more than the " + std::to_string(kMaxSmemSm90) +
                 " B a block can have on sm_90a");
-  const std::string mma = t.wgmma ? std::string(t.pipelined ? " pipelined" : "") + " wgmma m64n" +
+  const std::string mma = t.wgmma ? std::string(t.pingpong      ? " ping-pong warp-specialised"
+                                                : t.specialized ? " warp-specialised"
+                                                : t.pipelined ? " pipelined"
+                                                              : "") +
+                                        " wgmma m64n" +
                                         std::to_string(t.block_n) + "k16"
                                   : " mma.sync m16n8k16";
   std::ostringstream d;
   d << (s.dtype == ElemType::f32 ? "f32 CUDA-core FMA" : std::string(elem_name(s.dtype)) + mma) << ", " << t.block_m
     << "x" << t.block_n << " tiles, "
-    << (t.wgmma ? std::to_string(t.warps / 4) + " warpgroups" : std::to_string(t.warps) + " warps")
+    << (t.specialized ? "1 producer + " + std::to_string(t.warps / 4 - 1) + " consumer warpgroups"
+        : t.wgmma     ? std::to_string(t.warps / 4) + " warpgroups"
+                      : std::to_string(t.warps) + " warps")
     << (t.warp_m_tiles > 1 ? " of " + std::to_string(16 * t.warp_m_tiles) + " rows" : "") << ", D " << t.d_pad << "/Dv "
     << t.dv_pad << " padded" << (t.q_in_registers ? ", Q in registers" : "") << ", " << t.smem_bytes
     << " B shared, " << arch.name();
@@ -326,6 +361,12 @@ RenderedKernel render_attention(const Spec& s, const Arch& arch) {
                                         !(custom && custom->format == CustomFormat::additive))
     << "  // no score mod: the score is one multiply\n\n"
     << "#define AG_WGMMA " << int(t.wgmma) << "\n"
+    << "#define AG_WGMMA_SPECIALIZED " << int(t.specialized) << "\n";
+  if (t.specialized)
+    o << "#define AG_WGMMA_PINGPONG " << int(t.pingpong) << "\n"
+      << "#define AG_PRODUCER_REGS " << t.producer_regs << "\n"
+      << "#define AG_CONSUMER_REGS " << t.consumer_regs << "\n";
+  o
     << source::render_row_masks(s, "__device__ __forceinline__") << render_softcap(s) << "\n"
     << "// ---- templates/cuda/ptx.cuh\n"
     << kPtxCuh;
@@ -337,7 +378,9 @@ RenderedKernel render_attention(const Spec& s, const Arch& arch) {
     o << "// ---- templates/cuda/fragments.cuh\n" << kFragmentsCuh;
     if (t.wgmma)
       o << "// ---- templates/cuda/attention_fwd_wgmma.cu\n" << kAttentionFwdWgmmaCu;
-    else
+    if (t.specialized)
+      o << "// ---- templates/cuda/attention_fwd_wgmma_ws.cu\n" << kAttentionFwdWgmmaWsCu;
+    if (!t.wgmma)
       o << "// ---- templates/cuda/attention_fwd_mma.cu\n" << kAttentionFwdMmaCu;
   }
   o << "// ---- templates/cuda/attention_entries.cu\n" << kAttentionEntriesCu;

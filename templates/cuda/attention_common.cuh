@@ -308,26 +308,39 @@ struct AgPitched {
   }
 };
 
-// rows [row0, row0 + ROWS) of `src` (valid below `row_end`), COLS of COLS_PAD.
-template <int ROWS, int COLS, int COLS_PAD, class Layout, class Rows>
-__device__ __forceinline__ void ag_load_tile(ag_elem* smem, const Rows& src, ag_i64 row0, ag_i64 row_end) {
+// The cp.async path's c-th chunk of a tile (zero-filled past the valid rows
+// and columns).
+template <int COLS, class Layout, class Rows>
+__device__ __forceinline__ void ag_load_chunk(ag_elem* smem, const Rows& src, ag_i64 row0, ag_i64 row_end, int c) {
+  int r, col;
+  Layout::chunk(c, r, col);
+  const ag_i64 row = row0 + r;
+  const bool valid = row < row_end && col < COLS;
+  // An invalid chunk reads nothing (source size 0) but needs a valid address.
+  const ag_elem* g = valid ? src.base + src.offset(row) + col : src.base;
+  ag_cp_async16(smem + Layout::at(r, col), g, valid);
+}
+// The element-wise path's x-th element of a tile (any strides; zero past the
+// valid rows and columns).
+template <int COLS, int COLS_PAD, class Layout, class Rows>
+__device__ __forceinline__ void ag_load_element(ag_elem* smem, const Rows& src, ag_i64 row0, ag_i64 row_end, int x) {
+  const int r = x / COLS_PAD, col = x % COLS_PAD;
+  const ag_i64 row = row0 + r;
+  smem[Layout::at(r, col)] =
+      row < row_end && col < COLS ? src.base[src.offset(row) + col * src.col_str] : ag_from_float(0.f);
+}
+
+// rows [row0, row0 + ROWS) of `src` (valid below `row_end`), COLS of COLS_PAD,
+// by THREADS threads (`thread`: the caller's index among them).
+template <int ROWS, int COLS, int COLS_PAD, class Layout, int THREADS = AG_THREADS, class Rows>
+__device__ __forceinline__ void ag_load_tile(ag_elem* smem, const Rows& src, ag_i64 row0, ag_i64 row_end,
+                                             int thread = threadIdx.x) {
   if (src.chunked) {
-    for (int c = threadIdx.x; c < ROWS * COLS_PAD / AG_CHUNK; c += AG_THREADS) {
-      int r, col;
-      Layout::chunk(c, r, col);
-      const ag_i64 row = row0 + r;
-      const bool valid = row < row_end && col < COLS;
-      // An invalid chunk reads nothing (source size 0) but needs a valid address.
-      const ag_elem* g = valid ? src.base + src.offset(row) + col : src.base;
-      ag_cp_async16(smem + Layout::at(r, col), g, valid);
-    }
+    for (int c = thread; c < ROWS * COLS_PAD / AG_CHUNK; c += THREADS)
+      ag_load_chunk<COLS, Layout>(smem, src, row0, row_end, c);
   } else {
-    for (int x = threadIdx.x; x < ROWS * COLS_PAD; x += AG_THREADS) {
-      const int r = x / COLS_PAD, col = x % COLS_PAD;
-      const ag_i64 row = row0 + r;
-      smem[Layout::at(r, col)] = row < row_end && col < COLS ? src.base[src.offset(row) + col * src.col_str]
-                                                             : ag_from_float(0.f);
-    }
+    for (int x = thread; x < ROWS * COLS_PAD; x += THREADS)
+      ag_load_element<COLS, COLS_PAD, Layout>(smem, src, row0, row_end, x);
   }
 }
 

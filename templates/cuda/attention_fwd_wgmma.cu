@@ -17,6 +17,9 @@
 // waits for it; the pipelined one keeps Q K^T of block n + 1 and P V of block
 // n in flight together while the softmax of block n + 1 runs (the overlap of
 // FlashAttention-3's intra-warpgroup pipelining), with K and V double-buffered.
+// A third schedule, warp-specialised (AG_WGMMA_SPECIALIZED), runs the
+// pipelined loop in consumer warpgroups fed by a producer warpgroup:
+// attention_fwd_wgmma_ws.cu, after this file.
 
 template <int COLS_PAD>
 struct AgCoreMatrices {
@@ -43,6 +46,7 @@ __device__ __forceinline__ unsigned long long ag_desc(const void* smem, unsigned
 
 constexpr int AG_CORE_BYTES = 128;
 constexpr int AG_K_TILE = AG_BLOCK_N * AG_D_PAD;   // elements of one K buffer
+constexpr int AG_V_TILE = AG_BLOCK_N * AG_DV_PAD;  // elements of one V buffer
 constexpr int AG_PV_STEPS = AG_BLOCK_N / 16;
 
 // Descriptors of the operands, in core matrices (a k16 step is two cores
@@ -139,42 +143,32 @@ __device__ __forceinline__ void ag_key_loop(const AttnParams& p, const AgTile& t
 }
 
 #else
-constexpr int AG_V_TILE = AG_BLOCK_N * AG_DV_PAD;  // elements of one V buffer
-
-// Block n's buffers are (n - first block) % 2. In the loop for block n, K of
-// n + 1 and V of n are in shared memory; K of n + 2 and V of n + 1 load while
-// Q K^T of n + 1 and P V of n run on the tensor cores and the softmax of
-// n + 1 on the CUDA cores; O is rescaled once P V of n is done.
-__device__ __forceinline__ void ag_key_loop(const AttnParams& p, const AgTile& tile, AgWarpState& w, ag_elem* q_s,
-                                            int warp, int t) {
-  const AgEntry& e = tile.e;
-  ag_elem* k_s = q_s + AG_BLOCK_M * AG_D_PAD;  // two K buffers, then two V buffers
-  ag_elem* v_s = k_s + 2 * AG_K_TILE;
-  const AgViews view = ag_views(p, e);
+// The pipelined key loop: in the step for block n, Q K^T of n + 1 and P V of n
+// run on the tensor cores together while the softmax of n + 1 runs on the
+// CUDA cores; O is rescaled once P V of n is done. Feed says where block n's K
+// and V are and synchronises with whoever brings them: the block's own
+// threads (AgBlockFeed, below) or a producer warpgroup (AgProducerFeed,
+// attention_fwd_wgmma_ws.cu):
+//   k_ready(n)    K of n may be read (before the first block's Q K^T);
+//   step_ready(n) K of n + 1 and V of n may be read;
+//   v_ready(n)    V of n may be read (the last block's P V);
+//   k_done(n), v_done(n): this warp's products with K or V of n are done;
+//   issue_begin(), issue_end(last): around the two products a step issues
+//     (ping-pong warpgroups take turns there; last: the loop's last step).
+template <class Feed>
+__device__ __forceinline__ void ag_pipelined_loop(const AttnParams& p, const AgTile& tile, AgWarpState& w,
+                                                  unsigned long long q_desc, Feed& feed, int t) {
   const ag_block first = tile.nb_begin, end = tile.nb_end;
-  const auto k_tile = [&](ag_block nb) { return k_s + ((nb - first) & 1) * AG_K_TILE; };
-  const auto v_tile = [&](ag_block nb) { return v_s + ((nb - first) & 1) * AG_V_TILE; };
-  ag_load_tile<AG_BLOCK_M, AG_HEAD_DIM, AG_D_PAD, AgQkLayout>(q_s, view.q, tile.x0, tile.x_end);
-  ag_load_tile<AG_BLOCK_N, AG_HEAD_DIM, AG_D_PAD, AgQkLayout>(k_tile(first), view.k, ag_block_key(first), e.ctx.skv);
-  ag_load_tile<AG_BLOCK_N, AG_HEAD_DIM_V, AG_DV_PAD, AgVLayout>(v_tile(first), view.v, ag_block_key(first),
-                                                                e.ctx.skv);
-  if (first + 1 < end)
-    ag_load_tile<AG_BLOCK_N, AG_HEAD_DIM, AG_D_PAD, AgQkLayout>(k_tile(first + 1), view.k, ag_block_key(first + 1),
-                                                                e.ctx.skv);
-  ag_cp_async_commit();
-  ag_cp_async_wait_all();
-  ag_fence_proxy_async();
-  __syncthreads();
-  const unsigned long long q_desc = ag_qk_desc(q_s + (warp / 4) * 64 * AG_D_PAD);
-
   // The first block's scores and probabilities (O is still 0: no rescale).
   float s[1][AG_NT_S][4];
   unsigned a[AG_PV_STEPS][4];
   float alpha[2];
+  feed.k_ready(first);
   ag_wgmma_fence();
-  ag_issue_qk(s[0], q_desc, ag_qk_desc(k_tile(first)));
+  ag_issue_qk(s[0], q_desc, ag_qk_desc(feed.k(first)));
   ag_wgmma_wait<0>();
   ag_pin(s[0]);
+  feed.k_done(first);
   ag_score_block(s[0], p, tile, w.row, first, t);
   ag_softmax_rows<1>(s, w.m, w.l, alpha);
   ag_p_fragments(a, s[0]);
@@ -182,63 +176,109 @@ __device__ __forceinline__ void ag_key_loop(const AttnParams& p, const AgTile& t
   // Every block but the last; the Q K^T it issues is never conditional (a
   // wgmma behind a branch makes ptxas serialize all of them).
   for (ag_block nb = first; nb + 1 < end; ++nb) {
-    // K of nb + 1 and V of nb landed and seen by all; every warpgroup done
-    // with K of nb (its Q K^T was waited for) and V of nb - 1.
-    ag_cp_async_wait_all();
-    ag_fence_proxy_async();
-    __syncthreads();
-    if (nb + 2 < end)
-      ag_load_tile<AG_BLOCK_N, AG_HEAD_DIM, AG_D_PAD, AgQkLayout>(k_tile(nb + 2), view.k, ag_block_key(nb + 2),
-                                                                  e.ctx.skv);
-    ag_load_tile<AG_BLOCK_N, AG_HEAD_DIM_V, AG_DV_PAD, AgVLayout>(v_tile(nb + 1), view.v, ag_block_key(nb + 1),
-                                                                  e.ctx.skv);
-    ag_cp_async_commit();
-
+    feed.step_ready(nb);
+    feed.issue_begin();
     ag_wgmma_fence();
-    ag_issue_qk(s[0], q_desc, ag_qk_desc(k_tile(nb + 1)));
+    ag_issue_qk(s[0], q_desc, ag_qk_desc(feed.k(nb + 1)));
     ag_pin(w.o[0]);
     ag_wgmma_fence();
-    ag_issue_pv(w.o[0], a, ag_v_desc(v_tile(nb)));
+    ag_issue_pv(w.o[0], a, ag_v_desc(feed.v(nb)));
+    feed.issue_end(nb + 2 == end);
     ag_wgmma_wait<1>();  // Q K^T of nb + 1 (committed first) is done
     ag_pin(s[0]);
+    feed.k_done(nb + 1);
     ag_score_block(s[0], p, tile, w.row, nb + 1, t);
     const bool moved = ag_softmax_rows<1>(s, w.m, w.l, alpha);
     ag_wgmma_wait<0>();  // P V of nb
     ag_pin(w.o[0]);
     ag_pin(a);
+    feed.v_done(nb);
     ag_rescale<1>(w.o, alpha, moved);
     ag_p_fragments(a, s[0]);
   }
-  // The last block's P V (its V loaded by the last iteration, or with the first block).
-  ag_cp_async_wait_all();
-  ag_fence_proxy_async();
-  __syncthreads();
+  // The last block's P V.
+  feed.v_ready(end - 1);
   ag_pin(w.o[0]);
   ag_wgmma_fence();
-  ag_issue_pv(w.o[0], a, ag_v_desc(v_tile(end - 1)));
+  ag_issue_pv(w.o[0], a, ag_v_desc(feed.v(end - 1)));
   ag_wgmma_wait<0>();
   ag_pin(w.o[0]);
 }
+
+#if !AG_WGMMA_SPECIALIZED
+// All the block's threads copy, K and V double-buffered: block n's buffers
+// are (n - first block) % 2; K of n + 2 and V of n + 1 load during the step of
+// n, behind a block-wide barrier that also says every warpgroup is done with K
+// of n (its Q K^T was waited for) and V of n - 1.
+struct AgBlockFeed {
+  AgViews view;
+  ag_elem* k_s;  // two K buffers, then two V buffers
+  ag_block first, end;
+  ag_i64 skv;
+  __device__ ag_elem* k(ag_block nb) const { return k_s + ((nb - first) & 1) * AG_K_TILE; }
+  __device__ ag_elem* v(ag_block nb) const { return k_s + 2 * AG_K_TILE + ((nb - first) & 1) * AG_V_TILE; }
+  __device__ void load_k(ag_block nb) const {
+    ag_load_tile<AG_BLOCK_N, AG_HEAD_DIM, AG_D_PAD, AgQkLayout>(k(nb), view.k, ag_block_key(nb), skv);
+  }
+  __device__ void load_v(ag_block nb) const {
+    ag_load_tile<AG_BLOCK_N, AG_HEAD_DIM_V, AG_DV_PAD, AgVLayout>(v(nb), view.v, ag_block_key(nb), skv);
+  }
+  __device__ static void landed() {  // this thread's copies, then everyone's, seen by the tensor cores
+    ag_cp_async_wait_all();
+    ag_fence_proxy_async();
+    __syncthreads();
+  }
+  __device__ void k_ready(ag_block) const {}  // the prologue (ag_key_loop) waited for it
+  __device__ void step_ready(ag_block nb) const {
+    landed();
+    if (nb + 2 < end) load_k(nb + 2);
+    load_v(nb + 1);
+    ag_cp_async_commit();
+  }
+  __device__ void v_ready(ag_block) const { landed(); }
+  __device__ void k_done(ag_block) const {}
+  __device__ void v_done(ag_block) const {}
+  __device__ void issue_begin() const {}
+  __device__ void issue_end(bool) const {}
+};
+
+__device__ __forceinline__ void ag_key_loop(const AttnParams& p, const AgTile& tile, AgWarpState& w, ag_elem* q_s,
+                                            int warp, int t) {
+  const AgEntry& e = tile.e;
+  AgBlockFeed feed{ag_views(p, e), q_s + AG_BLOCK_M * AG_D_PAD, tile.nb_begin, tile.nb_end, e.ctx.skv};
+  ag_load_tile<AG_BLOCK_M, AG_HEAD_DIM, AG_D_PAD, AgQkLayout>(q_s, feed.view.q, tile.x0, tile.x_end);
+  feed.load_k(feed.first);
+  feed.load_v(feed.first);
+  if (feed.first + 1 < feed.end) feed.load_k(feed.first + 1);
+  ag_cp_async_commit();
+  AgBlockFeed::landed();
+  ag_pipelined_loop(p, tile, w, ag_qk_desc(q_s + (warp / 4) * 64 * AG_D_PAD), feed, t);
+}
+#endif
 #endif
 
-// The kernel body; attention_entries.cu makes the entry points.
-template <bool SPLIT>
-__device__ __forceinline__ void ag_attention(const AttnParams& p, float* part) {
-  extern __shared__ __align__(128) unsigned char ag_smem[];
-  const AgTile tile = ag_tile<SPLIT>(p);
-  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-  const int g = lane / 4, t = lane % 4;
-
-  // The warp's 16 rows: 16 (warp % 4) within its warpgroup's 64, which are
-  // rows 64 (warp / 4) of the tile.
-  AgWarpState w;
+// The warp's 16 rows: 16 (warp % 4) within its warpgroup's 64, which are
+// rows 64 (warp / 4) of the tile; nothing accumulated yet.
+__device__ __forceinline__ void ag_start_rows(AgWarpState& w, const AttnParams& p, const AgTile& tile, int warp,
+                                              int g) {
 #pragma unroll
   for (int r = 0; r < 2; ++r) w.row[r] = ag_row(p, tile.e, tile.x0 + warp * 16 + r * 8 + g);
 #pragma unroll
   for (int n = 0; n < AG_NT_O; ++n) w.o[0][n][0] = w.o[0][n][1] = w.o[0][n][2] = w.o[0][n][3] = 0.f;
   w.m[0] = w.m[1] = -AG_INF;
   w.l[0] = w.l[1] = 0.f;
-
-  if (tile.nb_begin < tile.nb_end) ag_key_loop(p, tile, w, reinterpret_cast<ag_elem*>(ag_smem), warp, t);
-  ag_store_fragments<1, SPLIT>(p, tile.e, w.row, w.o, w.m, w.l, t, part);
 }
+
+#if !AG_WGMMA_SPECIALIZED
+// The kernel body; attention_entries.cu makes the entry points.
+template <bool SPLIT>
+__device__ __forceinline__ void ag_attention(const AttnParams& p, float* part) {
+  extern __shared__ __align__(128) unsigned char ag_smem[];
+  const AgTile tile = ag_tile<SPLIT>(p);
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  AgWarpState w;
+  ag_start_rows(w, p, tile, warp, lane / 4);
+  if (tile.nb_begin < tile.nb_end) ag_key_loop(p, tile, w, reinterpret_cast<ag_elem*>(ag_smem), warp, lane % 4);
+  ag_store_fragments<1, SPLIT>(p, tile.e, w.row, w.o, w.m, w.l, lane % 4, part);
+}
+#endif

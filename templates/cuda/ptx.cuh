@@ -110,4 +110,52 @@ __device__ __forceinline__ void ag_pin(unsigned (&a)[N][4]) {
 // Shared memory written by this thread's copies and stores, made visible to
 // the tensor cores (the async proxy) once the barrier after it is passed.
 __device__ __forceinline__ void ag_fence_proxy_async() { asm volatile("fence.proxy.async.shared::cta;" ::: "memory"); }
+
+// ---- the warp-specialised kernel (sm_90a): barriers in shared memory, register reallocation
+// An mbarrier is a 64-bit object in shared memory that counts arrivals; when
+// the expected number of a phase has arrived, the phase completes and the
+// next begins (its parity flips). Initialised by one thread, then a barrier.
+__device__ __forceinline__ void ag_mbar_init(unsigned long long* bar, unsigned count) {
+  asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;" ::"r"(ag_smem_u32(bar)), "r"(count) : "memory");
+}
+// One arrival of the calling thread (release: its earlier writes are seen by
+// a thread whose wait returns for this phase).
+__device__ __forceinline__ void ag_mbar_arrive(unsigned long long* bar) {
+  asm volatile("{ .reg .b64 state; mbarrier.arrive.shared::cta.b64 state, [%0]; }" ::"r"(ag_smem_u32(bar))
+               : "memory");
+}
+// One arrival of the calling thread, made once every cp.async it issued so far
+// has landed; .noinc: the arrival is one of the phase's expected count.
+__device__ __forceinline__ void ag_cp_async_mbar_arrive(unsigned long long* bar) {
+  asm volatile("cp.async.mbarrier.arrive.noinc.shared::cta.b64 [%0];" ::"r"(ag_smem_u32(bar)) : "memory");
+}
+// Waits until the phase of this parity has completed (acquire). A barrier
+// starts in phase 0: waiting for parity 1 returns at once (the phase before).
+__device__ __forceinline__ void ag_mbar_wait(unsigned long long* bar, unsigned parity) {
+  asm volatile(
+      "{ .reg .pred done;\n"
+      "ag_mbar_wait_again:\n"
+      "mbarrier.try_wait.parity.shared::cta.b64 done, [%0], %1;\n"
+      "@!done bra ag_mbar_wait_again;\n"
+      "}" ::"r"(ag_smem_u32(bar)),
+      "r"(parity)
+      : "memory");
+}
+// Named barrier ID (1-15; 0 is __syncthreads) for THREADS threads, a multiple of 32.
+__device__ __forceinline__ void ag_named_sync(unsigned id, unsigned threads) {
+  asm volatile("bar.sync %0, %1;" ::"r"(id), "r"(threads) : "memory");
+}
+__device__ __forceinline__ void ag_named_arrive(unsigned id, unsigned threads) {
+  asm volatile("bar.arrive %0, %1;" ::"r"(id), "r"(threads) : "memory");
+}
+// The warpgroup's registers per thread from here on (24-256, a multiple of
+// 8): the producer gives registers back, the consumers take them.
+template <int REGS>
+__device__ __forceinline__ void ag_setmaxnreg_dec() {
+  asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;" ::"n"(REGS));
+}
+template <int REGS>
+__device__ __forceinline__ void ag_setmaxnreg_inc() {
+  asm volatile("setmaxnreg.inc.sync.aligned.u32 %0;" ::"n"(REGS));
+}
 #endif

@@ -1,6 +1,7 @@
 // The block emulator's state and its collectives, shared by emulator.cpp
-// (fibers, the launch, built-ins, cp.async) and tensor_cores.cpp (ldmatrix,
-// mma.sync, wgmma). Internal to libattngen_cuda_emulator.so.
+// (fibers, the launch, built-ins, cp.async), tensor_cores.cpp (ldmatrix,
+// mma.sync, wgmma) and barriers.cpp (mbarriers, named barriers, setmaxnreg).
+// Internal to libattngen_cuda_emulator.so.
 #ifndef ATTNGEN_TESTS_CUDA_HOST_BLOCK_HPP
 #define ATTNGEN_TESTS_CUDA_HOST_BLOCK_HPP
 
@@ -8,6 +9,7 @@
 #include <deque>
 #include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "tests/cuda_host/emulator.hpp"
@@ -25,16 +27,23 @@ struct Copy {  // one cp.async
   unsigned dst;
   const void* src;
   unsigned size;
+  uint64_t serial;  // its number among the thread's copies, from 0
 };
 
+// A thread's copies land in the order it issued them (a wait_group lands the
+// oldest groups, a cp.async.mbarrier.arrive everything issued before it), so
+// the landed ones are always its first `copies_landed`.
 struct Fiber {
   void* sp = nullptr;
   unsigned tid = 0;
   State state = State::ready;
   const char* waiting_at = nullptr;
+  std::string waiting_for;                       // instead of waiting_at, where the wait has operands to name
   std::vector<Copy> open_copies;                 // not yet committed
-  unsigned groups_committed = 0;
-  std::deque<std::vector<Copy>> copy_groups;     // committed, not yet waited for
+  std::deque<std::vector<Copy>> copy_groups;     // committed, not all landed
+  uint64_t copies_issued = 0, copies_landed = 0;
+  std::vector<unsigned> stats_dst;               // cp.async destinations since the last commit or noinc arrive
+  unsigned stats_batches = 0;
 };
 
 // What each participant of a collective leaves for the one that completes it.
@@ -56,19 +65,19 @@ struct LaneData {
   Mma16 type;
 };
 
-// The cp.async destinations of a warp's lanes in one commit group, kept
-// until every lane has committed it (bank statistics: the k-th copies of
-// the lanes are taken as one instruction).
-struct CopyGroup {
+// The cp.async destinations of a warp's lanes in one commit group (or up to
+// one cp.async.mbarrier.arrive), kept until every lane has closed it (bank
+// statistics: the k-th copies of the lanes are taken as one instruction).
+struct CopyBatch {
   std::vector<unsigned> dst[32];
-  int committed = 0;
+  int closed = 0;  // lanes that have closed it
 };
 
 struct Collective {
   int arrived = 0;
   const char* op = nullptr;
   std::vector<LaneData> lanes;
-  std::map<unsigned, CopyGroup> copy_groups;  // a warp's, by group number
+  std::map<unsigned, CopyBatch> copy_batches;  // a warp's, by batch number
 };
 
 // Extra wavefronts of one phase: 16-byte pieces at `offsets` (shared-memory
@@ -98,6 +107,22 @@ struct Warpgroup {
   std::deque<std::vector<WgmmaOp>> groups;
 };
 
+// An mbarrier object (8 bytes of shared memory), by its offset.
+struct Mbarrier {
+  unsigned expected = 0, pending = 0;
+  uint64_t phase = 0;                            // the current phase's number: its parity is phase & 1
+  std::vector<unsigned> waiters;                 // threads in try_wait.parity
+  std::vector<std::pair<unsigned, uint64_t>> handed;  // (thread, its copies before serial): land at completion
+};
+
+// bar.sync / bar.arrive id, threads: arrivals since the barrier last reset.
+struct NamedBarrier {
+  unsigned threads = 0;                          // the count the current arrivals name
+  std::vector<unsigned> arrived;                 // threads, once per arrival
+  std::vector<unsigned> waiters;                 // the bar.sync ones among them
+  uint64_t generation = 0;                       // how many times it has reset
+};
+
 struct Emulator {
   ThreadBody body = nullptr;
   void** params = nullptr;
@@ -110,6 +135,8 @@ struct Emulator {
   Collective barrier;
   std::vector<Collective> warps;
   std::vector<Warpgroup> warpgroups;
+  std::map<unsigned, Mbarrier> mbarriers;
+  NamedBarrier named[16];
   std::string error;
 };
 
@@ -124,6 +151,17 @@ void yield();
 // Ends the launch: the first error is kept (with the block and thread);
 // the fiber never runs again.
 [[noreturn]] void fail(const std::string& what);
+
+// Waits (state waiting, named by `what` in a deadlock report) until another
+// fiber makes this one ready.
+inline void block_on(const std::string& what) {
+  self().state = State::waiting;
+  self().waiting_for = what;
+  yield();
+}
+inline void wake(Fiber& f) {
+  if (f.state == State::waiting) f.state = State::ready, f.waiting_at = nullptr, f.waiting_for.clear();
+}
 
 // Arrives at `c` (participants: threads [first, first + count)); the last to
 // arrive runs `complete` with every participant's LaneData in place.
@@ -143,18 +181,27 @@ void arrive(Collective& c, const char* op, unsigned first, unsigned count, Compl
   }
   c.arrived = 0;
   complete();
-  for (unsigned t = first; t < first + count; ++t) {
-    Fiber& f = emu->fibers[t];
-    if (f.state == State::waiting) f.state = State::ready, f.waiting_at = nullptr;
-  }
+  for (unsigned t = first; t < first + count; ++t) wake(emu->fibers[t]);
 }
 
 inline Collective& warp_of(const Fiber& f) { return emu->warps[f.tid / 32]; }
 inline unsigned lane_of(const Fiber& f) { return f.tid % 32; }
 inline unsigned warp_first(const Fiber& f) { return f.tid / 32 * 32; }
+inline Warpgroup& warpgroup_of(const Fiber& f) {
+  if (emu->fibers.size() % 128 != 0) fail("a warpgroup instruction in a block that is not whole warpgroups");
+  return emu->warpgroups[f.tid / 128];
+}
 
 // An error when [offset, offset + bytes) is not the block's or is misaligned.
 void check_shared(unsigned offset, unsigned bytes, unsigned align, const char* op);
+
+// Performs the copies of `f` issued before serial `through` that have not
+// landed yet (emulator.cpp): what a wait_group or an mbarrier's phase
+// completion does.
+void land_copies(Fiber& f, uint64_t through);
+// Ends the thread's batch of copies for the bank statistics: at a commit and
+// at a cp.async.mbarrier.arrive (a producer need not commit groups).
+void close_copy_batch(Fiber& f);
 
 inline uint16_t shared_u16(unsigned offset) {
   uint16_t v;

@@ -1,9 +1,10 @@
 // The block emulator of emulator.hpp: fibers, the launch and its scheduler,
 // the warp built-ins, cp.async and the element conversions (the tensor-core
-// instructions are tensor_cores.cpp). Fibers switch with a few instructions
-// of x86-64 assembly (swapcontext's signal-mask system call would cost more
-// than the kernel's work): a block of 256 threads reaches a collective a few
-// hundred times per key block.
+// instructions are tensor_cores.cpp; mbarriers, named barriers and setmaxnreg
+// barriers.cpp). Fibers switch with a few instructions of x86-64 assembly
+// (swapcontext's signal-mask system call would cost more than the kernel's
+// work): a block of 256 threads reaches a collective a few hundred times per
+// key block.
 #include "tests/cuda_host/emulator.hpp"
 
 #include <signal.h>
@@ -248,22 +249,28 @@ unsigned shared_offset(const void* ptr) {
   return unsigned(p - emu->smem);
 }
 
-// ---- cp.async: the destination is undefined (poison) until waited for
+// ---- cp.async: the destination is undefined (poison) until the copy lands,
+// at the wait_group that retires its group or when the mbarrier phase that a
+// cp.async.mbarrier.arrive handed it to completes (barriers.cpp)
 void cp_async16(unsigned smem_offset, const void* gmem, unsigned src_size) {
   check_shared(smem_offset, 16, 16, "cp.async");
   if (src_size != 0 && src_size != 16) fail("cp.async: a source size other than 0 or 16");
   if (src_size && reinterpret_cast<uintptr_t>(gmem) % 16 != 0) fail("cp.async: a source address not 16-byte aligned");
+  for (unsigned at : {smem_offset, smem_offset + 8})
+    if (emu->mbarriers.count(at)) fail("cp.async onto the mbarrier at shared offset " + std::to_string(at));
   std::memset(emu->smem + smem_offset, kSharedPoison, 16);
-  self().open_copies.push_back({smem_offset, gmem, src_size});
+  Fiber& f = self();
+  f.open_copies.push_back({smem_offset, gmem, src_size, f.copies_issued++});
+  f.stats_dst.push_back(smem_offset);
 }
 
-void cp_async_commit() {
-  Fiber& f = self();
+void block::close_copy_batch(Fiber& f) {
   Collective& warp = warp_of(f);
-  const unsigned number = f.groups_committed++;
-  CopyGroup& g = warp.copy_groups[number];
-  for (const Copy& c : f.open_copies) g.dst[lane_of(f)].push_back(c.dst);
-  if (++g.committed == 32) {
+  const unsigned number = f.stats_batches++;
+  CopyBatch& g = warp.copy_batches[number];
+  g.dst[lane_of(f)] = std::move(f.stats_dst);
+  f.stats_dst.clear();
+  if (++g.closed == 32) {
     size_t most = 0;
     for (const auto& lane : g.dst) most = std::max(most, lane.size());
     for (size_t k = 0; k < most; ++k)
@@ -274,20 +281,56 @@ void cp_async_commit() {
           if (k < g.dst[l].size()) offsets[n++] = g.dst[l][k];
         if (n) count_cp_async_phase(extra_wavefronts(offsets, n));
       }
-    warp.copy_groups.erase(number);
+    warp.copy_batches.erase(number);
   }
+}
+
+namespace {
+
+// Drops what has landed: the oldest groups (a later wait_group does not wait
+// for them) and, when no group is left, the landed uncommitted copies.
+void drop_landed(Fiber& f) {
+  const auto landed = [&f](const Copy& c) { return c.serial < f.copies_landed; };
+  while (!f.copy_groups.empty() && (f.copy_groups.front().empty() || landed(f.copy_groups.front().back())))
+    f.copy_groups.pop_front();
+  if (f.copy_groups.empty())
+    f.open_copies.erase(f.open_copies.begin(), std::find_if_not(f.open_copies.begin(), f.open_copies.end(), landed));
+}
+
+}  // namespace
+
+void block::land_copies(Fiber& f, uint64_t through) {
+  // Returns false at the first copy issued at or after `through`.
+  const auto land = [&f, through](const std::vector<Copy>& copies) {
+    for (const Copy& c : copies) {
+      if (c.serial >= through) return false;
+      if (c.serial < f.copies_landed) continue;
+      std::memset(emu->smem + c.dst, 0, 16);
+      if (c.size) std::memcpy(emu->smem + c.dst, c.src, c.size);
+    }
+    return true;
+  };
+  bool more = true;
+  for (auto g = f.copy_groups.begin(); more && g != f.copy_groups.end(); ++g) more = land(*g);
+  if (more) land(f.open_copies);
+  f.copies_landed = std::max(f.copies_landed, std::min(through, f.copies_issued));
+  drop_landed(f);
+}
+
+void cp_async_commit() {
+  Fiber& f = self();
+  close_copy_batch(f);
   f.copy_groups.push_back(std::move(f.open_copies));
   f.open_copies.clear();
+  drop_landed(f);
 }
 
 void cp_async_wait(int pending) {
   Fiber& f = self();
   while (f.copy_groups.size() > size_t(pending)) {
-    for (const Copy& c : f.copy_groups.front()) {
-      std::memset(emu->smem + c.dst, 0, 16);
-      if (c.size) std::memcpy(emu->smem + c.dst, c.src, c.size);
-    }
-    f.copy_groups.pop_front();
+    const std::vector<Copy>& oldest = f.copy_groups.front();
+    if (oldest.empty()) f.copy_groups.pop_front();
+    else land_copies(f, oldest.back().serial + 1);  // drops it
   }
 }
 
@@ -334,7 +377,9 @@ void* initial_stack(unsigned char* stack) {
 std::string deadlock_report(const Emulator& e) {
   std::map<std::string, int> at;
   for (const Fiber& f : e.fibers)
-    ++at[f.state == State::done ? std::string("ended") : "wait at " + std::string(f.waiting_at ? f.waiting_at : "?")];
+    ++at[f.state == State::done       ? std::string("ended")
+         : !f.waiting_for.empty()     ? "wait at " + f.waiting_for
+                                      : "wait at " + std::string(f.waiting_at ? f.waiting_at : "?")];
   std::ostringstream o;
   o << "block (" << e.block_idx.x << ", " << e.block_idx.y << ", " << e.block_idx.z << "): deadlock:";
   const char* sep = " ";
@@ -348,6 +393,8 @@ std::string run_block(Emulator& e, Stacks& stacks) {
   e.barrier = Collective{};
   for (Collective& w : e.warps) w = Collective{}, w.lanes.resize(32);
   for (Warpgroup& w : e.warpgroups) w = Warpgroup{}, w.sync.lanes.resize(128);
+  e.mbarriers.clear();
+  for (NamedBarrier& b : e.named) b = NamedBarrier{};
   for (unsigned t = 0; t < threads; ++t) {
     Fiber& f = e.fibers[t];
     f = Fiber{};
@@ -375,11 +422,20 @@ std::string run_block(Emulator& e, Stacks& stacks) {
     if (!live) break;
     if (!ran) return deadlock_report(e);
   }
+  std::ostringstream o;
+  o << "block (" << e.block_idx.x << ", " << e.block_idx.y << ", " << e.block_idx.z << "): ";
+  for (const auto& [offset, b] : e.mbarriers)
+    for (const auto& [tid, through] : b.handed)
+      if (through > e.fibers[tid].copies_landed)
+        return o.str() + "thread " + std::to_string(tid) +
+               " ended with cp.async copies handed to the mbarrier at shared offset " + std::to_string(offset) +
+               " (cp.async.mbarrier.arrive.noinc), whose phase never completed";
   for (const Fiber& f : e.fibers)
-    if (!f.open_copies.empty() || !f.copy_groups.empty())
-      return "thread " + std::to_string(f.tid) + " ended with cp.async copies it never waited for";
+    if (f.copies_landed < f.copies_issued)
+      return o.str() + "thread " + std::to_string(f.tid) + " ended with cp.async copies it never waited for";
   for (const Warpgroup& w : e.warpgroups)
-    if (!w.open.empty() || !w.groups.empty()) return "a warpgroup ended with wgmma operations it never waited for";
+    if (!w.open.empty() || !w.groups.empty())
+      return o.str() + "a warpgroup ended with wgmma operations it never waited for";
   return "";
 }
 

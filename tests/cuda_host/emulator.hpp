@@ -91,6 +91,27 @@ void wgmma_wait(int pending);
 void wgmma_m64nNk16(float* d, int n, uint64_t a_desc, const uint32_t* a_regs, uint64_t b_desc, bool scale_d,
                     int trans_a, int trans_b, Mma16 type);
 
+// mbarrier objects (PTX ISA, "mbarrier"): 8 bytes of shared memory at an
+// 8-aligned offset, their state kept here. init: expected = pending = count
+// (1 .. 2^20 - 1), phase 0. Each arrival takes one from pending; at zero the
+// phase completes (the phase number goes up, pending = expected).
+// cp_async_mbarrier_arrive_noinc is one arrival of the expected count, made
+// once the thread's earlier cp.async copies have landed: here they land when
+// the phase completes (or at an earlier wait_group), poison until then.
+// mbarrier_wait_parity (try_wait.parity in a loop) waits until the phase of
+// that parity has completed: while the current phase has that parity.
+void mbarrier_init(unsigned smem_offset, unsigned count);
+void mbarrier_arrive(unsigned smem_offset);
+void cp_async_mbarrier_arrive_noinc(unsigned smem_offset);
+void mbarrier_wait_parity(unsigned smem_offset, unsigned parity);
+// bar.sync (sync) / bar.arrive id, threads: id 0 .. 15 (apart from
+// __syncthreads' barrier), threads a multiple of 32; bar.sync waits until
+// `threads` arrivals, bar.arrive arrives only. The barrier then resets.
+void named_barrier(unsigned id, unsigned threads, bool sync);
+// setmaxnreg.{inc,dec}.sync.aligned.u32 regs: checks the count (24 .. 256, a
+// multiple of 8) and that the whole warpgroup executes it; nothing else.
+void setmaxnreg(int regs, bool inc);
+
 // Element conversions as PTX's cvt (round to nearest even) and ex2.approx.ftz.
 float half_to_float(uint16_t h);
 uint16_t float_to_half_rn(float f);

@@ -66,4 +66,26 @@ template <int NT>
 inline void ag_wgmma_pv(float (&d)[NT][4], const unsigned (&a)[4], unsigned long long b) {
   agemu::wgmma_m64nNk16(&d[0][0], 8 * NT, 0, reinterpret_cast<const uint32_t*>(a), b, true, 0, 1, kAgEmuType);
 }
+
+// ---- the warp-specialised kernel: mbarriers, named barriers, register reallocation
+inline void ag_mbar_init(unsigned long long* bar, unsigned count) {  // mbarrier.init.shared::cta.b64 [bar], count
+  agemu::mbarrier_init(ag_smem_u32(bar), count);
+}
+inline void ag_mbar_arrive(unsigned long long* bar) { agemu::mbarrier_arrive(ag_smem_u32(bar)); }  // mbarrier.arrive
+inline void ag_cp_async_mbar_arrive(unsigned long long* bar) {  // cp.async.mbarrier.arrive.noinc
+  agemu::cp_async_mbarrier_arrive_noinc(ag_smem_u32(bar));
+}
+inline void ag_mbar_wait(unsigned long long* bar, unsigned parity) {  // mbarrier.try_wait.parity until true
+  agemu::mbarrier_wait_parity(ag_smem_u32(bar), parity);
+}
+inline void ag_named_sync(unsigned id, unsigned threads) { agemu::named_barrier(id, threads, true); }     // bar.sync
+inline void ag_named_arrive(unsigned id, unsigned threads) { agemu::named_barrier(id, threads, false); }  // bar.arrive
+template <int REGS>
+inline void ag_setmaxnreg_dec() {
+  agemu::setmaxnreg(REGS, false);
+}
+template <int REGS>
+inline void ag_setmaxnreg_inc() {
+  agemu::setmaxnreg(REGS, true);
+}
 #endif

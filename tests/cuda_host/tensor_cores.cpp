@@ -9,11 +9,6 @@ namespace agemu {
 using namespace block;
 namespace {
 
-Warpgroup& warpgroup_of(const Fiber& f) {
-  if (emu->fibers.size() % 128 != 0) fail("a warpgroup instruction in a block that is not whole warpgroups");
-  return emu->warpgroups[f.tid / 128];
-}
-
 float decode16(uint16_t bits, Mma16 type) {
   if (type == Mma16::f16) return half_to_float(bits);
   const uint32_t u = uint32_t(bits) << 16;
