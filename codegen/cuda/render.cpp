@@ -64,6 +64,11 @@ const char* const kTileExpected =
     "for W warps of 16 or 32 rows each (128x64w4), or MxNwg for sm_90a's warpgroup MMA (M 64, 128 or 192, N 64 or "
     "128: 128x128wg; MxNwgp pipelined; 128xNws warp-specialised; 128xNwsp ping-pong), got '";
 
+// The suffix of a warpgroup-MMA schedule's ATTNGEN_CUDA_TILE value.
+const char* wgmma_suffix(bool pipelined, bool specialized, bool pingpong) {
+  return pingpong ? "wsp" : specialized ? "ws" : pipelined ? "wgp" : "wg";
+}
+
 // "MxN" or "MxNwW": M 64 or 128 query rows, N 32 or 64 keys, W warps owning
 // 16 or 32 rows each (W = M / 16 or M / 32). "MxNwg": warpgroups of 64 rows
 // with wgmma; "MxNwgp": the same, pipelined; "128xNws": pipelined in two
@@ -282,7 +287,7 @@ std::string schedule_tag() {
   const TileOverride o = tile_override();
   if (!o.m) return "";
   std::string tag = "/tile-" + std::to_string(o.m) + "x" + std::to_string(o.n);
-  if (o.wgmma) return tag + (o.pingpong ? "wsp" : o.specialized ? "ws" : o.pipelined ? "wgp" : "wg");
+  if (o.wgmma) return tag + wgmma_suffix(o.pipelined, o.specialized, o.pingpong);
   return o.warps == o.m / 16 ? tag : tag + "w" + std::to_string(o.warps);
 }
 
@@ -309,8 +314,7 @@ RenderedKernel render_attention(const Spec& s, const Arch& arch) {
   r.options = {"--std=c++17"};
   // Only an override selects wgmma; the parser took its text in this form only.
   const std::string wgmma_override = "ATTNGEN_CUDA_TILE=" + std::to_string(t.block_m) + "x" +
-                                     std::to_string(t.block_n) +
-                                     (t.pingpong ? "wsp" : t.specialized ? "ws" : t.pipelined ? "wgp" : "wg");
+                                     std::to_string(t.block_n) + wgmma_suffix(t.pipelined, t.specialized, t.pingpong);
   if (t.wgmma && !(arch.sm == 90 && arch.accel))
     throw Error(wgmma_override + ": warpgroup MMA (wgmma) needs --arch sm_90a, got " + arch.name());
   if (t.wgmma && t.smem_bytes > kMaxSmemSm90)
