@@ -5,7 +5,7 @@ import threading
 
 import numpy as np
 
-from . import _attngen
+from . import _attngen, _device
 from ._errors import InvalidArgumentError
 
 _NUMPY_DTYPES = {"f32": np.float32, "f16": np.float16}
@@ -41,12 +41,15 @@ def _shape(name, x, rank):
 class Kernel:
     """A compiled kernel (attngen.compile). Call it on q, k, v; immutable, usable from any thread."""
 
-    __slots__ = ("_k", "_run", "_o_dtype", "_bshd", "_dv", "_lse", "key", "backend", "isa", "spec",
+    __slots__ = ("_k", "_run", "_o_dtype", "_bshd", "_dv", "_lse", "_cuda", "key", "backend", "isa", "spec",
                  "dtype", "layout", "num_heads", "num_kv_heads", "head_dim", "head_dim_v", "writes_lse")
 
-    def __init__(self, spec, backend="auto", threads=None):
+    def __init__(self, spec, backend="auto", threads=None, arch=None):
         text = spec if isinstance(spec, str) else json.dumps(spec)
-        self._k = _attngen._Kernel(text, backend or "auto", _threads(threads))
+        if arch is not None and (backend != "cuda" or not isinstance(arch, str)):
+            raise InvalidArgumentError(f"arch: expected None, or a string such as 'sm_90a' with backend='cuda', "
+                                       f"got {arch!r} with backend={backend!r}")
+        self._k = _attngen._Kernel(text, backend or "auto", _threads(threads), arch or "")
         self._run = self._k.run
         k = self._k
         self.key, self.backend, self.isa, self.spec = k.key, k.backend, k.isa, k.spec
@@ -57,24 +60,60 @@ class Kernel:
         self._bshd = self.layout == "bshd"
         self._dv = self.head_dim_v
         self._lse = self.writes_lse
+        self._cuda = self.backend == "cuda"
 
     def __repr__(self):
         return f"attngen.Kernel(key={self.key!r}, backend={self.backend!r}, isa={self.isa!r}, spec={self.spec})"
 
     def __call__(self, q, k, v, *, q_lens=None, kv_lens=None, q_doc=None, kv_doc=None, mask=None,
-                 alibi_slopes=None, prefix_lens=None, out=None, lse_out=None, threads=None):
+                 alibi_slopes=None, prefix_lens=None, out=None, lse_out=None, threads=None, stream=None):
         """Runs the kernel. Returns O, or (O, LSE) when the spec has return_lse; writes into
-        out= / lse_out= when given (any writable array or DLPack producer), else into new numpy arrays."""
+        out= / lse_out= when given (any writable array or DLPack producer), else into new numpy arrays.
+        A cuda kernel takes device arrays and returns once launched on `stream` (docs/python.md)."""
+        if self._cuda:
+            return self._launch(q, k, v, q_lens, kv_lens, q_doc, kv_doc, mask, alibi_slopes, prefix_lens, out,
+                                lse_out, threads, stream)
+        if stream is not None:
+            raise InvalidArgumentError(f"stream: only a cuda kernel takes a stream (this one is {self.backend}), "
+                                       f"got {stream!r}")
         if out is None or (self._lse and lse_out is None):
-            s = q.shape if hasattr(q, "shape") else _shape("q", q, 4)
-            if len(s) != 4:
-                _shape("q", q, 4)
+            o_shape, lse_shape = self._output_shapes(q)
             if out is None:
-                out = np.empty((s[0], s[1], s[2], self._dv), self._o_dtype)
+                out = np.empty(o_shape, self._o_dtype)
             if self._lse and lse_out is None:
-                lse_out = np.empty((s[0], s[2], s[1]) if self._bshd else (s[0], s[1], s[2]), np.float32)
+                lse_out = np.empty(lse_shape, np.float32)
         self._run(q, k, v, out, lse_out, q_lens, kv_lens, q_doc, kv_doc, mask, alibi_slopes, prefix_lens,
                   threads or 0)
+        return (out, lse_out) if self._lse else out
+
+    def _output_shapes(self, q):
+        """O's shape (q's with Dv last) and LSE's ([B, Hq, Sq]) for query array q."""
+        s = q.shape if hasattr(q, "shape") else _shape("q", q, 4)
+        if len(s) != 4:
+            _shape("q", q, 4)
+        return (s[0], s[1], s[2], self._dv), ((s[0], s[2], s[1]) if self._bshd else (s[0], s[1], s[2]))
+
+    def _launch(self, q, k, v, q_lens, kv_lens, q_doc, kv_doc, mask, alibi_slopes, prefix_lens, out, lse_out,
+                threads, stream):
+        if threads:
+            raise InvalidArgumentError(f"threads: a cuda kernel runs on the GPU; expected None or 0, got {threads!r}")
+        device = _device.torch_device(q)
+
+        def view(name, x, writable=False):
+            return _device.device_view(name, x, writable, device)
+
+        if out is None or (self._lse and lse_out is None):
+            o_shape, lse_shape = self._output_shapes(q)
+            if out is None:
+                out = _device.empty_beside("out", q, o_shape, self.dtype)
+            if self._lse and lse_out is None:
+                lse_out = _device.empty_beside("lse_out", q, lse_shape, "f32")
+        handle = _device.stream_handle(stream, q)
+        with _device.device_of(q):
+            self._k.run_cuda(view("q", q), view("k", k), view("v", v), view("out", out, True),
+                             view("lse_out", lse_out, True), view("q_lens", q_lens), view("kv_lens", kv_lens),
+                             view("q_doc", q_doc), view("kv_doc", kv_doc), view("mask", mask),
+                             view("alibi_slopes", alibi_slopes), view("prefix_lens", prefix_lens), handle)
         return (out, lse_out) if self._lse else out
 
 
@@ -86,12 +125,14 @@ def _threads(threads):
     return threads
 
 
-def compile(spec, backend="auto", threads=None):  # noqa: A001 - the package's verb
+def compile(spec, backend="auto", threads=None, *, arch=None):  # noqa: A001 - the package's verb
     """Compiles a spec (a dict or JSON text, docs/spec.md), or finds it in the kernel cache.
 
-    backend: "auto" (the best CPU backend), "x86" or "reference". threads: the default thread
-    count of its runs (None or 0: all hardware threads). Raises attngen.Error subclasses."""
-    return Kernel(spec, backend, threads)
+    backend: "auto" (the best CPU backend), "x86", "reference" or "cuda" (NVRTC; the kernel
+    runs on device arrays). threads: the default thread count of its runs (None or 0: all
+    hardware threads). arch: with backend="cuda", the GPU to compile for ("sm_80", "sm_86",
+    "sm_89", "sm_90a"; None: device 0's). Raises attngen.Error subclasses."""
+    return Kernel(spec, backend, threads, arch)
 
 
 _cache = {}
@@ -116,10 +157,14 @@ def attention(q, k, v, *, mask=(), score_mod=(), layout="bhsd", scale=None, retu
               threads=None, out=None, lse_out=None, **tensors):
     """One call: builds the spec from the arrays (dtype, heads, head dims) and the arguments,
     compiles it once (kernels are cached by spec) and runs it. `tensors`: q_lens, kv_lens,
-    q_doc, kv_doc, mask_tensor (the custom mask), alibi_slopes, prefix_lens."""
+    q_doc, kv_doc, mask_tensor (the custom mask), alibi_slopes, prefix_lens, and stream (cuda).
+    backend "auto" is "cuda" for device arrays (a torch CUDA tensor, __cuda_array_interface__,
+    DLPack on a CUDA device)."""
     # The cache key holds what the spec is built from; the spec itself only on a miss.
     head_axis = 2 if layout == "bshd" else 1
     qs, ks, vs = _shape("q", q, 4), _shape("k", k, 4), _shape("v", v, 4)
+    if backend in (None, "auto") and _device.is_device_array(q):
+        backend = "cuda"
     key = (str(getattr(q, "dtype", None)), layout, qs[head_axis], ks[head_axis], qs[3], vs[3], repr(mask),
            repr(score_mod), scale, return_lse, backend, threads)
     kernel = _cache.get(key)
@@ -135,10 +180,10 @@ def attention(q, k, v, *, mask=(), score_mod=(), layout="bhsd", scale=None, retu
         with _cache_lock:
             _cache[key] = kernel
     custom = tensors.pop("mask_tensor", None)
-    unknown = set(tensors) - {"q_lens", "kv_lens", "q_doc", "kv_doc", "alibi_slopes", "prefix_lens"}
+    unknown = set(tensors) - {"q_lens", "kv_lens", "q_doc", "kv_doc", "alibi_slopes", "prefix_lens", "stream"}
     if unknown:
         raise InvalidArgumentError(f"{sorted(unknown)[0]}: unknown argument (expected q_lens, kv_lens, q_doc, "
-                                   "kv_doc, mask_tensor, alibi_slopes or prefix_lens)")
+                                   "kv_doc, mask_tensor, alibi_slopes, prefix_lens or stream)")
     return kernel(q, k, v, mask=custom, out=out, lse_out=lse_out, threads=threads, **tensors)
 
 

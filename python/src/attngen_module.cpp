@@ -3,6 +3,9 @@
 // (numpy, PyTorch CPU tensors, ...) as strided views, never copied; numpy
 // bf16 (ml_dtypes.bfloat16, which neither protocol carries) is viewed as
 // uint16 and passed as bf16. The GIL is released while a kernel runs.
+// Device arrays for the cuda backend come as views that attngen/_device.py
+// makes (address, dtype, shape, strides), DLPack producers through
+// dlpack_device_view here.
 #include <nanobind/nanobind.h>
 #include <nanobind/ndarray.h>
 #include <nanobind/stl/string.h>
@@ -12,6 +15,7 @@
 
 #include <array>
 #include <chrono>
+#include <iterator>
 #include <string>
 #include <vector>
 
@@ -115,6 +119,17 @@ attngen_dtype to_dtype(const char* name, const nb::dlpack::dtype& t, bool uint16
           " is not supported (expected float32, float16, bfloat16, int32, uint8 or bool)");
 }
 
+// arr's strides in elements (C order where the producer gives none).
+std::vector<int64_t> strides_of(const nb::ndarray<nb::ro>& arr) {
+  std::vector<int64_t> strides(arr.ndim());
+  int64_t contiguous = 1;
+  for (int d = int(arr.ndim()) - 1; d >= 0; --d) {
+    strides[size_t(d)] = arr.stride_ptr() ? arr.stride(size_t(d)) : contiguous;
+    contiguous *= int64_t(arr.shape(size_t(d)));
+  }
+  return strides;
+}
+
 // A strided view of `obj` (None: absent). `writable`: an output.
 attngen_tensor to_tensor(const char* name, nb::handle obj, bool writable, Held& held) {
   attngen_tensor t{};
@@ -151,7 +166,7 @@ attngen_tensor to_tensor(const char* name, nb::handle obj, bool writable, Held& 
   }
   if (arr.device_type() != nb::device::cpu::value)
     invalid(std::string(name) + ": the array is on a device (DLPack device type " + std::to_string(arr.device_type()) +
-            "); the CPU backends take host memory");
+            "); the CPU backends take host memory (compile with backend=\"cuda\" for device arrays)");
   if (arr.ndim() > ATTNGEN_MAX_RANK)
     invalid(std::string(name) + ": rank must be at most 4, got " + std::to_string(arr.ndim()));
   if (writable && nb::hasattr(source, "flags")) {
@@ -162,23 +177,77 @@ attngen_tensor to_tensor(const char* name, nb::handle obj, bool writable, Held& 
   t.data = static_cast<const char*>(arr.data_handle()) + arr.byte_offset();
   t.dtype = to_dtype(name, arr.dtype(), bf16_view);
   t.rank = int32_t(arr.ndim());
-  int64_t contiguous = 1;
-  for (int d = t.rank - 1; d >= 0; --d) {
-    t.shape[d] = int64_t(arr.shape(size_t(d)));
-    t.strides[d] = arr.stride_ptr() ? arr.stride(size_t(d)) : contiguous;
-    contiguous *= t.shape[d];
-  }
+  const std::vector<int64_t> strides = strides_of(arr);
+  for (int d = 0; d < t.rank; ++d) t.shape[d] = int64_t(arr.shape(size_t(d))), t.strides[d] = strides[size_t(d)];
   held.push_back(std::move(arr));
   return t;
 }
 
+// The dtypes' names in device views, in attngen_dtype's order.
+constexpr const char* kDtypeNames[] = {"f32", "f16", "bf16", "i32", "u8", "bool"};
+
+attngen_dtype dtype_named(const char* name, const std::string& dtype) {
+  for (int code = 0; code < int(std::size(kDtypeNames)); ++code)
+    if (dtype == kDtypeNames[code]) return attngen_dtype(code);
+  invalid(std::string(name) + ": dtype " + dtype +
+          " is not supported (expected float32, float16, bfloat16, int32, uint8 or bool)");
+}
+
+// A device view made by attngen/_device.py, (address, dtype name, shape,
+// strides in elements), or None.
+attngen_tensor to_device_tensor(const char* name, nb::handle obj) {
+  attngen_tensor t{};
+  if (obj.is_none()) return t;
+  nb::tuple view;
+  if (!nb::try_cast(obj, view) || view.size() != 4) invalid(std::string(name) + ": not a device view");
+  const auto shape = nb::cast<std::vector<int64_t>>(view[2]);
+  const auto strides = nb::cast<std::vector<int64_t>>(view[3]);
+  if (shape.size() > ATTNGEN_MAX_RANK)
+    invalid(std::string(name) + ": rank must be at most 4, got " + std::to_string(shape.size()));
+  if (strides.size() != shape.size()) invalid(std::string(name) + ": a stride per extent is needed");
+  t.data = reinterpret_cast<const void*>(nb::cast<uintptr_t>(view[0]));
+  t.dtype = dtype_named(name, nb::cast<std::string>(view[1]));
+  t.rank = int32_t(shape.size());
+  for (size_t d = 0; d < shape.size(); ++d) t.shape[d] = shape[d], t.strides[d] = strides[d];
+  return t;
+}
+
+// The device view of a DLPack producer on a CUDA device (DLPack device types
+// 2, CUDA, and 13, CUDA managed), as attngen/_device.py makes them. The
+// capsule is released on return; the producer owns the memory.
+nb::tuple dlpack_device_view(const char* name, nb::handle obj) {
+  nb::ndarray<nb::ro> arr;
+  bool ok = false;
+  try {
+    ok = nb::try_cast(obj, arr, false);
+  } catch (const std::exception&) {
+    ok = false;
+  }
+  if (!ok) {
+    PyErr_Clear();
+    invalid(std::string(name) + ": its __dlpack__ gave no array attngen can read (" + python_type_name(obj) + ")");
+  }
+  if (arr.device_type() != nb::device::cuda::value && arr.device_type() != nb::device::cuda_managed::value)
+    invalid(std::string(name) + ": expected an array on a CUDA device, got DLPack device type " +
+            std::to_string(arr.device_type()));
+  if (arr.ndim() > ATTNGEN_MAX_RANK)
+    invalid(std::string(name) + ": rank must be at most 4, got " + std::to_string(arr.ndim()));
+  const char* dtype = kDtypeNames[to_dtype(name, arr.dtype(), false)];
+  nb::list shape, strides;
+  for (size_t d = 0; d < arr.ndim(); ++d) shape.append(int64_t(arr.shape(d)));
+  for (int64_t stride : strides_of(arr)) strides.append(stride);
+  const uintptr_t address = reinterpret_cast<uintptr_t>(arr.data_handle()) + uintptr_t(arr.byte_offset());
+  return nb::make_tuple(address, dtype, shape, strides);
+}
+
 class Kernel {
  public:
-  Kernel(const std::string& spec_json, const std::string& backend, int threads) {
+  Kernel(const std::string& spec_json, const std::string& backend, int threads, const std::string& cuda_arch) {
     attngen_compile_options options;
     attngen_compile_options_init(&options);
     options.backend = backend.c_str();
     options.threads = threads;
+    options.cuda_arch = cuda_arch.empty() ? nullptr : cuda_arch.c_str();
     attngen_status status;
     {
       nb::gil_scoped_release unlocked;  // compiling may take a while (JIT, disk cache)
@@ -216,6 +285,33 @@ class Kernel {
     {
       nb::gil_scoped_release unlocked;
       status = attngen_kernel_run(handle_, &a, threads);
+    }
+    check_run(status);
+  }
+
+  // The cuda backend: device views (attngen/_device.py) in, the launch on
+  // `stream` (a CUstream as an integer, 0: the default stream); returns once
+  // launched (attngen_kernel_run_cuda).
+  void run_cuda(nb::handle q, nb::handle k, nb::handle v, nb::handle o, nb::handle lse, nb::handle q_lens,
+                nb::handle kv_lens, nb::handle q_doc, nb::handle kv_doc, nb::handle mask, nb::handle alibi_slopes,
+                nb::handle prefix_lens, uintptr_t stream) const {
+    attngen_args a{};
+    a.q = to_device_tensor("q", q);
+    a.k = to_device_tensor("k", k);
+    a.v = to_device_tensor("v", v);
+    a.o = to_device_tensor("out", o);
+    a.lse = to_device_tensor("lse_out", lse);
+    a.q_lens = to_device_tensor("q_lens", q_lens);
+    a.kv_lens = to_device_tensor("kv_lens", kv_lens);
+    a.q_doc = to_device_tensor("q_doc", q_doc);
+    a.kv_doc = to_device_tensor("kv_doc", kv_doc);
+    a.mask = to_device_tensor("mask", mask);
+    a.alibi_slopes = to_device_tensor("alibi_slopes", alibi_slopes);
+    a.prefix_lens = to_device_tensor("prefix_lens", prefix_lens);
+    attngen_status status;
+    {
+      nb::gil_scoped_release unlocked;  // a first launch loads the module
+      status = attngen_kernel_run_cuda(handle_, &a, reinterpret_cast<void*>(stream));
     }
     check_run(status);
   }
@@ -282,12 +378,16 @@ NB_MODULE(_attngen, m) {
     numpy_bfloat16_dtype = bfloat16_dtype.inc_ref().ptr();
   });
   nb::class_<Kernel>(m, "_Kernel")
-      .def(nb::init<const std::string&, const std::string&, int>(), nb::arg("spec_json"), nb::arg("backend"),
-           nb::arg("threads"))
+      .def(nb::init<const std::string&, const std::string&, int, const std::string&>(), nb::arg("spec_json"),
+           nb::arg("backend"), nb::arg("threads"), nb::arg("cuda_arch"))
       .def("run", &Kernel::run, nb::arg("q").none(), nb::arg("k").none(), nb::arg("v").none(), nb::arg("o").none(),
            nb::arg("lse").none(), nb::arg("q_lens").none(), nb::arg("kv_lens").none(), nb::arg("q_doc").none(),
            nb::arg("kv_doc").none(), nb::arg("mask").none(), nb::arg("alibi_slopes").none(),
            nb::arg("prefix_lens").none(), nb::arg("threads"))
+      .def("run_cuda", &Kernel::run_cuda, nb::arg("q").none(), nb::arg("k").none(), nb::arg("v").none(),
+           nb::arg("o").none(), nb::arg("lse").none(), nb::arg("q_lens").none(), nb::arg("kv_lens").none(),
+           nb::arg("q_doc").none(), nb::arg("kv_doc").none(), nb::arg("mask").none(), nb::arg("alibi_slopes").none(),
+           nb::arg("prefix_lens").none(), nb::arg("stream"))
       .def("time_c_run", &Kernel::time_c_run)
       .def_prop_ro("key", [](const Kernel& k) { return std::string(k.info().key); })
       .def_prop_ro("backend", [](const Kernel& k) { return std::string(k.info().backend); })
@@ -303,6 +403,9 @@ NB_MODULE(_attngen, m) {
       .def_prop_ro("head_dim", [](const Kernel& k) { return k.info().head_dim; })
       .def_prop_ro("head_dim_v", [](const Kernel& k) { return k.info().head_dim_v; })
       .def_prop_ro("layout", [](const Kernel& k) { return std::string(k.info().layout_bshd ? "bshd" : "bhsd"); });
+  m.def("_dlpack_device_view", [](const std::string& name, nb::handle obj) {
+    return dlpack_device_view(name.c_str(), obj);
+  });
   m.def("merge_states", &merge_states, nb::arg("o_parts"), nb::arg("lse_parts"), nb::arg("o").none(),
         nb::arg("lse").none());
 }

@@ -1,6 +1,7 @@
 """The examples of docs/python.md run as written (its ```python blocks, in order; names the text
 leaves to the reader, like `keep`, are defined here first). The PyTorch section's blocks (those that
-import torch, and all after) run in a namespace of their own, skipped without torch."""
+import torch, and all after) run in a namespace of their own, skipped without torch. The ```py
+blocks need a GPU: test_gpu.py runs them."""
 
 import re
 

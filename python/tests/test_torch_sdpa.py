@@ -109,7 +109,7 @@ def test_errors_name_the_argument():
     assert _err(lambda: sdpa(q.double(), k, v)).startswith("query: expected dtype float32, float16 or bfloat16, "
                                                             "got torch.float64")
     assert _err(lambda: sdpa(q, k.half(), v)) == "key: expected dtype torch.float32 (query's), got torch.float16"
-    assert "query: expected a CPU tensor" in _err(lambda: sdpa(q.to("meta"), k, v))
+    assert "query: expected a CPU or CUDA tensor" in _err(lambda: sdpa(q.to("meta"), k, v))
     assert "got device meta" in _err(lambda: sdpa(q, k, v.to("meta")))
     assert _err(lambda: sdpa(q[0, 0], k[0, 0], v[0, 0])) == (
         "query: expected rank 4 [B, H, L, E] or 3 [H, L, E], got shape (37, 64)")

@@ -64,16 +64,22 @@ def _spec_fields(spec):
     return fields
 
 
-@torch.library.custom_op("attngen::attention", mutates_args=(), device_types="cpu")
+@torch.library.custom_op("attngen::attention", mutates_args=(), device_types=("cpu", "cuda"))
 def attention_op(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, spec: str, q_lens: Optional[torch.Tensor],
                  kv_lens: Optional[torch.Tensor], q_doc: Optional[torch.Tensor], kv_doc: Optional[torch.Tensor],
                  mask: Optional[torch.Tensor], alibi_slopes: Optional[torch.Tensor],
                  prefix_lens: Optional[torch.Tensor], backend: str, threads: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Runs the spec's kernel on CPU tensors (DLPack views, no copies). Returns (O, LSE); LSE is an
-    empty f32 tensor when the spec has no return_lse."""
+    """Runs the spec's kernel on CPU tensors (DLPack views, no copies), or on CUDA tensors with the
+    cuda backend, launched on the current stream. Returns (O, LSE); LSE is an empty f32 tensor when
+    the spec has no return_lse."""
     o_shape, lse_shape = _output_shapes(q, spec)
-    o = torch.empty(o_shape, dtype=q.dtype)
-    lse = torch.empty(lse_shape if lse_shape is not None else (0,), dtype=torch.float32)
+    o = torch.empty(o_shape, dtype=q.dtype, device=q.device)
+    lse = torch.empty(lse_shape if lse_shape is not None else (0,), dtype=torch.float32, device=q.device)
+    if q.device.type == "cuda":
+        if backend not in ("auto", "cuda"):
+            raise InvalidArgumentError(f"backend: CUDA tensors run on the 'cuda' backend ('auto' picks it), got "
+                                       f"{backend!r}")
+        backend, threads = "cuda", 0
     kernel = kernel_for(spec, backend, threads)
     # detach(): DLPack refuses tensors that require grad; the op has no backward.
     d = [None if t is None else t.detach()

@@ -21,12 +21,13 @@ def _causal_bias_align(attn_mask):
     return None
 
 
-def _check_tensor(name, x, rank, dtype):
+def _check_tensor(name, x, rank, dtype, device):
     if not isinstance(x, torch.Tensor):
         raise InvalidArgumentError(f"{name}: expected a torch.Tensor, got {type(x).__name__}")
-    if x.device.type != "cpu":
-        raise InvalidArgumentError(f"{name}: expected a CPU tensor (attngen's CUDA backend has no Python form yet), "
-                                   f"got device {x.device}")
+    if device is None and x.device.type not in ("cpu", "cuda"):
+        raise InvalidArgumentError(f"{name}: expected a CPU or CUDA tensor, got device {x.device}")
+    if device is not None and x.device != device:
+        raise InvalidArgumentError(f"{name}: expected a tensor on {device} (query's), got device {x.device}")
     if dtype is None and x.dtype not in _SPEC_DTYPES:
         raise InvalidArgumentError(f"{name}: expected dtype float32, float16 or bfloat16, got {x.dtype}")
     if dtype is not None and x.dtype != dtype:
@@ -55,10 +56,11 @@ def _check_shapes(q, k, v, enable_gqa):
 
 def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None,
                                  enable_gqa=False, *, threads=0):
-    """torch.nn.functional.scaled_dot_product_attention on attngen's CPU kernel (through the custom
-    op attngen::attention, so it traces under torch.compile(fullgraph=True)).
+    """torch.nn.functional.scaled_dot_product_attention on attngen's kernels, the CPU's or, for
+    CUDA tensors, the cuda backend's on the current stream (through the custom op
+    attngen::attention, so it traces under torch.compile(fullgraph=True)).
 
-    Covers: [B, H, S, D] or [H, S, D] CPU tensors in float32, float16 or bfloat16 (strided views
+    Covers: [B, H, S, D] or [H, S, D] CPU or CUDA tensors in float32, float16 or bfloat16 (strided views
     welcome); no mask; is_causal (top-left); attn_mask bool (True = takes part), additive float
     (float32 or query's dtype) broadcastable to [B, Hq, L, S], or a torch.nn.attention.bias.CausalBias
     (causal_upper_left / causal_lower_right); scale > 0; enable_gqa. Refuses dropout_p != 0, other
@@ -67,9 +69,9 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
     if dropout_p != 0.0:
         raise InvalidArgumentError(f"dropout_p: expected 0.0 (attngen has no dropout), got {dropout_p}")
     rank = query.dim() if isinstance(query, torch.Tensor) and query.dim() in (3, 4) else 4
-    _check_tensor("query", query, rank, None)
-    _check_tensor("key", key, rank, query.dtype)
-    _check_tensor("value", value, rank, query.dtype)
+    _check_tensor("query", query, rank, None, None)
+    _check_tensor("key", key, rank, query.dtype, query.device)
+    _check_tensor("value", value, rank, query.dtype, query.device)
     q, k, v = (query, key, value) if rank == 4 else (query.unsqueeze(0), key.unsqueeze(0), value.unsqueeze(0))
     _check_shapes(q, k, v, enable_gqa)
     _, hq, sq, e = q.shape
@@ -91,8 +93,9 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
             if not isinstance(attn_mask, torch.Tensor):
                 raise InvalidArgumentError(f"attn_mask: expected None, a torch.Tensor or a CausalBias, "
                                            f"got {type(attn_mask).__name__}")
-            if attn_mask.device.type != "cpu":
-                raise InvalidArgumentError(f"attn_mask: expected a CPU tensor, got device {attn_mask.device}")
+            if attn_mask.device != query.device:
+                raise InvalidArgumentError(f"attn_mask: expected a tensor on {query.device} (query's), got "
+                                           f"device {attn_mask.device}")
             if attn_mask.dtype == torch.bool:
                 fmt = "bool"
             elif attn_mask.dtype in (torch.float32, query.dtype):
