@@ -11,7 +11,10 @@
 # From the project machine (the device tool; `.third_party` holds copies of
 # /usr/include/{nlohmann,xbyak,CLI} and is listed in .git/info/exclude):
 #   run(command="scripts/gpu-check.sh", carry=[".third_party"], timeout_s=540)
-#   GPU_CHECK_STEPS="sweep bench" picks steps (also "tiles": the tile shapes
+#   GPU_CHECK_STEPS="sweep bench python" picks steps ("python": the Python
+#   package's GPU tests, python/tests/test_gpu.py, on torch, CuPy and JAX
+#   arrays, in the background during the sweeps; the extension is built with
+#   the image's nanobind where it has one; also "tiles": the tile shapes
 #   against each other; "profile": the CLI bench and Nsight Compute on one
 #   kernel); GPU_CHECK_QUICK=0 all five lengths (default: four, to fit the
 #   call with the schedules below: build about 2 min, sweeps 120 + 4 x 25 s,
@@ -27,7 +30,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 out=build-gpu/logs
 rm -rf "$out" && mkdir -p "$out"
-steps=${GPU_CHECK_STEPS:-sweep bench}
+steps=${GPU_CHECK_STEPS:-sweep bench python}
 schedules=${GPU_CHECK_SCHEDULES-128x128wsp,128x128ws,128x64wgp,128x64ws}
 third_party=${ATTNGEN_THIRD_PARTY_INCLUDE:-$PWD/.third_party}
 start=$SECONDS
@@ -42,8 +45,19 @@ for d in /usr/local/cuda/lib64 /usr/local/cuda/targets/x86_64-linux/lib; do
 done
 
 stamp "build"
-cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release -DATTNGEN_BUILD_TESTS=OFF -DATTNGEN_BUILD_BENCH=OFF \
-  -DATTNGEN_THIRD_PARTY_INCLUDE="$third_party" >"$out/configure.log" 2>&1 || { tail -30 "$out/configure.log"; exit 1; }
+configure() {
+  cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release -DATTNGEN_BUILD_TESTS=OFF -DATTNGEN_BUILD_BENCH=OFF \
+    -DATTNGEN_THIRD_PARTY_INCLUDE="$third_party" "$@" >>"$out/configure.log" 2>&1
+}
+python_flags=(-DATTNGEN_BUILD_PYTHON=OFF)
+if [[ " $steps " == *" python "* ]] && nanobind_dir=$(python3 -m nanobind --cmake_dir 2>/dev/null); then
+  python_flags=(-DATTNGEN_BUILD_PYTHON=ON -DPython_EXECUTABLE="$(command -v python3)" -Dnanobind_DIR="$nanobind_dir")
+fi
+if ! configure "${python_flags[@]}"; then
+  [ "${python_flags[0]}" = -DATTNGEN_BUILD_PYTHON=OFF ] && { tail -30 "$out/configure.log"; exit 1; }
+  echo "python: no extension (configure failed with it: $out/configure.log); building without"
+  configure -DATTNGEN_BUILD_PYTHON=OFF || { tail -30 "$out/configure.log"; exit 1; }
+fi
 cmake --build build-gpu -j "$(nproc)" >"$out/build.log" 2>&1 || { grep -B2 -A12 -m3 'error' "$out/build.log"; exit 1; }
 cli=build-gpu/bin/attngen
 lib=$(ls build-gpu/libattngen.so 2>/dev/null || find build-gpu -name 'libattngen.so' | head -1)
@@ -51,6 +65,20 @@ export ATTNGEN_CACHE_DIR=$PWD/build-gpu/kernel-cache
 $cli info 2>&1 | tee "$out/info.log"
 
 rc=0
+python_pid=
+if [[ " $steps " == *" python "* ]]; then
+  module=$(find build-gpu/python -maxdepth 1 -name '_attngen*.so' 2>/dev/null | head -1)
+  if [ -n "$module" ]; then
+    stamp "python (in the background: $out/python.log)"
+    rm -rf build-gpu/python-package && mkdir -p build-gpu/python-package && cp -r python/attngen build-gpu/python-package/ &&
+      cp "$module" build-gpu/python-package/attngen/
+    (ATTNGEN_PYTEST_REAL_CUDA=1 PYTHONPATH=$PWD/build-gpu/python-package timeout 300 python3 -m pytest -q -p no:cacheprovider \
+      -rs python/tests/test_gpu.py >"$out/python.log" 2>&1; echo "pytest exit status $?" >>"$out/python.log") &
+    python_pid=$!
+  else
+    echo "python: skipped (no extension built)" | tee "$out/python.log"
+  fi
+fi
 if [[ " $steps " == *" sweep "* ]]; then
   stamp "sweep"
   python3 scripts/gpu_sweep.py "$cli" --jobs 16 --deadline "${GPU_SWEEP_SECONDS:-120}" ${GPU_SWEEP_ARGS:-} 2>&1 |
@@ -60,8 +88,10 @@ if [[ " $steps " == *" sweep "* ]]; then
   for tile in ${schedules//,/ }; do
     stamp "sweep ATTNGEN_CUDA_TILE=$tile"
     # Head dim 256 is not what these shapes are for (128x128wgp does not fit it).
+    # A schedule that fails (or hangs) once is not benched: no case starts after that.
     ATTNGEN_CUDA_TILE=$tile python3 scripts/gpu_sweep.py "$cli" --jobs 16 --only .bf16. --skip .d256. \
-      --deadline "${GPU_SCHEDULE_SWEEP_SECONDS:-25}" ${GPU_SWEEP_ARGS:-} >"$out/sweep-$tile.log" 2>&1
+      --deadline "${GPU_SCHEDULE_SWEEP_SECONDS:-25}" --fail-fast --case-timeout 40 ${GPU_SWEEP_ARGS:-} \
+      >"$out/sweep-$tile.log" 2>&1
     sed "s/^/[$tile] /" "$out/sweep-$tile.log" | tail -25 | tee -a "$out/sweep.log"
     # Stopped by the deadline is expected here; a failing case is not.
     if grep -q '^FAIL' "$out/sweep-$tile.log" || ! grep -Eq ': [1-9][0-9]* of [0-9]+ cases passed' "$out/sweep-$tile.log"; then
@@ -78,6 +108,12 @@ if [[ " $steps " == *" sweep "* ]]; then
     ATTNGEN_CUDA_TILE=$tile ATTNGEN_DUMP="$out/dump-$tile" $cli compile specs/examples/bitnet_causal_bf16.json \
       --backend cuda >/dev/null 2>&1 || true
   done
+fi
+if [ -n "$python_pid" ]; then
+  wait "$python_pid"
+  stamp "python"
+  tail -25 "$out/python.log"
+  grep -q '^pytest exit status 0$' "$out/python.log" || rc=1
 fi
 if [[ " $steps " == *" bench "* ]]; then
   stamp "bench"
@@ -107,7 +143,7 @@ if [[ " $steps " == *" profile "* ]]; then
 fi
 if [ -n "${OUT:-}" ]; then
   cp "$out"/profile.log "$OUT"/ 2>/dev/null
-  cp "$out"/sweep.log "$out"/bench.log "$out"/tiles.log "$OUT"/ 2>/dev/null
+  cp "$out"/sweep.log "$out"/bench.log "$out"/tiles.log "$out"/python.log "$OUT"/ 2>/dev/null
   tar czf "$OUT"/gpu-check-logs.tar.gz -C build-gpu logs
 fi
 stamp "done, status $rc"

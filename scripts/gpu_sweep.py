@@ -30,7 +30,7 @@ DIMS = [(128, 128), (40, 72), (256, 256), (33, 17)]
 # (1, 1000) and (3, 600) also split the keys (kv_splits: few blocks, many key
 # blocks), as does (200, 1000) of LENGTHS.
 LENGTHS_GQA = [(1, 1000), (3, 600), (17, 3), (129, 129), (256, 200)]
-CASE_TIMEOUT_S = 90  # compile (a few seconds, 16 at once) and verify of one case
+CASE_TIMEOUT_S = 90  # compile (a few seconds, 16 at once) and verify of one case (--case-timeout)
 
 
 def variants(spec_dir, tmp):
@@ -57,13 +57,13 @@ def variants(spec_dir, tmp):
     return cases
 
 
-def run(cli, backend, case):
+def run(cli, backend, case, timeout):
     f, sq, skv = case
     try:  # a kernel that hangs fails its case instead of the whole call
         p = subprocess.run([cli, "verify", f, "--backend", backend, "--batch", "2", "--q-len", str(sq), "--kv-len",
-                            str(skv)], capture_output=True, text=True, timeout=CASE_TIMEOUT_S)
+                            str(skv)], capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
-        return case, 124, f"error: timed out after {CASE_TIMEOUT_S} s"
+        return case, 124, f"error: timed out after {timeout} s"
     return case, p.returncode, p.stdout + p.stderr
 
 
@@ -76,6 +76,8 @@ def main():
     ap.add_argument("--deadline", type=float, default=1e9, help="seconds after which no new case starts")
     ap.add_argument("--only", default="", help="substring of the spec variants to run")
     ap.add_argument("--skip", default="", help="substring of the spec variants not to run")
+    ap.add_argument("--case-timeout", type=float, default=CASE_TIMEOUT_S, help="seconds a case may take")
+    ap.add_argument("--fail-fast", action="store_true", help="start no case after the first failure")
     ap.add_argument("--specs", default=os.path.join(os.path.dirname(__file__), "..", "specs", "regression"))
     opt = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
@@ -91,7 +93,9 @@ def main():
         deadline = time.monotonic() + opt.deadline
         with cf.ThreadPoolExecutor(opt.jobs) as pool:
             for group in (list(firsts.values()), [c for c in cases if firsts[c[0]] is not c]):
-                futures = [pool.submit(run, opt.cli, opt.backend, c) for c in group]
+                if time.monotonic() > deadline or (opt.fail_fast and failed):
+                    break
+                futures = [pool.submit(run, opt.cli, opt.backend, c, opt.case_timeout) for c in group]
                 for fut in cf.as_completed(futures):
                     if fut.cancelled():
                         continue
@@ -102,7 +106,7 @@ def main():
                         err = [l for l in out.splitlines() if l.startswith(("error", "result")) or "rror" in l]
                         print(f"FAIL {os.path.basename(case[0])} Sq={case[1]} Skv={case[2]}: {' | '.join(err)[:400]}")
                         sys.stdout.flush()
-                    if time.monotonic() > deadline:
+                    if time.monotonic() > deadline or (opt.fail_fast and failed):
                         for f in futures:
                             f.cancel()
         print(f"{opt.backend} sweep: {done - len(failed)} of {done} cases passed, {len(cases) - done} not run "
