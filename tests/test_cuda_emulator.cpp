@@ -338,19 +338,19 @@ TEST(CudaEmulator, CopiesHandedToAnMbarrierReadAsNaNUntilItsPhaseCompletesAndLan
         after_phase[t] = *staged(4 * int(lane) + 1);
         if (t == 32) {  // landed by a wait_group, then overwritten: the phase must not land it again
           ag_cp_async16(staged(128), stream[1], true), ag_cp_async_commit(), ag_cp_async_mbar_arrive(mbar(1));
-          ag_cp_async_wait_all();
+          ag_cp_async_wait_committed();
           *staged(128) = 42.f;
           ag_mbar_arrive(mbar(1));
           // landed by the phase (count 1), then overwritten: the wait_group must not land it again
           ag_cp_async16(staged(132), stream[1], true), ag_cp_async_commit(), ag_cp_async_mbar_arrive(mbar(2));
           *staged(132) = 43.f;
-          ag_cp_async_wait_all();
+          ag_cp_async_wait_committed();
           // the first of a group's two copies landed by the phase, the group by the wait_group
           ag_cp_async16(staged(136), stream[1], true), ag_cp_async_mbar_arrive(mbar(3));
           ag_cp_async16(staged(140), stream[1], true), ag_cp_async_commit();
           ag_mbar_arrive(mbar(3));
           *staged(136) = 44.f;
-          ag_cp_async_wait_all();
+          ag_cp_async_wait_committed();
           landed_once[0] = *staged(128), landed_once[1] = *staged(132), landed_once[2] = *staged(136);
           landed_once[3] = *staged(140);
         }

@@ -369,7 +369,8 @@ RenderedKernel render_attention(const Spec& s, const Arch& arch) {
   if (t.specialized)
     o << "#define AG_WGMMA_PINGPONG " << int(t.pingpong) << "\n"
       << "#define AG_PRODUCER_REGS " << t.producer_regs << "\n"
-      << "#define AG_CONSUMER_REGS " << t.consumer_regs << "\n";
+      << "#define AG_CONSUMER_REGS " << t.consumer_regs << "\n"
+      << "#define AG_STAGE_BARRIER_BYTES " << kStageBarrierBytes << "  // reserved after the tiles\n";
   o
     << source::render_row_masks(s, "__device__ __forceinline__") << render_softcap(s) << "\n"
     << "// ---- templates/cuda/ptx.cuh\n"

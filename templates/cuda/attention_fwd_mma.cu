@@ -57,7 +57,7 @@ __device__ __forceinline__ void ag_attention(const AttnParams& p, float* part) {
 #endif
     for (ag_block nb = tile.nb_begin; nb < tile.nb_end; ++nb) {
       const ag_i64 j0 = ag_block_key(nb);
-      ag_cp_async_wait_all();  // K (and Q) of this block
+      ag_cp_async_wait_committed();  // K (and Q) of this block
       __syncthreads();         // ... seen by all, and every warp done with V of the last block
       ag_load_tile<AG_BLOCK_N, AG_HEAD_DIM_V, AG_DV_PAD, AgVLayout>(v_s, view.v, j0, e.ctx.skv);
       ag_cp_async_commit();
@@ -102,7 +102,7 @@ __device__ __forceinline__ void ag_attention(const AttnParams& p, float* part) {
       }
       ag_softmax_fragments<AG_MT>(s, o, m, l);
 
-      ag_cp_async_wait_all();  // V of this block
+      ag_cp_async_wait_committed();  // V of this block
       __syncthreads();         // ... seen by all, and every warp done with K
       if (nb + 1 < tile.nb_end) {
         ag_load_tile<AG_BLOCK_N, AG_HEAD_DIM, AG_D_PAD, AgQkLayout>(k_s, view.k, j0 + AG_BLOCK_N, e.ctx.skv);

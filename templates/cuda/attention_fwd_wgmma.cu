@@ -110,7 +110,7 @@ __device__ __forceinline__ void ag_key_loop(const AttnParams& p, const AgTile& t
 
   for (ag_block nb = tile.nb_begin; nb < tile.nb_end; ++nb) {
     const ag_i64 j0 = ag_block_key(nb);
-    ag_cp_async_wait_all();  // K (and Q) of this block
+    ag_cp_async_wait_committed();  // K (and Q) of this block
     ag_fence_proxy_async();
     __syncthreads();  // ... seen by all, and every warpgroup done with V of the last block
     ag_load_tile<AG_BLOCK_N, AG_HEAD_DIM_V, AG_DV_PAD, AgVLayout>(v_s, view.v, j0, e.ctx.skv);
@@ -124,7 +124,7 @@ __device__ __forceinline__ void ag_key_loop(const AttnParams& p, const AgTile& t
     ag_score_block(s[0], p, tile, w.row, nb, t);
     ag_softmax_fragments<1>(s, w.o, w.m, w.l);
 
-    ag_cp_async_wait_all();  // V of this block
+    ag_cp_async_wait_committed();  // V of this block
     ag_fence_proxy_async();
     __syncthreads();  // ... seen by all, and every warpgroup done with K
     if (nb + 1 < tile.nb_end) {
@@ -205,18 +205,30 @@ __device__ __forceinline__ void ag_pipelined_loop(const AttnParams& p, const AgT
   ag_pin(w.o[0]);
 }
 
+// K and V double-buffered: block nb of a tile whose first is `first` uses
+// stage (nb - first) % 2 in round (nb - first) / 2 (the warp-specialised
+// schedule's barriers count rounds by phase parity).
+struct AgStages {
+  ag_elem* k_s;  // two K buffers, then two V buffers
+  ag_block first;
+  __device__ int stage(ag_block nb) const { return (nb - first) & 1; }
+  __device__ unsigned parity(ag_block nb) const { return ((nb - first) >> 1) & 1; }
+  __device__ ag_elem* k(ag_block nb) const { return k_s + stage(nb) * AG_K_TILE; }
+  __device__ ag_elem* v(ag_block nb) const { return k_s + 2 * AG_K_TILE + stage(nb) * AG_V_TILE; }
+};
+
 #if !AG_WGMMA_SPECIALIZED
-// All the block's threads copy, K and V double-buffered: block n's buffers
-// are (n - first block) % 2; K of n + 2 and V of n + 1 load during the step of
-// n, behind a block-wide barrier that also says every warpgroup is done with K
-// of n (its Q K^T was waited for) and V of n - 1.
+// All the block's threads copy into the stages (AgStages): K of n + 2 and V
+// of n + 1 load during the step of n, behind a block-wide barrier that also
+// says every warpgroup is done with K of n (its Q K^T was waited for) and V
+// of n - 1.
 struct AgBlockFeed {
   AgViews view;
-  ag_elem* k_s;  // two K buffers, then two V buffers
-  ag_block first, end;
+  AgStages st;
+  ag_block end;
   ag_i64 skv;
-  __device__ ag_elem* k(ag_block nb) const { return k_s + ((nb - first) & 1) * AG_K_TILE; }
-  __device__ ag_elem* v(ag_block nb) const { return k_s + 2 * AG_K_TILE + ((nb - first) & 1) * AG_V_TILE; }
+  __device__ ag_elem* k(ag_block nb) const { return st.k(nb); }
+  __device__ ag_elem* v(ag_block nb) const { return st.v(nb); }
   __device__ void load_k(ag_block nb) const {
     ag_load_tile<AG_BLOCK_N, AG_HEAD_DIM, AG_D_PAD, AgQkLayout>(k(nb), view.k, ag_block_key(nb), skv);
   }
@@ -224,7 +236,7 @@ struct AgBlockFeed {
     ag_load_tile<AG_BLOCK_N, AG_HEAD_DIM_V, AG_DV_PAD, AgVLayout>(v(nb), view.v, ag_block_key(nb), skv);
   }
   __device__ static void landed() {  // this thread's copies, then everyone's, seen by the tensor cores
-    ag_cp_async_wait_all();
+    ag_cp_async_wait_committed();
     ag_fence_proxy_async();
     __syncthreads();
   }
@@ -245,11 +257,11 @@ struct AgBlockFeed {
 __device__ __forceinline__ void ag_key_loop(const AttnParams& p, const AgTile& tile, AgWarpState& w, ag_elem* q_s,
                                             int warp, int t) {
   const AgEntry& e = tile.e;
-  AgBlockFeed feed{ag_views(p, e), q_s + AG_BLOCK_M * AG_D_PAD, tile.nb_begin, tile.nb_end, e.ctx.skv};
+  AgBlockFeed feed{ag_views(p, e), {q_s + AG_BLOCK_M * AG_D_PAD, tile.nb_begin}, tile.nb_end, e.ctx.skv};
   ag_load_tile<AG_BLOCK_M, AG_HEAD_DIM, AG_D_PAD, AgQkLayout>(q_s, feed.view.q, tile.x0, tile.x_end);
-  feed.load_k(feed.first);
-  feed.load_v(feed.first);
-  if (feed.first + 1 < feed.end) feed.load_k(feed.first + 1);
+  feed.load_k(tile.nb_begin);
+  feed.load_v(tile.nb_begin);
+  if (tile.nb_begin + 1 < tile.nb_end) feed.load_k(tile.nb_begin + 1);
   ag_cp_async_commit();
   AgBlockFeed::landed();
   ag_pipelined_loop(p, tile, w, ag_qk_desc(q_s + (warp / 4) * 64 * AG_D_PAD), feed, t);

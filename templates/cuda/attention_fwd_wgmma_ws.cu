@@ -29,15 +29,7 @@ struct AgStageBarriers {  // after the tiles in shared memory
   unsigned long long k_full[2], k_empty[2];
   unsigned long long v_full[2], v_empty[2];
 };
-
-struct AgStages {  // where block nb's K and V are, and which phase says so
-  ag_elem* k_s;    // two K buffers, then two V buffers
-  ag_block first;
-  __device__ int stage(ag_block nb) const { return (nb - first) & 1; }
-  __device__ unsigned parity(ag_block nb) const { return ((nb - first) >> 1) & 1; }
-  __device__ ag_elem* k(ag_block nb) const { return k_s + stage(nb) * AG_K_TILE; }
-  __device__ ag_elem* v(ag_block nb) const { return k_s + 2 * AG_K_TILE + stage(nb) * AG_V_TILE; }
-};
+static_assert(sizeof(AgStageBarriers) <= AG_STAGE_BARRIER_BYTES, "the renderer reserves too little shared memory");
 
 // The producer's copies of a tile are in flight: each thread's arrival follows
 // them (the element-wise path stores, fences for the tensor cores, arrives).
@@ -104,7 +96,9 @@ __device__ __forceinline__ void ag_produce(const AttnParams& p, const AgTile& ti
     ag_produce_tile<AG_HEAD_DIM_V, AG_DV_PAD>(st.v(nb), view.v, ag_block_key(nb), e.ctx.skv, t);
     ag_tile_issued(&bar.v_full[s], view.v.chunked);
   }
-  ag_cp_async_wait_all();  // nothing of the producer's in flight when it exits
+  // The producer may exit with copies in flight: each is handed to a full
+  // barrier (.noinc), whose phase completes only once it lands, and the
+  // consumers wait for that phase (FlashAttention-3's producer exits so too).
 }
 
 // What a consumer warp's pipelined loop (ag_pipelined_loop) waits for and

@@ -52,7 +52,9 @@ __device__ __forceinline__ void ag_cp_async16(void* smem, const void* gmem, bool
                "r"(valid ? 16 : 0));
 }
 __device__ __forceinline__ void ag_cp_async_commit() { asm volatile("cp.async.commit_group;"); }
-__device__ __forceinline__ void ag_cp_async_wait_all() { asm volatile("cp.async.wait_group 0;" ::: "memory"); }
+// This thread's committed groups (not PTX's cp.async.wait_all, which commits
+// first; copies handed to an mbarrier are in no group).
+__device__ __forceinline__ void ag_cp_async_wait_committed() { asm volatile("cp.async.wait_group 0;" ::: "memory"); }
 
 __device__ __forceinline__ void ag_ldmatrix_x4(unsigned (&r)[4], const void* smem) {
   asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];"

@@ -28,7 +28,7 @@ inline void ag_cp_async16(void* smem, const void* gmem, bool valid) {
   agemu::cp_async16(ag_smem_u32(smem), gmem, valid ? 16 : 0);
 }
 inline void ag_cp_async_commit() { agemu::cp_async_commit(); }
-inline void ag_cp_async_wait_all() { agemu::cp_async_wait(0); }
+inline void ag_cp_async_wait_committed() { agemu::cp_async_wait(0); }
 inline void ag_ldmatrix_x4(unsigned (&r)[4], const void* smem) {
   agemu::ldmatrix_x4(reinterpret_cast<uint32_t(&)[4]>(r), ag_smem_u32(smem), false);
 }
