@@ -4,9 +4,9 @@
 # headers in $ATTNGEN_THIRD_PARTY_INCLUDE), verify every regression spec on
 # --backend cuda against the float64 reference (scripts/gpu_sweep.py), then
 # benchmark against PyTorch's SDPA backends and FlexAttention
-# (bench/cuda/sdpa_peers.py). Logs go to build-gpu/logs as they are made; at
-# the end sweep.log, bench.log and a tarball of all logs (with one kernel's
-# dump: source, PTX, ptxas report) are copied to $OUT when it is set.
+# (bench/cuda/sdpa_peers.py). Logs (with three kernels' dumps: source, PTX,
+# ptxas report) go to $OUT/gpu-check-logs as they are made when $OUT is set
+# (the device tool brings them back), else to build-gpu/logs.
 #
 # From the project machine (the device tool; `.third_party` holds copies of
 # /usr/include/{nlohmann,xbyak,CLI} and is listed in .git/info/exclude):
@@ -28,7 +28,10 @@
 #   bench (a kernel that faults would end the bench's process); "" for none.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-out=build-gpu/logs
+# Logs are written under $OUT as they are made, so that a call stopped at its
+# time limit still brings back what ran.
+out=${OUT:+$OUT/}gpu-check-logs
+[ -n "${OUT:-}" ] || out=build-gpu/logs
 rm -rf "$out" && mkdir -p "$out"
 steps=${GPU_CHECK_STEPS:-sweep bench python}
 schedules=${GPU_CHECK_SCHEDULES-128x128wsp,128x128ws,128x64wgp,128x64ws}
@@ -140,11 +143,6 @@ if [[ " $steps " == *" profile "* ]]; then
     --section InstructionStats --section Occupancy --section LaunchStats -k regex:attngen_fwd -c 1 \
     $cli bench $spec --backend cuda --batch 4 --q-len 8192 --kv-len 8192 --reps 1 >>"$out/profile.log" 2>&1
   tail -120 "$out/profile.log"
-fi
-if [ -n "${OUT:-}" ]; then
-  cp "$out"/profile.log "$OUT"/ 2>/dev/null
-  cp "$out"/sweep.log "$out"/bench.log "$out"/tiles.log "$out"/python.log "$OUT"/ 2>/dev/null
-  tar czf "$OUT"/gpu-check-logs.tar.gz -C build-gpu logs
 fi
 stamp "done, status $rc"
 exit $rc

@@ -1,7 +1,8 @@
 """The cuda backend from Python on a real GPU (scripts/gpu-check.sh runs this file with
 ATTNGEN_PYTEST_REAL_CUDA=1): torch CUDA tensors (kernels, the torch op with run-time tensors,
-scaled_dot_product_attention, torch.compile, streams), CuPy arrays (__cuda_array_interface__) and
-JAX arrays (DLPack), each against the float64 reference backend on host copies. Skipped where
+scaled_dot_product_attention, torch.compile, streams, CUDA graph capture), CuPy arrays
+(__cuda_array_interface__) and JAX arrays (DLPack), each against the float64 reference backend
+on host copies. Skipped where
 there is no GPU, or where conftest.py pointed attngen at the fake driver."""
 
 import os
@@ -81,6 +82,27 @@ def test_sdpa_matches_torch_and_compiles():
     compiled = torch.compile(lambda a, b, c: attngen_torch.scaled_dot_product_attention(a, b, c, is_causal=True),
                              fullgraph=True)
     assert torch.equal(compiled(q, k, v), got)
+
+
+def test_cuda_graph_capture_and_replay():
+    """Decoding under a CUDA graph, as LLM servers run it: after one call (which loads the module),
+    the launch is captured, split-KV's workspace and merge included, and replays on new inputs."""
+    spec = {"dtype": "bf16", "head_dim": 128, "num_heads": 32, "num_kv_heads": 8, "mask": [{"type": "padding"}]}
+    kernel = attngen.compile(spec, backend="cuda")
+    q = randn((2, 32, 1, 128), "bf16", 20)
+    k, v = randn((2, 8, 8192, 128), "bf16", 21), randn((2, 8, 8192, 128), "bf16", 22)
+    kv_lens = torch.tensor([8192, 3000], dtype=torch.int32, device="cuda")
+    out = torch.empty_like(q)
+    kernel(q, k, v, kv_lens=kv_lens, out=out)
+    torch.cuda.synchronize()
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        kernel(q, k, v, kv_lens=kv_lens, out=out)
+    q.copy_(randn(q.shape, "bf16", 23))
+    kv_lens.copy_(torch.tensor([5000, 1], dtype=torch.int32))
+    graph.replay()
+    torch.cuda.synchronize()
+    assert close(spec, out, reference(spec, q, k, v, kv_lens=kv_lens))
 
 
 def test_opcheck_on_cuda_tensors():
