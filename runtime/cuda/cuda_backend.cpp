@@ -35,6 +35,11 @@ const Device& device0() {
         const DeviceInfo info = device_info(0);
         r.arch.sm = info.sm_major * 10 + info.sm_minor;
         r.arch.accel = info.sm_major >= 9;  // sm_90a: the arch-specific features (wgmma, TMA)
+        // Every kernel copies with cp.async, and the 16-bit ones multiply
+        // with bf16/f16 mma.sync: Ampere and newer.
+        if (info.sm_major < 8)
+          r.why = "device 0 (" + info.name + ") is " + r.arch.name() +
+                  "; attngen's CUDA kernels need sm_80 or newer (cp.async, bf16 tensor cores)";
       } catch (const Error& e) {
         r.why = e.what();
       }
