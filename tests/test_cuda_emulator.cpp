@@ -308,13 +308,13 @@ void producer_consumer(void**) {
 TEST(CudaEmulator, CpAsyncThroughMbarriersFeedsConsumersRoundByRound) {
   for (int r = 0; r < kRounds; ++r)
     for (int i = 0; i < 128; ++i) stream[r][i] = float(1000 * r + i);
-  agemu::take_bank_stats();
+  agemu::take_launch_stats();
   const std::string e = run_ag(producer_consumer, 96, 2);  // two blocks: both scheduling orders
   ASSERT_EQ(e, "");
   for (int b = 0; b < 2; ++b)
     for (int r = 0; r < kRounds; ++r)
       for (int i = 0; i < 128; ++i) EXPECT_EQ(consumed[b][r][i], stream[r][i]) << b << " " << r << " " << i;
-  const agemu::BankStats stats = agemu::take_bank_stats();  // each arrive ends a warp's batch of copies
+  const agemu::LaunchStats stats = agemu::take_launch_stats();  // each arrive ends a warp's batch of copies
   EXPECT_EQ(stats.cp_async_phases, 2u * kRounds * 4);
   EXPECT_EQ(stats.cp_async_extra, 0u);
 }

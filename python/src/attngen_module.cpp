@@ -240,6 +240,28 @@ nb::tuple dlpack_device_view(const char* name, nb::handle obj) {
   return nb::make_tuple(address, dtype, shape, strides);
 }
 
+// A call's tensors, each made by convert(name, object, writable), in
+// attngen_args's order; the names are the Python arguments'.
+template <class Convert>
+attngen_args make_args(Convert&& convert, nb::handle q, nb::handle k, nb::handle v, nb::handle o, nb::handle lse,
+                       nb::handle q_lens, nb::handle kv_lens, nb::handle q_doc, nb::handle kv_doc, nb::handle mask,
+                       nb::handle alibi_slopes, nb::handle prefix_lens) {
+  attngen_args a{};
+  a.q = convert("q", q, false);
+  a.k = convert("k", k, false);
+  a.v = convert("v", v, false);
+  a.o = convert("out", o, true);
+  a.lse = convert("lse_out", lse, true);
+  a.q_lens = convert("q_lens", q_lens, false);
+  a.kv_lens = convert("kv_lens", kv_lens, false);
+  a.q_doc = convert("q_doc", q_doc, false);
+  a.kv_doc = convert("kv_doc", kv_doc, false);
+  a.mask = convert("mask", mask, false);
+  a.alibi_slopes = convert("alibi_slopes", alibi_slopes, false);
+  a.prefix_lens = convert("prefix_lens", prefix_lens, false);
+  return a;
+}
+
 class Kernel {
  public:
   Kernel(const std::string& spec_json, const std::string& backend, int threads, const std::string& cuda_arch) {
@@ -268,19 +290,9 @@ class Kernel {
     if (threads < 0) invalid("threads: must be >= 0, got " + std::to_string(threads));
     Held held;
     held.reserve(12);
-    attngen_args a{};
-    a.q = to_tensor("q", q, false, held);
-    a.k = to_tensor("k", k, false, held);
-    a.v = to_tensor("v", v, false, held);
-    a.o = to_tensor("out", o, true, held);
-    a.lse = to_tensor("lse_out", lse, true, held);
-    a.q_lens = to_tensor("q_lens", q_lens, false, held);
-    a.kv_lens = to_tensor("kv_lens", kv_lens, false, held);
-    a.q_doc = to_tensor("q_doc", q_doc, false, held);
-    a.kv_doc = to_tensor("kv_doc", kv_doc, false, held);
-    a.mask = to_tensor("mask", mask, false, held);
-    a.alibi_slopes = to_tensor("alibi_slopes", alibi_slopes, false, held);
-    a.prefix_lens = to_tensor("prefix_lens", prefix_lens, false, held);
+    const attngen_args a = make_args(
+        [&held](const char* name, nb::handle obj, bool writable) { return to_tensor(name, obj, writable, held); }, q,
+        k, v, o, lse, q_lens, kv_lens, q_doc, kv_doc, mask, alibi_slopes, prefix_lens);
     attngen_status status;
     {
       nb::gil_scoped_release unlocked;
@@ -295,19 +307,8 @@ class Kernel {
   void run_cuda(nb::handle q, nb::handle k, nb::handle v, nb::handle o, nb::handle lse, nb::handle q_lens,
                 nb::handle kv_lens, nb::handle q_doc, nb::handle kv_doc, nb::handle mask, nb::handle alibi_slopes,
                 nb::handle prefix_lens, uintptr_t stream) const {
-    attngen_args a{};
-    a.q = to_device_tensor("q", q);
-    a.k = to_device_tensor("k", k);
-    a.v = to_device_tensor("v", v);
-    a.o = to_device_tensor("out", o);
-    a.lse = to_device_tensor("lse_out", lse);
-    a.q_lens = to_device_tensor("q_lens", q_lens);
-    a.kv_lens = to_device_tensor("kv_lens", kv_lens);
-    a.q_doc = to_device_tensor("q_doc", q_doc);
-    a.kv_doc = to_device_tensor("kv_doc", kv_doc);
-    a.mask = to_device_tensor("mask", mask);
-    a.alibi_slopes = to_device_tensor("alibi_slopes", alibi_slopes);
-    a.prefix_lens = to_device_tensor("prefix_lens", prefix_lens);
+    const attngen_args a = make_args([](const char* name, nb::handle obj, bool) { return to_device_tensor(name, obj); },
+                                     q, k, v, o, lse, q_lens, kv_lens, q_doc, kv_doc, mask, alibi_slopes, prefix_lens);
     attngen_status status;
     {
       nb::gil_scoped_release unlocked;  // a first launch loads the module

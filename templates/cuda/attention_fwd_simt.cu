@@ -25,6 +25,9 @@ __device__ __forceinline__ void ag_attention(const AttnParams& p, float* part) {
   const AgEntry& e = tile.e;
   const int r = threadIdx.x / 4, c = threadIdx.x % 4;
   const AgRow row = ag_row(p, e, tile.x0 + r);
+  // A warp (8 rows) whose rows are all past the valid ones loads its share
+  // and meets the barriers, but computes nothing: its rows are never stored.
+  const bool warp_has_rows = tile.x0 + (threadIdx.x / 32) * 8 < tile.x_end;
 
   float o[AG_COLS_PER_THREAD];
 #pragma unroll
@@ -41,6 +44,7 @@ __device__ __forceinline__ void ag_attention(const AttnParams& p, float* part) {
       ag_load_tile<AG_BLOCK_N, AG_HEAD_DIM, AG_D_PAD, AgQkLayout>(k_s, view.k, j0, e.ctx.skv);
       ag_load_tile<AG_BLOCK_N, AG_HEAD_DIM_V, AG_DV_PAD, AgVLayout>(v_s, view.v, j0, e.ctx.skv);
       __syncthreads();
+      if (!warp_has_rows) continue;
 
       float s[AG_KEYS_PER_THREAD];
 #pragma unroll

@@ -83,9 +83,10 @@ struct Collective {
 // Extra wavefronts of one phase: 16-byte pieces at `offsets` (shared-memory
 // bytes) on 8 bank groups of 16 bytes; identical addresses are one access.
 unsigned extra_wavefronts(const unsigned* offsets, int n);
-// Adds to the statistics of take_bank_stats().
+// Adds to the statistics of take_launch_stats().
 void count_ldmatrix_phase(unsigned extra);
 void count_cp_async_phase(unsigned extra);
+void count_mma_sync();
 
 // One warpgroup MMA in flight: its operands as read at issue, to be read
 // again and compared when it is done.

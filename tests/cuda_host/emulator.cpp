@@ -130,7 +130,7 @@ namespace {
 constexpr size_t kStackBytes = 256 * 1024;
 
 std::mutex stats_mu;
-BankStats stats;
+LaunchStats stats;
 
 void require_full_mask(unsigned mask, const char* op) {
   if (mask != 0xffffffffu) fail(std::string(op) + " with a partial mask, which the emulator does not model");
@@ -150,10 +150,15 @@ void block::count_cp_async_phase(unsigned extra) {
   stats.cp_async_extra += extra;
 }
 
-BankStats take_bank_stats() {
+void block::count_mma_sync() {
   const std::lock_guard<std::mutex> lock(stats_mu);
-  const BankStats s = stats;
-  stats = BankStats{};
+  ++stats.mma_sync;
+}
+
+LaunchStats take_launch_stats() {
+  const std::lock_guard<std::mutex> lock(stats_mu);
+  const LaunchStats s = stats;
+  stats = LaunchStats{};
   return s;
 }
 

@@ -42,16 +42,18 @@ struct LaunchConfig {
 std::string launch(ThreadBody body, const LaunchConfig& config, void** params, unsigned char* smem,
                    size_t capacity);
 
-// Shared-memory bank conflicts since the last call (then counted afresh):
-// each 8-row matrix an ldmatrix reads, and each quarter warp of a cp.async
-// (8 threads' 16 bytes), is one phase; a phase whose 16-byte pieces share a
-// bank (the same address / 16 mod 8, different addresses) takes one more
-// wavefront per repeat. The kernels' layouts are meant to have none.
-struct BankStats {
+// What the launches since the last call did (then counted afresh).
+// Shared-memory bank conflicts: each 8-row matrix an ldmatrix reads, and each
+// quarter warp of a cp.async (8 threads' 16 bytes), is one phase; a phase
+// whose 16-byte pieces share a bank (the same address / 16 mod 8, different
+// addresses) takes one more wavefront per repeat. The kernels' layouts are
+// meant to have none. And the warps' mma.sync instructions (m16n8k16).
+struct LaunchStats {
   uint64_t ldmatrix_phases = 0, ldmatrix_extra = 0;
   uint64_t cp_async_phases = 0, cp_async_extra = 0;
+  uint64_t mma_sync = 0;
 };
-BankStats take_bank_stats();
+LaunchStats take_launch_stats();
 
 // ---- what the host build of a kernel calls (device_host.hpp, ptx_host.hpp)
 ag_dim3 thread_idx();

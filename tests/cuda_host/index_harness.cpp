@@ -33,6 +33,7 @@ struct ag_dim3 {
 static ag_dim3 blockIdx, gridDim, threadIdx;
 #define __device__
 #define __forceinline__ inline
+#define __noinline__ __attribute__((noinline))
 #define __global__ inline
 #define __launch_bounds__(...)
 #define __shared__

@@ -147,6 +147,7 @@ void mma_m16n8k16(float (&d)[4], const uint32_t (&a)[4], const uint32_t (&b)[2],
   LaneData& me = coll.lanes[lane_of(f)];
   me.a = a, me.b = b, me.c = c, me.d = d;
   arrive(coll, type == Mma16::bf16 ? "mma.m16n8k16.bf16" : "mma.m16n8k16.f16", warp_first(f), 32, [&coll, type] {
+    count_mma_sync();
     float A[16][16], B[16][8], C[16][8];
     for (unsigned l = 0; l < 32; ++l) {
       const LaneData& x = coll.lanes[l];

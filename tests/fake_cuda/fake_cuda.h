@@ -18,7 +18,7 @@
 //   FAKE_CUDA_SMEM_OPTIN=B    bytes of shared memory a block may opt in to (default 232448)
 //   FAKE_CUDA_GUARD_PAGES=1   allocations end at an inaccessible page (an emulated kernel
 //                             reaching past a tensor's end faults and is named)
-//   FAKE_CUDA_BANK_STATS=1    an emulated launch prints its shared-memory bank conflicts
+//   FAKE_CUDA_STATS=1         an emulated launch prints its shared-memory bank conflicts and mma.sync count
 //   FAKE_CUDA_FAIL=cuX[:code],...  those entry points fail with `code` (default 999, CUDA_ERROR_UNKNOWN)
 //   FAKE_NVRTC_FAIL=1         nvrtcCompileProgram fails with an error log
 //   FAKE_NVRTC_FAIL=nvrtcX,...  those NVRTC calls fail (NVRTC_ERROR_INVALID_INPUT)

@@ -199,16 +199,17 @@ CUresult run_emulated(const Function& f, unsigned gx, unsigned gy, unsigned gz, 
   if (!body) return kNotFound;
   size_t capacity = 0;
   unsigned char* smem = f.module->shared_memory(&capacity);
-  agemu::take_bank_stats();
+  agemu::take_launch_stats();
   const std::string error =
       agemu::launch(body, agemu::LaunchConfig{{gx, gy, gz}, {bx, by, bz}, shared_bytes}, params, smem, capacity);
-  if (env_int("FAKE_CUDA_BANK_STATS", 0)) {
-    const agemu::BankStats s = agemu::take_bank_stats();
+  if (env_int("FAKE_CUDA_STATS", 0)) {
+    const agemu::LaunchStats s = agemu::take_launch_stats();
     std::fprintf(stderr,
                  "fake CUDA driver: %s: ldmatrix %llu phases, %llu extra wavefronts; cp.async %llu phases, %llu extra "
-                 "wavefronts\n",
+                 "wavefronts; mma.sync %llu\n",
                  f.name.c_str(), (unsigned long long)s.ldmatrix_phases, (unsigned long long)s.ldmatrix_extra,
-                 (unsigned long long)s.cp_async_phases, (unsigned long long)s.cp_async_extra);
+                 (unsigned long long)s.cp_async_phases, (unsigned long long)s.cp_async_extra,
+                 (unsigned long long)s.mma_sync);
   }
   if (error.empty()) return kSuccess;
   std::fprintf(stderr, "fake CUDA driver: emulated launch of %s failed: %s\n", f.name.c_str(), error.c_str());
