@@ -26,7 +26,8 @@ __device__ __forceinline__ void ag_attention(const AttnParams& p, float* part) {
   const int r = threadIdx.x / 4, c = threadIdx.x % 4;
   const AgRow row = ag_row(p, e, tile.x0 + r);
   // A warp (8 rows) whose rows are all past the valid ones loads its share
-  // and meets the barriers, but computes nothing: its rows are never stored.
+  // and meets the barriers, but computes nothing; its rows store zeros (rows
+  // past q_lens) or nothing.
   const bool warp_has_rows = tile.x0 + (threadIdx.x / 32) * 8 < tile.x_end;
 
   float o[AG_COLS_PER_THREAD];
