@@ -131,7 +131,7 @@ if [[ " $steps " == *" tiles "* ]]; then
   stamp "tiles"
   for tile in "" 64x64 64x32 128x32; do
     ATTNGEN_CUDA_TILE=$tile PYTHONUNBUFFERED=1 python3 bench/cuda/sdpa_peers.py --lib "$lib" --dtypes bf16 \
-      --lengths 4096,16384 --flex "" 2>&1 | tee -a "$out/tiles.log"
+      --lengths 4096,16384 --flex "" --no-merge 2>&1 | tee -a "$out/tiles.log"
   done
 fi
 if [[ " $steps " == *" profile "* ]]; then

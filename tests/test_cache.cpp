@@ -299,6 +299,50 @@ TEST_F(CacheTest, DisableJitUsesCachedKernelsOnlyAndNamesTheMissingKey) {
   EXPECT_EQ(backend.compiles, 1);
 }
 
+// Modules of no spec (the CUDA merge of partial states): built once, stored
+// under module_key with an empty spec, loaded by a fresh process cache;
+// ATTNGEN_DISABLE_JIT=1 forbids the build and names the module; an entry
+// whose module or ISA was altered does not hash to its key and is rebuilt.
+TEST_F(CacheTest, ModulesOfNoSpecAreStoredAndReloadedByTheirKey) {
+  int builds = 0;
+  const auto build = [&] {
+    ++builds;
+    return std::vector<uint8_t>{1, 2, 3};
+  };
+  CacheConfig no_jit = config();
+  no_jit.disable_jit = true;
+  try {
+    KernelCache(no_jit).module("fake_module", "isa-1", build);
+    FAIL() << "no error";
+  } catch (const JitDisabledError& e) {
+    EXPECT_NE(std::string(e.what()).find("ATTNGEN_DISABLE_JIT=1: module fake_module (isa isa-1, key " +
+                                         module_key("fake_module", "isa-1")),
+              std::string::npos)
+        << e.what();
+  }
+  EXPECT_EQ(builds, 0);
+  EXPECT_EQ(KernelCache(config()).module("fake_module", "isa-1", build), (std::vector<uint8_t>{1, 2, 3}));
+  EXPECT_EQ(KernelCache(no_jit).module("fake_module", "isa-1", build), (std::vector<uint8_t>{1, 2, 3}));
+  EXPECT_EQ(builds, 1);
+  KernelCache(config()).module("fake_module", "isa-2", build);  // another ISA: another key
+  EXPECT_EQ(builds, 2);
+
+  const std::string key = module_key("fake_module", "isa-1");
+  EXPECT_NE(key, module_key("fake_module", "isa-2"));
+  const DiskCache disk(config().dir);
+  std::string why;
+  std::optional<DiskEntry> e = disk.load(key, &why);
+  ASSERT_TRUE(e) << why;
+  EXPECT_EQ(e->spec, "");
+  e->isa = "isa-9";  // no longer what its key says
+  const std::vector<uint8_t> altered = encode_entry(*e);
+  write_file_atomic(disk.entry_path(key), altered.data(), altered.size());
+  EXPECT_FALSE(disk.load(key, &why));
+  EXPECT_EQ(why, "its module and ISA do not hash to its key");
+  KernelCache(config()).module("fake_module", "isa-1", build);
+  EXPECT_EQ(builds, 3);
+}
+
 // ATTNGEN_DISABLE_JIT=1 with a backend that never serialises: no cache can
 // ever hold its kernels, so the message says JIT must stay enabled for it
 // instead of suggesting an ahead-of-time compile that cannot work.

@@ -12,15 +12,14 @@
 #include <string>
 #include <vector>
 
-#include "runtime/cuda/driver_library.hpp"  // the driver's types only (nothing of libattngen's inside)
 #include "tests/fake_cuda/fake_cuda_hooks.hpp"
 
 namespace {
 
 using attngen::testing::fake_counters;
-using attngen::testing::fake_cuda_symbol;
 using attngen::testing::fake_last_launch;
 using attngen::testing::ScopedEnv;
+using Device = attngen::testing::FakeDevice;
 
 // bshd layout, padding with both lengths, ALiBi over [B, Hq], an additive f32 mask.
 const char* kSpec = R"({"dtype": "f16", "head_dim": 32, "num_heads": 4, "num_kv_heads": 2, "layout": "bshd",
@@ -33,32 +32,6 @@ bool contains(const std::string& s, const std::string& part) { return s.find(par
 attngen_tensor tensor(const void* data, attngen_dtype dtype, std::vector<int64_t> shape) {
   return attngen_tensor_contiguous(data, dtype, int32_t(shape.size()), shape.data());
 }
-
-// Device memory from the fake driver, as a CUDA runtime user would have it,
-// with device 0's primary context current on this thread.
-class Device {
- public:
-  Device() {
-    using namespace attngen::cuda;
-    CUcontext ctx = nullptr;
-    EXPECT_EQ(fake_cuda_symbol<CUresult (*)(CUcontext*, CUdevice)>("cuDevicePrimaryCtxRetain")(&ctx, 0), 0);
-    EXPECT_EQ(fake_cuda_symbol<CUresult (*)(CUcontext)>("cuCtxSetCurrent")(ctx), 0);
-  }
-  ~Device() {
-    using attngen::cuda::CUdeviceptr;
-    for (CUdeviceptr p : blocks_) fake_cuda_symbol<attngen::cuda::CUresult (*)(CUdeviceptr)>("cuMemFree_v2")(p);
-  }
-  const void* alloc(size_t bytes) {
-    using attngen::cuda::CUdeviceptr;
-    CUdeviceptr p = 0;
-    EXPECT_EQ(fake_cuda_symbol<attngen::cuda::CUresult (*)(CUdeviceptr*, size_t)>("cuMemAlloc_v2")(&p, bytes), 0);
-    blocks_.push_back(p);
-    return reinterpret_cast<const void*>(p);
-  }
-
- private:
-  std::vector<attngen::cuda::CUdeviceptr> blocks_;
-};
 
 class FakeDriverApi : public ::testing::Test {
  protected:

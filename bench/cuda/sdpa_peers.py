@@ -56,6 +56,8 @@ class Attngen:
         self.lib.attngen_last_error.restype = C.c_char_p
         self.lib.attngen_kernel_compile.argtypes = [C.c_char_p, C.POINTER(CompileOptions), C.POINTER(C.c_void_p)]
         self.lib.attngen_kernel_run_cuda.argtypes = [C.c_void_p, C.POINTER(Args), C.c_void_p]
+        self.lib.attngen_merge_states_cuda.argtypes = [C.POINTER(Tensor), C.POINTER(Tensor), C.c_int32,
+                                                       C.POINTER(Tensor), C.POINTER(Tensor), C.c_void_p]
 
     def check(self, status, what):
         if status != 0:
@@ -141,6 +143,42 @@ def decode(ag, dtype, schedules):
         del q, k, v, o
 
 
+def merge(ag):
+    """attngen_merge_states_cuda against the same merge in torch eager (max, exp, weighted sum:
+    several kernels), bshd bf16 parts [B, S, 32, 128] with f32 LSE. Memory-bound: microseconds and
+    GB/s of the parts read and the output written."""
+    print("merge  parts  B  S       attngen (us, GB/s)       torch eager (us)  attngen/torch  max|diff|")
+    for parts, b, s in ((2, 4, 1), (2, 64, 1), (2, 4, 8192), (8, 1, 32768)):
+        o = [torch.randn(b, s, 32, 128, device="cuda", dtype=torch.bfloat16) for _ in range(parts)]
+        lse = [torch.randn(b, 32, s, device="cuda") * 3 for _ in range(parts)]
+        out, out_lse = torch.empty_like(o[0]), torch.empty_like(lse[0])
+        # bhsd views of the bshd parts ([B, H, S, Dv] with strides), as a kernel's bshd O reads
+        os_ = (Tensor * parts)(*(view(x.transpose(1, 2)) for x in o))
+        ls_ = (Tensor * parts)(*(view(x) for x in lse))
+        ov, lv = view(out.transpose(1, 2)), view(out_lse)
+        stream = C.c_void_p(torch.cuda.current_stream().cuda_stream)
+
+        def ours():
+            ag.check(ag.lib.attngen_merge_states_cuda(os_, ls_, parts, C.byref(ov), C.byref(lv), stream), "merge")
+
+        def eager():
+            ls = torch.stack(lse)
+            m = ls.amax(0)
+            w = torch.exp(ls - m)
+            acc = sum(wi.transpose(1, 2).unsqueeze(-1) * oi.float() for wi, oi in zip(w, o))
+            return (acc / w.sum(0).transpose(1, 2).unsqueeze(-1)).to(torch.bfloat16), m + torch.log(w.sum(0))
+
+        t_ours, t_eager = time_ms(ours, 20) * 1e3, time_ms(eager, 20) * 1e3
+        want, _ = eager()
+        torch.cuda.synchronize()
+        gb = (parts + 1) * o[0].numel() * 2 / 1e9
+        print(f"merge  {parts:5} {b:3} {s:6} {t_ours:9.1f} us {gb / (t_ours * 1e-6):7.0f} GB/s   {t_eager:9.1f}"
+              f"   {t_eager / t_ours:5.2f}x   {(out.float() - want.float()).abs().max().item():.3g}")
+        sys.stdout.flush()
+        del o, lse, out, out_lse
+        torch.cuda.empty_cache()
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--lib", required=True)
@@ -149,6 +187,8 @@ def main():
     ap.add_argument("--lengths", default="", help="comma-separated sequence lengths (default: 1024..16384)")
     ap.add_argument("--dtypes", default="bf16,f16")
     ap.add_argument("--decode", default="bf16", help="dtypes of the GQA decoding rows (\"\" for none)")
+    ap.add_argument("--no-merge", dest="merge", action="store_false",
+                    help="skip the rows of attngen_merge_states_cuda against torch eager")
     ap.add_argument("--schedules", default="",
                     help="ATTNGEN_CUDA_TILE values timed beside the default in the same run, comma-separated "
                          "(e.g. 128x128wg,128x64wgp,128x32w4)")
@@ -229,6 +269,8 @@ def main():
                     torch.cuda.empty_cache()
     for x in (x for x in opt.decode.split(",") if x):
         decode(ag, {"bf16": torch.bfloat16, "f16": torch.float16}[x], schedules)
+    if opt.merge:
+        merge(ag)
 
 
 if __name__ == "__main__":

@@ -393,4 +393,20 @@ RenderedKernel render_attention(const Spec& s, const Arch& arch) {
   return r;
 }
 
+RenderedModule render_merge_states(const Arch& arch) {
+  std::ostringstream o;
+  o << "// attngen CUDA module " << kMergeStatesEntry << " for " << arch.name() << "\n\n"
+    << kMergeParamsH << "\n"
+    << "// ---- rendered\n"
+    << "#define AG_MERGE_STATES_ENTRY " << kMergeStatesEntry << "\n"
+    << "#define AG_MERGE_STATES_THREADS " << kMergeStatesThreads << "\n"
+    << "// ptx.cuh's MMA helpers (unused here) are written for a dtype and a schedule\n"
+    << "#define AG_DTYPE_F32 0\n#define AG_DTYPE_F16 1\n#define AG_DTYPE_BF16 2\n#define AG_DTYPE AG_DTYPE_F32\n"
+    << "#define AG_WGMMA 0\n\n"
+    << "// ---- templates/cuda/ptx.cuh\n"
+    << kPtxCuh << "// ---- templates/cuda/merge_states.cu\n"
+    << kMergeStatesCu;
+  return RenderedModule{o.str(), kMergeStatesEntry, {"--std=c++17"}};
+}
+
 }  // namespace attngen::cuda

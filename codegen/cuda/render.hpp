@@ -87,4 +87,17 @@ std::string unsupported_reason(const Spec& spec);
 // Throws Error for an unsupported spec.
 RenderedKernel render_attention(const Spec& spec, const Arch& arch);
 
+// The merge of partial attention states on the GPU (attngen_merge_states_cuda):
+// templates/common/merge_params.h, ptx.cuh's conversions and
+// templates/cuda/merge_states.cu; one module for every dtype, shape and part
+// count up to AG_MERGE_MAX_PARTS. `entry` takes one AgMergeParams by value, a
+// block of kMergeStatesThreads threads per kMergeStatesThreads / 32 rows.
+constexpr const char* kMergeStatesEntry = "attngen_merge_partial_states";  // not the C API's name
+constexpr int kMergeStatesThreads = 128;
+struct RenderedModule {
+  std::string source, entry;
+  std::vector<std::string> options;
+};
+RenderedModule render_merge_states(const Arch& arch);
+
 }  // namespace attngen::cuda

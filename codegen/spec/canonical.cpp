@@ -88,4 +88,8 @@ std::string cache_key(const Spec& spec, const std::string& backend, const std::s
   return stable_hash_hex(std::string(kGeneratorVersion) + "|" + backend + "|" + isa + "|" + canonical_json(spec));
 }
 
+std::string module_key(const std::string& module, const std::string& isa) {
+  return stable_hash_hex(std::string(kGeneratorVersion) + "|" + module + "|" + isa + "|");
+}
+
 }  // namespace attngen

@@ -104,6 +104,9 @@ std::string canonical_json(const Spec& spec, bool pretty = false);
 // Stable 64-bit hash (hex) of the canonical form together with the generator
 // version, the backend and the target ISA: the cache key of a compiled kernel.
 std::string cache_key(const Spec& spec, const std::string& backend, const std::string& isa);
+// The key of a module that belongs to no spec (the CUDA merge of partial
+// states): never one of cache_key's, whose canonical JSON is never empty.
+std::string module_key(const std::string& module, const std::string& isa);
 std::string stable_hash_hex(const std::string& text);
 
 const char* align_name(Align a);

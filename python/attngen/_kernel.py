@@ -200,18 +200,24 @@ def _swap_heads_and_rows(name, x):
     return np.swapaxes(x, 1, 2)
 
 
-def merge_states(o_parts, lse_parts, *, out=None, lse_out=None, layout="bhsd"):
+def merge_states(o_parts, lse_parts, *, out=None, lse_out=None, layout="bhsd", stream=None):
     """Merges partial states (O_i, LSE_i) over disjoint key sets into the state over their union.
 
     O_i: [..., Dv] (f32, f16 or bf16), LSE_i: f32 [...] (its leading extents), as kernels with
     return_lse write them ([B, Hq, Sq, Dv] and [B, Hq, Sq]); layout="bshd": O_i are [B, Sq, Hq, Dv].
     Returns (O, LSE); O has the dtype of o_parts[0] unless out= is given. Empty parts (LSE -inf)
-    are skipped; all empty: O = 0, LSE = -inf. out / lse_out may be o_parts[0] / lse_parts[0]."""
+    are skipped; all empty: O = 0, LSE = -inf. out / lse_out may be o_parts[0] / lse_parts[0].
+    Device arrays (torch CUDA tensors, __cuda_array_interface__, DLPack on CUDA) merge on the GPU,
+    at most 32 parts a call, launched on `stream` (as a cuda kernel's call) without waiting."""
     o_parts, lse_parts = list(o_parts), list(lse_parts)
     if not o_parts:
         raise InvalidArgumentError("o_parts: at least one part is needed, got none")
     if layout not in ("bhsd", "bshd"):
         raise InvalidArgumentError(f"layout: expected 'bhsd' or 'bshd', got {layout!r}")
+    if _device.is_device_array(o_parts[0]):
+        return _merge_states_cuda(o_parts, lse_parts, out, lse_out, layout == "bshd", stream)
+    if stream is not None:
+        raise InvalidArgumentError(f"stream: only a merge of device arrays takes a stream, got {stream!r}")
     result = out
     if out is None:
         first = o_parts[0]
@@ -225,3 +231,31 @@ def merge_states(o_parts, lse_parts, *, out=None, lse_out=None, layout="bhsd"):
         out = _swap_heads_and_rows("out", out)
     _attngen.merge_states(o_parts, lse_parts, out, lse_out)
     return result, lse_out
+
+
+def _merge_states_cuda(o_parts, lse_parts, out, lse_out, bshd, stream):
+    first = o_parts[0]
+    device = _device.torch_device(first)
+
+    def view(name, x, writable=False):
+        v = _device.device_view(name, x, writable, device)
+        if v is None or not (bshd and name.startswith(("o_parts", "out"))):
+            return v
+        address, dtype, shape, strides = v
+        if len(shape) != 4:
+            raise InvalidArgumentError(f"{name}: layout 'bshd' expects a rank-4 array [B, S, H, Dv], "
+                                       f"got shape {tuple(shape)}")
+        return address, dtype, (shape[0], shape[2], shape[1], shape[3]), (strides[0], strides[2], strides[1],
+                                                                          strides[3])
+
+    o_views = [view(f"o_parts[{i}]", o) for i, o in enumerate(o_parts)]
+    if out is None:
+        out = _device.empty_beside("out", first, tuple(getattr(first, "shape", ())), o_views[0][1])
+    if lse_out is None:
+        lse_out = _device.empty_beside("lse_out", first, tuple(o_views[0][2][:-1]), "f32")
+    lse_views = [view(f"lse_parts[{i}]", x) for i, x in enumerate(lse_parts)]
+    handle = _device.stream_handle(stream, first)
+    with _device.device_of(first):
+        _attngen.merge_states_cuda(o_views, lse_views, view("out", out, True), view("lse_out", lse_out, True), handle)
+    return out, lse_out
+

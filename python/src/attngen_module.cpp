@@ -364,6 +364,30 @@ void merge_states(const std::vector<nb::handle>& o_parts, const std::vector<nb::
   check_run(status);
 }
 
+// The same on device views (attngen/_device.py), launched on `stream`
+// (attngen_merge_states_cuda); returns once launched.
+void merge_states_cuda(const std::vector<nb::handle>& o_parts, const std::vector<nb::handle>& lse_parts, nb::handle o,
+                       nb::handle lse, uintptr_t stream) {
+  if (o_parts.size() != lse_parts.size())
+    invalid("lse_parts: expected " + std::to_string(o_parts.size()) + " arrays (one per o_parts), got " +
+            std::to_string(lse_parts.size()));
+  std::vector<attngen_tensor> os, ls;
+  for (size_t i = 0; i < o_parts.size(); ++i) {
+    const std::string index = "[" + std::to_string(i) + "]";
+    os.push_back(to_device_tensor(("o_parts" + index).c_str(), o_parts[i]));
+    ls.push_back(to_device_tensor(("lse_parts" + index).c_str(), lse_parts[i]));
+  }
+  const attngen_tensor out = to_device_tensor("out", o);
+  const attngen_tensor out_lse = to_device_tensor("lse_out", lse);
+  attngen_status status;
+  {
+    nb::gil_scoped_release unlocked;  // a first call compiles or loads the module
+    status = attngen_merge_states_cuda(os.data(), ls.data(), int32_t(os.size()), &out,
+                                       lse.is_none() ? nullptr : &out_lse, reinterpret_cast<void*>(stream));
+  }
+  check_run(status);
+}
+
 }  // namespace
 
 NB_MODULE(_attngen, m) {
@@ -409,4 +433,6 @@ NB_MODULE(_attngen, m) {
   });
   m.def("merge_states", &merge_states, nb::arg("o_parts"), nb::arg("lse_parts"), nb::arg("o").none(),
         nb::arg("lse").none());
+  m.def("merge_states_cuda", &merge_states_cuda, nb::arg("o_parts"), nb::arg("lse_parts"), nb::arg("o").none(),
+        nb::arg("lse").none(), nb::arg("stream"));
 }

@@ -174,3 +174,58 @@ def test_errors_name_the_array(driver, rng):
     foreign.address = 0x10  # memory the driver does not know
     with pytest.raises(attngen.InvalidArgumentError, match="k"):
         kernel(d, foreign, d, out=out, lse_out=lse)
+
+
+@pytest.mark.parametrize("layout", ["bhsd", "bshd"])
+def test_merge_states_on_device_arrays_equals_the_host_merge(driver, rng, layout):
+    """Split-KV states of the cuda kernel merged on the device: the host merge's result, and the full
+    kernel's within its tolerance; launched on the stream given; in place; bshd parts."""
+    spec = {"dtype": "bf16", "head_dim": 64, "num_heads": 4, "num_kv_heads": 2, "return_lse": True, "layout": layout}
+    bshd = layout == "bshd"
+    q_shape, kv_shape = ((1, 9, 4, 64), (1, 45, 2, 64)) if bshd else ((1, 4, 9, 64), (1, 2, 45, 64))
+    q, k, v = randn(rng, q_shape, "bf16"), randn(rng, kv_shape, "bf16"), randn(rng, kv_shape, "bf16")
+    kernel = attngen.compile(spec, backend="cuda")
+    keys = (lambda x, lo, hi: x[:, lo:hi]) if bshd else (lambda x, lo, hi: x[:, :, lo:hi])
+    parts = []
+    for lo, hi in ((0, 20), (20, 45)):
+        o = DeviceArray(driver, shape=q_shape, dtype=q.dtype)
+        lse = DeviceArray(driver, shape=(1, 4, 9), dtype=np.float32)
+        kernel(DeviceArray(driver, q), DeviceArray(driver, keys(k, lo, hi)), DeviceArray(driver, keys(v, lo, hi)),
+               out=o, lse_out=lse)
+        parts.append((o, lse))
+    want_o, want_lse = attngen.merge_states([p[0].to_host() for p in parts], [p[1].to_host() for p in parts],
+                                            layout=layout)
+    out = DeviceArray(driver, shape=q_shape, dtype=q.dtype)
+    out_lse = DeviceArray(driver, shape=(1, 4, 9), dtype=np.float32)
+    result = attngen.merge_states([p[0] for p in parts], [p[1] for p in parts], out=out, lse_out=out_lse,
+                                  layout=layout, stream=0x777)
+    assert result == (out, out_lse)
+    assert driver.last_launch().stream == 0x777
+    got = out.to_host().astype(np.float32)
+    # One f32 merge against one double merge, each rounded once to bf16: at most an ulp apart.
+    assert np.all(np.abs(got - want_o.astype(np.float32)) <= 2.0 ** -7 * np.abs(want_o.astype(np.float32)) + 1e-6)
+    np.testing.assert_allclose(out_lse.to_host(), want_lse, rtol=1e-6, atol=1e-6)
+    full = attngen.compile(spec, backend="reference")(q, k, v)
+    assert rel_err(got, full[0].astype(np.float32)) <= TOLERANCE["bf16"]
+    # In place, into the second part.
+    attngen.merge_states([p[0] for p in parts], [p[1] for p in parts], out=parts[1][0], lse_out=parts[1][1],
+                         layout=layout)
+    np.testing.assert_array_equal(parts[1][0].to_host(), out.to_host())
+
+
+def test_merge_states_on_device_arrays_errors(driver, rng):
+    o = DeviceArray(driver, randn(rng, (2, 3, 8), "f16"))
+    lse = DeviceArray(driver, randn(rng, (2, 3), "f32"))
+    with pytest.raises(attngen.InvalidArgumentError, match="out: pass out= "):
+        attngen.merge_states([o], [lse])
+    out = DeviceArray(driver, shape=(2, 3, 8), dtype=np.float16)
+    with pytest.raises(attngen.InvalidArgumentError, match="lse_out: pass lse_out= "):
+        attngen.merge_states([o], [lse], out=out)
+    with pytest.raises(attngen.InvalidArgumentError, match=r"lse_parts\[1\]: expected a CUDA array .* host memory"):
+        attngen.merge_states([o, o], [lse, lse.to_host()], out=out, lse_out=lse)
+    with pytest.raises(attngen.InvalidArgumentError, match=r"num_parts: at most 32 on a CUDA device, got 33"):
+        attngen.merge_states([o] * 33, [lse] * 33, out=out, lse_out=lse)
+    with pytest.raises(attngen.InvalidArgumentError, match="layout 'bshd' expects a rank-4 array"):
+        attngen.merge_states([o], [lse], out=out, lse_out=lse, layout="bshd")
+    with pytest.raises(attngen.InvalidArgumentError, match="stream: only a merge of device arrays takes a stream"):
+        attngen.merge_states([o.to_host()], [lse.to_host()], stream=1)

@@ -13,6 +13,8 @@
 #include "runtime/cache/kernel_cache.hpp"
 #include "runtime/core/merge_states.hpp"
 #include "runtime/core/version.hpp"
+#include "runtime/cuda/driver_library.hpp"
+#include "runtime/cuda/merge_states_cuda.hpp"
 
 namespace attngen::capi {
 
@@ -103,6 +105,29 @@ BoundArgs bind(const Kernel& k, const attngen_args* a, Memory memory = Memory::h
   } catch (const Error& e) {
     throw ApiError(ATTNGEN_ERR_INVALID_ARGUMENT, e.what());
   }
+}
+
+struct StateRefs {
+  std::vector<TensorRef> o_parts, lse_parts;
+  TensorRef o, lse;
+};
+
+StateRefs state_refs(const attngen_tensor* o_parts, const attngen_tensor* lse_parts, int32_t num_parts,
+                     const attngen_tensor* o, const attngen_tensor* lse) {
+  if (num_parts < 1)
+    throw ApiError(ATTNGEN_ERR_INVALID_ARGUMENT, "num_parts: must be >= 1, got " + std::to_string(num_parts));
+  require(o_parts, "o_parts");
+  require(lse_parts, "lse_parts");
+  require(o, "o");
+  StateRefs r;
+  for (int32_t i = 0; i < num_parts; ++i) {
+    const std::string index = "[" + std::to_string(i) + "]";
+    r.o_parts.push_back(to_ref(("o_parts" + index).c_str(), o_parts[i]));
+    r.lse_parts.push_back(to_ref(("lse_parts" + index).c_str(), lse_parts[i]));
+  }
+  r.o = to_ref("o", *o);
+  if (lse) r.lse = to_ref("lse", *lse);
+  return r;
 }
 
 }  // namespace
@@ -282,18 +307,22 @@ attngen_status attngen_call_release(attngen_call* call) {
 attngen_status attngen_merge_states(const attngen_tensor* o_parts, const attngen_tensor* lse_parts, int32_t num_parts,
                                     const attngen_tensor* o, const attngen_tensor* lse) {
   return guarded(ATTNGEN_ERR_INVALID_ARGUMENT, [&] {
-    if (num_parts < 1)
-      throw ApiError(ATTNGEN_ERR_INVALID_ARGUMENT, "num_parts: must be >= 1, got " + std::to_string(num_parts));
-    require(o_parts, "o_parts");
-    require(lse_parts, "lse_parts");
-    require(o, "o");
-    std::vector<TensorRef> o_refs, lse_refs;
-    for (int32_t i = 0; i < num_parts; ++i) {
-      const std::string index = "[" + std::to_string(i) + "]";
-      o_refs.push_back(to_ref(("o_parts" + index).c_str(), o_parts[i]));
-      lse_refs.push_back(to_ref(("lse_parts" + index).c_str(), lse_parts[i]));
-    }
-    merge_states(o_refs, lse_refs, to_ref("o", *o), lse ? to_ref("lse", *lse) : TensorRef{});
+    const StateRefs r = state_refs(o_parts, lse_parts, num_parts, o, lse);
+    merge_states(r.o_parts, r.lse_parts, r.o, r.lse);
+  });
+}
+
+attngen_status attngen_merge_states_cuda(const attngen_tensor* o_parts, const attngen_tensor* lse_parts,
+                                         int32_t num_parts, const attngen_tensor* o, const attngen_tensor* lse,
+                                         void* stream) {
+  return guarded(ATTNGEN_ERR_INTERNAL, [&] {
+    const StateRefs r = state_refs(o_parts, lse_parts, num_parts, o, lse);
+    std::string why;
+    if (!cuda::driver_library(&why)) throw ApiError(ATTNGEN_ERR_BACKEND, "cuda: " + why);
+    cuda::merge_states_cuda(r.o_parts, r.lse_parts, r.o, r.lse, stream,
+                            [](const std::string& module, const std::string& isa, const auto& build) {
+                              return process_cache().module(module, isa, build);
+                            });
   });
 }
 

@@ -211,8 +211,9 @@ std::optional<DiskEntry> DiskCache::load(const std::string& key, std::string* wh
       problem = "toolchain '" + printable(e.toolchain) + "', this library is '" + toolchain_id() + "'";
     else if (e.key != key)
       problem = "entry of key " + printable(e.key);
-    else if (cache_key(parse_spec(e.spec), e.backend, e.isa) != key)
-      problem = "its spec, backend and ISA do not hash to its key";
+    else if ((e.spec.empty() ? module_key(e.backend, e.isa) : cache_key(parse_spec(e.spec), e.backend, e.isa)) != key)
+      problem = e.spec.empty() ? "its module and ISA do not hash to its key"
+                               : "its spec, backend and ISA do not hash to its key";
     if (problem.empty()) return e;
   } catch (const std::exception& ex) {
     problem = ex.what();

@@ -23,8 +23,9 @@ struct DiskEntry {
   std::string generator;          // kGeneratorVersion
   std::string toolchain;          // toolchain_id()
   std::string backend, isa, key;  // key = cache_key(spec, backend, isa)
-  std::string spec;               // canonical JSON
-  std::vector<uint8_t> payload;   // Kernel::serialize()
+  std::string spec;               // canonical JSON; empty for a module of no spec (backend
+                                  // names the module, key = module_key(backend, isa))
+  std::vector<uint8_t> payload;   // Kernel::serialize(), or the module's bytes
 };
 
 // The compiler and target that built this binary, e.g. "gcc 12.2.0 x86_64".

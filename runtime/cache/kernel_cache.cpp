@@ -165,6 +165,48 @@ KernelCache::KernelPtr KernelCache::build(const Spec& spec, const Backend& backe
   return k;
 }
 
+std::vector<uint8_t> KernelCache::module(const std::string& module, const std::string& isa,
+                                         const std::function<std::vector<uint8_t>()>& build) {
+  const std::string key = module_key(module, isa);
+  const auto from_disk = [&](bool log_miss) -> std::optional<std::vector<uint8_t>> {
+    std::string why;
+    std::optional<DiskEntry> e = disk_->load(key, &why);
+    if (e && e->spec.empty() && !e->payload.empty()) {
+      log("cache hit (disk) module " + module + " key=" + key);
+      return std::move(e->payload);
+    }
+    if (e) disk_->remove(key);  // a kernel's entry under a module's key: never one of ours
+    if (!why.empty()) log("cache entry discarded key=" + key + ": " + why);
+    else if (log_miss) log("cache miss (disk) module " + module + " key=" + key);
+    return std::nullopt;
+  };
+  std::optional<DiskCache::KeyLock> lock;
+  if (disk_) {
+    try {
+      if (auto bytes = from_disk(true)) return std::move(*bytes);
+      lock.emplace(disk_->lock(key));
+      if (auto bytes = from_disk(false)) return std::move(*bytes);
+    } catch (const Error& e) {
+      log(std::string("disk cache unavailable: ") + e.what());
+    }
+  }
+  if (config_.disable_jit)
+    throw JitDisabledError("ATTNGEN_DISABLE_JIT=1: module " + module + " (isa " + isa + ", key " + key +
+                           ") is in no cache" +
+                           (disk_ ? " (disk cache " + disk_->dir() + ")" : std::string(" (no disk cache)")) +
+                           "; `attngen compile SPEC --backend cuda` on this machine stores it, or allow compiling");
+  std::vector<uint8_t> bytes = build();
+  if (disk_ && !bytes.empty()) {
+    try {
+      disk_->store({kGeneratorVersion, toolchain_id(), module, isa, key, "", bytes});
+      log("cache store (disk) module " + module + " key=" + key + " bytes=" + std::to_string(bytes.size()));
+    } catch (const Error& e) {
+      log(std::string("cache store (disk) failed: ") + e.what());
+    }
+  }
+  return bytes;
+}
+
 KernelCache::KernelPtr KernelCache::load_from_disk(const Spec& spec, const Backend& backend, const std::string& key,
                                                    bool log_miss) {
   std::string why;

@@ -8,6 +8,7 @@
 //   ATTNGEN_DUMP=DIR        what each compile generated, named by key (dump.hpp)
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -61,6 +62,14 @@ class KernelCache {
   // text skips parsing and hashing.
   KernelPtr get(const std::string& spec_json, const std::string& backend_name, KernelSource* source = nullptr,
                 const std::string& target = "");
+
+  // A module that belongs to no spec (the CUDA merge of partial states,
+  // runtime/cuda/merge_states_cuda.hpp), named `module` and built for `isa`:
+  // its bytes from the disk cache, else from `build`, then stored there for
+  // later processes (under the key's lock, as kernels are). Callers keep
+  // what they load in memory. ATTNGEN_DISABLE_JIT=1 forbids the build.
+  std::vector<uint8_t> module(const std::string& module, const std::string& isa,
+                              const std::function<std::vector<uint8_t>()>& build);
 
   const CacheConfig& config() const { return config_; }
   MemoryCache& memory() { return memory_; }

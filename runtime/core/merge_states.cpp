@@ -64,8 +64,8 @@ int64_t row_offset(const TensorRef& t, const int64_t* lead, int lead_rank, int64
 
 }  // namespace
 
-void merge_states(const std::vector<TensorRef>& o_parts, const std::vector<TensorRef>& lse_parts, const TensorRef& o,
-                  const TensorRef& lse) {
+MergeShape check_merge_states(const std::vector<TensorRef>& o_parts, const std::vector<TensorRef>& lse_parts,
+                              const TensorRef& o, const TensorRef& lse) {
   if (o_parts.empty()) throw Error("num_parts: must be >= 1, got 0");
   if (o_parts.size() != lse_parts.size())
     throw Error("lse_parts: expected " + std::to_string(o_parts.size()) + " tensors (one per o_parts), got " +
@@ -98,8 +98,12 @@ void merge_states(const std::vector<TensorRef>& o_parts, const std::vector<Tenso
     check_addressing("lse", lse);
   }
 
-  const int64_t rows = TensorRef::checked_numel(o.shape, lead_rank);
-  const int64_t dv = o.shape[lead_rank];
+  return MergeShape{lead_rank, TensorRef::checked_numel(o.shape, lead_rank), o.shape[lead_rank]};
+}
+
+void merge_states(const std::vector<TensorRef>& o_parts, const std::vector<TensorRef>& lse_parts, const TensorRef& o,
+                  const TensorRef& lse) {
+  const auto [lead_rank, rows, dv] = check_merge_states(o_parts, lse_parts, o, lse);
   if (rows == 0) return;
   const size_t n = o_parts.size();
   std::vector<Load> load(n);

@@ -20,4 +20,14 @@ namespace attngen {
 void merge_states(const std::vector<TensorRef>& o_parts, const std::vector<TensorRef>& lse_parts, const TensorRef& o,
                   const TensorRef& lse);
 
+// The checks of merge_states (dtypes, shapes, addressing), shared with the
+// CUDA merge (runtime/cuda/merge_states_cuda.hpp); returns the rows (the
+// product of o's leading extents) and Dv. Throws Error naming the tensor.
+struct MergeShape {
+  int lead_rank = 0;  // o.rank - 1
+  int64_t rows = 0, dv = 0;
+};
+MergeShape check_merge_states(const std::vector<TensorRef>& o_parts, const std::vector<TensorRef>& lse_parts,
+                              const TensorRef& o, const TensorRef& lse);
+
 }  // namespace attngen

@@ -1,6 +1,5 @@
 #include "runtime/cuda/cuda_kernel.hpp"
 
-#include <cstdio>
 #include <tuple>
 
 #include "attngen_cuda_templates.hpp"
@@ -13,12 +12,6 @@ namespace attngen::cuda {
 namespace {
 
 constexpr char kMagic[8] = {'A', 'G', 'C', 'U', 'B', 'I', 'N', '3'};  // 3: two cubins
-
-std::string pointer_string(const void* p) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%p", p);
-  return buf;
-}
 
 }  // namespace
 
@@ -169,13 +162,8 @@ void CudaKernel::execute(const BoundArgs& args, const RunOptions& opt) const {
       {"q", &t.q},           {"k", &t.k},         {"v", &t.v},           {"o", &t.o},
       {"lse", &t.lse},       {"q_lens", &t.q_lens}, {"kv_lens", &t.kv_lens}, {"q_doc", &t.q_doc},
       {"kv_doc", &t.kv_doc}, {"mask", &t.mask},   {"alibi_slopes", &t.alibi_slopes}, {"prefix_lens", &t.prefix_lens}};
-  for (const auto& [name, tensor] : tensors) {
-    if (!tensor->data) continue;
-    unsigned type = 0;
-    if (const CUresult r = d.PointerGetAttribute(&type, kPointerAttrMemoryType, CUdeviceptr(tensor->data)); r != 0)
-      throw ArgumentError(std::string(name) + ": " + pointer_string(tensor->data) + " is not memory the CUDA driver knows (" +
-                  result_string(r) + "); cuda kernels take device pointers (cuMemAlloc, cudaMalloc, torch cuda tensors)");
-  }
+  for (const auto& [name, tensor] : tensors)
+    if (tensor->data) check_device_pointer(name, tensor->data);
   const Loaded fn = function_in(ctx);
   AttnParams p = make_attn_params(s, args);
   const LaunchGrid grid = launch_grid(s, image_.launch, args.batch, args.sq);

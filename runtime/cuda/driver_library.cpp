@@ -2,6 +2,7 @@
 
 #include <dlfcn.h>
 
+#include <cstdio>
 #include <cstdlib>
 
 #include "runtime/core/error.hpp"
@@ -120,6 +121,17 @@ unsigned long long context_id(CUcontext ctx) {
   unsigned long long id = 0;
   if (d.CtxGetId) check(d.CtxGetId(ctx, &id), "cuCtxGetId");
   return id;
+}
+
+void check_device_pointer(const char* name, const void* p) {
+  unsigned type = 0;
+  if (const CUresult r = driver().PointerGetAttribute(&type, kPointerAttrMemoryType, CUdeviceptr(p)); r != 0) {
+    char shown[32];
+    std::snprintf(shown, sizeof shown, "%p", p);
+    throw ArgumentError(std::string(name) + ": " + shown + " is not memory the CUDA driver knows (" +
+                        result_string(r) +
+                        "); cuda kernels take device pointers (cuMemAlloc, cudaMalloc, torch cuda tensors)");
+  }
 }
 
 CUcontext ensure_context() {

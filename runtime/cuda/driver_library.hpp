@@ -84,6 +84,10 @@ const DriverLibrary& driver();
 // a reset (same handle, new context), has another. 0 where the driver lacks it.
 unsigned long long context_id(CUcontext ctx);
 
+// Throws ArgumentError when the driver does not know `p` (a host pointer
+// given for a device one), naming the tensor `name`.
+void check_device_pointer(const char* name, const void* p);
+
 // Makes a context current on the calling thread if none is: device 0's primary
 // context (what the CUDA runtime does on first use). Returns the current one.
 CUcontext ensure_context();

@@ -1,9 +1,20 @@
 // The entry points of a rendered kernel built for the host, by name, for the
 // fake driver's cuModuleGetFunction / cuLaunchKernel (tests/fake_cuda): each
-// takes cuLaunchKernel's parameter array, as one CUDA thread.
+// takes cuLaunchKernel's parameter array, as one CUDA thread. An attention
+// kernel's (AG_ENTRY and the split-KV pair beside it) or the merge of partial
+// states' (AG_MERGE_STATES_ENTRY, templates/cuda/merge_states.cu).
 #define AG_EMU_STR2(x) #x
 #define AG_EMU_STR(x) AG_EMU_STR2(x)
 
+#ifdef AG_MERGE_STATES_ENTRY
+namespace {
+void ag_emu_merge_states(void** params) { AG_MERGE_STATES_ENTRY(*static_cast<const AgMergeParams*>(params[0])); }
+}  // namespace
+
+extern "C" __attribute__((visibility("default"))) agemu::ThreadBody ag_emu_entry(const char* name) {
+  return std::strcmp(name, AG_EMU_STR(AG_MERGE_STATES_ENTRY)) == 0 ? ag_emu_merge_states : nullptr;
+}
+#else
 namespace {
 #if AG_MODULE != 2
 void ag_emu_kernel(void** params) { AG_ENTRY(*static_cast<const AttnParams*>(params[0])); }
@@ -31,6 +42,7 @@ extern "C" __attribute__((visibility("default"))) agemu::ThreadBody ag_emu_entry
 #endif
   return nullptr;
 }
+#endif
 
 extern "C" __attribute__((visibility("default"))) unsigned char* ag_emu_shared_memory(size_t* capacity) {
   *capacity = kAgEmuSharedCapacity;

@@ -9,7 +9,9 @@
 
 #include <cstdlib>
 #include <string>
+#include <vector>
 
+#include "runtime/cuda/driver_library.hpp"  // the driver's types only
 #include "tests/fake_cuda/fake_cuda.h"
 
 namespace attngen::testing {
@@ -56,6 +58,35 @@ inline FakeCudaLaunch fake_launch_before_last() {
   EXPECT_TRUE(fn && fn(&l)) << "fewer than two launches recorded";
   return l;
 }
+
+// Device memory from the fake driver, as a CUDA runtime user would have it,
+// with device 0's primary context current on this thread; freed with it.
+// (The fake's device memory is host memory: tests fill and read it directly.)
+class FakeDevice {
+ public:
+  FakeDevice() {
+    using namespace attngen::cuda;
+    CUcontext ctx = nullptr;
+    EXPECT_EQ(fake_cuda_symbol<CUresult (*)(CUcontext*, CUdevice)>("cuDevicePrimaryCtxRetain")(&ctx, 0), 0);
+    EXPECT_EQ(fake_cuda_symbol<CUresult (*)(CUcontext)>("cuCtxSetCurrent")(ctx), 0);
+  }
+  ~FakeDevice() {
+    using namespace attngen::cuda;
+    for (CUdeviceptr p : blocks_) fake_cuda_symbol<CUresult (*)(CUdeviceptr)>("cuMemFree_v2")(p);
+  }
+  FakeDevice(const FakeDevice&) = delete;
+  FakeDevice& operator=(const FakeDevice&) = delete;
+  void* alloc(size_t bytes) {
+    using namespace attngen::cuda;
+    CUdeviceptr p = 0;
+    EXPECT_EQ(fake_cuda_symbol<CUresult (*)(CUdeviceptr*, size_t)>("cuMemAlloc_v2")(&p, bytes), 0);
+    blocks_.push_back(p);
+    return reinterpret_cast<void*>(p);
+  }
+
+ private:
+  std::vector<attngen::cuda::CUdeviceptr> blocks_;
+};
 
 // Sets an environment variable for the scope, restoring the old value.
 class ScopedEnv {

@@ -171,7 +171,7 @@ std::mutex host_build_mu;
 
 // The rendered source built for the host: tests/cuda_host/device_host.hpp
 // first, ptx_host.hpp in place of the part from templates/cuda/ptx.cuh to
-// attention_common.cuh (the PTX and the rendered wgmma MMAs), entries_host.hpp
+// the next template (the PTX and the rendered wgmma MMAs), entries_host.hpp
 // last; into DIR/<hash>.so (kept: the same source and options reuse it).
 // Without AG_MODULE: one build holds every entry point, and the kernel's two
 // modules (compiled side by side) share it; each cubin still names only its
@@ -181,8 +181,9 @@ std::string build_for_host(const std::string& source, std::map<std::string, std:
                            const std::string& dir, std::string& log) {
 #if defined(FAKE_NVRTC_HOST_CXX) && defined(FAKE_NVRTC_EMULATOR_LIB)
   defines.erase("AG_MODULE");
-  const std::string from = "// ---- templates/cuda/ptx.cuh\n", to = "// ---- templates/cuda/attention_common.cuh\n";
-  const size_t a = source.find(from), b = source.find(to);
+  // To the next template: attention_common.cuh (after the rendered wgmma MMAs) or merge_states.cu.
+  const std::string from = "// ---- templates/cuda/ptx.cuh\n", to = "// ---- templates/cuda/";
+  const size_t a = source.find(from), b = a == std::string::npos ? a : source.find(to, a + from.size());
   if (a == std::string::npos || b == std::string::npos || b < a) {
     log = "fake nvrtc: the source has no templates/cuda/ptx.cuh part to replace for the host\n";
     return "";

@@ -3,6 +3,8 @@
 // Goes through the kernel cache, so a serialisable kernel lands in the disk
 // cache (ATTNGEN_CACHE_DIR) for later processes; --emit also writes the
 // entry to FILE. JIT-only backends (the reference) are reported as such.
+// A cuda kernel brings the merge of partial states for its arch along
+// (attngen_merge_states_cuda's module).
 // --backend llvm --emit FILE.o [--header FILE.h] [--target T] [--cpu C]
 // [--prefix P] writes a relocatable object and its C header instead, for a
 // host program that links it with no attngen at all (docs/aot.md).
@@ -12,6 +14,7 @@
 #include "codegen/spec/spec.hpp"
 #include "runtime/x86/x86_kernel.hpp"
 #include "runtime/cache/kernel_cache.hpp"
+#include "runtime/cuda/merge_states_cuda.hpp"
 #include "runtime/core/text.hpp"
 #include "runtime/core/version.hpp"
 #include "runtime/io/output_files.hpp"
@@ -82,6 +85,24 @@ void compile(const CompileFlags& f) {
     std::printf("disk      %s (%zu bytes)\n", disk->entry_path(kernel->key()).c_str(), image.size());
   else
     std::printf("disk      no cache directory (set ATTNGEN_CACHE_DIR)\n");
+  if (kernel->backend() == "cuda") {
+    // The merge of partial states (attngen_merge_states_cuda) for the same
+    // GPU, so that a process that may not compile finds it too.
+    std::string isa;
+    try {
+      const std::vector<uint8_t>& merge = cuda::merge_states_module(
+          cuda::parse_arch(kernel->isa()),
+          [&](const std::string& module, const std::string& isa_text, const std::function<std::vector<uint8_t>()>& build) {
+            return cache.module(module, isa_text, build);
+          },
+          &isa);
+      std::printf("states    %s, attngen_merge_states_cuda's module (%s, %zu bytes)%s\n", cuda::kMergeStatesModule,
+                  isa.c_str(), merge.size(), cache.disk() ? ", in the disk cache" : "");
+    } catch (const JitDisabledError&) {
+      std::printf("states    %s, attngen_merge_states_cuda's module: in no cache, not compiled (ATTNGEN_DISABLE_JIT=1)\n",
+                  cuda::kMergeStatesModule);
+    }
+  }
 
   if (f.emit.empty()) return;
   if (image.empty()) throw Error("--emit " + f.emit + ": not written: " + jit_only);

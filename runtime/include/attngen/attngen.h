@@ -175,6 +175,20 @@ ATTNGEN_API attngen_status attngen_call_release(attngen_call* call);
 ATTNGEN_API attngen_status attngen_merge_states(const attngen_tensor* o_parts, const attngen_tensor* lse_parts,
                                                 int32_t num_parts, const attngen_tensor* o, const attngen_tensor* lse);
 
+/* The same merge on DEVICE pointers (as attngen_kernel_run_cuda: the current
+ * context's device, else device 0's primary context made current), launched
+ * on `stream` (a CUstream; NULL: the default stream); returns without
+ * waiting. At most 32 parts a call (merge more in groups: the merge of merges
+ * is the merge). Computed in f32: within 1e-6 (relative to the largest
+ * |O_i| of the row) of the double merge, then rounded once to o's dtype. The
+ * merge kernel is compiled with NVRTC for the device on a process's first
+ * call and kept in the disk cache beside the kernels. Shapes, dtypes and
+ * pointers are checked first (ATTNGEN_ERR_INVALID_ARGUMENT naming the
+ * tensor); ATTNGEN_ERR_BACKEND when there is no CUDA driver. */
+ATTNGEN_API attngen_status attngen_merge_states_cuda(const attngen_tensor* o_parts, const attngen_tensor* lse_parts,
+                                                     int32_t num_parts, const attngen_tensor* o,
+                                                     const attngen_tensor* lse, void* stream);
+
 #ifdef __cplusplus
 }
 #endif
