@@ -65,7 +65,7 @@ void check(const std::string& name, const std::string& json, const std::vector<L
   ASSERT_EQ(built, "") << build;
   for (const Launch& l : launches) {
     const LaunchGrid g = launch_grid(spec, kernel.launch, l.batch, l.sq);
-    const int splits = kv_splits(kernel.launch, g, l.skv, 132);
+    const int splits = kv_splits(spec, kernel.launch, g, l.sq, l.skv, 132);
     const std::string cmd = exe + " " + std::to_string(l.batch) + " " + std::to_string(l.sq) + " " +
                             std::to_string(l.skv) + " " + std::to_string(g.x) + " " + std::to_string(g.y) + " " +
                             std::to_string(g.z * splits) + " " + l.layout + " " + l.q_lens + " " + l.kv_lens + " " +
@@ -109,8 +109,16 @@ TEST(CudaIndexLogic, F32TilesWithDataMasksAndAWindow) {
          {2, 33, 70, true, "bshd", "33,20", "70,1"},
          {2, 64, 70, false, "bhsd"},
          {1, 100, 7, true, "bhsd"},
-         // Split-KV, and its merge run on the host: 3 blocks, 32 key blocks in 8 shares.
-         {1, 1, 1000, true, "bhsd", "-", "-", "-", 8},
+         // The window bounds a tile's keys to 12 (one block): never split.
+         {1, 1, 1000, true, "bhsd"},
+         {2, 5, 300, true, "bshd", "5,2", "300,40"}});
+  // A window wide enough to split: split-KV, and its merge run on the host.
+  check("gqa_f32_wide",
+        R"({"dtype": "f32", "head_dim": 40, "head_dim_v": 24, "num_heads": 6, "num_kv_heads": 3, "return_lse": true,
+            "mask": [{"type": "document"}, {"type": "sliding_window", "left": 600, "right": 2, "align": "bottom_right"},
+                     {"type": "custom", "format": "bool"}, {"type": "padding"}]})",
+        // 3 blocks; 603 keys a row, at most 20 key blocks of 32 a tile, in 5 shares; Skv's 10 in 2.
+        {{1, 1, 1000, true, "bhsd", "-", "-", "-", 5},
          {2, 5, 300, true, "bshd", "5,2", "300,40", "-", 2}});
 }
 
@@ -120,7 +128,13 @@ TEST(CudaIndexLogic, OneHeadABlockWithoutGqa) {
             "mask": [{"type": "prefix_lm"}, {"type": "chunked", "chunk": 16, "align": "top_left"}]})",
         {{2, 100, 130, false, "bhsd", "-", "-", "7,60"},
          {1, 1, 5, false, "bshd", "-", "-", "0"},
-         {1, 2, 2000, false, "bhsd", "-", "-", "1", 8}});
+         {1, 2, 2000, false, "bhsd", "-", "-", "1"}});  // chunks of 16 keys: never split
+  check("mha_prefix_wide",
+        R"({"dtype": "f16", "head_dim": 64, "num_heads": 3, "return_lse": true,
+            "mask": [{"type": "prefix_lm"}, {"type": "chunked", "chunk": 1024, "align": "bottom_right"}]})",
+        // Chunks of 1024 keys: at most 18 key blocks a tile, in 4 shares (most of them empty for a
+        // row whose chunk holds few keys yet; the merge skips them).
+        {{1, 2, 2000, false, "bhsd", "-", "-", "1", 4}, {1, 2, 2000, false, "bhsd", "-", "-", "1500", 4}});
 }
 
 }  // namespace

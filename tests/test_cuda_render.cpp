@@ -152,7 +152,7 @@ TEST(CudaRender, KeysAreSplitWhereTheBlocksLeaveSmsIdle) {
   EXPECT_EQ(k.merge_entry, k.entry + "_merge");
   EXPECT_TRUE(has(k.source, "#define AG_MERGE_ENTRY " + k.merge_entry + "\n"));
   const auto splits = [&](int64_t batch, int64_t sq, int64_t skv, int sms) {
-    return kv_splits(k.launch, launch_grid(gqa, k.launch, batch, sq), skv, sms);
+    return kv_splits(gqa, k.launch, launch_grid(gqa, k.launch, batch, sq), sq, skv, sms);
   };
   // Decoding, B 1: 8 packed blocks on 132 SMs; 8192 keys are 128 key blocks.
   EXPECT_EQ(splits(1, 1, 8192, 132), 16);
@@ -164,6 +164,21 @@ TEST(CudaRender, KeysAreSplitWhereTheBlocksLeaveSmsIdle) {
   EXPECT_EQ(splits(16, 1, 8192, 132), 1);     // 128 blocks: no SM left for a second split
   EXPECT_EQ(splits(1, 1, 8192, 0), 1);        // SM count unknown
   EXPECT_EQ(split_workspace_bytes(gqa, 16, 1, 1), 4 * 16 * 32 * 129);
+
+  // A sliding window bounds a tile's keys whatever Skv: a window of 128 keys
+  // (3 blocks at most) is not split; one of 1024 keys (17 blocks) in 4 shares.
+  const auto window_splits = [](int64_t left, int64_t batch, int64_t sq, int64_t skv) {
+    const Spec s = parse_spec(R"({"dtype": "bf16", "head_dim": 128, "num_heads": 32, "num_kv_heads": 8, "mask":
+        [{"type": "sliding_window", "left": )" + std::to_string(left) + R"(, "right": 0, "align": "bottom_right"}]})");
+    const RenderedKernel r = render_attention(s, parse_arch("sm_90a"));
+    return kv_splits(s, r.launch, launch_grid(s, r.launch, batch, sq), sq, skv, 132);
+  };
+  EXPECT_EQ(window_splits(127, 1, 1, 32768), 1);
+  EXPECT_EQ(window_splits(1023, 1, 1, 32768), 4);
+  EXPECT_EQ(window_splits(1023, 1, 1, 500), 2);     // Skv bounds it first
+  EXPECT_EQ(window_splits(4095, 1, 1, 32768), 16);  // 65 blocks: the SMs bound it
+  // 3 queries packed with their 4 heads a tile: 130 keys, 4 blocks at most.
+  EXPECT_EQ(window_splits(127, 1, 3, 32768), 1);
 }
 
 TEST(CudaRender, UnsupportedSpecsSayWhy) {

@@ -165,6 +165,62 @@ TEST(Semantics, AllowedIntervalMatchesAllowsForTriples) {
   }
 }
 
+// allowed_width_bound: no row of any length has more allowed keys than the
+// bound says, for every pair of index masks; for one mask alone, some row
+// reaches it (it is tight); hand-derived values.
+TEST(Semantics, AllowedWidthBoundHoldsForEveryRowAndIsReached) {
+  const auto widest = [](const Spec& s) {
+    static const int64_t lens[] = {1, 2, 3, 5, 17, 33, 80};
+    int64_t w = 0;
+    for (int64_t sq : lens)
+      for (int64_t skv : lens)
+        for (int64_t prefix : {int64_t(0), int64_t(3), skv})
+          for (int64_t i = 0; i < sq; ++i) {
+            const KeyInterval r = allowed_interval(s, i, RowContext{sq, skv, prefix});
+            if (!r.empty()) w = std::max(w, r.hi - r.lo + 1);
+          }
+    return w;
+  };
+  const std::vector<Mask> all = index_masks();
+  int64_t bounded = 0;
+  for (size_t a = 0; a < all.size(); ++a) {
+    Spec one;
+    one.masks = {all[a]};
+    if (const std::optional<int64_t> bound = allowed_width_bound(one)) EXPECT_EQ(widest(one), *bound) << describe(all[a]);
+    for (size_t b = a; b < all.size(); ++b) {
+      Spec s;
+      s.masks = {all[a], PaddingMask{}, all[b]};
+      const std::optional<int64_t> bound = allowed_width_bound(s);
+      if (!bound) continue;
+      ++bounded;
+      ASSERT_LE(widest(s), *bound) << describe(all[a]) << " & " << describe(all[b]);
+    }
+  }
+  EXPECT_GT(bounded, 100);
+
+  const auto bound_of = [](std::vector<Mask> ms) {
+    Spec s;
+    s.masks = std::move(ms);
+    return allowed_width_bound(s);
+  };
+  EXPECT_EQ(bound_of({}), std::nullopt);
+  EXPECT_EQ(bound_of({CausalMask{Align::bottom_right}}), std::nullopt);
+  EXPECT_EQ(bound_of({PrefixLmMask{5}}), std::nullopt);
+  EXPECT_EQ(bound_of({SlidingWindowMask{3, std::nullopt, Align::top_left}}), std::nullopt);
+  EXPECT_EQ(bound_of({SlidingWindowMask{3, 1, Align::top_left}}), 5);
+  EXPECT_EQ(bound_of({SlidingWindowMask{127, 0, Align::bottom_right}}), 128);
+  EXPECT_EQ(bound_of({CausalMask{Align::bottom_right}, SlidingWindowMask{1023, std::nullopt, Align::bottom_right}}),
+            1024);
+  EXPECT_EQ(bound_of({ChunkedMask{16, Align::top_left}}), 16);
+  EXPECT_EQ(bound_of({ChunkedMask{16, Align::top_left}, SlidingWindowMask{3, 1, Align::bottom_right}}), 5);
+  // Another alignment's causal says nothing about this one's window.
+  EXPECT_EQ(bound_of({CausalMask{Align::top_left}, SlidingWindowMask{7, std::nullopt, Align::bottom_right}}),
+            std::nullopt);
+  EXPECT_EQ(bound_of({SlidingWindowMask{0, 0, Align::top_left}, CausalMask{Align::top_left},
+                      SlidingWindowMask{5, std::nullopt, Align::top_left}}),
+            1);
+}
+
 TEST(Semantics, AllowedIntervalSpotChecks) {
   // Hand-derived intervals (independent of `allows`).
   Spec s;

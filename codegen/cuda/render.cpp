@@ -18,6 +18,7 @@
 
 #include "attngen_cuda_templates.hpp"
 #include "codegen/source/spec_source.hpp"
+#include "codegen/spec/semantics.hpp"
 #include "runtime/core/error.hpp"
 
 namespace attngen::cuda {
@@ -270,10 +271,19 @@ LaunchGrid launch_grid(const Spec& s, const LaunchShape& launch, int64_t batch, 
   return grid;
 }
 
-int kv_splits(const LaunchShape& launch, const LaunchGrid& grid, int64_t skv, int sm_count) {
+int kv_splits(const Spec& spec, const LaunchShape& launch, const LaunchGrid& grid, int64_t sq, int64_t skv,
+              int sm_count) {
   const int64_t blocks = grid.x * grid.y * grid.z;
   if (sm_count <= 0 || blocks <= 0 || blocks >= sm_count || launch.block_n <= 0) return 1;
-  const int64_t key_blocks = (skv + launch.block_n - 1) / launch.block_n;
+  int64_t key_blocks = (skv + launch.block_n - 1) / launch.block_n;
+  if (const std::optional<int64_t> width = allowed_width_bound(spec)) {
+    // A tile's rows hold at most `queries` consecutive queries, whose key
+    // intervals slide by one key a query; the span may straddle a block more.
+    const int64_t rows = grid.gqa_packed ? (launch.block_m + spec.group_size() - 1) / spec.group_size() : launch.block_m;
+    const int64_t queries = std::min(sq, rows);
+    const int64_t span = std::min(skv, *width + std::max<int64_t>(queries, 1) - 1);
+    key_blocks = std::min(key_blocks, (span + launch.block_n - 1) / launch.block_n + 1);
+  }
   const int64_t splits = std::min({int64_t(sm_count) / blocks, key_blocks / kMinKeyBlocksPerSplit,
                                    int64_t(kMaxKvSplits), int64_t(65535) / grid.z});
   return splits >= 2 ? int(splits) : 1;

@@ -43,7 +43,9 @@ LaunchGrid launch_grid(const Spec& spec, const LaunchShape& launch, int64_t batc
 // Split-KV: into how many shares a launch splits each tile's key blocks
 // (1: none). Where the grid's blocks leave SMs idle (decoding: B x Hkv blocks
 // on a GPU of 132 SMs), splitting the keys fills them; each share keeps at
-// least kMinKeyBlocksPerSplit key blocks, at most kMaxKvSplits shares. The
+// least kMinKeyBlocksPerSplit key blocks, at most kMaxKvSplits shares. A
+// tile's key blocks are the Skv extent's, or fewer where the index masks
+// bound a row's keys (a sliding window, a chunk: allowed_width_bound). The
 // launch's grid z becomes B x splits, each split stores partial O and LSE
 // (f32, split_workspace_bytes) through `split_entry`, and `merge_entry` (a block of
 // kMergeThreads threads per (query, query head, batch entry): grid (Sq, Hq,
@@ -51,7 +53,8 @@ LaunchGrid launch_grid(const Spec& spec, const LaunchShape& launch, int64_t batc
 constexpr int kMaxKvSplits = 32;
 constexpr int kMinKeyBlocksPerSplit = 4;
 constexpr int kMergeThreads = 128;
-int kv_splits(const LaunchShape& launch, const LaunchGrid& grid, int64_t skv, int sm_count);
+int kv_splits(const Spec& spec, const LaunchShape& launch, const LaunchGrid& grid, int64_t sq, int64_t skv,
+              int sm_count);
 int64_t split_workspace_bytes(const Spec& spec, int splits, int64_t batch, int64_t sq);
 
 // The entry points beside the kernel named `entry` (attention_entries.cu).

@@ -12,6 +12,7 @@
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <optional>
 #include <string>
 
 #include "codegen/spec/spec.hpp"
@@ -82,6 +83,40 @@ inline KeyInterval allowed_interval(const Spec& s, int64_t i, const RowContext& 
     }
   }
   return r;
+}
+
+// An upper bound on the keys the index masks allow any one query row, for any
+// lengths (run-time q_lens, kv_lens and prefix_lens included): masks of one
+// alignment see the same aligned query ip, so those bounding a row's keys
+// from above (causal: ip; a window's right: ip + right; a chunk: ip) and
+// those from below (a window's left: ip - left; a chunk: ip - chunk + 1)
+// leave at most hi - lo + 1 keys. nullopt when no alignment's masks bound
+// both sides (no mask, causal alone, prefix_lm).
+inline std::optional<int64_t> allowed_width_bound(const Spec& s) {
+  std::optional<int64_t> bound;
+  for (Align a : {Align::top_left, Align::bottom_right}) {
+    std::optional<int64_t> lo, hi;  // offsets from ip
+    const auto below = [&lo](int64_t x) { lo = lo ? std::max(*lo, x) : x; };
+    const auto above = [&hi](int64_t x) { hi = hi ? std::min(*hi, x) : x; };
+    for (const Mask& m : s.masks) {
+      if (const auto* x = std::get_if<CausalMask>(&m)) {
+        if (x->align == a) above(0);
+      } else if (const auto* x = std::get_if<SlidingWindowMask>(&m)) {
+        if (x->align != a) continue;
+        if (x->left) below(-*x->left);
+        if (x->right) above(*x->right);
+      } else if (const auto* x = std::get_if<ChunkedMask>(&m)) {
+        if (x->align != a) continue;
+        below(1 - x->chunk);
+        above(0);
+      }
+    }
+    if (lo && hi) {
+      const int64_t width = std::max<int64_t>(0, *hi - *lo + 1);
+      bound = bound ? std::min(*bound, width) : width;
+    }
+  }
+  return bound;
 }
 
 // Additive custom masks hold finite values or -inf (docs/spec.md); +inf and

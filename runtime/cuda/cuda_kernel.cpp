@@ -170,7 +170,7 @@ void CudaKernel::execute(const BoundArgs& args, const RunOptions& opt) const {
   if (grid.x > INT32_MAX) throw Error("cuda: Sq = " + std::to_string(args.sq) + " needs more than 2^31 blocks");
   const CUstream stream = static_cast<CUstream>(opt.stream);
   int splits =
-      fn.split && d.MemAllocAsync && d.MemFreeAsync ? kv_splits(image_.launch, grid, args.skv, fn.sm_count) : 1;
+      fn.split && d.MemAllocAsync && d.MemFreeAsync ? kv_splits(s, image_.launch, grid, args.sq, args.skv, fn.sm_count) : 1;
   CUdeviceptr part = 0;  // split-KV's partial results, freed in stream order after the merge
   // Without the workspace (no memory pool on this device, out of memory) the
   // launch does not split: slower on these shapes, the same results.
