@@ -172,7 +172,8 @@ def test_jax_arrays_through_dlpack():
 @pytest.mark.parametrize("dtype", ["bf16", "f32"])
 def test_merge_states_on_torch_tensors(dtype):
     """Split-KV on the GPU: two halves of the keys, merged by attngen_merge_states_cuda on a side
-    stream (bshd parts), equal the kernel over all keys; in place into the first half."""
+    stream (bshd parts), equal the kernel over all keys; the custom op attngen::merge_states gives
+    the same; in place into the first half."""
     spec = {"dtype": dtype, "head_dim": 128, "num_heads": 8, "num_kv_heads": 2, "return_lse": True, "layout": "bshd"}
     q, k, v = randn((3, 17, 8, 128), dtype, 21), randn((3, 500, 2, 128), dtype, 22), randn((3, 500, 2, 128), dtype, 23)
     kernel = attngen.compile(spec, backend="cuda")
@@ -181,9 +182,11 @@ def test_merge_states_on_torch_tensors(dtype):
         parts = [kernel(q, k[:, lo:hi], v[:, lo:hi]) for lo, hi in ((0, 123), (123, 500))]
         o, lse = attngen.merge_states([p[0] for p in parts], [p[1] for p in parts], layout="bshd")
         full_o, full_lse = kernel(q, k, v)
+        op_o, op_lse = attngen_torch.merge_states([p[0] for p in parts], [p[1] for p in parts], layout="bshd")
         attngen.merge_states([p[0] for p in parts], [p[1] for p in parts], out=parts[0][0], lse_out=parts[0][1],
                              layout="bshd")
     side.synchronize()
+    assert torch.equal(op_o, o) and torch.equal(op_lse, lse)  # the custom op, on the same stream
     assert o.shape == q.shape and lse.shape == (3, 8, 17)
     assert close(spec, o, host(full_o)) and torch.allclose(lse, full_lse, rtol=1e-5, atol=1e-5)
     assert torch.equal(parts[0][0], o) and torch.equal(parts[0][1], lse)

@@ -89,7 +89,10 @@ def test_torch_compile_fullgraph():
         a = attngen_torch.scaled_dot_product_attention(q * 0.5, k, v, is_causal=True, enable_gqa=True)
         o, lse = attngen_torch.attention(q, k, v, SPEC_TEXT)
         b = attngen_torch.attention(q, k, v, {**SPEC, "return_lse": False})
-        return a + o + b, lse.exp()
+        halves = [attngen_torch.attention(q, k[:, :, lo:hi], v[:, :, lo:hi], {**SPEC, "mask": []})
+                  for lo, hi in ((0, 20), (20, 41))]
+        m, _ = attngen_torch.merge_states([h[0] for h in halves], [h[1] for h in halves])
+        return a + o + b + m, lse.exp()
 
     compiled = torch.compile(layer, fullgraph=True)
     got, got_lse = compiled(q, k, v)
@@ -98,3 +101,25 @@ def test_torch_compile_fullgraph():
     torch.testing.assert_close(got_lse, want_lse, rtol=1e-6, atol=0)
     a = attngen_torch.scaled_dot_product_attention(q * 0.5, k, v, is_causal=True, enable_gqa=True)
     assert_close_to_torch_sdpa(a, q * 0.5, k, v, "f32", is_causal=True, enable_gqa=True)
+
+
+def test_merge_states_op_equals_the_merge_on_numpy():
+    """attngen::merge_states: eager equals attngen.merge_states on numpy (and the kernel over all
+    keys), bshd parts, opcheck (schema, fake implementation)."""
+    q, k, v = problem(7)
+    spec = {**SPEC, "mask": []}
+    halves = [attngen_torch.attention(q, k[:, :, lo:hi], v[:, :, lo:hi], spec) for lo, hi in ((0, 13), (13, 41))]
+    o, lse = attngen_torch.merge_states([h[0] for h in halves], [h[1] for h in halves])
+    want_o, want_lse = attngen.merge_states([h[0].numpy() for h in halves], [h[1].numpy() for h in halves])
+    np.testing.assert_array_equal(o.numpy(), want_o)
+    np.testing.assert_array_equal(lse.numpy(), want_lse)
+    full_o, full_lse = attngen_torch.attention(q, k, v, spec)
+    torch.testing.assert_close(o, full_o, rtol=0, atol=2e-5)
+    bshd = attngen_torch.merge_states([h[0].transpose(1, 2) for h in halves], [h[1] for h in halves], layout="bshd")
+    assert bshd[0].shape == (2, 19, 8, 64)
+    assert torch.equal(bshd[0].transpose(1, 2), o) and torch.equal(bshd[1], lse)
+    torch.library.opcheck(torch.ops.attngen.merge_states.default,
+                          ([h[0] for h in halves], [h[1] for h in halves], "bhsd"))
+    with pytest.raises(attngen.InvalidArgumentError, match="lse_parts"):
+        attngen_torch.merge_states([halves[0][0]], [halves[0][1].double()])
+

@@ -14,7 +14,7 @@ from typing import Optional
 import torch
 
 from .._errors import InvalidArgumentError
-from .._kernel import Kernel
+from .._kernel import Kernel, merge_states as _merge_states
 
 _kernels = {}
 _kernels_lock = threading.Lock()
@@ -118,3 +118,33 @@ def attention(q, k, v, spec, *, q_lens=None, kv_lens=None, q_doc=None, kv_doc=No
     o, lse = torch.ops.attngen.attention(q, k, v, text, q_lens, kv_lens, q_doc, kv_doc, mask, alibi_slopes,
                                          prefix_lens, backend, threads)
     return (o, lse) if _returns_lse(text) else o
+
+
+@torch.library.custom_op("attngen::merge_states", mutates_args=(), device_types=("cpu", "cuda"))
+def merge_states_op(o_parts: list[torch.Tensor], lse_parts: list[torch.Tensor],
+                    layout: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """attngen.merge_states on torch tensors: on the host for CPU tensors, on the GPU for CUDA
+    tensors (launched on the current stream). Returns (O, LSE), O in o_parts[0]'s dtype."""
+    o, lse = _merge_outputs(o_parts, lse_parts)
+    _merge_states([t.detach() for t in o_parts], [t.detach() for t in lse_parts], out=o, lse_out=lse, layout=layout)
+    return o, lse
+
+
+def _merge_outputs(o_parts, lse_parts):
+    if not o_parts or not lse_parts:
+        raise InvalidArgumentError("o_parts: at least one part is needed, got none")
+    return torch.empty_like(o_parts[0], memory_format=torch.contiguous_format), \
+        lse_parts[0].new_empty(lse_parts[0].shape, dtype=torch.float32)
+
+
+@merge_states_op.register_fake
+def _merge_states_fake(o_parts, lse_parts, layout):
+    return _merge_outputs(o_parts, lse_parts)
+
+
+def merge_states(o_parts, lse_parts, *, layout="bhsd"):
+    """Merges partial states (O_i, LSE_i) of torch tensors through the custom op
+    torch.ops.attngen.merge_states: eager, or inside torch.compile(fullgraph=True). Returns
+    (O, LSE); the semantics are attngen.merge_states' (docs/python.md)."""
+    return torch.ops.attngen.merge_states(list(o_parts), list(lse_parts), layout)
+
