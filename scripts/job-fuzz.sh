@@ -8,12 +8,12 @@
 # ATTNGEN_FUZZ_SEED (default 1) fixes libFuzzer's random seed, so that a CI run
 # repeats the last one's inputs (and more on a faster machine) rather than
 # failing a landing at random; ATTNGEN_FUZZ_SEED=0 draws a new seed to explore.
-#   scripts/job-fuzz.sh [target...]     targets: spec npy cache_entry api_args
+#   scripts/job-fuzz.sh [target...]     targets: spec npy cache_entry api_args merge_states
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${ATTNGEN_FUZZ_SECONDS:-60}
 targets=("$@")
-((${#targets[@]})) || targets=(spec npy cache_entry api_args)
+((${#targets[@]})) || targets=(spec npy cache_entry api_args merge_states)
 scripts/setup.sh ci
 scripts/build-variant.sh asan "${targets[@]/#/attngen_fuzz_}"
 source scripts/sanitizer-env.sh

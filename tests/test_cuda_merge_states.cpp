@@ -235,6 +235,25 @@ TEST_F(MergeStatesCuda, LaunchesOnceOnTheCallersStreamAndCompilesOncePerProcess)
   EXPECT_EQ(fake_counters().launches, launches + 1);
 }
 
+TEST_F(MergeStatesCuda, StatesWithoutColumnsMergeTheLseAlone) {
+  // Dv 0: the O views are empty and may have no data pointer at all (the host merge's rule too).
+  const int64_t o_shape[] = {2, 3, 0}, l_shape[] = {2, 3};
+  float* l0 = static_cast<float*>(dev.alloc(6 * 4));
+  float* l1 = static_cast<float*>(dev.alloc(6 * 4));
+  float* out = static_cast<float*>(dev.alloc(6 * 4));
+  for (int i = 0; i < 6; ++i) l0[i] = float(i), l1[i] = i == 2 ? -kInf : 1.f;
+  const attngen_tensor os[2] = {attngen_tensor_contiguous(nullptr, ATTNGEN_F32, 3, o_shape),
+                                attngen_tensor_contiguous(nullptr, ATTNGEN_BF16, 3, o_shape)};
+  const attngen_tensor ls[2] = {attngen_tensor_contiguous(l0, ATTNGEN_F32, 2, l_shape),
+                                attngen_tensor_contiguous(l1, ATTNGEN_F32, 2, l_shape)};
+  const attngen_tensor lt = attngen_tensor_contiguous(out, ATTNGEN_F32, 2, l_shape);
+  ASSERT_EQ(attngen_merge_states_cuda(os, ls, 2, &os[0], &lt, nullptr), ATTNGEN_OK) << attngen_last_error();
+  for (int i = 0; i < 6; ++i) {
+    const double want = i == 2 ? 2.0 : std::log(std::exp(double(i)) + std::exp(1.0));
+    EXPECT_NEAR(out[i], want, 1e-6) << i;
+  }
+}
+
 TEST_F(MergeStatesCuda, BadArgumentsAreStatusesNamingTheTensor) {
   const int64_t o_shape[] = {2, 3, 8}, l_shape[] = {2, 3}, bad_shape[] = {2, 4, 8};
   float* o = static_cast<float*>(dev.alloc(2 * 4 * 8 * 4));

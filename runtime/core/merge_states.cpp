@@ -139,18 +139,23 @@ void merge_states(const std::vector<TensorRef>& o_parts, const std::vector<Tenso
         if (lse_row[i] == -kInf) continue;  // an empty part: its O is not read
         const double w = std::exp(lse_row[i] - m);
         sum += w;
+        // Offsets of elements that exist only: an extent-1 axis may have any
+        // stride, and an O without columns any strides and no data pointer.
+        if (dv == 0) continue;
         const TensorRef& p = o_parts[i];
-        const char* base =
-            static_cast<const char*>(p.data) + row_offset(p, o.shape, lead_rank, r) * int64_t(elem_size(p.type));
-        const int64_t step = p.stride[lead_rank] * int64_t(elem_size(p.type));
-        for (int64_t d = 0; d < dv; ++d) acc[size_t(d)] += w * load[i](base + d * step);
+        const int64_t row = row_offset(p, o.shape, lead_rank, r), es = int64_t(elem_size(p.type));
+        for (int64_t d = 0; d < dv; ++d)
+          acc[size_t(d)] += w * load[i](static_cast<const char*>(p.data) + (row + d * p.stride[lead_rank]) * es);
       }
       for (double& a : acc) a /= sum;  // sum >= 1: the part at the maximum weighs 1
       merged_lse = m + std::log(sum);
     }
-    char* out = static_cast<char*>(const_cast<void*>(o.data)) + row_offset(o, o.shape, lead_rank, r) * o_es;
-    const int64_t out_step = o.stride[lead_rank] * o_es;
-    for (int64_t d = 0; d < dv; ++d) store(out + d * out_step, acc[size_t(d)]);
+    if (dv > 0) {
+      const int64_t out_row = row_offset(o, o.shape, lead_rank, r);
+      for (int64_t d = 0; d < dv; ++d)
+        store(static_cast<char*>(const_cast<void*>(o.data)) + (out_row + d * o.stride[lead_rank]) * o_es,
+              acc[size_t(d)]);
+    }
     if (lse.present()) lse.mut<float>()[row_offset(lse, o.shape, lead_rank, r)] = float(merged_lse);
   }
 }

@@ -146,11 +146,13 @@ void merge_states_cuda(const std::vector<TensorRef>& o_parts, const std::vector<
                 std::to_string(kMergeStatesThreads / 32) + " rows, Dv up to 2^30)");
   if (shape.rows == 0) return;  // nothing to merge (an empty grid is a launch error)
   const CUcontext ctx = ensure_context();
+  // Empty views (no columns) may have no data pointer: check_merge_states
+  // refused a null one anywhere else.
   for (size_t i = 0; i < o_parts.size(); ++i) {
-    check_device_pointer(("o_parts[" + std::to_string(i) + "]").c_str(), o_parts[i].data);
+    if (o_parts[i].data) check_device_pointer(("o_parts[" + std::to_string(i) + "]").c_str(), o_parts[i].data);
     check_device_pointer(("lse_parts[" + std::to_string(i) + "]").c_str(), lse_parts[i].data);
   }
-  check_device_pointer("o", o.data);
+  if (o.data) check_device_pointer("o", o.data);
   if (lse.present()) check_device_pointer("lse", lse.data);
   const CUfunction f = merge_function(ctx, source);
 
