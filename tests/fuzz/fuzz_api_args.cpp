@@ -17,8 +17,13 @@
 
 #include "attngen/attngen.h"
 #include "tests/fuzz/fuzz_checks.hpp"
+#include "tests/fuzz/fuzz_tensors.hpp"
 
 namespace fuzz = attngen::fuzz;
+using fuzz::Bytes;
+using fuzz::dtype_code;
+using fuzz::dtype_size;
+using fuzz::set_dtype;
 
 namespace {
 
@@ -45,42 +50,6 @@ Compiled kernels[] = {
     {R"({"dtype": "f32", "head_dim": 8, "num_heads": 2, "seq_len_q": 1,
         "mask": [{"type": "custom", "format": "bool"}, {"type": "sliding_window", "left": 3, "right": 1, "align": "top_left"}]})", "auto"},
 };
-
-class Bytes {
- public:
-  Bytes(const uint8_t* p, size_t n) : p_(p), n_(n) {}
-  bool empty() const { return i_ >= n_; }
-  uint8_t u8() { return i_ < n_ ? p_[i_++] : 0; }
-  int64_t i64() {
-    uint64_t v = 0;
-    for (int k = 0; k < 8; ++k) v |= uint64_t(u8()) << (8 * k);
-    return int64_t(v);
-  }
-
- private:
-  const uint8_t* p_;
-  size_t n_, i_ = 0;
-};
-
-size_t dtype_size(int code) { return code == ATTNGEN_F32 || code == ATTNGEN_I32 ? 4 : code == 1 || code == 2 ? 2 : 1; }
-int dtype_code(const attngen_tensor& t) {
-  int c;
-  std::memcpy(&c, &t.dtype, sizeof c);
-  return c;
-}
-void set_dtype(attngen_tensor& t, int code) { std::memcpy(&t.dtype, &code, sizeof code); }
-
-// Lays out a tensor of `shape` in the arena at `*at` (contiguous), advancing `*at`.
-attngen_tensor place(size_t* at, int code, std::vector<int64_t> shape) {
-  attngen_tensor t{};
-  t.data = arena + *at;
-  set_dtype(t, code);
-  t.rank = int32_t(shape.size());
-  int64_t n = 1;
-  for (int d = t.rank - 1; d >= 0; --d) t.shape[d] = shape[size_t(d)], t.strides[d] = n, n *= shape[size_t(d)];
-  *at = (*at + size_t(n) * dtype_size(code) + 63) & ~size_t(63);
-  return t;
-}
 
 // Whether every element a checker or kernel could touch through `t` lies in
 // the arena. Descriptors the API must reject anyway (a bad rank or dtype code,
@@ -155,11 +124,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   attngen_args a{};
   attngen_tensor* slots[12] = {&a.q, &a.k, &a.v, &a.o, &a.lse, &a.q_lens, &a.kv_lens, &a.q_doc, &a.kv_doc,
                                &a.mask, &a.alibi_slopes, &a.prefix_lens};
-  a.q = place(&at, dt, shape(H, Sq, D));
-  a.k = place(&at, dt, shape(Hkv, Skv, D));
-  a.v = place(&at, dt, shape(Hkv, Skv, Dv));
-  a.o = place(&at, dt, shape(H, Sq, Dv));
-  if (s.writes_lse) a.lse = place(&at, ATTNGEN_F32, {B, H, Sq});
+  a.q = fuzz::place(arena, &at, dt, shape(H, Sq, D));
+  a.k = fuzz::place(arena, &at, dt, shape(Hkv, Skv, D));
+  a.v = fuzz::place(arena, &at, dt, shape(Hkv, Skv, Dv));
+  a.o = fuzz::place(arena, &at, dt, shape(H, Sq, Dv));
+  if (s.writes_lse) a.lse = fuzz::place(arena, &at, ATTNGEN_F32, {B, H, Sq});
   // Small values in Q, K, V: 0x3c00 is 1.0 in f16; bf16 and f32 read it as small numbers.
   for (attngen_tensor* x : {&a.q, &a.k, &a.v})
     for (size_t i = 0; i + 1 < size_t(elements(*x)) * dtype_size(dt); i += 2)
@@ -169,27 +138,27 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     for (int64_t b = 0; b < x->shape[0]; ++b) p[b] = int32_t(in.u8() % (max + 1));
   };
   if (spec.find("padding") != std::string::npos) {
-    a.kv_lens = place(&at, ATTNGEN_I32, {B});
-    a.q_lens = place(&at, ATTNGEN_I32, {B});
+    a.kv_lens = fuzz::place(arena, &at, ATTNGEN_I32, {B});
+    a.q_lens = fuzz::place(arena, &at, ATTNGEN_I32, {B});
     lengths(&a.kv_lens, Skv), lengths(&a.q_lens, Sq);
   }
   if (spec.find("document") != std::string::npos) {
-    a.q_doc = place(&at, ATTNGEN_I32, {B, Sq});
-    a.kv_doc = place(&at, ATTNGEN_I32, {B, Skv});
+    a.q_doc = fuzz::place(arena, &at, ATTNGEN_I32, {B, Sq});
+    a.kv_doc = fuzz::place(arena, &at, ATTNGEN_I32, {B, Skv});
     for (attngen_tensor* x : {&a.q_doc, &a.kv_doc})
       for (int64_t i = 0; i < elements(*x); ++i) static_cast<int32_t*>(const_cast<void*>(x->data))[i] = i / 7;
   }
   if (spec.find("prefix_lm") != std::string::npos) {
-    a.prefix_lens = place(&at, ATTNGEN_I32, {B});
+    a.prefix_lens = fuzz::place(arena, &at, ATTNGEN_I32, {B});
     lengths(&a.prefix_lens, Skv);
   }
-  if (spec.find("additive") != std::string::npos) a.mask = place(&at, ATTNGEN_F32, {B, H, Sq, Skv});
+  if (spec.find("additive") != std::string::npos) a.mask = fuzz::place(arena, &at, ATTNGEN_F32, {B, H, Sq, Skv});
   if (spec.find("bool") != std::string::npos) {
-    a.mask = place(&at, ATTNGEN_BOOL, {Sq, Skv});
+    a.mask = fuzz::place(arena, &at, ATTNGEN_BOOL, {Sq, Skv});
     std::memset(const_cast<void*>(a.mask.data), 1, size_t(Sq * Skv));
   }
   if (spec.find("alibi") != std::string::npos) {
-    a.alibi_slopes = place(&at, ATTNGEN_F32, {H});
+    a.alibi_slopes = fuzz::place(arena, &at, ATTNGEN_F32, {H});
     for (int64_t h = 0; h < H; ++h) static_cast<float*>(const_cast<void*>(a.alibi_slopes.data))[h] = 0.5f;
   }
 

@@ -16,49 +16,19 @@
 
 #include "attngen/attngen.h"
 #include "tests/fuzz/fuzz_checks.hpp"
+#include "tests/fuzz/fuzz_tensors.hpp"
 
 namespace fuzz = attngen::fuzz;
+using fuzz::Bytes;
+using fuzz::dtype_code;
+using fuzz::dtype_size;
+using fuzz::set_dtype;
 
 namespace {
 
 constexpr size_t kArena = size_t(1) << 20;
 alignas(64) uint8_t arena[kArena];
 uint8_t before[kArena];
-
-class Bytes {
- public:
-  Bytes(const uint8_t* p, size_t n) : p_(p), n_(n) {}
-  bool empty() const { return i_ >= n_; }
-  uint8_t u8() { return i_ < n_ ? p_[i_++] : 0; }
-  int64_t i64() {
-    uint64_t v = 0;
-    for (int k = 0; k < 8; ++k) v |= uint64_t(u8()) << (8 * k);
-    return int64_t(v);
-  }
-
- private:
-  const uint8_t* p_;
-  size_t n_, i_ = 0;
-};
-
-int dtype_code(const attngen_tensor& t) {
-  int c;
-  std::memcpy(&c, &t.dtype, sizeof c);
-  return c;
-}
-void set_dtype(attngen_tensor& t, int code) { std::memcpy(&t.dtype, &code, sizeof code); }
-size_t dtype_size(int code) { return code == ATTNGEN_F32 || code == ATTNGEN_I32 ? 4 : code == 1 || code == 2 ? 2 : 1; }
-
-attngen_tensor place(size_t* at, int code, const std::vector<int64_t>& shape) {
-  attngen_tensor t{};
-  t.data = arena + *at;
-  set_dtype(t, code);
-  t.rank = int32_t(shape.size());
-  int64_t n = 1;
-  for (int d = t.rank - 1; d >= 0; --d) t.shape[d] = shape[size_t(d)], t.strides[d] = n, n *= shape[size_t(d)];
-  *at = (*at + size_t(n) * dtype_size(code) + 63) & ~size_t(63);
-  return t;
-}
 
 // The elements of a view as arena byte offsets, when it is inside the arena
 // and has at most `limit` elements; false otherwise. A descriptor the call
@@ -106,10 +76,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   size_t at = 0;
   std::vector<attngen_tensor> o_parts, lse_parts;
   for (int i = 0; i < n; ++i) {
-    o_parts.push_back(place(&at, kFloat[in.u8() % 3], shape));
-    lse_parts.push_back(place(&at, ATTNGEN_F32, lead));
+    o_parts.push_back(fuzz::place(arena, &at, kFloat[in.u8() % 3], shape));
+    lse_parts.push_back(fuzz::place(arena, &at, ATTNGEN_F32, lead));
   }
-  attngen_tensor o = place(&at, kFloat[in.u8() % 3], shape), lse = place(&at, ATTNGEN_F32, lead);
+  attngen_tensor o = fuzz::place(arena, &at, kFloat[in.u8() % 3], shape);
+  attngen_tensor lse = fuzz::place(arena, &at, ATTNGEN_F32, lead);
   bool with_lse = in.u8() % 4 != 0;
   // Values: O small (0x3c00: 1.0 in f16, small in bf16 and f32), LSEs from a list with the specials.
   for (size_t i = 0; i + 1 < at; i += 2) std::memcpy(arena + i, "\x00\x3c", 2);
