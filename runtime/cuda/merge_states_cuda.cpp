@@ -139,11 +139,11 @@ void merge_states_cuda(const std::vector<TensorRef>& o_parts, const std::vector<
   }
   if (o_parts.size() > AG_MERGE_MAX_PARTS)
     throw ArgumentError("num_parts: at most " + std::to_string(AG_MERGE_MAX_PARTS) + " on a CUDA device, got " +
-                std::to_string(o_parts.size()) + " (merge them in groups: the merge of merges is the merge)");
+                        std::to_string(o_parts.size()) + " (merge them in groups: the merge of merges is the merge)");
   const int64_t blocks = (shape.rows + kMergeStatesThreads / 32 - 1) / (kMergeStatesThreads / 32);
   if (shape.dv > (int64_t(1) << 30) || blocks > INT32_MAX)
     throw ArgumentError("o: shape " + shape_string(o) + " is past what one launch merges (2^31 blocks of " +
-                std::to_string(kMergeStatesThreads / 32) + " rows, Dv up to 2^30)");
+                        std::to_string(kMergeStatesThreads / 32) + " rows, Dv up to 2^30)");
   if (shape.rows == 0) return;  // nothing to merge (an empty grid is a launch error)
   const CUcontext ctx = ensure_context();
   // Empty views (no columns) may have no data pointer: check_merge_states
