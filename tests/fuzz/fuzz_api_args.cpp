@@ -23,7 +23,6 @@ namespace fuzz = attngen::fuzz;
 using fuzz::Bytes;
 using fuzz::dtype_code;
 using fuzz::dtype_size;
-using fuzz::set_dtype;
 
 namespace {
 
@@ -166,16 +165,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   while (!in.empty()) {
     const uint8_t op = in.u8();
     attngen_tensor& x = *slots[in.u8() % 12];
-    const int d = op >> 4 & 3;
+    if (fuzz::edit_descriptor(x, op, in, arena, kArena)) continue;
     switch (op % 12) {
-      case 0: x.data = nullptr; break;
-      case 1: x.data = arena + uint64_t(in.i64()) % kArena; break;
-      case 2: set_dtype(x, int(int8_t(in.u8()))); break;
-      case 3: x.rank = int32_t(int8_t(in.u8())); break;
-      case 4: x.shape[d] = int8_t(in.u8()); break;
-      case 5: x.shape[d] = in.i64(); break;
-      case 6: x.strides[d] = int8_t(in.u8()); break;
-      case 7: x.strides[d] = in.i64(); break;
       case 8: x = attngen_tensor{}; break;
       case 9: {  // a byte of the arena: lengths, document ids, mask values
         const uint64_t off = uint64_t(in.i64()) % kArena;
@@ -188,7 +179,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         std::memcpy(arena + off, &v[in.u8() % 4], 4);
         break;
       }
-      case 11: x.shape[d] = int64_t(1) << (in.u8() % 63); break;
+      case 11: x.shape[op >> 4 & 3] = int64_t(1) << (in.u8() % 63); break;
     }
   }
 

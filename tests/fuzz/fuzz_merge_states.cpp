@@ -22,7 +22,6 @@ namespace fuzz = attngen::fuzz;
 using fuzz::Bytes;
 using fuzz::dtype_code;
 using fuzz::dtype_size;
-using fuzz::set_dtype;
 
 namespace {
 
@@ -104,20 +103,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const uint8_t op = in.u8();
     const uint8_t which = in.u8();
     attngen_tensor& x = slot(which % slots);
-    const int d = op >> 4 & 3;
+    if (fuzz::edit_descriptor(x, op, in, arena, kArena)) continue;
     switch (op % 12) {
-      case 0: x.data = nullptr; break;
-      case 1: x.data = arena + uint64_t(in.i64()) % kArena; break;
-      case 2: set_dtype(x, int(int8_t(in.u8()))); break;
-      case 3: x.rank = int32_t(int8_t(in.u8())); break;
-      case 4: x.shape[d] = int8_t(in.u8()); break;
-      case 5: x.shape[d] = in.i64(); break;
-      case 6: x.strides[d] = int8_t(in.u8()); break;
-      case 7: x.strides[d] = in.i64(); break;
       case 8: o = o_parts[which % size_t(n)], lse = lse_parts[which % size_t(n)]; break;  // in place
       case 9: with_lse = !with_lse; break;
       case 10: parts = int(int8_t(in.u8())); break;  // num_parts past the arrays is not fuzzed: see below
-      case 11: x.shape[d] = int64_t(1) << (in.u8() % 63); break;
+      case 11: x.shape[op >> 4 & 3] = int64_t(1) << (in.u8() % 63); break;
     }
   }
   parts = std::min(parts, n);  // the API cannot know an array's length; a caller's wrong count is not ours

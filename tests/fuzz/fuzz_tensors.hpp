@@ -52,4 +52,22 @@ inline attngen_tensor place(uint8_t* arena, size_t* at, int code, const std::vec
   return t;
 }
 
+// The descriptor edits both API targets fuzz: for op % 12 in 0-7, edits x
+// (the operand read from `in`; op >> 4 picks the axis) and returns true;
+// other ops are the target's own. Pointers stay inside [arena, arena + bytes).
+inline bool edit_descriptor(attngen_tensor& x, uint8_t op, Bytes& in, uint8_t* arena, size_t bytes) {
+  const int d = op >> 4 & 3;
+  switch (op % 12) {
+    case 0: x.data = nullptr; return true;
+    case 1: x.data = arena + uint64_t(in.i64()) % bytes; return true;
+    case 2: set_dtype(x, int(int8_t(in.u8()))); return true;
+    case 3: x.rank = int32_t(int8_t(in.u8())); return true;
+    case 4: x.shape[d] = int8_t(in.u8()); return true;
+    case 5: x.shape[d] = in.i64(); return true;
+    case 6: x.strides[d] = int8_t(in.u8()); return true;
+    case 7: x.strides[d] = in.i64(); return true;
+  }
+  return false;
+}
+
 }  // namespace attngen::fuzz
