@@ -38,6 +38,22 @@ def _shape(name, x, rank):
     return shape
 
 
+def _json_scalar(x):
+    """json.dumps' fallback: numpy scalars (a window computed with numpy) as Python numbers."""
+    if isinstance(x, np.generic) and x.dtype.kind in "biuf":
+        return x.item()
+    raise TypeError(f"{type(x).__name__} {x!r} is not a JSON value")
+
+
+def _spec_text(spec):
+    if isinstance(spec, str):
+        return spec
+    try:
+        return json.dumps(spec, default=_json_scalar)
+    except (TypeError, ValueError) as e:  # ValueError: a circular reference
+        raise InvalidArgumentError(f"spec: expected JSON text or a dict of JSON values (docs/spec.md): {e}") from e
+
+
 class Kernel:
     """A compiled kernel (attngen.compile). Call it on q, k, v; immutable, usable from any thread."""
 
@@ -45,7 +61,7 @@ class Kernel:
                  "dtype", "layout", "num_heads", "num_kv_heads", "head_dim", "head_dim_v", "writes_lse")
 
     def __init__(self, spec, backend="auto", threads=None, arch=None):
-        text = spec if isinstance(spec, str) else json.dumps(spec)
+        text = _spec_text(spec)
         if arch is not None and (backend != "cuda" or not isinstance(arch, str)):
             raise InvalidArgumentError(f"arch: expected None, or a string such as 'sm_90a' with backend='cuda', "
                                        f"got {arch!r} with backend={backend!r}")
@@ -165,9 +181,17 @@ def attention(q, k, v, *, mask=(), score_mod=(), layout="bhsd", scale=None, retu
     qs, ks, vs = _shape("q", q, 4), _shape("k", k, 4), _shape("v", v, 4)
     if backend in (None, "auto") and _device.is_device_array(q):
         backend = "cuda"
-    key = (str(getattr(q, "dtype", None)), layout, qs[head_axis], ks[head_axis], qs[3], vs[3], repr(mask),
-           repr(score_mod), scale, return_lse, backend, threads)
-    kernel = _cache.get(key)
+    # Masks and score mods by content (JSON, keys sorted), never by repr(),
+    # which a dict subclass may make say anything; what is not JSON is not
+    # cached (building its spec says why).
+    try:
+        mods = json.dumps([mask or (), score_mod or ()], sort_keys=True, default=_json_scalar)
+        key = (str(getattr(q, "dtype", None)), layout, qs[head_axis], ks[head_axis], qs[3], vs[3], mods, scale,
+               return_lse, backend, threads)
+        hash(key)
+    except (TypeError, ValueError):
+        key = None
+    kernel = _cache.get(key) if key is not None else None
     if kernel is None:
         if layout not in ("bhsd", "bshd"):
             raise InvalidArgumentError(f"layout: expected 'bhsd' or 'bshd', got {layout!r}")
@@ -177,8 +201,9 @@ def attention(q, k, v, *, mask=(), score_mod=(), layout="bhsd", scale=None, retu
         if scale is not None:
             spec["scale"] = float(scale)
         kernel = Kernel(spec, backend, threads)
-        with _cache_lock:
-            _cache[key] = kernel
+        if key is not None:
+            with _cache_lock:
+                _cache[key] = kernel
     custom = tensors.pop("mask_tensor", None)
     unknown = set(tensors) - {"q_lens", "kv_lens", "q_doc", "kv_doc", "alibi_slopes", "prefix_lens", "stream"}
     if unknown:

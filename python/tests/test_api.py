@@ -236,3 +236,32 @@ def test_one_call_form_builds_and_caches_the_spec(rng):
         attngen.attention(q, k, v, layout="sbhd")
     with pytest.raises(attngen.InvalidArgumentError, match=r"^kvlens: unknown argument"):
         attngen.attention(q, k, v, kvlens=np.array([1, 2], np.int32))
+
+
+def test_one_call_form_keys_masks_by_content(rng):
+    """Two masks whose repr() is the same are two kernels; numpy scalars are numbers; what is not
+    JSON is named."""
+    class Quiet(dict):
+        def __repr__(self):
+            return "Quiet()"
+
+    attngen.clear_cache()
+    q, k, v = problem(rng)
+
+    def window(left):
+        return {"type": "sliding_window", "left": left, "right": 0, "align": "bottom_right"}
+
+    for left in (2, 9):
+        o = attngen.attention(q, k, v, mask=[Quiet(window(left))])
+        spec = {"dtype": "f32", "num_heads": 4, "num_kv_heads": 2, "head_dim": 32, "mask": [window(left)]}
+        np.testing.assert_array_equal(o, attngen.compile(spec)(q, k, v))
+    np.testing.assert_array_equal(attngen.attention(q, k, v, mask=[window(np.int64(9))]),
+                                  attngen.attention(q, k, v, mask=[window(9)]))
+    # Keys in another order: the same spec, the same kernel.
+    from attngen import _kernel
+    n = len(_kernel._cache)
+    attngen.attention(q, k, v, mask=[dict(reversed(list(window(9).items())))])
+    assert len(_kernel._cache) == n
+    with pytest.raises(attngen.InvalidArgumentError, match=r"^spec: expected JSON text or a dict of JSON values "
+                                                           r"\(docs/spec.md\): object .* is not a JSON value"):
+        attngen.attention(q, k, v, mask=[{"type": "padding", "x": object()}])
