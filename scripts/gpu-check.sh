@@ -26,6 +26,9 @@
 #   spills, and 128x32w4, mma.sync warps of 32 rows), each swept on its own (bf16 cases but D 256, GPU_SCHEDULE_SWEEP_SECONDS)
 #   after the default; those with no failing case are timed beside it in the
 #   bench (a kernel that faults would end the bench's process); "" for none.
+#   GPU_CHECK_DECODE_SCHEDULES: the same for the decoding tiles (key-split
+#   warps, MxNkW), swept on the GQA variants (bf16, D 128: packed decoding
+#   steps, split-KV; about 10 s) and timed in the bench's decoding rows only.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 # Logs are written under $OUT as they are made, so that a call stopped at its
@@ -35,6 +38,7 @@ out=${OUT:+$OUT/}gpu-check-logs
 rm -rf "$out" && mkdir -p "$out"
 steps=${GPU_CHECK_STEPS:-sweep bench python}
 schedules=${GPU_CHECK_SCHEDULES-128x128wsp,128x128ws,128x64wgp,128x64ws}
+decode_schedules=${GPU_CHECK_DECODE_SCHEDULES-16x32k4,16x64k2}
 third_party=${ATTNGEN_THIRD_PARTY_INCLUDE:-$PWD/.third_party}
 start=$SECONDS
 stamp() { echo "=== $1 ($((SECONDS - start)) s)"; }
@@ -87,24 +91,35 @@ if [[ " $steps " == *" sweep "* ]]; then
   python3 scripts/gpu_sweep.py "$cli" --jobs 16 --deadline "${GPU_SWEEP_SECONDS:-120}" ${GPU_SWEEP_ARGS:-} 2>&1 |
     tee "$out/sweep.log"
   [ "${PIPESTATUS[0]}" = 0 ] || rc=1
-  passed=""
-  for tile in ${schedules//,/ }; do
-    stamp "sweep ATTNGEN_CUDA_TILE=$tile"
-    # Head dim 256 is not what these shapes are for (128x128wgp does not fit it).
-    # A schedule that fails (or hangs) once is not benched: no case starts after that.
-    ATTNGEN_CUDA_TILE=$tile python3 scripts/gpu_sweep.py "$cli" --jobs 16 --only .bf16. --skip .d256. \
-      --deadline "${GPU_SCHEDULE_SWEEP_SECONDS:-25}" --fail-fast --case-timeout 40 ${GPU_SWEEP_ARGS:-} \
-      >"$out/sweep-$tile.log" 2>&1
-    sed "s/^/[$tile] /" "$out/sweep-$tile.log" | tail -25 | tee -a "$out/sweep.log"
-    # Stopped by the deadline is expected here; a failing case is not.
-    if grep -q '^FAIL' "$out/sweep-$tile.log" || ! grep -Eq ': [1-9][0-9]* of [0-9]+ cases passed' "$out/sweep-$tile.log"; then
-      rc=1
-      echo "[$tile] not benched: it failed cases (or passed none)"
-    else
-      passed=$passed${passed:+,}$tile
-    fi
-  done
+  # A schedule that fails (or hangs) once is not benched: no case starts after
+  # that. Stopped by the deadline is expected here; a failing case is not.
+  # Prints the schedules that passed.
+  sweep_schedules() {
+    local tile passed="" only=$1 skip=$2 what=$3
+    shift 3
+    for tile in "$@"; do
+      stamp "sweep ATTNGEN_CUDA_TILE=$tile$what" >&2
+      ATTNGEN_CUDA_TILE=$tile python3 scripts/gpu_sweep.py "$cli" --jobs 16 --only "$only" ${skip:+--skip "$skip"} \
+        --deadline "${GPU_SCHEDULE_SWEEP_SECONDS:-25}" --fail-fast --case-timeout 40 ${GPU_SWEEP_ARGS:-} \
+        >"$out/sweep-$tile.log" 2>&1
+      sed "s/^/[$tile] /" "$out/sweep-$tile.log" | tail -25 | tee -a "$out/sweep.log" >&2
+      if grep -q '^FAIL' "$out/sweep-$tile.log" ||
+        ! grep -Eq ': [1-9][0-9]* of [0-9]+ cases passed' "$out/sweep-$tile.log"; then
+        echo "[$tile] not benched: it failed cases (or passed none)" >&2
+      else
+        passed=$passed${passed:+,}$tile
+      fi
+    done
+    echo "$passed"
+  }
+  # Head dim 256 is not what the wgmma shapes are for (128x128wgp does not fit it).
+  passed=$(sweep_schedules .bf16. .d256. "" ${schedules//,/ })
+  [ "$passed" = "$schedules" ] || rc=1
   schedules=$passed
+  # The decoding tiles on the GQA variants: packed decoding steps, split-KV.
+  passed=$(sweep_schedules .bf16.d128.dv128.gqa4. "" " (decoding)" ${decode_schedules//,/ })
+  [ "$passed" = "$decode_schedules" ] || rc=1
+  decode_schedules=$passed
   # One kernel's dump (source, PTX, ptxas report) for the record.
   ATTNGEN_DUMP="$out/dump" $cli compile specs/examples/bitnet_causal_bf16.json --backend cuda >/dev/null 2>&1 || true
   for tile in 128x128wsp 128x64wgp; do
@@ -122,7 +137,8 @@ if [[ " $steps " == *" bench "* ]]; then
   stamp "bench"
   quick=--quick
   [ "${GPU_CHECK_QUICK:-1}" = 0 ] && quick=
-  PYTHONUNBUFFERED=1 python3 bench/cuda/sdpa_peers.py --lib "$lib" $quick --schedules "$schedules" 2>&1 |
+  PYTHONUNBUFFERED=1 python3 bench/cuda/sdpa_peers.py --lib "$lib" $quick --schedules "$schedules" \
+    --decode-schedules "$decode_schedules" 2>&1 |
     tee "$out/bench.log"
   [ "${PIPESTATUS[0]}" = 0 ] || rc=1
 fi

@@ -114,9 +114,12 @@ TEST(CudaRender, TilesFollowDtypeAndHeadDims) {
   EXPECT_EQ(f32.launch.threads, 128);
   EXPECT_EQ(f32.launch.block_m, 32);
   EXPECT_TRUE(has(f32.description, "f32 CUDA-core FMA"));
-  // ptxas is asked for the blocks per SM that shared memory allows, at most 4.
+  // ptxas is asked for the blocks per SM that the arch's shared memory
+  // allows, at most 4: at D 256, two on sm_90a (227 KiB), one on sm_80 (163).
   EXPECT_TRUE(has(f32.source, "#define AG_MIN_BLOCKS 4\n"));
-  EXPECT_TRUE(has(render(R"({"dtype": "f32", "head_dim": 256, "num_heads": 2})").source, "#define AG_MIN_BLOCKS 2\n"));
+  const char* f32_d256 = R"({"dtype": "f32", "head_dim": 256, "num_heads": 2})";
+  EXPECT_TRUE(has(render(f32_d256, "sm_90a").source, "#define AG_MIN_BLOCKS 2\n"));
+  EXPECT_TRUE(has(render(f32_d256).source, "#define AG_MIN_BLOCKS 1\n"));
   // The scale as an exact float literal.
   EXPECT_TRUE(has(f32.source, "#define AG_SCALE 0x1p-3f\n"));
 }
@@ -216,10 +219,13 @@ TEST(CudaRender, TileOverrideIsInTheTagAndTheLaunch) {
   const std::string expected =
       "ATTNGEN_CUDA_TILE: expected 64x32, 64x64, 128x32 or 128x64 (query rows x keys per block), optionally with wW "
       "for W warps of 16 or 32 rows each (128x64w4), or MxNwg for sm_90a's warpgroup MMA (M 64, 128 or 192, N 64 or "
-      "128: 128x128wg; MxNwgp pipelined; 128xNws warp-specialised; 128xNwsp ping-pong), got '";
+      "128: 128x128wg; MxNwgp pipelined; 128xNws warp-specialised; 128xNwsp ping-pong), or MxNkW for decoding, W "
+      "warps splitting the keys of M rows they all own (M 16 or 32, N 32 or 64, W 2, 4 or 8: 16x32k4), got '";
   for (const char* bad : {"96x\x01", "128x64w3", "128x64w", "128x64x4", "64x64w4x", "w4", "128x32wg", "256x64wg",
                           "128x128", "128x128w8", "128x128wgg", "x64wg", "1280x64", "128x064wg4", "128x64wp",
-                          "128x64wgpp", "192x128ws", "64x64ws", "128x32ws", "128x64wss", "128x64wsg", "128x64wspp", "128x64wps", "192x64wsp"}) {
+                          "128x64wgpp", "192x128ws", "64x64ws", "128x32ws", "128x64wss", "128x64wsg", "128x64wspp", "128x64wps", "192x64wsp",
+                          "16x32k3", "64x32k4", "16x16k4", "16x128k2", "16x32k", "16x32k4x", "16x32k04", "16x32kw4",
+                          "16x32wk4", "k4", "16x32"}) {
     ::setenv("ATTNGEN_CUDA_TILE", bad, 1);
     std::string shown = bad;
     for (char& c : shown)
@@ -305,13 +311,77 @@ TEST(CudaRender, WgmmaScheduleRendersWarpgroupMmas) {
   if (old) ::setenv("ATTNGEN_CUDA_TILE", saved.c_str(), 1);
 }
 
+// Decoding tiles (MxNkW): every warp owns the tile's rows, the warps split
+// each step's keys (a block of N each) and merge their states at the end.
+TEST(CudaRender, KeySplitScheduleSharesRowsAndSplitsKeys) {
+  const char* old = std::getenv("ATTNGEN_CUDA_TILE");
+  const std::string saved = old ? old : "";
+  ::setenv("ATTNGEN_CUDA_TILE", "16x32k4", 1);
+  EXPECT_EQ(schedule_tag(), "/tile-16x32k4");
+  const Spec spec = parse_spec(R"({"dtype": "bf16", "head_dim": 128, "num_heads": 32, "num_kv_heads": 8})");
+  const RenderedKernel r = render_attention(spec, parse_arch("sm_90a"));
+  EXPECT_EQ(r.launch.block_m, 16);
+  EXPECT_EQ(r.launch.block_n, 32);
+  EXPECT_EQ(r.launch.threads, 128);
+  // Q, then K and V of 4 blocks of 32 keys (rows padded by 8 elements).
+  EXPECT_EQ(r.launch.smem_bytes, 2 * (16 * 136 + 4 * 32 * (136 + 136)));
+  EXPECT_TRUE(has(r.source, "#define AG_KEY_WARPS 4\n"));
+  EXPECT_TRUE(has(r.source, "#define AG_WARP_M_TILES 1\n"));
+  EXPECT_TRUE(has(r.source, "#define AG_MIN_BLOCKS 2\n"));
+  EXPECT_TRUE(has(r.source, "// ---- templates/cuda/mma_tiles.cuh\n"));
+  EXPECT_TRUE(has(r.source, "// ---- templates/cuda/attention_fwd_decode.cu\n"));
+  EXPECT_FALSE(has(r.source, "// ---- templates/cuda/attention_fwd_mma.cu"));
+  EXPECT_TRUE(has(r.description, "bf16 mma.sync m16n8k16, 16x32 tiles, 4 warps splitting the keys (128 a step)"))
+      << r.description;
+  // A decoding step of GQA 4 packs the group's heads into the 16 rows.
+  EXPECT_TRUE(launch_grid(spec, r.launch, 1, 1).gqa_packed);
+  EXPECT_EQ(launch_grid(spec, r.launch, 1, 1).x, 1);
+  // Two row blocks a warp; the merge's buffer (f32 O rows of each warp) can
+  // outgrow K and V where Dv is the larger head dim.
+  ::setenv("ATTNGEN_CUDA_TILE", "32x32k4", 1);
+  const RenderedKernel wide =
+      render_attention(parse_spec(R"({"dtype": "f16", "head_dim": 64, "head_dim_v": 128, "num_heads": 2})"),
+                       parse_arch("sm_80"));
+  EXPECT_TRUE(has(wide.source, "#define AG_WARP_M_TILES 2\n"));
+  EXPECT_EQ(wide.launch.smem_bytes, 2 * 32 * 72 + 4 * 4 * 32 * (2 + 128 + 8));
+  // Shared memory past what a block of the arch may have is refused by name.
+  ::setenv("ATTNGEN_CUDA_TILE", "16x32k4", 1);
+  const Spec d256 = parse_spec(R"({"dtype": "bf16", "head_dim": 256, "num_heads": 2})");
+  EXPECT_TRUE(has(render_attention(d256, parse_arch("sm_80")).source, "#define AG_MIN_BLOCKS 1\n"));
+  EXPECT_EQ(error_of([&] { render_attention(d256, parse_arch("sm_86")); }),
+            "ATTNGEN_CUDA_TILE=16x32k4: needs 143616 B of shared memory for head dims 256/256, more than the 101376 B "
+            "a block can have on sm_86");
+  // f32 keeps its CUDA-core kernel.
+  EXPECT_TRUE(has(render(R"({"dtype": "f32", "head_dim": 64, "num_heads": 2})").description, "f32 CUDA-core FMA"));
+  ::unsetenv("ATTNGEN_CUDA_TILE");
+  if (old) ::setenv("ATTNGEN_CUDA_TILE", saved.c_str(), 1);
+}
+
+// f32 at head dim 256: 32-key blocks need 102912 B of shared memory, more
+// than a block of sm_86 or sm_89 may have (99 KiB): 16-key blocks there.
+TEST(CudaRender, F32TileFitsTheArchsSharedMemory) {
+  const Spec d256 = parse_spec(R"({"dtype": "f32", "head_dim": 256, "num_heads": 2})");
+  const RenderedKernel a100 = render_attention(d256, parse_arch("sm_80"));
+  EXPECT_EQ(a100.launch.block_n, 32);
+  EXPECT_EQ(a100.launch.smem_bytes, 4 * (32 * 257 * 3 + 32 * 33));
+  for (const char* arch : {"sm_86", "sm_89"}) {
+    const RenderedKernel r = render_attention(d256, parse_arch(arch));
+    EXPECT_EQ(r.launch.block_n, 16) << arch;
+    EXPECT_EQ(r.launch.smem_bytes, 4 * (32 * 257 + 16 * 257 * 2 + 32 * 17)) << arch;
+    EXPECT_TRUE(has(r.source, "#define AG_BLOCK_N 16\n")) << arch;
+  }
+  EXPECT_EQ(render_attention(parse_spec(R"({"dtype": "f32", "head_dim": 128, "num_heads": 2})"), parse_arch("sm_89"))
+                .launch.block_n,
+            32);
+}
+
 // Every inline PTX statement lies between the ptx.cuh header and
 // attention_common.cuh's (ptx.cuh, then the rendered wgmma MMAs): the part the
 // block emulator replaces (tests/cuda_host/README.md), for every compute path.
 TEST(CudaRender, InlinePtxIsOnlyInThePtxPart) {
   const char* old = std::getenv("ATTNGEN_CUDA_TILE");
   const std::string saved = old ? old : "";
-  for (const char* tile : {"", "128x64wgp", "128x128ws", "128x64wsp"})
+  for (const char* tile : {"", "128x64wgp", "128x128ws", "128x64wsp", "16x32k4"})
     for (const char* dtype : {"f32", "bf16"}) {
       if (*tile) ::setenv("ATTNGEN_CUDA_TILE", tile, 1);
       else ::unsetenv("ATTNGEN_CUDA_TILE");
@@ -324,7 +394,9 @@ TEST(CudaRender, InlinePtxIsOnlyInThePtxPart) {
       const std::string ptx = s.substr(from, to - from), rest = s.substr(0, from) + s.substr(to);
       EXPECT_TRUE(has(ptx, "asm("));
       EXPECT_FALSE(has(rest, "asm(") || has(rest, "asm volatile")) << tile << " " << dtype;
-      EXPECT_EQ(has(ptx, "wgmma.mma_async"), *tile && std::string(dtype) != "f32") << tile << " " << dtype;  // f32 has no wgmma schedule
+      EXPECT_EQ(has(ptx, "wgmma.mma_async"), std::string(tile).find('w') != std::string::npos &&
+                                                 std::string(dtype) != "f32")
+          << tile << " " << dtype;  // f32 has no wgmma schedule
     }
   ::unsetenv("ATTNGEN_CUDA_TILE");
   if (old) ::setenv("ATTNGEN_CUDA_TILE", saved.c_str(), 1);

@@ -102,10 +102,14 @@ def flops(b, h, s, d, causal):
 def decode(ag, dtype, schedules):
     """GQA decoding (one query a head, 32 query heads on 8 KV heads, D 128):
     the launch packs a KV group's heads into one block. Memory-bound, so
-    reported as microseconds and GB/s of K and V read."""
+    reported as microseconds and GB/s of K and V read. Each schedule's time
+    (the first is the default's), the peers', and the first schedule's and the
+    fastest's ratio to the best peer."""
     from torch.nn.attention import SDPBackend, sdpa_kernel
     hq, hkv, d = 32, 8, 128
-    print(f"decode {hq}/{hkv} heads D {d}: B  Skv     attngen (us, GB/s K+V)      cudnn   flash2  math  (us)  attngen/best  max|diff|")
+    extra = "".join(f" {x:>9}" for x in schedules[1:])
+    print(f"decode {hq}/{hkv} heads D {d}: B  Skv     attngen (us, GB/s K+V){extra}      cudnn   flash2  math  (us)  "
+          "attngen/best (fastest)  max|diff| (each attngen schedule)")
     spec = {"dtype": "bf16" if dtype == torch.bfloat16 else "f16", "head_dim": d, "num_heads": hq, "num_kv_heads": hkv,
             "mask": []}
     kernels = {}
@@ -135,10 +139,12 @@ def decode(ag, dtype, schedules):
                 print(f"# decode {name} failed: {str(e).splitlines()[0][:100]}")
         gb = 2 * b * hkv * skv * d * q.element_size() / 1e9
         ours = row[schedules[0] or "attngen"]
+        fastest = min(row[x or "attngen"] for x in schedules)
         best = min([row[n] for n in ("cudnn", "flash2") if row.get(n)] or [math.nan])
+        others = "".join(f" {row[x]:9.1f}" for x in schedules[1:])
         peers = " ".join(f"{row[n]:8.1f}" if row.get(n) else "      - " for n in ("cudnn", "flash2", "math"))
-        print(f"decode {spec['dtype']:5} {b:3} {skv:6} {ours:9.1f} us {gb / (ours * 1e-6):7.0f} GB/s   {peers}   "
-              f"{best / ours:5.2f}x   {' '.join(f'{x:.3g}' for x in diffs)}")
+        print(f"decode {spec['dtype']:5} {b:3} {skv:6} {ours:9.1f} us {gb / (ours * 1e-6):7.0f} GB/s{others}   {peers}   "
+              f"{best / ours:5.2f}x ({best / fastest:4.2f}x)   {' '.join(f'{x:.3g}' for x in diffs)}")
         sys.stdout.flush()
         del q, k, v, o
 
@@ -192,6 +198,9 @@ def main():
     ap.add_argument("--schedules", default="",
                     help="ATTNGEN_CUDA_TILE values timed beside the default in the same run, comma-separated "
                          "(e.g. 128x128wg,128x64wgp,128x32w4)")
+    ap.add_argument("--decode-schedules", default="16x32k4",
+                    help="ATTNGEN_CUDA_TILE values timed beside the default in the decoding rows only (the "
+                         "key-split tiles, MxNkW, are for decoding)")
     opt = ap.parse_args()
     ag = Attngen(opt.lib)
     dev = torch.cuda.get_device_properties(0)
@@ -268,7 +277,8 @@ def main():
                     del q, k, v, o
                     torch.cuda.empty_cache()
     for x in (x for x in opt.decode.split(",") if x):
-        decode(ag, {"bf16": torch.bfloat16, "f16": torch.float16}[x], schedules)
+        decode(ag, {"bf16": torch.bfloat16, "f16": torch.float16}[x],
+               [tile] + [s for s in opt.decode_schedules.split(",") if s and s != tile])
     if opt.merge:
         merge(ag)
 

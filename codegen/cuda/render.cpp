@@ -3,8 +3,9 @@
 // mods exist) and the device functions that carry the spec's index masks and
 // softcap, then templates/cuda/ptx.cuh (every inline PTX; for a wgmma
 // schedule, the rendered MMAs after it), attention_common.cuh, one kernel body
-// (attention_fwd_simt.cu for f32; fragments.cuh and attention_fwd_mma.cu or
-// attention_fwd_wgmma.cu) and the
+// (attention_fwd_simt.cu for f32; fragments.cuh, then mma_tiles.cuh and
+// attention_fwd_mma.cu or attention_fwd_decode.cu, or attention_fwd_wgmma.cu)
+// and the
 // entry points (attention_entries.cu). Also the launch's grid and key splits,
 // which the kernels read back from their grid.
 #include "codegen/cuda/render.hpp"
@@ -51,6 +52,15 @@ constexpr int kStageBarrierBytes = 128;     // the warp-specialised kernel's mba
 
 int round_up(int x, int m) { return (x + m - 1) / m * m; }
 
+// The dynamic shared memory one block may have (the CUDA programming guide's
+// table): 227 KiB on sm_90 and sm_100, 163 KiB on sm_80 and sm_87, 99 KiB on
+// the others (sm_86, sm_89, sm_120). The default tiles fit 99 KiB at any head dim.
+int max_block_smem(const Arch& arch) {
+  if (arch.sm == 90 || arch.sm == 100 || arch.sm == 103) return kMaxSmemSm90;
+  if (arch.sm == 80 || arch.sm == 87) return 163 * 1024;
+  return 99 * 1024;
+}
+
 struct TileOverride {
   int m = 0, n = 0;    // 0: the per-spec choice
   int warps = 0;       // 0: one warp per 16 rows
@@ -58,12 +68,14 @@ struct TileOverride {
   bool pipelined = false;  // wgmma: the products of two blocks in flight during the softmax
   bool specialized = false;  // wgmma, pipelined, in consumer warpgroups fed by a producer warpgroup
   bool pingpong = false;     // specialized: the consumers take turns to issue their products
+  int key_warps = 1;         // mma.sync: > 1, the warps split the keys of a tile they all own (decoding)
 };
 
 const char* const kTileExpected =
     "ATTNGEN_CUDA_TILE: expected 64x32, 64x64, 128x32 or 128x64 (query rows x keys per block), optionally with wW "
     "for W warps of 16 or 32 rows each (128x64w4), or MxNwg for sm_90a's warpgroup MMA (M 64, 128 or 192, N 64 or "
-    "128: 128x128wg; MxNwgp pipelined; 128xNws warp-specialised; 128xNwsp ping-pong), got '";
+    "128: 128x128wg; MxNwgp pipelined; 128xNws warp-specialised; 128xNwsp ping-pong), or MxNkW for decoding, W "
+    "warps splitting the keys of M rows they all own (M 16 or 32, N 32 or 64, W 2, 4 or 8: 16x32k4), got '";
 
 // The suffix of a warpgroup-MMA schedule's ATTNGEN_CUDA_TILE value.
 const char* wgmma_suffix(bool pipelined, bool specialized, bool pingpong) {
@@ -75,12 +87,14 @@ const char* wgmma_suffix(bool pipelined, bool specialized, bool pingpong) {
 // with wgmma; "MxNwgp": the same, pipelined; "128xNws": pipelined in two
 // consumer warpgroups, a producer warpgroup copying Q, K and V; "128xNwsp":
 // the same, the consumers taking turns to issue their products (ping-pong).
+// "MxNkW": M 16 or 32 rows that each of W warps owns, the warps splitting the
+// keys (a block of N keys each a step; attention_fwd_decode.cu).
 TileOverride tile_override() {
   const char* env = std::getenv("ATTNGEN_CUDA_TILE");
   TileOverride t;
   if (!env || !*env) return t;
   const std::string v = env;
-  const std::string shape = v.substr(0, v.find('w'));
+  const std::string shape = v.substr(0, v.find_first_of("wk"));
   const std::string suffix = v.size() > shape.size() ? v.substr(shape.size() + 1) : "";
   const size_t x = shape.find('x');
   const bool digits = x != std::string::npos && x > 0 && x + 1 < shape.size() && x <= 3 && shape.size() - x <= 4 &&
@@ -90,6 +104,14 @@ TileOverride tile_override() {
     t.m = std::stoi(shape.substr(0, x));
     t.n = std::stoi(shape.substr(x + 1));
     if (shape != std::to_string(t.m) + "x" + std::to_string(t.n)) t.m = 0;  // leading zeros
+    if (v.size() > shape.size() && v[shape.size()] == 'k') {
+      const std::string w = v.substr(shape.size() + 1);
+      if ((t.m == 16 || t.m == 32) && (t.n == 32 || t.n == 64) && (w == "2" || w == "4" || w == "8")) {
+        t.warps = t.key_warps = std::stoi(w);
+        return t;
+      }
+      t.m = 0;
+    }
     if ((suffix == "g" || suffix == "gp") && (t.m == 64 || t.m == 128 || t.m == 192) && (t.n == 64 || t.n == 128)) {
       t.wgmma = true;
       t.pipelined = suffix == "gp";
@@ -119,6 +141,7 @@ TileOverride tile_override() {
 struct Tiles {
   int d_pad, dv_pad, warps, threads, block_m, block_n;
   int warp_m_tiles;  // 16-row MMA blocks per warp (16-bit dtypes)
+  int key_warps;     // mma.sync: warps splitting each step's keys (1: the warps split the rows)
   bool q_in_registers;
   bool wgmma;        // sm_90a warpgroup MMA: 4 warps (64 rows) per warpgroup
   bool pipelined;    // wgmma: K and V double-buffered, two blocks' products in flight
@@ -134,25 +157,31 @@ struct Tiles {
 // two MMAs),
 // 8 warps and 64-key blocks while a row's fragments of Q, S and O fit the
 // registers without spilling (D, Dv <= 128), else 4 warps, 32-key blocks and Q
-// re-read from shared memory. f32: 32 x 32 tiles of scalar FMAs, 4 threads a row.
-Tiles tiles_for(const Spec& s) {
+// re-read from shared memory. f32: 32 x 32 tiles of scalar FMAs, 4 threads a
+// row; 32 x 16 where 32 keys would not fit the arch's shared memory (head dims
+// near 256 on GPUs whose blocks have 99 KiB).
+Tiles tiles_for(const Spec& s, const Arch& arch) {
   Tiles t{};
   if (s.dtype == ElemType::f32) {
     t.d_pad = round_up(s.head_dim, 4);
     t.dv_pad = round_up(s.head_dim_v, 4);
     t.block_m = 32;
-    t.block_n = 32;
     t.threads = 4 * t.block_m;
     t.warps = t.threads / 32;
     t.warp_m_tiles = 1;
+    t.key_warps = 1;
     t.q_in_registers = false;
     t.wgmma = t.pipelined = t.specialized = t.pingpong = false;
-    t.smem_bytes = 4 * (t.block_m * (t.d_pad + 1) + t.block_n * (t.d_pad + 1) + t.block_n * (t.dv_pad + 1) +
-                        t.block_m * (t.block_n + 1));
+    for (const int n : {32, 16}) {
+      t.block_n = n;
+      t.smem_bytes = 4 * (t.block_m * (t.d_pad + 1) + t.block_n * (t.d_pad + 1) + t.block_n * (t.dv_pad + 1) +
+                          t.block_m * (t.block_n + 1));
+      if (t.smem_bytes <= max_block_smem(arch)) break;
+    }
     // As many blocks as shared memory lets an SM hold, at most 4 (16 warps,
     // up to 128 registers a thread): left to itself, ptxas squeezed some
     // specs into 64 registers with a few bytes of spill.
-    t.min_blocks = std::max(1, std::min(4, kMaxSmemSm90 / t.smem_bytes));
+    t.min_blocks = std::max(1, std::min(4, max_block_smem(arch) / t.smem_bytes));
     return t;
   }
   t.d_pad = round_up(s.head_dim, 16);
@@ -163,6 +192,7 @@ Tiles tiles_for(const Spec& s) {
   t.threads = 32 * t.warps;
   t.block_m = 16 * t.warps;
   t.block_n = small ? 64 : 32;
+  t.key_warps = 1;
   if (const TileOverride o = tile_override(); o.m) {
     t.block_m = o.m;
     t.block_n = o.n;
@@ -172,14 +202,19 @@ Tiles tiles_for(const Spec& s) {
     t.pipelined = o.pipelined;
     t.specialized = o.specialized;
     t.pingpong = o.pingpong;
+    t.key_warps = o.key_warps;
   }
-  t.warp_m_tiles = t.specialized ? 1 : t.block_m / (16 * t.warps);
+  t.warp_m_tiles = t.specialized ? 1 : t.key_warps > 1 ? t.block_m / 16 : t.block_m / (16 * t.warps);
   t.q_in_registers = !t.wgmma && t.warp_m_tiles * t.d_pad <= 128;
   // mma.sync: rows padded by 16 bytes for ldmatrix; wgmma: core matrices, no
-  // padding, K and V twice when pipelined.
+  // padding, K and V twice when pipelined; key-split warps: a key block each.
   const int pad = t.wgmma ? 0 : 8, kv_buffers = t.pipelined ? 2 : 1;
-  t.smem_bytes =
-      2 * (t.block_m * (t.d_pad + pad) + kv_buffers * t.block_n * (t.d_pad + pad + t.dv_pad + pad));
+  const int q_bytes = 2 * t.block_m * (t.d_pad + pad);
+  t.smem_bytes = q_bytes + 2 * kv_buffers * t.key_warps * t.block_n * (t.d_pad + pad + t.dv_pad + pad);
+  // Key-split warps merge their states through the K and V tiles' memory:
+  // each warp's row maxima, sums and O rows (f32, rows Dv + 8 apart).
+  if (t.key_warps > 1)
+    t.smem_bytes = std::max(t.smem_bytes, q_bytes + 4 * t.key_warps * t.block_m * (2 + t.dv_pad + 8));
   if (t.specialized) {
     t.smem_bytes += kStageBarrierBytes;
     // setmaxnreg moves registers from the producer warpgroup to the two
@@ -298,6 +333,7 @@ std::string schedule_tag() {
   if (!o.m) return "";
   std::string tag = "/tile-" + std::to_string(o.m) + "x" + std::to_string(o.n);
   if (o.wgmma) return tag + wgmma_suffix(o.pipelined, o.specialized, o.pingpong);
+  if (o.key_warps > 1) return tag + "k" + std::to_string(o.key_warps);
   return o.warps == o.m / 16 ? tag : tag + "w" + std::to_string(o.warps);
 }
 
@@ -313,7 +349,12 @@ std::string unsupported_reason(const Spec& s) {
 
 RenderedKernel render_attention(const Spec& s, const Arch& arch) {
   if (std::string why = unsupported_reason(s); !why.empty()) throw Error("cuda: " + why);
-  const Tiles t = tiles_for(s);
+  Tiles t = tiles_for(s, arch);
+  // Key-split warps: small blocks, two on an SM where its shared memory holds
+  // them (ptxas then keeps a thread of 4 warps under 256 registers). Three
+  // would leave it 168: bf16 D 128 at 16x32k4 then spilled 88 B (NVRTC 13.0,
+  // sm_90a, 2026-11-29).
+  if (t.key_warps > 1) t.min_blocks = std::max(1, std::min(2, max_block_smem(arch) / t.smem_bytes));
   const CustomMask* custom = s.find_mask<CustomMask>();
 
   RenderedKernel r;
@@ -327,11 +368,13 @@ RenderedKernel render_attention(const Spec& s, const Arch& arch) {
                                      std::to_string(t.block_n) + wgmma_suffix(t.pipelined, t.specialized, t.pingpong);
   if (t.wgmma && !(arch.sm == 90 && arch.accel))
     throw Error(wgmma_override + ": warpgroup MMA (wgmma) needs --arch sm_90a, got " + arch.name());
-  if (t.wgmma && t.smem_bytes > kMaxSmemSm90)
-    throw Error(wgmma_override + ": needs " +
-                std::to_string(t.smem_bytes) + " B of shared memory for head dims " + std::to_string(s.head_dim) +
-                "/" + std::to_string(s.head_dim_v) + ", more than the " + std::to_string(kMaxSmemSm90) +
-                " B a block can have on sm_90a");
+  if (const std::string tag = schedule_tag(); t.smem_bytes > max_block_smem(arch))
+    throw Error((tag.empty() ? std::string("cuda: the ") + elem_name(s.dtype) + " tile"
+                             : "ATTNGEN_CUDA_TILE=" + tag.substr(std::string("/tile-").size())) +
+                ": needs " + std::to_string(t.smem_bytes) +
+                " B of shared memory for head dims " + std::to_string(s.head_dim) + "/" +
+                std::to_string(s.head_dim_v) + ", more than the " + std::to_string(max_block_smem(arch)) +
+                " B a block can have on " + arch.name());
   const std::string mma = t.wgmma ? std::string(t.pingpong      ? " ping-pong warp-specialised"
                                                 : t.specialized ? " warp-specialised"
                                                 : t.pipelined ? " pipelined"
@@ -345,7 +388,10 @@ RenderedKernel render_attention(const Spec& s, const Arch& arch) {
     << (t.specialized ? "1 producer + " + std::to_string(t.warps / 4 - 1) + " consumer warpgroups"
         : t.wgmma     ? std::to_string(t.warps / 4) + " warpgroups"
                       : std::to_string(t.warps) + " warps")
-    << (t.warp_m_tiles > 1 ? " of " + std::to_string(16 * t.warp_m_tiles) + " rows" : "") << ", D " << t.d_pad << "/Dv "
+    << (t.key_warps > 1 ? " splitting the keys (" + std::to_string(t.key_warps * t.block_n) + " a step)"
+        : t.warp_m_tiles > 1 ? " of " + std::to_string(16 * t.warp_m_tiles) + " rows"
+                             : "")
+    << ", D " << t.d_pad << "/Dv "
     << t.dv_pad << " padded" << (t.q_in_registers ? ", Q in registers" : "") << ", " << t.smem_bytes
     << " B shared, " << arch.name();
   r.description = d.str();
@@ -367,6 +413,7 @@ RenderedKernel render_attention(const Spec& s, const Arch& arch) {
     << "#define AG_BLOCK_M " << t.block_m << "\n"
     << "#define AG_BLOCK_N " << t.block_n << "\n"
     << "#define AG_WARP_M_TILES " << t.warp_m_tiles << "\n"
+    << "#define AG_KEY_WARPS " << t.key_warps << "\n"
     << "#define AG_Q_IN_REGISTERS " << int(t.q_in_registers) << "\n"
     << "#define AG_WGMMA_PIPELINED " << int(t.pipelined) << "\n"
     << "#define AG_MIN_BLOCKS " << t.min_blocks << "\n"
@@ -395,7 +442,10 @@ RenderedKernel render_attention(const Spec& s, const Arch& arch) {
       o << "// ---- templates/cuda/attention_fwd_wgmma.cu\n" << kAttentionFwdWgmmaCu;
     if (t.specialized)
       o << "// ---- templates/cuda/attention_fwd_wgmma_ws.cu\n" << kAttentionFwdWgmmaWsCu;
-    if (!t.wgmma)
+    if (!t.wgmma) o << "// ---- templates/cuda/mma_tiles.cuh\n" << kMmaTilesCuh;
+    if (!t.wgmma && t.key_warps > 1)
+      o << "// ---- templates/cuda/attention_fwd_decode.cu\n" << kAttentionFwdDecodeCu;
+    else if (!t.wgmma)
       o << "// ---- templates/cuda/attention_fwd_mma.cu\n" << kAttentionFwdMmaCu;
   }
   o << "// ---- templates/cuda/attention_entries.cu\n" << kAttentionEntriesCu;

@@ -8,7 +8,8 @@
 // spec (AG_* below: dtype, head dims, tile shape, which masks and score mods
 // exist, and `allowed_keys`, the AND of the index masks as one key interval
 // per query row), then appends one kernel body, ag_attention<SPLIT>:
-// attention_fwd_mma.cu (f16/bf16, mma.sync), attention_fwd_wgmma.cu
+// attention_fwd_mma.cu (f16/bf16, mma.sync; attention_fwd_decode.cu, the
+// decoding tile of key-split warps, both after mma_tiles.cuh), attention_fwd_wgmma.cu
 // (f16/bf16, sm_90a warpgroup MMA) or attention_fwd_simt.cu (f32), and
 // attention_entries.cu (the entry points: whole key ranges, split-KV's shares,
 // the merge of the shares). Nothing here branches at run time on the kind of
