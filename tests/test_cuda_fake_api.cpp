@@ -111,6 +111,45 @@ TEST_F(FakeDriverApi, TheLaunchFollowsTheSpecAndTheArguments) {
   EXPECT_EQ(p.kv_lens_str, 1);
 }
 
+// ATTNGEN_CUDA_TILE is read at each compile and is part of the key: one
+// process compiles a spec with several schedules (bench/cuda/sdpa_peers.py
+// times them side by side), each its own kernel, not the first one's again.
+TEST_F(FakeDriverApi, EachScheduleOfOneProcessIsItsOwnKernel) {
+  attngen_compile_options o;
+  attngen_compile_options_init(&o);
+  o.backend = "cuda";
+  std::vector<std::string> keys;
+  // Threads and shared memory of each (f16, D 32 padded to 32, rows 40 apart):
+  // 8 warps of Q 128 x 40 and K, V 64 x 40; 4 warps of Q 64 x 40 and K, V 64 x
+  // 40; 4 key-split warps of Q 16 x 40 and K, V 4 x 32 x 40.
+  const std::pair<unsigned, unsigned> launch[] = {{256, 2 * (128 * 40 + 64 * 80)}, {128, 2 * (64 * 40 + 64 * 80)},
+                                                  {128, 2 * (16 * 40 + 4 * 32 * 80)}, {256, 2 * (128 * 40 + 64 * 80)}};
+  int n = 0;
+  for (const char* tile : {"", "64x64", "16x32k4", ""}) {
+    ScopedEnv env("ATTNGEN_CUDA_TILE", tile);
+    attngen_kernel* k = nullptr;
+    ASSERT_EQ(attngen_kernel_compile(kSpec, &o, &k), ATTNGEN_OK) << attngen_last_error();
+    attngen_kernel_info info;
+    ASSERT_EQ(attngen_kernel_get_info(k, &info), ATTNGEN_OK);
+    keys.push_back(info.key);
+    Device dev;
+    const attngen_args a = device_args(dev);
+    ASSERT_EQ(attngen_kernel_run_cuda(k, &a, nullptr), ATTNGEN_OK) << attngen_last_error();
+    EXPECT_EQ(fake_last_launch().block[0], launch[n].first) << tile;
+    EXPECT_EQ(fake_last_launch().shared_bytes, launch[n++].second) << tile;
+    attngen_kernel_release(k);
+  }
+  EXPECT_NE(keys[0], keys[1]);
+  EXPECT_NE(keys[0], keys[2]);
+  EXPECT_NE(keys[1], keys[2]);
+  EXPECT_EQ(keys[0], keys[3]);
+  EXPECT_EQ(keys[0], [this] {
+    attngen_kernel_info info;
+    attngen_kernel_get_info(kernel_, &info);
+    return std::string(info.key);
+  }());
+}
+
 TEST_F(FakeDriverApi, TheModuleIsLoadedOnceForManyRunsAndCompiles) {
   Device dev;
   const attngen_args a = device_args(dev);

@@ -77,6 +77,7 @@ KernelCache::KernelPtr KernelCache::get(const std::string& spec_json, const std:
   request += '\0';
   request += target;
   request += '\0';
+  for (const Backend* b : all_backends()) request += b->setting_values() + '\0';
   request += spec_json;
   std::string key;
   {

@@ -110,6 +110,10 @@ class Backend {
   // environment variable): every backend selection fails with it, `auto`
   // included, rather than quietly picking another backend.
   virtual std::string setting_error() const { return ""; }
+  // The settings this backend reads at each compile (cuda: ATTNGEN_CUDA_TILE),
+  // as given: a process may change them between compiles, so the cache's
+  // memo of requests (KernelCache::get) keys on them too.
+  virtual std::string setting_values() const { return ""; }
   // Empty when `spec` is supported; otherwise why not.
   virtual std::string unsupported_reason(const Spec&) const { return ""; }
   virtual std::unique_ptr<Kernel> compile(const Spec& spec) const = 0;

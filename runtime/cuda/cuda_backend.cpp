@@ -1,5 +1,6 @@
 #include "runtime/cuda/cuda_backend.hpp"
 
+#include <cstdlib>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -57,15 +58,17 @@ class CudaBackend final : public Backend {
   std::string name() const override { return "cuda"; }
   Memory memory() const override { return Memory::device; }
 
-  // The arch, NVRTC's version and the templates: all change the cubin.
+  // The arch, NVRTC's version, the templates and the schedule: all change the
+  // cubin. The schedule (ATTNGEN_CUDA_TILE) is read at each call, as the
+  // renderer reads it at each compile: a process may compile one spec with
+  // several schedules (the bench times them side by side), each its own key.
   std::string isa() const override {
     std::call_once(isa_once_, [this] {
       const NvrtcLibrary* lib = nvrtc_library();
       if (!lib || (!fixed_ && !device0().why.empty())) return;
-      isa_ = arch().name() + "/nvrtc-" + lib->version() + "/tpl-" + std::string(kTemplatesHash).substr(0, 8) +
-             schedule_tag();
+      isa_ = arch().name() + "/nvrtc-" + lib->version() + "/tpl-" + std::string(kTemplatesHash).substr(0, 8);
     });
-    return isa_;
+    return isa_.empty() ? isa_ : isa_ + schedule_tag();
   }
 
   std::string unavailable_reason() const override {
@@ -84,6 +87,11 @@ class CudaBackend final : public Backend {
       return e.what();
     }
     return "";
+  }
+
+  std::string setting_values() const override {
+    const char* tile = std::getenv("ATTNGEN_CUDA_TILE");
+    return tile ? tile : "";
   }
 
   std::string unsupported_reason(const Spec& spec) const override { return cuda::unsupported_reason(spec); }
