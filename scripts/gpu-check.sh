@@ -17,7 +17,7 @@
 #   the image's nanobind where it has one; also "tiles": the tile shapes
 #   against each other; "profile": the CLI bench and Nsight Compute on one
 #   kernel); GPU_CHECK_QUICK=0 all five lengths (default: four, to fit the
-#   call with the schedules below: build about 2 min, sweeps 120 + 4 x 25 s,
+#   call with the schedules below: build about 2 min, sweeps 105 + 5 x 25 s,
 #   bench 2-3 min); GPU_SWEEP_SECONDS stops starting sweep cases after that
 #   long; GPU_SWEEP_ARGS=--reverse.
 #   GPU_CHECK_SCHEDULES: ATTNGEN_CUDA_TILE values not yet the default (the
@@ -38,7 +38,7 @@ out=${OUT:+$OUT/}gpu-check-logs
 rm -rf "$out" && mkdir -p "$out"
 steps=${GPU_CHECK_STEPS:-sweep bench python}
 schedules=${GPU_CHECK_SCHEDULES-128x128wsp,128x128ws,128x64wgp,128x64ws}
-decode_schedules=${GPU_CHECK_DECODE_SCHEDULES-16x32k4,16x64k2}
+decode_schedules=${GPU_CHECK_DECODE_SCHEDULES-16x32k4}
 third_party=${ATTNGEN_THIRD_PARTY_INCLUDE:-$PWD/.third_party}
 start=$SECONDS
 stamp() { echo "=== $1 ($((SECONDS - start)) s)"; }
@@ -88,7 +88,7 @@ if [[ " $steps " == *" python "* ]]; then
 fi
 if [[ " $steps " == *" sweep "* ]]; then
   stamp "sweep"
-  python3 scripts/gpu_sweep.py "$cli" --jobs 16 --deadline "${GPU_SWEEP_SECONDS:-120}" ${GPU_SWEEP_ARGS:-} 2>&1 |
+  python3 scripts/gpu_sweep.py "$cli" --jobs 16 --deadline "${GPU_SWEEP_SECONDS:-105}" ${GPU_SWEEP_ARGS:-} 2>&1 |
     tee "$out/sweep.log"
   [ "${PIPESTATUS[0]}" = 0 ] || rc=1
   # A schedule that fails (or hangs) once is not benched: no case starts after
