@@ -13,6 +13,7 @@
 #include "codegen/cuda/render.hpp"
 #include "runtime/core/error.hpp"
 #include "tests/regression_specs.hpp"
+#include "tests/scoped_env.hpp"
 
 namespace attngen::cuda {
 namespace {
@@ -20,6 +21,7 @@ namespace {
 bool has(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
 
 using testing::error_of;
+using testing::ScopedEnv;
 
 RenderedKernel render(const std::string& json, const char* arch = "sm_80") {
   return render_attention(parse_spec(json), parse_arch(arch));
@@ -194,9 +196,7 @@ TEST(CudaRender, UnsupportedSpecsSayWhy) {
 }
 
 TEST(CudaRender, TileOverrideIsInTheTagAndTheLaunch) {
-  const char* old = std::getenv("ATTNGEN_CUDA_TILE");
-  const std::string saved = old ? old : "";
-  ::setenv("ATTNGEN_CUDA_TILE", "64x32", 1);
+  const ScopedEnv tile("ATTNGEN_CUDA_TILE", "64x32");
   EXPECT_EQ(schedule_tag(), "/tile-64x32");
   const RenderedKernel r = render(R"({"dtype": "bf16", "head_dim": 128, "num_heads": 2})");
   EXPECT_EQ(r.launch.block_m, 64);
@@ -205,7 +205,7 @@ TEST(CudaRender, TileOverrideIsInTheTagAndTheLaunch) {
   EXPECT_TRUE(has(r.source, "#define AG_WARP_M_TILES 1\n"));
   // Warps of 32 rows: half the warps, each K/V fragment feeds two MMAs, Q is
   // re-read from shared memory where two row blocks of it would not fit.
-  ::setenv("ATTNGEN_CUDA_TILE", "128x32w4", 1);
+  tile.set("128x32w4");
   EXPECT_EQ(schedule_tag(), "/tile-128x32w4");
   const RenderedKernel w = render(R"({"dtype": "bf16", "head_dim": 128, "num_heads": 2})");
   EXPECT_EQ(w.launch.block_m, 128);
@@ -214,7 +214,7 @@ TEST(CudaRender, TileOverrideIsInTheTagAndTheLaunch) {
   EXPECT_TRUE(has(w.source, "#define AG_Q_IN_REGISTERS 0\n"));
   EXPECT_TRUE(has(w.description, "4 warps of 32 rows"));
   EXPECT_TRUE(has(render(R"({"dtype": "f16", "head_dim": 64, "num_heads": 2})").source, "#define AG_Q_IN_REGISTERS 1\n"));
-  ::setenv("ATTNGEN_CUDA_TILE", "128x64w8", 1);  // the default's warps, spelled out
+  tile.set("128x64w8");  // the default's warps, spelled out
   EXPECT_EQ(schedule_tag(), "/tile-128x64");
   const std::string expected =
       "ATTNGEN_CUDA_TILE: expected 64x32, 64x64, 128x32 or 128x64 (query rows x keys per block), optionally with wW "
@@ -226,24 +226,21 @@ TEST(CudaRender, TileOverrideIsInTheTagAndTheLaunch) {
                           "128x64wgpp", "192x128ws", "64x64ws", "128x32ws", "128x64wss", "128x64wsg", "128x64wspp", "128x64wps", "192x64wsp",
                           "16x32k3", "64x32k4", "16x16k4", "16x128k2", "16x32k", "16x32k4x", "16x32k04", "16x32kw4",
                           "16x32wk4", "k4", "16x32"}) {
-    ::setenv("ATTNGEN_CUDA_TILE", bad, 1);
+    tile.set(bad);
     std::string shown = bad;
     for (char& c : shown)
       if (c < 0x20) c = '?';
     EXPECT_EQ(error_of([] { schedule_tag(); }), expected + shown + "'") << bad;
   }
-  ::unsetenv("ATTNGEN_CUDA_TILE");
+  tile.unset();
   EXPECT_EQ(schedule_tag(), "");
-  if (old) ::setenv("ATTNGEN_CUDA_TILE", saved.c_str(), 1);
 }
 
 // Warpgroups of 64 rows on wgmma (sm_90a only): the instructions are rendered
 // for the spec's key block and Dv, tiles sit in shared memory as core matrices
 // (no padding).
 TEST(CudaRender, WgmmaScheduleRendersWarpgroupMmas) {
-  const char* old = std::getenv("ATTNGEN_CUDA_TILE");
-  const std::string saved = old ? old : "";
-  ::setenv("ATTNGEN_CUDA_TILE", "128x128wg", 1);
+  const ScopedEnv tile("ATTNGEN_CUDA_TILE", "128x128wg");
   EXPECT_EQ(schedule_tag(), "/tile-128x128wg");
   const Spec spec = parse_spec(R"({"dtype": "bf16", "head_dim": 128, "head_dim_v": 72, "num_heads": 2})");
   const RenderedKernel r = render_attention(spec, parse_arch("sm_90a"));
@@ -262,20 +259,20 @@ TEST(CudaRender, WgmmaScheduleRendersWarpgroupMmas) {
   EXPECT_TRUE(has(body, "ag_issue_qk("));
   EXPECT_EQ(error_of([&] { render_attention(spec, parse_arch("sm_90")); }),
             "ATTNGEN_CUDA_TILE=128x128wg: warpgroup MMA (wgmma) needs --arch sm_90a, got sm_90");
-  ::setenv("ATTNGEN_CUDA_TILE", "192x64wg", 1);
+  tile.set("192x64wg");
   const RenderedKernel f = render_attention(parse_spec(R"({"dtype": "f16", "head_dim": 64, "num_heads": 2})"),
                                             parse_arch("sm_90a"));
   EXPECT_EQ(f.launch.threads, 384);
   EXPECT_TRUE(has(f.source, "wgmma.mma_async.sync.aligned.m64n64k16.f32.f16.f16"));
   // Pipelined: K and V twice in shared memory; a tile that no longer fits is refused by name.
-  ::setenv("ATTNGEN_CUDA_TILE", "128x64wgp", 1);
+  tile.set("128x64wgp");
   EXPECT_EQ(schedule_tag(), "/tile-128x64wgp");
   const RenderedKernel pp = render_attention(spec, parse_arch("sm_90a"));
   EXPECT_EQ(pp.launch.smem_bytes, 2 * (128 * 128 + 2 * 64 * (128 + 80)));
   EXPECT_TRUE(has(pp.source, "#define AG_WGMMA_PIPELINED 1\n"));
   EXPECT_TRUE(has(pp.description, "bf16 pipelined wgmma m64n64k16, 128x64 tiles")) << pp.description;
   EXPECT_TRUE(has(r.source, "#define AG_WGMMA_PIPELINED 0\n"));
-  ::setenv("ATTNGEN_CUDA_TILE", "128x128wgp", 1);
+  tile.set("128x128wgp");
   EXPECT_EQ(error_of([] {
               render_attention(parse_spec(R"({"dtype": "bf16", "head_dim": 256, "num_heads": 2})"), parse_arch("sm_90a"));
             }),
@@ -283,7 +280,7 @@ TEST(CudaRender, WgmmaScheduleRendersWarpgroupMmas) {
             "a block can have on sm_90a");
   // Warp-specialised: a producer warpgroup before the two consumers, K and V
   // twice, the stages' mbarriers after the tiles, the register split rendered.
-  ::setenv("ATTNGEN_CUDA_TILE", "128x128ws", 1);
+  tile.set("128x128ws");
   EXPECT_EQ(schedule_tag(), "/tile-128x128ws");
   const RenderedKernel ws = render_attention(spec, parse_arch("sm_90a"));
   EXPECT_EQ(ws.launch.threads, 384);
@@ -299,7 +296,7 @@ TEST(CudaRender, WgmmaScheduleRendersWarpgroupMmas) {
   EXPECT_EQ(error_of([&] { render_attention(spec, parse_arch("sm_80")); }),
             "ATTNGEN_CUDA_TILE=128x128ws: warpgroup MMA (wgmma) needs --arch sm_90a, got sm_80");
   // Ping-pong: the same kernel, its consumers taking turns.
-  ::setenv("ATTNGEN_CUDA_TILE", "128x64wsp", 1);
+  tile.set("128x64wsp");
   EXPECT_EQ(schedule_tag(), "/tile-128x64wsp");
   const RenderedKernel wsp = render_attention(spec, parse_arch("sm_90a"));
   EXPECT_EQ(wsp.launch.threads, 384);
@@ -307,16 +304,12 @@ TEST(CudaRender, WgmmaScheduleRendersWarpgroupMmas) {
   EXPECT_TRUE(has(wsp.description, "bf16 ping-pong warp-specialised wgmma m64n64k16")) << wsp.description;
   // f32 keeps its CUDA-core kernel whatever the schedule.
   EXPECT_TRUE(has(render(R"({"dtype": "f32", "head_dim": 64, "num_heads": 2})").description, "f32 CUDA-core FMA"));
-  ::unsetenv("ATTNGEN_CUDA_TILE");
-  if (old) ::setenv("ATTNGEN_CUDA_TILE", saved.c_str(), 1);
 }
 
 // Decoding tiles (MxNkW): every warp owns the tile's rows, the warps split
 // each step's keys (a block of N each) and merge their states at the end.
 TEST(CudaRender, KeySplitScheduleSharesRowsAndSplitsKeys) {
-  const char* old = std::getenv("ATTNGEN_CUDA_TILE");
-  const std::string saved = old ? old : "";
-  ::setenv("ATTNGEN_CUDA_TILE", "16x32k4", 1);
+  const ScopedEnv tile("ATTNGEN_CUDA_TILE", "16x32k4");
   EXPECT_EQ(schedule_tag(), "/tile-16x32k4");
   const Spec spec = parse_spec(R"({"dtype": "bf16", "head_dim": 128, "num_heads": 32, "num_kv_heads": 8})");
   const RenderedKernel r = render_attention(spec, parse_arch("sm_90a"));
@@ -338,14 +331,14 @@ TEST(CudaRender, KeySplitScheduleSharesRowsAndSplitsKeys) {
   EXPECT_EQ(launch_grid(spec, r.launch, 1, 1).x, 1);
   // Two row blocks a warp; the merge's buffer (f32 O rows of each warp) can
   // outgrow K and V where Dv is the larger head dim.
-  ::setenv("ATTNGEN_CUDA_TILE", "32x32k4", 1);
+  tile.set("32x32k4");
   const RenderedKernel wide =
       render_attention(parse_spec(R"({"dtype": "f16", "head_dim": 64, "head_dim_v": 128, "num_heads": 2})"),
                        parse_arch("sm_80"));
   EXPECT_TRUE(has(wide.source, "#define AG_WARP_M_TILES 2\n"));
   EXPECT_EQ(wide.launch.smem_bytes, 2 * 32 * 72 + 4 * 4 * 32 * (2 + 128 + 8));
   // Shared memory past what a block of the arch may have is refused by name.
-  ::setenv("ATTNGEN_CUDA_TILE", "16x32k4", 1);
+  tile.set("16x32k4");
   const Spec d256 = parse_spec(R"({"dtype": "bf16", "head_dim": 256, "num_heads": 2})");
   EXPECT_TRUE(has(render_attention(d256, parse_arch("sm_80")).source, "#define AG_MIN_BLOCKS 1\n"));
   EXPECT_EQ(error_of([&] { render_attention(d256, parse_arch("sm_86")); }),
@@ -353,8 +346,6 @@ TEST(CudaRender, KeySplitScheduleSharesRowsAndSplitsKeys) {
             "a block can have on sm_86");
   // f32 keeps its CUDA-core kernel.
   EXPECT_TRUE(has(render(R"({"dtype": "f32", "head_dim": 64, "num_heads": 2})").description, "f32 CUDA-core FMA"));
-  ::unsetenv("ATTNGEN_CUDA_TILE");
-  if (old) ::setenv("ATTNGEN_CUDA_TILE", saved.c_str(), 1);
 }
 
 // f32 at head dim 256: 32-key blocks need 102912 B of shared memory, more
@@ -379,12 +370,11 @@ TEST(CudaRender, F32TileFitsTheArchsSharedMemory) {
 // attention_common.cuh's (ptx.cuh, then the rendered wgmma MMAs): the part the
 // block emulator replaces (tests/cuda_host/README.md), for every compute path.
 TEST(CudaRender, InlinePtxIsOnlyInThePtxPart) {
-  const char* old = std::getenv("ATTNGEN_CUDA_TILE");
-  const std::string saved = old ? old : "";
+  const ScopedEnv tile_env("ATTNGEN_CUDA_TILE", "");
   for (const char* tile : {"", "128x64wgp", "128x128ws", "128x64wsp", "16x32k4"})
     for (const char* dtype : {"f32", "bf16"}) {
-      if (*tile) ::setenv("ATTNGEN_CUDA_TILE", tile, 1);
-      else ::unsetenv("ATTNGEN_CUDA_TILE");
+      if (*tile) tile_env.set(tile);
+      else tile_env.unset();
       const std::string s =
           render(std::string(R"({"dtype": ")") + dtype + R"(", "head_dim": 64, "num_heads": 2})", "sm_90a").source;
       const size_t from = s.find("// ---- templates/cuda/ptx.cuh\n"),
@@ -398,8 +388,6 @@ TEST(CudaRender, InlinePtxIsOnlyInThePtxPart) {
                                                  std::string(dtype) != "f32")
           << tile << " " << dtype;  // f32 has no wgmma schedule
     }
-  ::unsetenv("ATTNGEN_CUDA_TILE");
-  if (old) ::setenv("ATTNGEN_CUDA_TILE", saved.c_str(), 1);
 }
 
 }  // namespace

@@ -71,15 +71,9 @@ __device__ __forceinline__ void ag_merge_key_warps(const AttnParams& p, const Ag
 // The kernel body; attention_entries.cu makes the entry points.
 template <bool SPLIT>
 __device__ __forceinline__ void ag_attention(const AttnParams& p, float* part) {
-  extern __shared__ __align__(128) unsigned char ag_smem[];
-  ag_elem* q_s = reinterpret_cast<ag_elem*>(ag_smem);
-  ag_elem* k_s = q_s + AG_BLOCK_M * AG_Q_PITCH;
-  ag_elem* v_s = k_s + AG_STEP_N * AG_Q_PITCH;
-
+  const auto [q_s, k_s, v_s, warp, lane, g, t] = ag_mma_thread();
   const AgTile tile = ag_tile<SPLIT>(p);
   const AgEntry& e = tile.e;
-  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-  const int g = lane / 4, t = lane % 4;
 
   AgRow row[2 * AG_MT];  // every warp: all of the tile's rows
   float o[AG_MT][AG_NT_O][4];

@@ -15,6 +15,24 @@ constexpr int AG_STEP_N = AG_KEY_WARPS * AG_BLOCK_N;
 typedef AgPitched<AG_D_PAD, AG_Q_PITCH> AgQkLayout;
 typedef AgPitched<AG_DV_PAD, AG_V_PITCH> AgVLayout;
 
+// The block's tiles in shared memory (Q, then K and V of a step) and the
+// thread's place: its warp and lane, and in the accumulator layout its rows
+// g = lane / 4 (and g + 8) and columns 2t, 2t + 1 (t = lane % 4).
+struct AgMmaThread {
+  ag_elem *q_s, *k_s, *v_s;
+  int warp, lane, g, t;
+};
+__device__ __forceinline__ AgMmaThread ag_mma_thread() {
+  extern __shared__ __align__(128) unsigned char ag_smem[];
+  AgMmaThread x;
+  x.q_s = reinterpret_cast<ag_elem*>(ag_smem);
+  x.k_s = x.q_s + AG_BLOCK_M * AG_Q_PITCH;
+  x.v_s = x.k_s + AG_STEP_N * AG_Q_PITCH;
+  x.warp = threadIdx.x / 32, x.lane = threadIdx.x % 32;
+  x.g = x.lane / 4, x.t = x.lane % 4;
+  return x;
+}
+
 // The A fragment (16 rows x 16 d) of Q for row block `mt` of the warp at k-step kt.
 __device__ __forceinline__ void ag_load_q_fragment(unsigned (&a)[4], const ag_elem* q_s, int wrow, int mt, int kt,
                                                    int lane) {

@@ -13,6 +13,7 @@
 
 #include "runtime/cuda/driver_library.hpp"  // the driver's types only
 #include "tests/fake_cuda/fake_cuda.h"
+#include "tests/scoped_env.hpp"
 
 namespace attngen::testing {
 
@@ -88,26 +89,5 @@ class FakeDevice {
   std::vector<attngen::cuda::CUdeviceptr> blocks_;
 };
 
-// Sets an environment variable for the scope, restoring the old value.
-class ScopedEnv {
- public:
-  ScopedEnv(const char* name, const std::string& value) : name_(name) {
-    if (const char* old = std::getenv(name)) had_ = true, old_ = old;
-    ::setenv(name, value.c_str(), 1);
-  }
-  ~ScopedEnv() {
-    if (had_)
-      ::setenv(name_, old_.c_str(), 1);
-    else
-      ::unsetenv(name_);
-  }
-  ScopedEnv(const ScopedEnv&) = delete;
-  ScopedEnv& operator=(const ScopedEnv&) = delete;
-
- private:
-  const char* name_;
-  bool had_ = false;
-  std::string old_;
-};
 
 }  // namespace attngen::testing
