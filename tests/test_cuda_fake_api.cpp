@@ -9,6 +9,7 @@
 
 #include <attngen/attngen.h>
 
+#include <cstddef>
 #include <string>
 #include <vector>
 
@@ -148,6 +149,62 @@ TEST_F(FakeDriverApi, EachScheduleOfOneProcessIsItsOwnKernel) {
     attngen_kernel_get_info(kernel_, &info);
     return std::string(info.key);
   }());
+}
+
+// The compile option cuda_tile picks the schedule of one kernel, whatever
+// ATTNGEN_CUDA_TILE says: an engine compiles a decoding kernel beside the
+// default one of the same spec.
+TEST_F(FakeDriverApi, TheCompileOptionPicksTheScheduleOfOneKernel) {
+  ScopedEnv env("ATTNGEN_CUDA_TILE", "64x64");
+  attngen_compile_options o;
+  attngen_compile_options_init(&o);
+  o.backend = "cuda";
+  o.cuda_tile = "16x32k4";
+  attngen_kernel* decode = nullptr;
+  ASSERT_EQ(attngen_kernel_compile(kSpec, &o, &decode), ATTNGEN_OK) << attngen_last_error();
+  Device dev;
+  const attngen_args a = device_args(dev);
+  ASSERT_EQ(attngen_kernel_run_cuda(decode, &a, nullptr), ATTNGEN_OK) << attngen_last_error();
+  EXPECT_EQ(fake_last_launch().block[0], 128u);
+  EXPECT_EQ(fake_last_launch().shared_bytes, 2u * (16 * 40 + 4 * 32 * 80));
+  attngen_kernel_info info;
+  ASSERT_EQ(attngen_kernel_get_info(decode, &info), ATTNGEN_OK);
+  const std::string decode_key = info.key;
+  attngen_kernel_release(decode);
+  // With an explicit arch too; without the option, the environment's schedule.
+  o.cuda_arch = "sm_90a";
+  ASSERT_EQ(attngen_kernel_compile(kSpec, &o, &decode), ATTNGEN_OK) << attngen_last_error();
+  ASSERT_EQ(attngen_kernel_get_info(decode, &info), ATTNGEN_OK);
+  EXPECT_EQ(info.key, decode_key);  // device 0 is an sm_90 device: the same target
+  attngen_kernel_release(decode);
+  o.cuda_tile = nullptr;
+  attngen_kernel* k = nullptr;
+  ASSERT_EQ(attngen_kernel_compile(kSpec, &o, &k), ATTNGEN_OK) << attngen_last_error();
+  ASSERT_EQ(attngen_kernel_run_cuda(k, &a, nullptr), ATTNGEN_OK) << attngen_last_error();
+  EXPECT_EQ(fake_last_launch().shared_bytes, 2u * (64 * 40 + 64 * 80));  // 64x64
+  attngen_kernel_release(k);
+  // A schedule it does not know, of another backend, or an arch spelt with a schedule.
+  o.cuda_tile = "16x16k4";
+  EXPECT_EQ(attngen_kernel_compile(kSpec, &o, &k), ATTNGEN_ERR_INVALID_ARGUMENT);
+  EXPECT_TRUE(contains(attngen_last_error(), "options.cuda_tile: expected 64x32, 64x64, 128x32 or 128x64"))
+      << attngen_last_error();
+  EXPECT_TRUE(contains(attngen_last_error(), "got '16x16k4'")) << attngen_last_error();
+  o.cuda_tile = "16x32k4";
+  o.backend = "x86";
+  o.cuda_arch = nullptr;
+  EXPECT_EQ(attngen_kernel_compile(kSpec, &o, &k), ATTNGEN_ERR_INVALID_ARGUMENT);
+  EXPECT_STREQ(attngen_last_error(), "options.cuda_tile: a schedule of backend cuda, got backend 'x86'");
+  o.backend = "cuda";
+  o.cuda_arch = "sm_90a/16x32k4";
+  EXPECT_EQ(attngen_kernel_compile(kSpec, &o, &k), ATTNGEN_ERR_INVALID_ARGUMENT);
+  EXPECT_STREQ(attngen_last_error(), "options.cuda_arch: expected an arch such as sm_90a, got 'sm_90a/16x32k4'");
+  // A caller built before the field: struct_size ends before it, so it is not read.
+  o.cuda_arch = nullptr;
+  o.struct_size = offsetof(attngen_compile_options, cuda_tile);
+  ASSERT_EQ(attngen_kernel_compile(kSpec, &o, &k), ATTNGEN_OK) << attngen_last_error();
+  ASSERT_EQ(attngen_kernel_run_cuda(k, &a, nullptr), ATTNGEN_OK) << attngen_last_error();
+  EXPECT_EQ(fake_last_launch().shared_bytes, 2u * (64 * 40 + 64 * 80));
+  attngen_kernel_release(k);
 }
 
 TEST_F(FakeDriverApi, TheModuleIsLoadedOnceForManyRunsAndCompiles) {

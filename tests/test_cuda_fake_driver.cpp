@@ -534,6 +534,25 @@ TEST(FakeNvrtc, CompileFailuresCarryTheLogAndDumpsDegradeToAComment) {
   EXPECT_EQ(ptx2.rfind("// cuda: NVRTC 13.99 failed to compile", 0), 0u) << ptx2;
 }
 
+// A kernel of an explicit schedule (the compile option cuda_tile: the target
+// "/TILE") has it in its key and dumps with it, whatever ATTNGEN_CUDA_TILE
+// says then.
+TEST(FakeNvrtc, AnExplicitScheduleIsTheKernelsInItsKeyAndItsDump) {
+  const Spec spec = parse_spec(R"({"dtype": "bf16", "head_dim": 64, "num_heads": 8, "num_kv_heads": 2})");
+  const Backend& decode = select_backend("cuda", spec, "/16x32k4");
+  EXPECT_EQ(decode.isa(), cuda_backend().isa() + "/tile-16x32k4");
+  EXPECT_EQ(&select_backend("cuda", spec, "sm_90a/16x32k4"), &select_backend("cuda", spec, "sm_90a/16x32k4"));
+  const std::unique_ptr<Kernel> k = decode.compile(spec);
+  EXPECT_EQ(image_of(*k).launch.block_m, 16);
+  ScopedEnv env("ATTNGEN_CUDA_TILE", "64x64");
+  EXPECT_EQ(decode.isa(), cuda_backend().isa().substr(0, cuda_backend().isa().find("/tile-")) + "/tile-16x32k4");
+  const std::vector<Kernel::CodeBlob> blobs = k->code_blobs();
+  const std::string cu(static_cast<const char*>(blobs[0].data), blobs[0].size);
+  EXPECT_TRUE(contains(cu, "#define AG_KEY_WARPS 4\n")) << cu.substr(0, 2000);
+  EXPECT_TRUE(contains(cu, "#define AG_BLOCK_M 16\n"));
+  EXPECT_EQ(error_of([&] { select_backend("cuda", spec, "/16x16k4"); }).rfind("cuda_tile: expected 64x32", 0), 0u);
+}
+
 TEST(FakeNvrtc, FailingNvrtcCallsAreErrorsOrDegradeWhereTheOutputIsOptional) {
   const char* spec = R"({"dtype": "f16", "head_dim": 32, "num_heads": 6})";
   for (const char* call : {"nvrtcCreateProgram", "nvrtcGetCUBINSize", "nvrtcGetCUBIN"}) {

@@ -72,7 +72,7 @@ struct TileOverride {
 };
 
 const char* const kTileExpected =
-    "ATTNGEN_CUDA_TILE: expected 64x32, 64x64, 128x32 or 128x64 (query rows x keys per block), optionally with wW "
+    ": expected 64x32, 64x64, 128x32 or 128x64 (query rows x keys per block), optionally with wW "
     "for W warps of 16 or 32 rows each (128x64w4), or MxNwg for sm_90a's warpgroup MMA (M 64, 128 or 192, N 64 or "
     "128: 128x128wg; MxNwgp pipelined; 128xNws warp-specialised; 128xNwsp ping-pong), or MxNkW for decoding, W "
     "warps splitting the keys of M rows they all own (M 16 or 32, N 32 or 64, W 2, 4 or 8: 16x32k4), got '";
@@ -89,11 +89,10 @@ const char* wgmma_suffix(bool pipelined, bool specialized, bool pingpong) {
 // the same, the consumers taking turns to issue their products (ping-pong).
 // "MxNkW": M 16 or 32 rows that each of W warps owns, the warps splitting the
 // keys (a block of N keys each a step; attention_fwd_decode.cu).
-TileOverride tile_override() {
-  const char* env = std::getenv("ATTNGEN_CUDA_TILE");
+TileOverride tile_override(const Schedule& schedule) {
   TileOverride t;
-  if (!env || !*env) return t;
-  const std::string v = env;
+  const std::string& v = schedule.tile;
+  if (v.empty()) return t;
   const std::string shape = v.substr(0, v.find_first_of("wk"));
   const std::string suffix = v.size() > shape.size() ? v.substr(shape.size() + 1) : "";
   const size_t x = shape.find('x');
@@ -135,7 +134,7 @@ TileOverride tile_override() {
   std::string shown = v.substr(0, 40);
   for (char& c : shown)
     if (c < 0x20 || c > 0x7e) c = '?';
-  throw Error(kTileExpected + shown + "'");
+  throw Error(schedule.source + kTileExpected + shown + "'");
 }
 
 struct Tiles {
@@ -160,7 +159,7 @@ struct Tiles {
 // re-read from shared memory. f32: 32 x 32 tiles of scalar FMAs, 4 threads a
 // row; 32 x 16 where 32 keys would not fit the arch's shared memory (head dims
 // near 256 on GPUs whose blocks have 99 KiB).
-Tiles tiles_for(const Spec& s, const Arch& arch) {
+Tiles tiles_for(const Spec& s, const Arch& arch, const Schedule& schedule) {
   Tiles t{};
   if (s.dtype == ElemType::f32) {
     t.d_pad = round_up(s.head_dim, 4);
@@ -193,7 +192,7 @@ Tiles tiles_for(const Spec& s, const Arch& arch) {
   t.block_m = 16 * t.warps;
   t.block_n = small ? 64 : 32;
   t.key_warps = 1;
-  if (const TileOverride o = tile_override(); o.m) {
+  if (const TileOverride o = tile_override(schedule); o.m) {
     t.block_m = o.m;
     t.block_n = o.n;
     t.warps = o.warps;
@@ -328,8 +327,13 @@ int64_t split_workspace_bytes(const Spec& s, int splits, int64_t batch, int64_t 
   return int64_t(sizeof(float)) * splits * batch * s.num_heads * sq * (s.head_dim_v + 1);
 }
 
-std::string schedule_tag() {
-  const TileOverride o = tile_override();
+Schedule Schedule::from_env() {
+  const char* tile = std::getenv("ATTNGEN_CUDA_TILE");
+  return Schedule{tile ? tile : ""};
+}
+
+std::string schedule_tag(const Schedule& schedule) {
+  const TileOverride o = tile_override(schedule);
   if (!o.m) return "";
   std::string tag = "/tile-" + std::to_string(o.m) + "x" + std::to_string(o.n);
   if (o.wgmma) return tag + wgmma_suffix(o.pipelined, o.specialized, o.pingpong);
@@ -347,9 +351,9 @@ std::string unsupported_reason(const Spec& s) {
   return "";
 }
 
-RenderedKernel render_attention(const Spec& s, const Arch& arch) {
+RenderedKernel render_attention(const Spec& s, const Arch& arch, const Schedule& schedule) {
   if (std::string why = unsupported_reason(s); !why.empty()) throw Error("cuda: " + why);
-  Tiles t = tiles_for(s, arch);
+  Tiles t = tiles_for(s, arch, schedule);
   // Key-split warps: small blocks, two on an SM where its shared memory holds
   // them (ptxas then keeps a thread of 4 warps under 256 registers). Three
   // would leave it 168: bf16 D 128 at 16x32k4 then spilled 88 B (NVRTC 13.0,
@@ -363,14 +367,13 @@ RenderedKernel render_attention(const Spec& s, const Arch& arch) {
   r.merge_entry = merge_entry_of(r.entry);
   r.launch = {t.threads, t.block_m, t.block_n, t.smem_bytes};
   r.options = {"--std=c++17"};
-  // Only an override selects wgmma; the parser took its text in this form only.
-  const std::string wgmma_override = "ATTNGEN_CUDA_TILE=" + std::to_string(t.block_m) + "x" +
-                                     std::to_string(t.block_n) + wgmma_suffix(t.pipelined, t.specialized, t.pingpong);
-  if (t.wgmma && !(arch.sm == 90 && arch.accel))
-    throw Error(wgmma_override + ": warpgroup MMA (wgmma) needs --arch sm_90a, got " + arch.name());
-  if (const std::string tag = schedule_tag(); t.smem_bytes > max_block_smem(arch))
-    throw Error((tag.empty() ? std::string("cuda: the ") + elem_name(s.dtype) + " tile"
-                             : "ATTNGEN_CUDA_TILE=" + tag.substr(std::string("/tile-").size())) +
+  // The schedule as its one spelling (schedule_tag), for messages.
+  const std::string tag = schedule_tag(schedule);
+  const std::string named = schedule.source + "=" + tag.substr(std::min(tag.size(), std::string("/tile-").size()));
+  if (t.wgmma && !(arch.sm == 90 && arch.accel))  // only a schedule selects wgmma
+    throw Error(named + ": warpgroup MMA (wgmma) needs --arch sm_90a, got " + arch.name());
+  if (t.smem_bytes > max_block_smem(arch))
+    throw Error((tag.empty() ? std::string("cuda: the ") + elem_name(s.dtype) + " tile" : named) +
                 ": needs " + std::to_string(t.smem_bytes) +
                 " B of shared memory for head dims " + std::to_string(s.head_dim) + "/" +
                 std::to_string(s.head_dim_v) + ", more than the " + std::to_string(max_block_smem(arch)) +

@@ -76,19 +76,27 @@ struct RenderedKernel {
   std::string description;           // one line: tile shape and choices, for dumps and info
 };
 
-// The tile shape is chosen per spec (render.cpp, tiles_for). ATTNGEN_CUDA_TILE=MxN
-// (M 64 or 128 query rows, N 32 or 64 keys), optionally MxNwW (W warps of 16
-// or 32 rows each), or MxNwg (sm_90a's warpgroup MMA: M 64, 128 or 192, N 64
-// or 128), overrides it for f16/bf16, to measure schedules against each other;
-// schedule_tag() is "" or "/tile-MxN[wW|wg]", part of the backend's target and
-// so of every cache key. Throws Error naming the variable for any other value
-// (render_attention: for a wg schedule with an arch other than sm_90a).
-std::string schedule_tag();
+// The tile shape is chosen per spec (render.cpp, tiles_for). A schedule
+// overrides it for f16/bf16: MxN (M 64 or 128 query rows, N 32 or 64 keys),
+// optionally MxNwW (W warps of 16 or 32 rows each), MxNwg[p] / 128xNws[p]
+// (sm_90a's warpgroup MMA), or MxNkW (decoding: W warps splitting the keys of
+// M rows). It comes from ATTNGEN_CUDA_TILE, or from the compile option
+// cuda_tile, which then names it in errors (`source`).
+struct Schedule {
+  std::string tile;                          // "" = the per-spec default
+  std::string source = "ATTNGEN_CUDA_TILE";  // what set it, for messages
+  static Schedule from_env();                // ATTNGEN_CUDA_TILE's value, read now
+};
+// "" or "/tile-MxN[wW|wg|kW|...]" (one spelling per schedule), part of the
+// backend's target and so of every cache key. Throws Error naming the source
+// for any other value (render_attention: also for a wg schedule with an arch
+// other than sm_90a, or shared memory past the arch's).
+std::string schedule_tag(const Schedule& schedule = Schedule::from_env());
 
 // Empty when the CUDA template covers `spec`; otherwise why not.
 std::string unsupported_reason(const Spec& spec);
 // Throws Error for an unsupported spec.
-RenderedKernel render_attention(const Spec& spec, const Arch& arch);
+RenderedKernel render_attention(const Spec& spec, const Arch& arch, const Schedule& schedule = Schedule::from_env());
 
 // The merge of partial attention states on the GPU (attngen_merge_states_cuda):
 // templates/common/merge_params.h, ptx.cuh's conversions and

@@ -60,12 +60,15 @@ class Kernel:
     __slots__ = ("_k", "_run", "_o_dtype", "_bshd", "_dv", "_lse", "_cuda", "key", "backend", "isa", "spec",
                  "dtype", "layout", "num_heads", "num_kv_heads", "head_dim", "head_dim_v", "writes_lse")
 
-    def __init__(self, spec, backend="auto", threads=None, arch=None):
+    def __init__(self, spec, backend="auto", threads=None, arch=None, cuda_tile=None):
         text = _spec_text(spec)
         if arch is not None and (backend != "cuda" or not isinstance(arch, str)):
             raise InvalidArgumentError(f"arch: expected None, or a string such as 'sm_90a' with backend='cuda', "
                                        f"got {arch!r} with backend={backend!r}")
-        self._k = _attngen._Kernel(text, backend or "auto", _threads(threads), arch or "")
+        if cuda_tile is not None and (backend != "cuda" or not isinstance(cuda_tile, str)):
+            raise InvalidArgumentError(f"cuda_tile: expected None, or a string such as '16x32k4' with backend='cuda', "
+                                       f"got {cuda_tile!r} with backend={backend!r}")
+        self._k = _attngen._Kernel(text, backend or "auto", _threads(threads), arch or "", cuda_tile or "")
         self._run = self._k.run
         k = self._k
         self.key, self.backend, self.isa, self.spec = k.key, k.backend, k.isa, k.spec
@@ -141,14 +144,17 @@ def _threads(threads):
     return threads
 
 
-def compile(spec, backend="auto", threads=None, *, arch=None):  # noqa: A001 - the package's verb
+def compile(spec, backend="auto", threads=None, *, arch=None, cuda_tile=None):  # noqa: A001 - the package's verb
     """Compiles a spec (a dict or JSON text, docs/spec.md), or finds it in the kernel cache.
 
     backend: "auto" (the best CPU backend), "x86", "reference" or "cuda" (NVRTC; the kernel
     runs on device arrays). threads: the default thread count of its runs (None or 0: all
     hardware threads). arch: with backend="cuda", the GPU to compile for ("sm_80", "sm_86",
-    "sm_89", "sm_90a"; None: device 0's). Raises attngen.Error subclasses."""
-    return Kernel(spec, backend, threads, arch)
+    "sm_89", "sm_90a"; None: device 0's). cuda_tile: with backend="cuda", the f16/bf16
+    schedule as ATTNGEN_CUDA_TILE spells it ("16x32k4": decoding, 4 warps splitting the keys
+    of 16 rows; None: the per-spec tile or ATTNGEN_CUDA_TILE's), e.g. a decoding kernel beside
+    the prefill one of the same spec. Raises attngen.Error subclasses."""
+    return Kernel(spec, backend, threads, arch, cuda_tile)
 
 
 _cache = {}

@@ -264,12 +264,14 @@ attngen_args make_args(Convert&& convert, nb::handle q, nb::handle k, nb::handle
 
 class Kernel {
  public:
-  Kernel(const std::string& spec_json, const std::string& backend, int threads, const std::string& cuda_arch) {
+  Kernel(const std::string& spec_json, const std::string& backend, int threads, const std::string& cuda_arch,
+         const std::string& cuda_tile) {
     attngen_compile_options options;
     attngen_compile_options_init(&options);
     options.backend = backend.c_str();
     options.threads = threads;
     options.cuda_arch = cuda_arch.empty() ? nullptr : cuda_arch.c_str();
+    options.cuda_tile = cuda_tile.empty() ? nullptr : cuda_tile.c_str();
     attngen_status status;
     {
       nb::gil_scoped_release unlocked;  // compiling may take a while (JIT, disk cache)
@@ -403,8 +405,8 @@ NB_MODULE(_attngen, m) {
     numpy_bfloat16_dtype = bfloat16_dtype.inc_ref().ptr();
   });
   nb::class_<Kernel>(m, "_Kernel")
-      .def(nb::init<const std::string&, const std::string&, int, const std::string&>(), nb::arg("spec_json"),
-           nb::arg("backend"), nb::arg("threads"), nb::arg("cuda_arch"))
+      .def(nb::init<const std::string&, const std::string&, int, const std::string&, const std::string&>(),
+           nb::arg("spec_json"), nb::arg("backend"), nb::arg("threads"), nb::arg("cuda_arch"), nb::arg("cuda_tile"))
       .def("run", &Kernel::run, nb::arg("q").none(), nb::arg("k").none(), nb::arg("v").none(), nb::arg("o").none(),
            nb::arg("lse").none(), nb::arg("q_lens").none(), nb::arg("kv_lens").none(), nb::arg("q_doc").none(),
            nb::arg("kv_doc").none(), nb::arg("mask").none(), nb::arg("alibi_slopes").none(),

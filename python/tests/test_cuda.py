@@ -144,6 +144,25 @@ def test_arch_is_a_compile_option():
         attngen.compile(spec, backend="cuda", arch="sm_70")
 
 
+def test_cuda_tile_picks_the_schedule_of_one_kernel(driver, rng):
+    """A decoding kernel (4 warps splitting the keys of 16 rows) beside the default one of the same
+    spec: two keys, the same results."""
+    spec = {"dtype": "bf16", "head_dim": 64, "num_heads": 8, "num_kv_heads": 2, "return_lse": True}
+    default, decode = attngen.compile(spec, backend="cuda"), attngen.compile(spec, backend="cuda", cuda_tile="16x32k4")
+    assert decode.key != default.key
+    q, k, v = randn(rng, (2, 8, 1, 64), "bf16"), randn(rng, (2, 2, 300, 64), "bf16"), randn(rng, (2, 2, 300, 64), "bf16")
+    want = reference(spec, q, k, v)
+    for kernel in (default, decode):
+        o, lse = (DeviceArray(driver, shape=s, dtype=d) for s, d in (((2, 8, 1, 64), q.dtype), ((2, 8, 1), np.float32)))
+        kernel(*(DeviceArray(driver, x) for x in (q, k, v)), out=o, lse_out=lse)
+        assert driver.last_launch().block[0] == (128 if kernel is decode else 256)
+        check(spec, (o.to_host(), lse.to_host()), want)
+    with pytest.raises(attngen.InvalidArgumentError, match="cuda_tile: expected None, or a string"):
+        attngen.compile(spec, cuda_tile="16x32k4")
+    with pytest.raises(attngen.InvalidArgumentError, match=r"^options.cuda_tile: expected 64x32, .* got '16x16k4'"):
+        attngen.compile(spec, backend="cuda", cuda_tile="16x16k4")
+
+
 def test_errors_name_the_array(driver, rng):
     spec = {"dtype": "f16", "head_dim": 64, "num_heads": 2, "return_lse": True}
     kernel = attngen.compile(spec, backend="cuda")

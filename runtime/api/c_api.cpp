@@ -13,6 +13,7 @@
 #include "runtime/cache/kernel_cache.hpp"
 #include "runtime/core/merge_states.hpp"
 #include "runtime/core/version.hpp"
+#include "runtime/cuda/cuda_backend.hpp"
 #include "runtime/cuda/driver_library.hpp"
 #include "runtime/cuda/merge_states_cuda.hpp"
 
@@ -39,8 +40,16 @@ std::string options_backend(const attngen_compile_options* o) { return o && o->b
 // struct_size covers them.
 #define ATTNGEN_HAS_FIELD(o, field) ((o)->struct_size >= offsetof(attngen_compile_options, field) + sizeof((o)->field))
 
-std::string options_cuda_arch(const attngen_compile_options* o) {
-  return o && ATTNGEN_HAS_FIELD(o, cuda_arch) && o->cuda_arch ? o->cuda_arch : "";
+// The backend's target: cuda_arch and cuda_tile as "ARCH", "ARCH/TILE" or
+// "/TILE" (the cuda backend's with_target), "" for neither.
+std::string options_target(const attngen_compile_options* o) {
+  const std::string arch = o && ATTNGEN_HAS_FIELD(o, cuda_arch) && o->cuda_arch ? o->cuda_arch : "";
+  const std::string tile = o && ATTNGEN_HAS_FIELD(o, cuda_tile) && o->cuda_tile ? o->cuda_tile : "";
+  try {
+    return cuda::cuda_target(options_backend(o), arch, tile, "options.cuda_arch", "options.cuda_tile");
+  } catch (const Error& e) {
+    throw ApiError(ATTNGEN_ERR_INVALID_ARGUMENT, e.what());
+  }
 }
 
 void check_options(const attngen_compile_options* o) {
@@ -184,7 +193,7 @@ attngen_status attngen_kernel_compile(const char* spec_json, const attngen_compi
     require(spec_json, "spec_json");
     check_options(options);
     *out = new_handle(
-        process_cache().get(std::string(spec_json), options_backend(options), nullptr, options_cuda_arch(options)),
+        process_cache().get(std::string(spec_json), options_backend(options), nullptr, options_target(options)),
         options);
   });
 }
@@ -205,7 +214,7 @@ attngen_status attngen_kernel_compile_file(const char* spec_path, const attngen_
       throw ApiError(ATTNGEN_ERR_IO, e.what());
     }
     *out = new_handle(
-        process_cache().get(spec, choose_backend(options_backend(options), spec, options_cuda_arch(options))), options);
+        process_cache().get(spec, choose_backend(options_backend(options), spec, options_target(options))), options);
   });
 }
 

@@ -9,6 +9,7 @@
 #include "attngen_cuda_templates.hpp"
 #include "codegen/cuda/render.hpp"
 #include "runtime/core/error.hpp"
+#include "runtime/core/text.hpp"
 #include "runtime/cuda/cuda_kernel.hpp"
 #include "runtime/cuda/driver_library.hpp"
 #include "runtime/cuda/nvrtc_library.hpp"
@@ -53,22 +54,25 @@ const Device& device0() {
 class CudaBackend final : public Backend {
  public:
   // `fixed`: an explicit arch (compiles without a GPU); else device 0's.
-  explicit CudaBackend(std::optional<Arch> fixed) : fixed_(std::move(fixed)) {}
+  // `schedule`: an explicit schedule (the compile option cuda_tile); else
+  // ATTNGEN_CUDA_TILE's at each compile.
+  explicit CudaBackend(std::optional<Arch> fixed, std::optional<Schedule> schedule = std::nullopt)
+      : fixed_(std::move(fixed)), schedule_(std::move(schedule)) {}
 
   std::string name() const override { return "cuda"; }
   Memory memory() const override { return Memory::device; }
 
   // The arch, NVRTC's version, the templates and the schedule: all change the
-  // cubin. The schedule (ATTNGEN_CUDA_TILE) is read at each call, as the
-  // renderer reads it at each compile: a process may compile one spec with
-  // several schedules (the bench times them side by side), each its own key.
+  // cubin. ATTNGEN_CUDA_TILE is read at each call, as compile() reads it: a
+  // process may compile one spec with several schedules (the bench times them
+  // side by side), each its own key.
   std::string isa() const override {
     std::call_once(isa_once_, [this] {
       const NvrtcLibrary* lib = nvrtc_library();
       if (!lib || (!fixed_ && !device0().why.empty())) return;
       isa_ = arch().name() + "/nvrtc-" + lib->version() + "/tpl-" + std::string(kTemplatesHash).substr(0, 8);
     });
-    return isa_.empty() ? isa_ : isa_ + schedule_tag();
+    return isa_.empty() ? isa_ : isa_ + schedule_tag(schedule());
   }
 
   std::string unavailable_reason() const override {
@@ -99,8 +103,9 @@ class CudaBackend final : public Backend {
   std::unique_ptr<Kernel> compile(const Spec& spec) const override {
     if (std::string why = unavailable_reason(); !why.empty()) throw Error("backend cuda: " + why);
     const std::string target = isa();
-    return std::make_unique<CudaKernel>(
-        spec, target, build_cubin(spec, arch(), "cuda kernel " + cache_key(spec, "cuda", target) + " for " + arch().name()));
+    return std::make_unique<CudaKernel>(spec, target,
+                                        build_cubin(spec, arch(), schedule(),
+                                                    "cuda kernel " + cache_key(spec, "cuda", target) + " for " + arch().name()));
   }
 
   std::unique_ptr<Kernel> deserialize(const Spec& spec, const std::vector<uint8_t>& image) const override {
@@ -113,25 +118,47 @@ class CudaBackend final : public Backend {
     }
   }
 
+  // `target`: "ARCH", "ARCH/TILE" or "/TILE" (an arch, a schedule or both:
+  // the compile options cuda_arch and cuda_tile, as the C API joins them).
   const Backend& with_target(const std::string& target) const override {
-    const Arch a = parse_arch(target);
+    const size_t slash = target.find('/');
+    std::optional<Arch> a;
+    if (slash != 0) a = parse_arch(target.substr(0, slash));
+    std::optional<Schedule> s;
+    if (slash != std::string::npos) {
+      s = Schedule{target.substr(slash + 1), "cuda_tile"};
+      schedule_tag(*s);  // throws naming cuda_tile for a value it does not know
+    }
     static std::mutex mu;
-    static std::map<std::string, std::unique_ptr<CudaBackend>> by_arch;  // never freed: kernels refer to them
+    static std::map<std::string, std::unique_ptr<CudaBackend>> by_target;  // never freed: kernels refer to them
     std::lock_guard<std::mutex> lock(mu);
-    auto& b = by_arch[a.name()];
-    if (!b) b = std::make_unique<CudaBackend>(a);
+    auto& b = by_target[(a ? a->name() : "") + (s ? "/" + s->tile : "")];
+    if (!b) b = std::make_unique<CudaBackend>(a, s);
     return *b;
   }
 
  private:
   Arch arch() const { return fixed_ ? *fixed_ : device0().arch; }
+  Schedule schedule() const { return schedule_ ? *schedule_ : Schedule::from_env(); }
 
   const std::optional<Arch> fixed_;
+  const std::optional<Schedule> schedule_;
   mutable std::once_flag isa_once_;
   mutable std::string isa_;
 };
 
 }  // namespace
+
+std::string cuda_target(const std::string& backend, const std::string& arch, const std::string& tile,
+                        const std::string& arch_name, const std::string& tile_name) {
+  if (arch.find('/') != std::string::npos)
+    throw Error(arch_name + ": expected an arch such as sm_90a, got '" + printable(arch) + "'");
+  if (tile.empty()) return arch;
+  if (backend != "cuda")
+    throw Error(tile_name + ": a schedule of backend cuda, got backend '" + printable(backend) + "'");
+  schedule_tag(Schedule{tile, tile_name});  // throws for a value it does not know
+  return arch + "/" + tile;
+}
 
 std::vector<std::string> environment_summary() {
   std::vector<std::string> lines;

@@ -53,9 +53,9 @@ CubinImage decode_cubin_image(const std::vector<uint8_t>& bytes) {
   return m;
 }
 
-CubinImage build_cubin(const Spec& spec, const Arch& arch, const std::string& what, std::string* source,
-                       std::string* ptx) {
-  const RenderedKernel r = render_attention(spec, arch);
+CubinImage build_cubin(const Spec& spec, const Arch& arch, const Schedule& schedule, const std::string& what,
+                       std::string* source, std::string* ptx) {
+  const RenderedKernel r = render_attention(spec, arch, schedule);
   std::vector<std::string> options = r.options;
   options.push_back("--ptxas-options=-v");  // the resource report, in the program log
   std::vector<std::string> split_options = options;
@@ -204,7 +204,10 @@ std::vector<Kernel::CodeBlob> CudaKernel::code_blobs() const {
   // for the PTX (a kernel loaded from the disk cache keeps only its cubin).
   std::call_once(dump_once_, [this] {
     try {
-      build_cubin(spec(), parse_arch(image_.arch), "cuda kernel " + key() + " again for ATTNGEN_DUMP", &dump_source_,
+      // The schedule is the kernel's, from its target (".../tile-16x32k4"), whatever the environment says now.
+      const size_t tile = target().find("/tile-");
+      const Schedule schedule{tile == std::string::npos ? "" : target().substr(tile + 6), "the kernel's schedule"};
+      build_cubin(spec(), parse_arch(image_.arch), schedule, "cuda kernel " + key() + " again for ATTNGEN_DUMP", &dump_source_,
                   &dump_ptx_);
     } catch (const Error& e) {
       dump_ptx_ = std::string("// ") + e.what() + "\n";

@@ -35,12 +35,12 @@ struct CubinImage {
 std::vector<uint8_t> encode_cubin_image(const CubinImage& image);
 CubinImage decode_cubin_image(const std::vector<uint8_t>& bytes);
 
-// Renders `spec` for `arch` and compiles its two modules, side by side, to
+// Renders `spec` for `arch` with `schedule` and compiles its two modules, side by side, to
 // cubins with ptxas's report (NVRTC options: the renderer's, the module's,
 // --ptxas-options=-v, the architecture). `what` names it in messages. The
 // rendered source and the PTX of both modules go to *source and *ptx when given. Throws Error with the NVRTC log on failure.
-CubinImage build_cubin(const Spec& spec, const Arch& arch, const std::string& what, std::string* source = nullptr,
-                       std::string* ptx = nullptr);
+CubinImage build_cubin(const Spec& spec, const Arch& arch, const Schedule& schedule, const std::string& what,
+                       std::string* source = nullptr, std::string* ptx = nullptr);
 
 class CudaKernel final : public Kernel {
  public:

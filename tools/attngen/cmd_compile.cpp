@@ -1,4 +1,4 @@
-// attngen compile SPEC [--backend B] [--arch SM] [--emit FILE]: ahead-of-time
+// attngen compile SPEC [--backend B] [--arch SM] [--cuda-tile T] [--emit FILE]: ahead-of-time
 // compile; prints what the kernel is (cuda: arch, launch shape, ptxas report).
 // Goes through the kernel cache, so a serialisable kernel lands in the disk
 // cache (ATTNGEN_CACHE_DIR) for later processes; --emit also writes the
@@ -14,6 +14,7 @@
 #include "codegen/spec/spec.hpp"
 #include "runtime/x86/x86_kernel.hpp"
 #include "runtime/cache/kernel_cache.hpp"
+#include "runtime/cuda/cuda_backend.hpp"
 #include "runtime/cuda/merge_states_cuda.hpp"
 #include "runtime/core/text.hpp"
 #include "runtime/core/version.hpp"
@@ -25,7 +26,7 @@ namespace attngen::cli {
 namespace {
 
 struct CompileFlags {
-  std::string spec, backend = "auto", emit, arch;
+  std::string spec, backend = "auto", emit, arch, cuda_tile;
   std::string header, target, cpu, prefix;  // llvm objects
 };
 
@@ -62,7 +63,8 @@ void compile(const CompileFlags& f) {
   const size_t emit_file = f.emit.empty() ? 0 : files.add_output("--emit", f.emit);
 
   const Spec spec = load_spec_file(f.spec);
-  const Backend& backend = choose_backend(f.backend, spec, f.arch);
+  const Backend& backend =
+      choose_backend(f.backend, spec, cuda::cuda_target(f.backend, f.arch, f.cuda_tile, "--arch", "--cuda-tile"));
   KernelCache& cache = process_cache();
   KernelSource source;
   const auto t0 = std::chrono::steady_clock::now();
@@ -132,6 +134,9 @@ void add_compile(CLI::App& app) {
   cmd->add_option("--prefix", f->prefix, "llvm: the entry points' name prefix (a C identifier; default: from the spec)");
   cmd->add_option("--arch", f->arch,
                   "cuda: the GPU to compile for (sm_80, sm_86, sm_89, sm_90a; default: device 0's). Needs NVRTC, no GPU");
+  cmd->add_option("--cuda-tile", f->cuda_tile,
+                  "cuda: the f16/bf16 schedule, as ATTNGEN_CUDA_TILE spells it (16x32k4: decoding, 4 warps splitting "
+                  "the keys; 128x128wsp: sm_90a; default: the per-spec tile or ATTNGEN_CUDA_TILE's)");
   cmd->callback([f] { compile(*f); });
 }
 

@@ -89,6 +89,12 @@ typedef struct attngen_compile_options {
    * arch (needs the driver and a GPU); "sm_80", "sm_86", "sm_89", "sm_90a":
    * compile for that GPU (needs NVRTC only). Part of the cache key. */
   const char* cuda_arch;
+  /* Backend "cuda" only (read when struct_size covers it). NULL or "": the
+   * per-spec tile, or ATTNGEN_CUDA_TILE's; else a schedule of the f16/bf16
+   * kernels as ATTNGEN_CUDA_TILE spells it, e.g. "16x32k4" (decoding: 4 warps
+   * splitting the keys of 16 rows) or "128x128wsp" (sm_90a), whatever the
+   * environment says (docs/design-cuda.md). Part of the cache key. */
+  const char* cuda_tile;
 } attngen_compile_options;
 
 ATTNGEN_API void attngen_compile_options_init(attngen_compile_options* options);

@@ -82,17 +82,18 @@ class Kernel {
   explicit Kernel(attngen_kernel* k) : k_(k) {
     if (k_) check(attngen_kernel_get_info(k_, &info_));
   }
-  // `cuda_arch`: backend "cuda" only; "" = device 0's (attngen_compile_options).
+  // `cuda_arch`, `cuda_tile`: backend "cuda" only; "" = device 0's arch, the
+  // per-spec tile (attngen_compile_options).
   static Kernel compile(const std::string& spec_json, const std::string& backend = "auto", int threads = 0,
-                        const std::string& cuda_arch = "") {
-    attngen_compile_options o = options(backend, threads, cuda_arch);
+                        const std::string& cuda_arch = "", const std::string& cuda_tile = "") {
+    attngen_compile_options o = options(backend, threads, cuda_arch, cuda_tile);
     attngen_kernel* k = nullptr;
     check(attngen_kernel_compile(spec_json.c_str(), &o, &k));
     return Kernel(k);
   }
   static Kernel compile_file(const std::string& path, const std::string& backend = "auto", int threads = 0,
-                             const std::string& cuda_arch = "") {
-    attngen_compile_options o = options(backend, threads, cuda_arch);
+                             const std::string& cuda_arch = "", const std::string& cuda_tile = "") {
+    attngen_compile_options o = options(backend, threads, cuda_arch, cuda_tile);
     attngen_kernel* k = nullptr;
     check(attngen_kernel_compile_file(path.c_str(), &o, &k));
     return Kernel(k);
@@ -133,12 +134,14 @@ class Kernel {
   attngen_kernel* handle() const { return k_; }
 
  private:
-  static attngen_compile_options options(const std::string& backend, int threads, const std::string& cuda_arch) {
+  static attngen_compile_options options(const std::string& backend, int threads, const std::string& cuda_arch,
+                                         const std::string& cuda_tile) {
     attngen_compile_options o;
     attngen_compile_options_init(&o);
     o.backend = backend.c_str();
     o.threads = threads;
     o.cuda_arch = cuda_arch.empty() ? nullptr : cuda_arch.c_str();
+    o.cuda_tile = cuda_tile.empty() ? nullptr : cuda_tile.c_str();
     return o;
   }
   static std::string str(const char* s) { return s ? s : ""; }
