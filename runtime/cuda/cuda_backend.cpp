@@ -66,14 +66,7 @@ class CudaBackend final : public Backend {
   // cubin. ATTNGEN_CUDA_TILE is read at each call, as compile() reads it: a
   // process may compile one spec with several schedules (the bench times them
   // side by side), each its own key.
-  std::string isa() const override {
-    std::call_once(isa_once_, [this] {
-      const NvrtcLibrary* lib = nvrtc_library();
-      if (!lib || (!fixed_ && !device0().why.empty())) return;
-      isa_ = arch().name() + "/nvrtc-" + lib->version() + "/tpl-" + std::string(kTemplatesHash).substr(0, 8);
-    });
-    return isa_.empty() ? isa_ : isa_ + schedule_tag(schedule());
-  }
+  std::string isa() const override { return target_of(schedule()); }
 
   std::string unavailable_reason() const override {
     std::string why;
@@ -102,9 +95,10 @@ class CudaBackend final : public Backend {
 
   std::unique_ptr<Kernel> compile(const Spec& spec) const override {
     if (std::string why = unavailable_reason(); !why.empty()) throw Error("backend cuda: " + why);
-    const std::string target = isa();
+    const Schedule sched = schedule();  // read once: the key's and the kernel's
+    const std::string target = target_of(sched);
     return std::make_unique<CudaKernel>(spec, target,
-                                        build_cubin(spec, arch(), schedule(),
+                                        build_cubin(spec, arch(), sched,
                                                     "cuda kernel " + cache_key(spec, "cuda", target) + " for " + arch().name()));
   }
 
@@ -140,6 +134,14 @@ class CudaBackend final : public Backend {
  private:
   Arch arch() const { return fixed_ ? *fixed_ : device0().arch; }
   Schedule schedule() const { return schedule_ ? *schedule_ : Schedule::from_env(); }
+  std::string target_of(const Schedule& sched) const {
+    std::call_once(isa_once_, [this] {
+      const NvrtcLibrary* lib = nvrtc_library();
+      if (!lib || (!fixed_ && !device0().why.empty())) return;
+      isa_ = arch().name() + "/nvrtc-" + lib->version() + "/tpl-" + std::string(kTemplatesHash).substr(0, 8);
+    });
+    return isa_.empty() ? isa_ : isa_ + schedule_tag(sched);
+  }
 
   const std::optional<Arch> fixed_;
   const std::optional<Schedule> schedule_;
