@@ -329,6 +329,18 @@ TEST(CudaRender, KeySplitScheduleSharesRowsAndSplitsKeys) {
   // A decoding step of GQA 4 packs the group's heads into the 16 rows.
   EXPECT_TRUE(launch_grid(spec, r.launch, 1, 1).gqa_packed);
   EXPECT_EQ(launch_grid(spec, r.launch, 1, 1).x, 1);
+  // Split-KV counts two blocks an SM and shares of at least 4 steps (of 4
+  // blocks of 32 keys).
+  EXPECT_EQ(r.launch.key_warps, 4);
+  EXPECT_EQ(r.launch.sm_blocks, 2);
+  const auto splits = [&](int64_t batch, int64_t skv) {
+    return kv_splits(spec, r.launch, launch_grid(spec, r.launch, batch, 1), 1, skv, 132);
+  };
+  EXPECT_EQ(splits(1, 8192), 16);   // 64 steps
+  EXPECT_EQ(splits(16, 8192), 2);   // 128 blocks: 264 fit
+  EXPECT_EQ(splits(64, 4096), 1);   // 512 blocks
+  EXPECT_EQ(splits(1, 2048), 4);    // 16 steps
+  EXPECT_EQ(splits(1, 500), 1);     // 4 steps: one share
   // Two row blocks a warp; the merge's buffer (f32 O rows of each warp) can
   // outgrow K and V where Dv is the larger head dim.
   tile.set("32x32k4");

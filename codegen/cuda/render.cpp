@@ -307,8 +307,8 @@ LaunchGrid launch_grid(const Spec& s, const LaunchShape& launch, int64_t batch, 
 
 int kv_splits(const Spec& spec, const LaunchShape& launch, const LaunchGrid& grid, int64_t sq, int64_t skv,
               int sm_count) {
-  const int64_t blocks = grid.x * grid.y * grid.z;
-  if (sm_count <= 0 || blocks <= 0 || blocks >= sm_count || launch.block_n <= 0) return 1;
+  const int64_t blocks = grid.x * grid.y * grid.z, capacity = int64_t(sm_count) * std::max(1, launch.sm_blocks);
+  if (sm_count <= 0 || blocks <= 0 || blocks >= capacity || launch.block_n <= 0) return 1;
   int64_t key_blocks = (skv + launch.block_n - 1) / launch.block_n;
   if (const std::optional<int64_t> width = allowed_width_bound(spec)) {
     // A tile's rows hold at most `queries` consecutive queries, whose key
@@ -318,8 +318,9 @@ int kv_splits(const Spec& spec, const LaunchShape& launch, const LaunchGrid& gri
     const int64_t span = std::min(skv, *width + std::max<int64_t>(queries, 1) - 1);
     key_blocks = std::min(key_blocks, (span + launch.block_n - 1) / launch.block_n + 1);
   }
-  const int64_t splits = std::min({int64_t(sm_count) / blocks, key_blocks / kMinKeyBlocksPerSplit,
-                                   int64_t(kMaxKvSplits), int64_t(65535) / grid.z});
+  const int64_t steps = key_blocks / std::max(1, launch.key_warps);
+  const int64_t splits = std::min({capacity / blocks, steps / kMinKeyBlocksPerSplit, int64_t(kMaxKvSplits),
+                                   int64_t(65535) / grid.z});
   return splits >= 2 ? int(splits) : 1;
 }
 
@@ -365,7 +366,9 @@ RenderedKernel render_attention(const Spec& s, const Arch& arch, const Schedule&
   r.entry = entry_name(s);
   r.split_entry = split_entry_of(r.entry);
   r.merge_entry = merge_entry_of(r.entry);
-  r.launch = {t.threads, t.block_m, t.block_n, t.smem_bytes};
+  // Key-split warps: small blocks, two an SM (min_blocks), which split-KV
+  // counts on; the other tiles count one (the 16-bit ones hold no more).
+  r.launch = {t.threads, t.block_m, t.block_n, t.smem_bytes, t.key_warps, t.key_warps > 1 ? t.min_blocks : 1};
   r.options = {"--std=c++17"};
   // The schedule as its one spelling (schedule_tag), for messages.
   const std::string tag = schedule_tag(schedule);

@@ -26,6 +26,8 @@ struct LaunchShape {
   int block_m = 0;     // query rows per block
   int block_n = 0;     // keys per key block
   int smem_bytes = 0;  // dynamic shared memory per block
+  int key_warps = 1;   // key blocks a step walks (key-split warps: one a warp)
+  int sm_blocks = 1;   // blocks an SM holds for split-KV to count on (key-split warps: 2)
 };
 
 // The grid of blocks of one launch: (ceil(Sq / block_m), Hq, B), or for GQA
@@ -42,8 +44,9 @@ LaunchGrid launch_grid(const Spec& spec, const LaunchShape& launch, int64_t batc
 
 // Split-KV: into how many shares a launch splits each tile's key blocks
 // (1: none). Where the grid's blocks leave SMs idle (decoding: B x Hkv blocks
-// on a GPU of 132 SMs), splitting the keys fills them; each share keeps at
-// least kMinKeyBlocksPerSplit key blocks, at most kMaxKvSplits shares. A
+// on a GPU of 132 SMs, each holding launch.sm_blocks of them), splitting the
+// keys fills them; each share keeps at least kMinKeyBlocksPerSplit steps of
+// launch.key_warps key blocks, at most kMaxKvSplits shares. A
 // tile's key blocks are the Skv extent's, or fewer where the index masks
 // bound a row's keys (a sliding window, a chunk: allowed_width_bound). The
 // launch's grid z becomes B x splits, each split stores partial O and LSE

@@ -11,7 +11,7 @@
 namespace attngen::cuda {
 namespace {
 
-constexpr char kMagic[8] = {'A', 'G', 'C', 'U', 'B', 'I', 'N', '3'};  // 3: two cubins
+constexpr char kMagic[8] = {'A', 'G', 'C', 'U', 'B', 'I', 'N', '4'};  // 3: two cubins; 4: key warps, SM blocks
 
 }  // namespace
 
@@ -24,6 +24,8 @@ std::vector<uint8_t> encode_cubin_image(const CubinImage& m) {
   w.u32(uint32_t(m.launch.block_m));
   w.u32(uint32_t(m.launch.block_n));
   w.u32(uint32_t(m.launch.smem_bytes));
+  w.u32(uint32_t(m.launch.key_warps));
+  w.u32(uint32_t(m.launch.sm_blocks));
   w.string(m.description);
   w.string(m.ptxas_log);
   w.bytes(m.cubin.data(), m.cubin.size());
@@ -42,13 +44,15 @@ CubinImage decode_cubin_image(const std::vector<uint8_t>& bytes) {
   m.launch.block_m = int(r.u32());
   m.launch.block_n = int(r.u32());
   m.launch.smem_bytes = int(r.u32());
+  m.launch.key_warps = int(r.u32());
+  m.launch.sm_blocks = int(r.u32());
   m.description = r.string();
   m.ptxas_log = r.string();
   m.cubin = r.bytes();
   m.split_cubin = r.bytes();
   if (!r.at_end()) throw Error("cuda image: trailing bytes");
   if (m.cubin.empty() || m.split_cubin.empty() || m.entry.empty() || m.launch.threads <= 0 || m.launch.block_m <= 0 ||
-      m.launch.block_n <= 0 || m.launch.smem_bytes < 0)
+      m.launch.block_n <= 0 || m.launch.smem_bytes < 0 || m.launch.key_warps <= 0 || m.launch.sm_blocks <= 0)
     throw Error("cuda image: incomplete");
   return m;
 }
@@ -230,9 +234,11 @@ std::vector<std::pair<std::string, std::string>> CudaKernel::details() const {
                               : std::string()) +
                          " of " + std::to_string(l.threads) +
                          " threads, " + std::to_string(l.smem_bytes) + " B dynamic shared memory, entry " +
-                         image_.entry + "; where the blocks leave SMs idle, z is B x key splits (at least " +
-                         std::to_string(kMinKeyBlocksPerSplit) + " blocks of " + std::to_string(l.block_n) +
-                         " keys each) for " + split_entry_of(image_.entry) + ", merged by " + merge_entry_of(image_.entry)},
+                         image_.entry + "; where the blocks leave SMs idle" +
+                         (l.sm_blocks > 1 ? " (" + std::to_string(l.sm_blocks) + " an SM)" : std::string()) +
+                         ", z is B x key splits (at least " + std::to_string(kMinKeyBlocksPerSplit * l.key_warps) +
+                         " blocks of " + std::to_string(l.block_n) + " keys each) for " + split_entry_of(image_.entry) +
+                         ", merged by " + merge_entry_of(image_.entry)},
           {"resources", report_.describe()},
           {"split-KV", split_report_.describe()},
           {"merge", merge_report_.describe()},
