@@ -14,6 +14,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <limits>
 #include <sstream>
 
@@ -328,6 +329,14 @@ int64_t split_workspace_bytes(const Spec& s, int splits, int64_t batch, int64_t 
   return int64_t(sizeof(float)) * splits * batch * s.num_heads * sq * (s.head_dim_v + 1);
 }
 
+constexpr const char* kScheduleTagPrefix = "/tile-";
+
+Schedule Schedule::of_target(const std::string& target, std::string source) {
+  const size_t at = target.find(kScheduleTagPrefix);
+  return Schedule{at == std::string::npos ? "" : target.substr(at + std::strlen(kScheduleTagPrefix)),
+                  std::move(source)};
+}
+
 Schedule Schedule::from_env() {
   const char* tile = std::getenv("ATTNGEN_CUDA_TILE");
   return Schedule{tile ? tile : ""};
@@ -336,7 +345,7 @@ Schedule Schedule::from_env() {
 std::string schedule_tag(const Schedule& schedule) {
   const TileOverride o = tile_override(schedule);
   if (!o.m) return "";
-  std::string tag = "/tile-" + std::to_string(o.m) + "x" + std::to_string(o.n);
+  std::string tag = kScheduleTagPrefix + std::to_string(o.m) + "x" + std::to_string(o.n);
   if (o.wgmma) return tag + wgmma_suffix(o.pipelined, o.specialized, o.pingpong);
   if (o.key_warps > 1) return tag + "k" + std::to_string(o.key_warps);
   return o.warps == o.m / 16 ? tag : tag + "w" + std::to_string(o.warps);
@@ -366,13 +375,13 @@ RenderedKernel render_attention(const Spec& s, const Arch& arch, const Schedule&
   r.entry = entry_name(s);
   r.split_entry = split_entry_of(r.entry);
   r.merge_entry = merge_entry_of(r.entry);
-  // Key-split warps: small blocks, two an SM (min_blocks), which split-KV
-  // counts on; the other tiles count one (the 16-bit ones hold no more).
+  // Split-KV counts on the key-split tile's two blocks an SM (min_blocks);
+  // the other tiles count one (the 16-bit ones hold no more).
   r.launch = {t.threads, t.block_m, t.block_n, t.smem_bytes, t.key_warps, t.key_warps > 1 ? t.min_blocks : 1};
   r.options = {"--std=c++17"};
   // The schedule as its one spelling (schedule_tag), for messages.
   const std::string tag = schedule_tag(schedule);
-  const std::string named = schedule.source + "=" + tag.substr(std::min(tag.size(), std::string("/tile-").size()));
+  const std::string named = schedule.source + "=" + Schedule::of_target(tag, "").tile;
   if (t.wgmma && !(arch.sm == 90 && arch.accel))  // only a schedule selects wgmma
     throw Error(named + ": warpgroup MMA (wgmma) needs --arch sm_90a, got " + arch.name());
   if (t.smem_bytes > max_block_smem(arch))

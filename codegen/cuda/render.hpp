@@ -89,6 +89,8 @@ struct Schedule {
   std::string tile;                          // "" = the per-spec default
   std::string source = "ATTNGEN_CUDA_TILE";  // what set it, for messages
   static Schedule from_env();                // ATTNGEN_CUDA_TILE's value, read now
+  // The schedule a backend target names (what schedule_tag appended to it).
+  static Schedule of_target(const std::string& target, std::string source);
 };
 // "" or "/tile-MxN[wW|wg|kW|...]" (one spelling per schedule), part of the
 // backend's target and so of every cache key. Throws Error naming the source

@@ -208,10 +208,8 @@ std::vector<Kernel::CodeBlob> CudaKernel::code_blobs() const {
   // for the PTX (a kernel loaded from the disk cache keeps only its cubin).
   std::call_once(dump_once_, [this] {
     try {
-      // The schedule is the kernel's, from its target (".../tile-16x32k4"), whatever the environment says now.
-      const size_t tile = target().find("/tile-");
-      const Schedule schedule{tile == std::string::npos ? "" : target().substr(tile + 6), "the kernel's schedule"};
-      build_cubin(spec(), parse_arch(image_.arch), schedule, "cuda kernel " + key() + " again for ATTNGEN_DUMP", &dump_source_,
+      // The kernel's schedule, from its target, whatever the environment says now.
+      build_cubin(spec(), parse_arch(image_.arch), Schedule::of_target(target(), "the kernel's schedule"), "cuda kernel " + key() + " again for ATTNGEN_DUMP", &dump_source_,
                   &dump_ptx_);
     } catch (const Error& e) {
       dump_ptx_ = std::string("// ") + e.what() + "\n";
