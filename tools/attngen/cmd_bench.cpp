@@ -12,6 +12,7 @@
 #include "codegen/x86/peak_kernel.hpp"
 #include "runtime/core/backend.hpp"
 #include "tools/attngen/cli_checks.hpp"
+#include "tools/attngen/backend_flags.hpp"
 #include "tools/attngen/commands.hpp"
 #include "tools/common/kernel_calls.hpp"
 #include "tools/common/workload.hpp"
@@ -20,7 +21,8 @@ namespace attngen::cli {
 namespace {
 
 struct BenchFlags {
-  std::string spec, backend = "auto", custom = "random";
+  std::string spec, custom = "random";
+  BackendFlags backend_flags;
   int64_t batch = 1, sq = 2048, skv = 2048;
   int threads = 1, reps = 5, rotate = 1;
   bool json = false, full_lengths = false, check = false, no_peak = false;
@@ -37,7 +39,7 @@ double ms_between(std::chrono::steady_clock::time_point a, std::chrono::steady_c
 
 void bench(const BenchFlags& f) {
   const Spec spec = load_spec_file(f.spec);
-  const Backend& backend = select_backend(f.backend, spec);
+  const Backend& backend = f.backend_flags.select(spec);
   WorkloadOptions opt;
   opt.batch = f.batch, opt.sq = f.sq, opt.skv = f.skv;
   opt.full_lengths = f.full_lengths;
@@ -138,7 +140,7 @@ void add_bench(CLI::App& app) {
   auto* cmd = app.add_subcommand("bench", "Time a backend on one shape; report GFLOP/s against the measured peak");
   auto f = std::make_shared<BenchFlags>();
   cmd->add_option("spec", f->spec, "Spec JSON file")->required();
-  cmd->add_option("--backend", f->backend, "auto, or a backend name");
+  f->backend_flags.add_to(cmd, /*with_arch=*/false);
   cmd->add_option("--batch", f->batch, "Batch size")->transform(integer_in(1, INT64_MAX));
   cmd->add_option("--q-len", f->sq, "Query sequence length")->transform(integer_in(1, INT64_MAX));
   cmd->add_option("--kv-len", f->skv, "Key sequence length")->transform(integer_in(1, INT64_MAX));

@@ -14,19 +14,20 @@
 #include "codegen/spec/spec.hpp"
 #include "runtime/x86/x86_kernel.hpp"
 #include "runtime/cache/kernel_cache.hpp"
-#include "runtime/cuda/cuda_backend.hpp"
 #include "runtime/cuda/merge_states_cuda.hpp"
 #include "runtime/core/text.hpp"
 #include "runtime/core/version.hpp"
 #include "runtime/io/output_files.hpp"
 #include "runtime/llvm/llvm_backend.hpp"
+#include "tools/attngen/backend_flags.hpp"
 #include "tools/attngen/commands.hpp"
 
 namespace attngen::cli {
 namespace {
 
 struct CompileFlags {
-  std::string spec, backend = "auto", emit, arch, cuda_tile;
+  std::string spec, emit;
+  BackendFlags backend_flags;
   std::string header, target, cpu, prefix;  // llvm objects
 };
 
@@ -53,18 +54,17 @@ void compile_object(const CompileFlags& f) {
 
 void compile(const CompileFlags& f) {
   const bool object_flags = !f.header.empty() || !f.target.empty() || !f.cpu.empty() || !f.prefix.empty();
-  if (f.backend == "llvm" && (object_flags || !f.emit.empty())) return compile_object(f);
+  if (f.backend_flags.backend == "llvm" && (object_flags || !f.emit.empty())) return compile_object(f);
   if (object_flags)
     throw Error("--header, --target, --cpu and --prefix make ahead-of-time objects: they need --backend llvm, got "
-                "--backend " + printable(f.backend));
+                "--backend " + printable(f.backend_flags.backend));
   // --emit is checked before anything is compiled: it may not be the spec file.
   OutputFiles files;
   files.add_input("spec", f.spec);
   const size_t emit_file = f.emit.empty() ? 0 : files.add_output("--emit", f.emit);
 
   const Spec spec = load_spec_file(f.spec);
-  const Backend& backend =
-      choose_backend(f.backend, spec, cuda::cuda_target(f.backend, f.arch, f.cuda_tile, "--arch", "--cuda-tile"));
+  const Backend& backend = f.backend_flags.select(spec);
   KernelCache& cache = process_cache();
   KernelSource source;
   const auto t0 = std::chrono::steady_clock::now();
@@ -123,7 +123,7 @@ void add_compile(CLI::App& app) {
   auto* cmd = app.add_subcommand("compile", "Compile a spec ahead of time into the disk cache (ATTNGEN_CACHE_DIR)");
   auto f = std::make_shared<CompileFlags>();
   cmd->add_option("spec", f->spec, "Spec JSON file")->required();
-  cmd->add_option("--backend", f->backend, "auto, or a backend name (see `attngen info`)");
+  f->backend_flags.add_to(cmd, /*with_arch=*/true);
   cmd->add_option("--emit", f->emit,
                   "Also write the kernel's cache entry to FILE (serialisable backends only); with --backend llvm: "
                   "a relocatable object FILE.o for a host program (docs/aot.md)");
@@ -132,11 +132,6 @@ void add_compile(CLI::App& app) {
                   "llvm: the target triple of the object (x86_64-linux-gnu, aarch64-linux-gnu; default: this machine)");
   cmd->add_option("--cpu", f->cpu, "llvm: the CPU of the object (e.g. x86-64-v3, neoverse-v1; default: generic)");
   cmd->add_option("--prefix", f->prefix, "llvm: the entry points' name prefix (a C identifier; default: from the spec)");
-  cmd->add_option("--arch", f->arch,
-                  "cuda: the GPU to compile for (sm_80, sm_86, sm_89, sm_90a; default: device 0's). Needs NVRTC, no GPU");
-  cmd->add_option("--cuda-tile", f->cuda_tile,
-                  "cuda: the f16/bf16 schedule, as ATTNGEN_CUDA_TILE spells it (16x32k4: decoding, 4 warps splitting "
-                  "the keys; 128x128wsp: sm_90a; default: the per-spec tile or ATTNGEN_CUDA_TILE's)");
   cmd->callback([f] { compile(*f); });
 }
 

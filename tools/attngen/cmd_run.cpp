@@ -12,6 +12,7 @@
 #include "runtime/io/npy.hpp"
 #include "runtime/io/output_files.hpp"
 #include "tools/attngen/cli_checks.hpp"
+#include "tools/attngen/backend_flags.hpp"
 #include "tools/attngen/commands.hpp"
 #include "tools/common/kernel_calls.hpp"
 #include "tools/common/workload.hpp"
@@ -52,7 +53,7 @@ size_t output_bytes(const char* flag, const char* name, const std::vector<int64_
 struct RunFlags {
   std::string spec, q, k, v, out, lse;
   std::map<std::string, std::string> extra;  // run-time mask tensors by name
-  std::string backend = "auto";
+  BackendFlags backend_flags;
   int threads = 0;
 };
 
@@ -69,7 +70,7 @@ void run(const RunFlags& f) {
   const size_t lse_file = f.lse.empty() ? 0 : files.add_output("--lse", f.lse);
 
   const Spec spec = load_spec_file(f.spec);
-  const Backend& backend = select_backend(f.backend, spec);
+  const Backend& backend = f.backend_flags.select(spec);
   std::map<std::string, NpyArray> arrays;
   auto load = [&](const std::string& name, const std::string& path) -> TensorRef {
     if (path.empty()) return {};
@@ -141,7 +142,7 @@ void add_run(CLI::App& app) {
     const std::string key = e.name;
     cmd->add_option_function<std::string>(e.flag, [f, key](const std::string& p) { f->extra[key] = p; }, e.help);
   }
-  cmd->add_option("--backend", f->backend, "auto, or a backend name (see `attngen check`)");
+  f->backend_flags.add_to(cmd, /*with_arch=*/false);
   cmd->add_option("--threads", f->threads, "Threads (0 = all hardware threads)")->transform(integer_in(0, INT32_MAX));
   cmd->callback([f] { run(*f); });
 }

@@ -15,6 +15,7 @@
 #include "runtime/io/npy.hpp"
 #include "runtime/io/output_files.hpp"
 #include "tools/attngen/cli_checks.hpp"
+#include "tools/attngen/backend_flags.hpp"
 #include "tools/attngen/commands.hpp"
 #include "tools/common/kernel_calls.hpp"
 #include "tools/common/workload.hpp"
@@ -23,7 +24,8 @@ namespace attngen::cli {
 namespace {
 
 struct VerifyFlags {
-  std::string spec, backend = "auto", save_dir;
+  std::string spec, save_dir;
+  BackendFlags backend_flags;
   int64_t batch = 2, sq = 0, skv = 0;
   uint64_t seed = 1;
   int threads = 0;
@@ -91,7 +93,7 @@ void verify(const VerifyFlags& f) {
   auto t0 = std::chrono::steady_clock::now();
   // Through the kernel cache, so ATTNGEN_VERBOSE, _DUMP and _DISABLE_JIT apply.
   KernelSource source;
-  const auto kernel = process_cache().get(spec, select_backend(f.backend, spec), &source);
+  const auto kernel = process_cache().get(spec, f.backend_flags.select(spec), &source);
   const double kernel_ms = ms_since(t0);
   t0 = std::chrono::steady_clock::now();
   run_on_host_tensors(*kernel, w.args(), RunOptions{f.threads});  // cuda: copied to the device and back
@@ -107,6 +109,9 @@ void verify(const VerifyFlags& f) {
                   (!c.lse_compared || c.lse_max_abs_err <= 1e-3);
   std::printf("spec      %s\nkey       %s\nbackend   %s (isa %s)\n", f.spec.c_str(), kernel->key().c_str(),
               kernel->backend().c_str(), kernel->isa().c_str());
+  // cuda: which schedule ran (the per-spec tile, ATTNGEN_CUDA_TILE's or --cuda-tile's).
+  for (const auto& [label, text] : kernel->details())
+    if (label == "render") std::printf("%-9s %s\n", label.c_str(), text.c_str());
   std::printf("problem   B=%lld Sq=%lld Skv=%lld Hq=%d Hkv=%d D=%d Dv=%d dtype=%s layout=%s\n", (long long)opt.batch,
               (long long)opt.sq, (long long)opt.skv, spec.num_heads, spec.num_kv_heads, spec.head_dim, spec.head_dim_v,
               elem_name(spec.dtype), layout_name(spec.layout));
@@ -123,7 +128,7 @@ void add_verify(CLI::App& app) {
   auto* cmd = app.add_subcommand("verify", "Run a spec on random tensors and compare with the float64 reference");
   auto f = std::make_shared<VerifyFlags>();
   cmd->add_option("spec", f->spec, "Spec JSON file")->required();
-  cmd->add_option("--backend", f->backend, "auto, or a backend name (see `attngen check`)");
+  f->backend_flags.add_to(cmd, /*with_arch=*/false);
   cmd->add_option("--batch", f->batch, "Batch size")->transform(integer_in(1, INT64_MAX));
   cmd->add_option("--q-len", f->sq, "Query sequence extent (default: the spec's, else 100)")
       ->transform(integer_in(1, INT64_MAX));
