@@ -378,6 +378,26 @@ TEST(CudaRender, F32TileFitsTheArchsSharedMemory) {
             32);
 }
 
+// The f32 kernel is bounded for as many blocks an SM as shared memory holds
+// (at most 4), and split-KV counts them: a decode that fills a quarter of an
+// H100's block slots is not split as if it filled them all.
+TEST(CudaRender, F32SplitKvCountsTheBlocksAnSmHolds) {
+  const Spec spec = parse_spec(R"({"dtype": "f32", "head_dim": 128, "num_heads": 32, "num_kv_heads": 8})");
+  const RenderedKernel h100 = render_attention(spec, parse_arch("sm_90a"));
+  const RenderedKernel a100 = render_attention(spec, parse_arch("sm_80"));
+  EXPECT_TRUE(has(h100.source, "#define AG_MIN_BLOCKS 4\n"));
+  EXPECT_EQ(h100.launch.sm_blocks, 4);  // 53760 B each, 227 KiB an SM
+  EXPECT_EQ(a100.launch.sm_blocks, 3);  // 163 KiB
+  const auto splits = [&](const RenderedKernel& r, int64_t batch, int64_t skv) {
+    return kv_splits(spec, r.launch, launch_grid(spec, r.launch, batch, 1), 1, skv, 132);
+  };
+  // B 16, one query: 128 packed blocks of 32 rows (4 heads of a group).
+  EXPECT_EQ(splits(h100, 16, 8192), 4);   // 528 slots
+  EXPECT_EQ(splits(a100, 16, 8192), 3);   // 396
+  EXPECT_EQ(splits(h100, 64, 8192), 1);   // 512 blocks: a wave
+  EXPECT_EQ(splits(h100, 1, 8192), 32);   // 8 blocks: the most splits
+}
+
 // Every inline PTX statement lies between the ptx.cuh header and
 // attention_common.cuh's (ptx.cuh, then the rendered wgmma MMAs): the part the
 // block emulator replaces (tests/cuda_host/README.md), for every compute path.

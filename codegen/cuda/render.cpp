@@ -375,9 +375,10 @@ RenderedKernel render_attention(const Spec& s, const Arch& arch, const Schedule&
   r.entry = entry_name(s);
   r.split_entry = split_entry_of(r.entry);
   r.merge_entry = merge_entry_of(r.entry);
-  // Split-KV counts on the key-split tile's two blocks an SM (min_blocks);
-  // the other tiles count one (the 16-bit ones hold no more).
-  r.launch = {t.threads, t.block_m, t.block_n, t.smem_bytes, t.key_warps, t.key_warps > 1 ? t.min_blocks : 1};
+  // Split-KV counts on the blocks an SM holds: the __launch_bounds__ the
+  // kernel is compiled for (f32: up to 4 by shared memory; key-split warps:
+  // 2; the other 16-bit tiles hold one).
+  r.launch = {t.threads, t.block_m, t.block_n, t.smem_bytes, t.key_warps, t.min_blocks};
   r.options = {"--std=c++17"};
   // The schedule as its one spelling (schedule_tag), for messages.
   const std::string tag = schedule_tag(schedule);

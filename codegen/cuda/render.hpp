@@ -27,7 +27,7 @@ struct LaunchShape {
   int block_n = 0;     // keys per key block
   int smem_bytes = 0;  // dynamic shared memory per block
   int key_warps = 1;   // key blocks a step walks (key-split warps: one a warp)
-  int sm_blocks = 1;   // blocks an SM holds for split-KV to count on (key-split warps: 2)
+  int sm_blocks = 1;   // blocks an SM holds for split-KV to count on (f32: up to 4; key-split warps: 2)
 };
 
 // The grid of blocks of one launch: (ceil(Sq / block_m), Hq, B), or for GQA
