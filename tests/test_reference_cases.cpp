@@ -22,7 +22,7 @@
 
 #include "codegen/spec/spec.hpp"
 #include "runtime/core/args.hpp"
-#include "runtime/core/half.hpp"
+#include "runtime/core/element.hpp"
 #include "runtime/core/tensor.hpp"
 #include "runtime/reference/reference.hpp"
 
@@ -33,43 +33,11 @@ constexpr double kInf = std::numeric_limits<double>::infinity();
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
 void put(std::vector<uint8_t>& buf, ElemType t, size_t idx, double x) {
-  switch (t) {
-    case ElemType::f32: {
-      const float f = float(x);
-      std::memcpy(buf.data() + idx * 4, &f, 4);
-      break;
-    }
-    case ElemType::f16: {
-      const uint16_t h = double_to_f16(x);
-      std::memcpy(buf.data() + idx * 2, &h, 2);
-      break;
-    }
-    case ElemType::bf16: {
-      const uint16_t h = double_to_bf16(x);
-      std::memcpy(buf.data() + idx * 2, &h, 2);
-      break;
-    }
-    case ElemType::i32: {
-      const int32_t v = int32_t(x);
-      std::memcpy(buf.data() + idx * 4, &v, 4);
-      break;
-    }
-    default: buf[idx] = uint8_t(x); break;
-  }
+  store_element(t, buf.data() + idx * elem_size(t), x);
 }
 
 double get(const std::vector<uint8_t>& buf, ElemType t, size_t idx) {
-  uint16_t h;
-  switch (t) {
-    case ElemType::f32: {
-      float f;
-      std::memcpy(&f, buf.data() + idx * 4, 4);
-      return f;
-    }
-    case ElemType::f16: std::memcpy(&h, buf.data() + idx * 2, 2); return f16_to_float(h);
-    case ElemType::bf16: std::memcpy(&h, buf.data() + idx * 2, 2); return bf16_to_float(h);
-    default: return buf[idx];
-  }
+  return load_element(t, buf.data() + idx * elem_size(t));
 }
 
 // The value stored for x in `t` (what the kernel actually reads).

@@ -7,7 +7,7 @@
 
 #include "runtime/core/args.hpp"
 #include "runtime/core/error.hpp"
-#include "runtime/core/half.hpp"
+#include "runtime/core/element.hpp"
 
 namespace attngen {
 namespace {
@@ -15,20 +15,22 @@ namespace {
 using Load = double (*)(const char* p);
 using Store = void (*)(char* p, double x);
 
+template <ElemType T>
+double load_as(const char* p) {
+  return load_element(T, p);
+}
+template <ElemType T>
+void store_as(char* p, double x) {
+  store_element(T, p, x);
+}
+
+// The element type's conversion chosen once a tensor, not once an element.
 Load loader(ElemType t) {
-  switch (t) {
-    case ElemType::f16: return [](const char* p) { return double(f16_to_float(*reinterpret_cast<const uint16_t*>(p))); };
-    case ElemType::bf16: return [](const char* p) { return double(bf16_to_float(*reinterpret_cast<const uint16_t*>(p))); };
-    default: return [](const char* p) { return double(*reinterpret_cast<const float*>(p)); };
-  }
+  return t == ElemType::f16 ? load_as<ElemType::f16> : t == ElemType::bf16 ? load_as<ElemType::bf16> : load_as<ElemType::f32>;
 }
 
 Store storer(ElemType t) {
-  switch (t) {
-    case ElemType::f16: return [](char* p, double x) { *reinterpret_cast<uint16_t*>(p) = double_to_f16(x); };
-    case ElemType::bf16: return [](char* p, double x) { *reinterpret_cast<uint16_t*>(p) = double_to_bf16(x); };
-    default: return [](char* p, double x) { *reinterpret_cast<float*>(p) = double_to_f32(x); };
-  }
+  return t == ElemType::f16 ? store_as<ElemType::f16> : t == ElemType::bf16 ? store_as<ElemType::bf16> : store_as<ElemType::f32>;
 }
 
 void check_extents(const std::string& name, const TensorRef& t) {

@@ -10,31 +10,14 @@
 #include <vector>
 
 #include "codegen/spec/semantics.hpp"
-#include "runtime/core/half.hpp"
+#include "runtime/core/element.hpp"
 
 namespace attngen {
 namespace {
 
-double load(const TensorRef& t, const char* p) {
-  switch (t.type) {
-    case ElemType::f32: return *reinterpret_cast<const float*>(p);
-    case ElemType::f16: return f16_to_float(*reinterpret_cast<const uint16_t*>(p));
-    case ElemType::bf16: return bf16_to_float(*reinterpret_cast<const uint16_t*>(p));
-    case ElemType::i32: return *reinterpret_cast<const int32_t*>(p);
-    case ElemType::u8:
-    case ElemType::b8: return *reinterpret_cast<const uint8_t*>(p);
-  }
-  return 0;
-}
+double load(const TensorRef& t, const char* p) { return load_element(t.type, p); }
 
-void store(const TensorRef& t, char* p, double x) {
-  switch (t.type) {
-    case ElemType::f32: *reinterpret_cast<float*>(p) = double_to_f32(x); break;
-    case ElemType::f16: *reinterpret_cast<uint16_t*>(p) = double_to_f16(x); break;
-    case ElemType::bf16: *reinterpret_cast<uint16_t*>(p) = double_to_bf16(x); break;
-    default: break;
-  }
-}
+void store(const TensorRef& t, char* p, double x) { store_element(t.type, p, x); }
 
 int32_t load_i32(const TensorRef& t, int64_t i0, int64_t i1 = 0) {
   return *reinterpret_cast<const int32_t*>(element_ptr(t, i0, i1));

@@ -9,7 +9,7 @@
 #include <sstream>
 
 #include "codegen/spec/semantics.hpp"
-#include "runtime/core/half.hpp"
+#include "runtime/core/element.hpp"
 #include "runtime/reference/reference.hpp"
 
 namespace attngen {
@@ -19,38 +19,11 @@ constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 constexpr double kInf = std::numeric_limits<double>::infinity();
 
 void put(std::vector<uint8_t>& buf, ElemType t, size_t idx, double x) {
-  switch (t) {
-    case ElemType::f32: {
-      const float f = float(x);
-      std::memcpy(buf.data() + idx * 4, &f, 4);
-      break;
-    }
-    case ElemType::f16: {
-      const uint16_t h = double_to_f16(x);
-      std::memcpy(buf.data() + idx * 2, &h, 2);
-      break;
-    }
-    case ElemType::bf16: {
-      const uint16_t h = double_to_bf16(x);
-      std::memcpy(buf.data() + idx * 2, &h, 2);
-      break;
-    }
-    default: buf[idx] = uint8_t(x != 0); break;
-  }
+  store_element(t, buf.data() + idx * elem_size(t), x);
 }
 
 double get(const std::vector<uint8_t>& buf, ElemType t, size_t idx) {
-  uint16_t h;
-  switch (t) {
-    case ElemType::f32: {
-      float f;
-      std::memcpy(&f, buf.data() + idx * 4, 4);
-      return f;
-    }
-    case ElemType::f16: std::memcpy(&h, buf.data() + idx * 2, 2); return f16_to_float(h);
-    case ElemType::bf16: std::memcpy(&h, buf.data() + idx * 2, 2); return bf16_to_float(h);
-    default: return buf[idx];
-  }
+  return load_element(t, buf.data() + idx * elem_size(t));
 }
 
 // Random document ids: non-decreasing runs of random length, ids from 0.
