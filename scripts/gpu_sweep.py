@@ -8,7 +8,8 @@ heads, and whole tiles that do not; short Sq with long Skv splits the keys
 across blocks and merges them), through `attngen verify --backend
 cuda` (random data, NaN in every padded position, fully masked rows checked
 to be exactly 0 / -inf, tolerances of spec v1). Runs verifies in parallel and
-prints one line per failure and a summary; exit status 1 on any failure.
+prints one line per failure and a summary; exit status 1 on any failure, 2 when
+the deadline left cases not run (none failed), 0 when every case ran and passed.
 
   python3 scripts/gpu_sweep.py build-gpu/bin/attngen [--jobs 12] [--quick]
 """
@@ -111,7 +112,7 @@ def main():
                             f.cancel()
         print(f"{opt.backend} sweep: {done - len(failed)} of {done} cases passed, {len(cases) - done} not run "
               f"(deadline {opt.deadline} s); {len(firsts)} spec variants")
-        return 1 if failed or done < len(cases) else 0
+        return 1 if failed else 2 if done < len(cases) else 0
 
 
 if __name__ == "__main__":
