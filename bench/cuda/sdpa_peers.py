@@ -8,6 +8,10 @@ pointers: no copies. TFLOP/s count allowed score elements only (causal: the
 lower triangle), 4 * D FLOPs each (Q.K and P.V).
 
   python3 bench/cuda/sdpa_peers.py --lib build-gpu/libattngen.so [--quick]
+
+--smoke: tiny shapes and one timed call each, so that the script itself can be
+run where there is no GPU (python/tests/test_bench_script.py: the fake CUDA
+driver, a CPU stand-in for torch.cuda); its times mean nothing.
 """
 import argparse
 import ctypes as C
@@ -36,7 +40,7 @@ class Args(C.Structure):
 
 class CompileOptions(C.Structure):
     _fields_ = [("struct_size", C.c_uint32), ("backend", C.c_char_p), ("threads", C.c_int32),
-                ("cuda_arch", C.c_char_p)]
+                ("cuda_arch", C.c_char_p), ("cuda_tile", C.c_char_p)]
 
 
 def view(t):
@@ -54,6 +58,7 @@ class Attngen:
     def __init__(self, path):
         self.lib = C.CDLL(path)
         self.lib.attngen_last_error.restype = C.c_char_p
+        self.lib.attngen_compile_options_init_sized.argtypes = [C.POINTER(CompileOptions), C.c_size_t]
         self.lib.attngen_kernel_compile.argtypes = [C.c_char_p, C.POINTER(CompileOptions), C.POINTER(C.c_void_p)]
         self.lib.attngen_kernel_run_cuda.argtypes = [C.c_void_p, C.POINTER(Args), C.c_void_p]
         self.lib.attngen_merge_states_cuda.argtypes = [C.POINTER(Tensor), C.POINTER(Tensor), C.c_int32,
@@ -63,10 +68,13 @@ class Attngen:
         if status != 0:
             raise RuntimeError(f"{what}: {self.lib.attngen_last_error().decode()}")
 
-    def compile(self, spec):
+    def compile(self, spec, tile=""):
+        """A cuda kernel of `spec` with schedule `tile` ("": the per-spec one, or ATTNGEN_CUDA_TILE's)."""
         opt = CompileOptions()
-        self.lib.attngen_compile_options_init(C.byref(opt))
+        # Our struct's size: the library writes and reads only the fields declared above.
+        self.lib.attngen_compile_options_init_sized(C.byref(opt), C.sizeof(opt))
         opt.backend = b"cuda"
+        opt.cuda_tile = tile.encode() if tile else None
         k = C.c_void_p()
         self.check(self.lib.attngen_kernel_compile(json.dumps(spec).encode(), C.byref(opt), C.byref(k)), "compile")
         return k
@@ -81,8 +89,12 @@ class Attngen:
         return run
 
 
+SMOKE = False  # --smoke: one warm-up and one timed call
+
+
 def time_ms(fn, reps):
-    for _ in range(3):
+    warm_ups, reps = (1, 1) if SMOKE else (3, reps)
+    for _ in range(warm_ups):
         fn()
     torch.cuda.synchronize()
     start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
@@ -99,7 +111,7 @@ def flops(b, h, s, d, causal):
     return 4.0 * b * h * d * allowed
 
 
-def decode(ag, dtype, schedules):
+def decode(ag, dtype, schedules, shapes):
     """GQA decoding (one query a head, 32 query heads on 8 KV heads, D 128):
     the launch packs a KV group's heads into one block. Memory-bound, so
     reported as microseconds and GB/s of K and V read. Each schedule's time
@@ -112,12 +124,8 @@ def decode(ag, dtype, schedules):
           "attngen/best (fastest)  max|diff| (each attngen schedule)")
     spec = {"dtype": "bf16" if dtype == torch.bfloat16 else "f16", "head_dim": d, "num_heads": hq, "num_kv_heads": hkv,
             "mask": []}
-    kernels = {}
-    for sched in schedules:
-        os.environ["ATTNGEN_CUDA_TILE"] = sched
-        kernels[sched] = ag.compile(spec)
-    os.environ["ATTNGEN_CUDA_TILE"] = schedules[0]
-    for b, skv in ((1, 8192), (1, 32768), (16, 8192), (64, 4096)):
+    kernels = {sched: ag.compile(spec, sched) for sched in schedules}
+    for b, skv in shapes:
         q = torch.randn(b, hq, 1, d, device="cuda", dtype=dtype)
         k, v = (torch.randn(b, hkv, skv, d, device="cuda", dtype=dtype) for _ in range(2))
         o = torch.empty_like(q)
@@ -149,12 +157,12 @@ def decode(ag, dtype, schedules):
         del q, k, v, o
 
 
-def merge(ag):
+def merge(ag, shapes):
     """attngen_merge_states_cuda against the same merge in torch eager (max, exp, weighted sum:
     several kernels), bshd bf16 parts [B, S, 32, 128] with f32 LSE. Memory-bound: microseconds and
     GB/s of the parts read and the output written."""
     print("merge  parts  B  S       attngen (us, GB/s)       torch eager (us)  attngen/torch  max|diff|")
-    for parts, b, s in ((2, 4, 1), (2, 64, 1), (2, 4, 8192), (8, 1, 32768)):
+    for parts, b, s in shapes:
         o = [torch.randn(b, s, 32, 128, device="cuda", dtype=torch.bfloat16) for _ in range(parts)]
         lse = [torch.randn(b, 32, s, device="cuda") * 3 for _ in range(parts)]
         out, out_lse = torch.empty_like(o[0]), torch.empty_like(lse[0])
@@ -192,6 +200,9 @@ def main():
     ap.add_argument("--flex", default="8192", help="lengths at which FlexAttention runs (bf16, D 128; each compiles for tens of seconds)")
     ap.add_argument("--lengths", default="", help="comma-separated sequence lengths (default: 1024..16384)")
     ap.add_argument("--dtypes", default="bf16,f16")
+    ap.add_argument("--head-dims", default="64,128")
+    ap.add_argument("--smoke", action="store_true",
+                    help="tiny shapes, one timed call each: checks that the script runs (times mean nothing)")
     ap.add_argument("--decode", default="bf16", help="dtypes of the GQA decoding rows (\"\" for none)")
     ap.add_argument("--no-merge", dest="merge", action="store_false",
                     help="skip the rows of attngen_merge_states_cuda against torch eager")
@@ -202,6 +213,8 @@ def main():
                     help="ATTNGEN_CUDA_TILE values timed beside the default in the decoding rows only (the "
                          "key-split tiles, MxNkW, are for decoding)")
     opt = ap.parse_args()
+    global SMOKE
+    SMOKE = opt.smoke
     ag = Attngen(opt.lib)
     dev = torch.cuda.get_device_properties(0)
     print(f"# {dev.name}, {dev.multi_processor_count} SMs, torch {torch.__version__}, cuda {torch.version.cuda}")
@@ -213,30 +226,28 @@ def main():
         print(f"# FlexAttention unavailable: {e}")
         flex = None
     flex_lengths = {int(x) for x in opt.flex.split(",") if x}
-    B, H = 4, 16
+    B, H = (1, 2) if opt.smoke else (4, 16)
     lengths = [1024, 4096, 8192, 16384] if opt.quick else [1024, 2048, 4096, 8192, 16384]
+    if opt.smoke:
+        lengths, opt.flex = [64], ""
     if opt.lengths:
         lengths = [int(x) for x in opt.lengths.split(",")]
     dtypes = [{"bf16": torch.bfloat16, "f16": torch.float16}[x] for x in opt.dtypes.split(",")]
     tile = os.environ.get("ATTNGEN_CUDA_TILE", "")
     if tile:
         print(f"# attngen tile override ATTNGEN_CUDA_TILE={tile}")
-    # Each schedule is compiled with ATTNGEN_CUDA_TILE set while it compiles
-    # (the library reads it then) and timed on the same tensors as the peers.
+    # Each schedule is its own kernel (the compile option cuda_tile), timed on
+    # the same tensors as the peers.
     schedules = [tile] + [x for x in opt.schedules.split(",") if x and x != tile]
     extra = "".join(f" {x:>9}" for x in schedules[1:])
     print(f"dtype  D  mask    S      attngen{extra}  cudnn  flash2  flex   (TFLOP/s)  attngen/best(cudnn,flash2)"
           "  max|diff| (each attngen schedule)")
     for dtype in dtypes:
-        for d in (64, 128):
+        for d in (int(x) for x in opt.head_dims.split(",")):
             for causal in (False, True):
                 spec = {"dtype": "bf16" if dtype == torch.bfloat16 else "f16", "head_dim": d, "num_heads": H,
                         "mask": [{"type": "causal", "align": "top_left"}] if causal else []}
-                kernels = {}
-                for sched in schedules:
-                    os.environ["ATTNGEN_CUDA_TILE"] = sched
-                    kernels[sched] = ag.compile(spec)
-                os.environ["ATTNGEN_CUDA_TILE"] = tile
+                kernels = {sched: ag.compile(spec, sched) for sched in schedules}
                 for s in lengths:
                     q, k, v = (torch.randn(B, H, s, d, device="cuda", dtype=dtype) for _ in range(3))
                     o = torch.empty_like(q)
@@ -278,9 +289,10 @@ def main():
                     torch.cuda.empty_cache()
     for x in (x for x in opt.decode.split(",") if x):
         decode(ag, {"bf16": torch.bfloat16, "f16": torch.float16}[x],
-               [tile] + [s for s in opt.decode_schedules.split(",") if s and s != tile])
+               [tile] + [s for s in opt.decode_schedules.split(",") if s and s != tile],
+               ((2, 77),) if opt.smoke else ((1, 8192), (1, 32768), (16, 8192), (64, 4096)))
     if opt.merge:
-        merge(ag)
+        merge(ag, ((2, 1, 1), (3, 2, 5)) if opt.smoke else ((2, 4, 1), (2, 64, 1), (2, 4, 8192), (8, 1, 32768)))
 
 
 if __name__ == "__main__":

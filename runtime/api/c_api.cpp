@@ -1,6 +1,7 @@
 // The C ABI (attngen/attngen.h) over the kernel cache and Kernel. Argument
 // checking is bind_args' job; this layer only converts descriptors and
 // handles, and turns exceptions into statuses (status.hpp).
+#include <algorithm>
 #include <cstddef>
 #include <cstring>
 #include <string>
@@ -179,10 +180,12 @@ attngen_tensor attngen_tensor_contiguous(const void* data, attngen_dtype dtype, 
   return t;  // a bad rank or shape is reported when the tensor is used
 }
 
-void attngen_compile_options_init(attngen_compile_options* o) {
-  if (!o) return;
-  *o = attngen_compile_options{};
-  o->struct_size = sizeof *o;
+void attngen_compile_options_init_sized(attngen_compile_options* o, size_t size) {
+  if (!o || size < sizeof o->struct_size) return;
+  // The caller's bytes, however many: fields this library does not know are
+  // zeroed too (their defaults are 0), none past `size` is touched.
+  std::memset(static_cast<void*>(o), 0, size);
+  o->struct_size = uint32_t(std::min<size_t>(size, UINT32_MAX));
 }
 
 attngen_status attngen_kernel_compile(const char* spec_json, const attngen_compile_options* options,

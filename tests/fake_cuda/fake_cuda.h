@@ -19,6 +19,8 @@
 //   FAKE_CUDA_GUARD_PAGES=1   allocations end at an inaccessible page (an emulated kernel
 //                             reaching past a tensor's end faults and is named)
 //   FAKE_CUDA_STATS=1         an emulated launch prints its shared-memory bank conflicts and mma.sync count
+//   FAKE_CUDA_HOST_IS_DEVICE=1  every address is device memory to cuPointerGetAttribute (the
+//                             emulator reads host memory): torch CPU tensors as device arrays
 //   FAKE_CUDA_FAIL=cuX[:code],...  those entry points fail with `code` (default 999, CUDA_ERROR_UNKNOWN)
 //   FAKE_NVRTC_FAIL=1         nvrtcCompileProgram fails with an error log
 //   FAKE_NVRTC_FAIL=nvrtcX,...  those NVRTC calls fail (NVRTC_ERROR_INVALID_INPUT)

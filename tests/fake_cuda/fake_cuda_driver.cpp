@@ -528,8 +528,11 @@ CUresult cuPointerGetAttribute(void* data, int attribute, CUdeviceptr p) {
   FAIL_IF_INJECTED("cuPointerGetAttribute");
   if (attribute != 2) return kInvalidValue;  // only CU_POINTER_ATTRIBUTE_MEMORY_TYPE
   std::lock_guard<std::mutex> lock(state().mu);
-  if (!in_allocation(p, 1)) return kInvalidValue;  // as the driver for memory it does not know
-  *static_cast<unsigned*>(data) = 2;               // CU_MEMORYTYPE_DEVICE
+  // FAKE_CUDA_HOST_IS_DEVICE=1: any address is device memory (the emulator
+  // reads host memory), for scripts whose tensors a CPU torch allocates.
+  if (!in_allocation(p, 1) && !env_int("FAKE_CUDA_HOST_IS_DEVICE", 0))
+    return kInvalidValue;                 // as the driver for memory it does not know
+  *static_cast<unsigned*>(data) = 2;  // CU_MEMORYTYPE_DEVICE
   return kSuccess;
 }
 

@@ -82,7 +82,7 @@ typedef struct attngen_args {
 } attngen_args;
 
 typedef struct attngen_compile_options {
-  uint32_t struct_size; /* sizeof(attngen_compile_options); set by attngen_compile_options_init */
+  uint32_t struct_size; /* the caller's sizeof(attngen_compile_options); set by attngen_compile_options_init */
   const char* backend;  /* NULL or "auto": the best available CPU backend; or "x86", "reference", "cuda" */
   int32_t threads;      /* threads of a run that asks for 0; 0 = all hardware threads */
   /* Backend "cuda" only (read when struct_size covers it). NULL: device 0's
@@ -97,7 +97,18 @@ typedef struct attngen_compile_options {
   const char* cuda_tile;
 } attngen_compile_options;
 
-ATTNGEN_API void attngen_compile_options_init(attngen_compile_options* options);
+/* Fills the first `size` bytes of *options with the defaults (every field
+ * NULL or 0) and sets struct_size to `size`. Pass the size of the struct you
+ * hold: a library newer than your header then writes and reads none of the
+ * fields you do not have. Bindings that declare the struct themselves (ctypes,
+ * dlopen) call this with their own size; size < 4 writes nothing. */
+ATTNGEN_API void attngen_compile_options_init_sized(attngen_compile_options* options, size_t size);
+
+/* The same for this header's struct: inline, so that the size is the one
+ * your program was compiled with, whatever libattngen it runs with. */
+static inline void attngen_compile_options_init(attngen_compile_options* options) {
+  attngen_compile_options_init_sized(options, sizeof *options);
+}
 
 typedef struct attngen_kernel attngen_kernel; /* a compiled kernel (refcounted, immutable) */
 typedef struct attngen_call attngen_call;     /* one prepared call, split into work items */
