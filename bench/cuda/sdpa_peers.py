@@ -14,6 +14,7 @@ run where there is no GPU (python/tests/test_bench_script.py: the fake CUDA
 driver, a CPU stand-in for torch.cuda); its times mean nothing.
 """
 import argparse
+import concurrent.futures as cf
 import ctypes as C
 import json
 import math
@@ -79,6 +80,14 @@ class Attngen:
         self.check(self.lib.attngen_kernel_compile(json.dumps(spec).encode(), C.byref(opt), C.byref(k)), "compile")
         return k
 
+    def compile_all(self, jobs):
+        """{key: kernel} for {key: (spec, tile)}, compiled side by side: NVRTC takes seconds a kernel
+        and ctypes lets go of the GIL during the call, so a bench of many schedules does not spend
+        minutes of the GPU check compiling one kernel after another."""
+        with cf.ThreadPoolExecutor(min(len(jobs), os.cpu_count() or 4) or 1) as pool:
+            futures = {key: pool.submit(self.compile, spec, tile) for key, (spec, tile) in jobs.items()}
+            return {key: f.result() for key, f in futures.items()}
+
     def runner(self, kernel, q, k, v, o):
         args = Args()
         args.q, args.k, args.v, args.o = view(q), view(k), view(v), view(o)
@@ -124,7 +133,7 @@ def decode(ag, dtype, schedules, shapes):
           "attngen/best (fastest)  max|diff| (each attngen schedule)")
     spec = {"dtype": "bf16" if dtype == torch.bfloat16 else "f16", "head_dim": d, "num_heads": hq, "num_kv_heads": hkv,
             "mask": []}
-    kernels = {sched: ag.compile(spec, sched) for sched in schedules}
+    kernels = ag.compile_all({sched: (spec, sched) for sched in schedules})
     for b, skv in shapes:
         q = torch.randn(b, hq, 1, d, device="cuda", dtype=dtype)
         k, v = (torch.randn(b, hkv, skv, d, device="cuda", dtype=dtype) for _ in range(2))
@@ -242,12 +251,17 @@ def main():
     extra = "".join(f" {x:>9}" for x in schedules[1:])
     print(f"dtype  D  mask    S      attngen{extra}  cudnn  flash2  flex   (TFLOP/s)  attngen/best(cudnn,flash2)"
           "  max|diff| (each attngen schedule)")
+    def spec_of(dtype, d, causal):
+        return {"dtype": "bf16" if dtype == torch.bfloat16 else "f16", "head_dim": d, "num_heads": H,
+                "mask": [{"type": "causal", "align": "top_left"}] if causal else []}
+    head_dims = [int(x) for x in opt.head_dims.split(",")]
+    problems = [(dtype, d, causal) for dtype in dtypes for d in head_dims for causal in (False, True)]
+    all_kernels = ag.compile_all({(p, sched): (spec_of(*p), sched) for p in problems for sched in schedules})
     for dtype in dtypes:
-        for d in (int(x) for x in opt.head_dims.split(",")):
+        for d in head_dims:
             for causal in (False, True):
-                spec = {"dtype": "bf16" if dtype == torch.bfloat16 else "f16", "head_dim": d, "num_heads": H,
-                        "mask": [{"type": "causal", "align": "top_left"}] if causal else []}
-                kernels = {sched: ag.compile(spec, sched) for sched in schedules}
+                spec = spec_of(dtype, d, causal)
+                kernels = {sched: all_kernels[(dtype, d, causal), sched] for sched in schedules}
                 for s in lengths:
                     q, k, v = (torch.randn(B, H, s, d, device="cuda", dtype=dtype) for _ in range(3))
                     o = torch.empty_like(q)
