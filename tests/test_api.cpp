@@ -243,38 +243,6 @@ TEST(Api, CompileMisuseReturnsErrorStatuses) {
   EXPECT_EQ(k, nullptr);
 }
 
-// A caller whose struct is shorter than this library's (a binding declaring
-// it itself, a program built against an older header) passes its own size:
-// nothing past it is written, and the fields it lacks are not read.
-TEST(Api, OptionsInitWritesOnlyTheCallersStruct) {
-  attngen_compile_options full;
-  std::memset(&full, 0xAB, sizeof full);
-  attngen_compile_options_init(&full);
-  EXPECT_EQ(full.struct_size, sizeof full);
-  EXPECT_EQ(full.backend, nullptr);
-  EXPECT_EQ(full.cuda_tile, nullptr);
-
-  constexpr size_t kOld = offsetof(attngen_compile_options, cuda_tile);  // a struct without cuda_tile
-  alignas(attngen_compile_options) unsigned char buf[sizeof(attngen_compile_options) + 16];
-  std::memset(buf, 0xAB, sizeof buf);
-  auto* o = reinterpret_cast<attngen_compile_options*>(buf);
-  attngen_compile_options_init_sized(o, kOld);
-  EXPECT_EQ(o->struct_size, kOld);
-  EXPECT_EQ(o->backend, nullptr);
-  for (size_t i = kOld; i < sizeof buf; ++i) ASSERT_EQ(buf[i], 0xAB) << "byte " << i << " past the caller's struct";
-  // The library does not read the bytes past it (0xAB... as cuda_tile would
-  // be a wild pointer).
-  o->backend = "reference";
-  attngen_kernel* k = nullptr;
-  ASSERT_EQ(attngen_kernel_compile(kPaddedSpec, o, &k), ATTNGEN_OK) << attngen_last_error();
-  attngen_kernel_release(k);
-  // Too small to hold struct_size: nothing is written.
-  std::memset(buf, 0xAB, sizeof buf);
-  attngen_compile_options_init_sized(o, 2);
-  EXPECT_EQ(buf[0], 0xAB);
-  EXPECT_EQ(buf[1], 0xAB);
-}
-
 // The device path of the C ABI without a GPU: an explicit cuda_arch compiles
 // with NVRTC alone; host and device entry points refuse each other's kernels;
 // callers built before cuda_arch existed (a shorter struct_size) still work.

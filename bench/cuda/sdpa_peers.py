@@ -61,7 +61,7 @@ class Attngen:
         self.lib.attngen_last_error.restype = C.c_char_p
         self.lib.attngen_compile_options_init_sized.argtypes = [C.POINTER(CompileOptions), C.c_size_t]
         self.lib.attngen_kernel_compile.argtypes = [C.c_char_p, C.POINTER(CompileOptions), C.POINTER(C.c_void_p)]
-        self.lib.attngen_kernel_run_cuda.argtypes = [C.c_void_p, C.POINTER(Args), C.c_void_p]
+        self.lib.attngen_kernel_run_cuda_sized.argtypes = [C.c_void_p, C.POINTER(Args), C.c_size_t, C.c_void_p]
         self.lib.attngen_merge_states_cuda.argtypes = [C.POINTER(Tensor), C.POINTER(Tensor), C.c_int32,
                                                        C.POINTER(Tensor), C.POINTER(Tensor), C.c_void_p]
 
@@ -94,7 +94,7 @@ class Attngen:
         stream = C.c_void_p(torch.cuda.current_stream().cuda_stream)
 
         def run():
-            self.check(self.lib.attngen_kernel_run_cuda(kernel, C.byref(args), stream), "run")
+            self.check(self.lib.attngen_kernel_run_cuda_sized(kernel, C.byref(args), C.sizeof(args), stream), "run")
         return run
 
 

@@ -100,6 +100,27 @@ TensorRef to_ref(const char* name, const attngen_tensor& t) {
 }
 
 // Converts and checks `a` against the kernel's spec (Kernel::bind).
+// The caller's args struct of `size` bytes as this library's: tensors the
+// caller's struct ends before are empty; fields of a newer caller's struct
+// that this library does not know must be unset (they would be ignored).
+attngen_args args_of(const attngen_args* args, size_t size) {
+  require(args, "args");
+  constexpr size_t need = offsetof(attngen_args, o) + sizeof(attngen_tensor);
+  if (size < need)
+    throw ApiError(ATTNGEN_ERR_INVALID_ARGUMENT, "args_size: must be at least " + std::to_string(need) +
+                                                     " (q, k, v and o), got " + std::to_string(size));
+  attngen_args a{};
+  std::memcpy(&a, args, std::min(size, sizeof a));
+  const auto* bytes = reinterpret_cast<const unsigned char*>(args);
+  for (size_t i = sizeof a; i < size; ++i)
+    if (bytes[i])
+      throw ApiError(ATTNGEN_ERR_INVALID_ARGUMENT,
+                     "args: fields past the " + std::to_string(sizeof a) + " bytes this library knows are set (byte " +
+                         std::to_string(i) + " of " + std::to_string(size) +
+                         "): the caller was built against a newer attngen.h than this libattngen " + kVersion);
+  return a;
+}
+
 BoundArgs bind(const Kernel& k, const attngen_args* a, Memory memory = Memory::host) {
   require(a, "args");
   AttentionArgs t;
@@ -234,7 +255,7 @@ attngen_status attngen_kernel_release(attngen_kernel* kernel) {
   });
 }
 
-attngen_status attngen_kernel_get_info(const attngen_kernel* kernel, attngen_kernel_info* out) {
+attngen_status attngen_kernel_get_info_sized(const attngen_kernel* kernel, attngen_kernel_info* out, size_t out_size) {
   return guarded(ATTNGEN_ERR_INTERNAL, [&] {
     attngen_kernel* h = kernel_pool().check(kernel, "kernel");
     require(out, "out");
@@ -244,47 +265,55 @@ attngen_status attngen_kernel_get_info(const attngen_kernel* kernel, attngen_ker
       std::lock_guard<std::mutex> lock(h->info_mu);
       if (h->spec_json.empty()) h->spec_json = canonical_json(s);
     }
-    *out = attngen_kernel_info{};
-    out->key = k.key().c_str();
-    out->backend = k.backend().c_str();
-    out->isa = k.isa().c_str();
-    out->spec = h->spec_json.c_str();
-    out->writes_lse = s.return_lse;
-    out->dtype = s.dtype == ElemType::f16 ? ATTNGEN_F16 : s.dtype == ElemType::bf16 ? ATTNGEN_BF16 : ATTNGEN_F32;
-    out->num_heads = s.num_heads, out->num_kv_heads = s.num_kv_heads;
-    out->head_dim = s.head_dim, out->head_dim_v = s.head_dim_v;
-    out->layout_bshd = s.layout == Layout::bshd;
+    attngen_kernel_info info{};
+    info.key = k.key().c_str();
+    info.backend = k.backend().c_str();
+    info.isa = k.isa().c_str();
+    info.spec = h->spec_json.c_str();
+    info.writes_lse = s.return_lse;
+    info.dtype = s.dtype == ElemType::f16 ? ATTNGEN_F16 : s.dtype == ElemType::bf16 ? ATTNGEN_BF16 : ATTNGEN_F32;
+    info.num_heads = s.num_heads, info.num_kv_heads = s.num_kv_heads;
+    info.head_dim = s.head_dim, info.head_dim_v = s.head_dim_v;
+    info.layout_bshd = s.layout == Layout::bshd;
+    // The caller's bytes only; a newer caller's fields this library does not know are 0.
+    std::memcpy(static_cast<void*>(out), &info, std::min(out_size, sizeof info));
+    if (out_size > sizeof info) std::memset(reinterpret_cast<unsigned char*>(out) + sizeof info, 0, out_size - sizeof info);
   });
 }
 
-attngen_status attngen_kernel_run(const attngen_kernel* kernel, const attngen_args* args, int32_t threads) {
+attngen_status attngen_kernel_run_sized(const attngen_kernel* kernel, const attngen_args* caller_args, size_t args_size,
+                                        int32_t threads) {
   return guarded(ATTNGEN_ERR_INTERNAL, [&] {
     const attngen_kernel* h = kernel_pool().check(kernel, "kernel");
     if (threads < 0)
       throw ApiError(ATTNGEN_ERR_INVALID_ARGUMENT, "threads: must be >= 0, got " + std::to_string(threads));
-    const BoundArgs bound = bind(*h->kernel, args);
+    const attngen_args args = args_of(caller_args, args_size);
+    const BoundArgs bound = bind(*h->kernel, &args);
     h->kernel->execute(bound, RunOptions{threads ? threads : h->threads});
   });
 }
 
-attngen_status attngen_kernel_run_cuda(const attngen_kernel* kernel, const attngen_args* args, void* stream) {
+attngen_status attngen_kernel_run_cuda_sized(const attngen_kernel* kernel, const attngen_args* caller_args,
+                                             size_t args_size, void* stream) {
   return guarded(ATTNGEN_ERR_INTERNAL, [&] {
     const attngen_kernel* h = kernel_pool().check(kernel, "kernel");
-    const BoundArgs bound = bind(*h->kernel, args, Memory::device);
+    const attngen_args args = args_of(caller_args, args_size);
+    const BoundArgs bound = bind(*h->kernel, &args, Memory::device);
     RunOptions opt;
     opt.stream = stream;
     h->kernel->execute(bound, opt);
   });
 }
 
-attngen_status attngen_kernel_prepare(const attngen_kernel* kernel, const attngen_args* args, int32_t parts,
-                                      attngen_call** out) {
+attngen_status attngen_kernel_prepare_sized(const attngen_kernel* kernel, const attngen_args* caller_args,
+                                            size_t args_size, int32_t parts, attngen_call** out) {
   if (out) *out = nullptr;
   return guarded(ATTNGEN_ERR_INTERNAL, [&] {
     const attngen_kernel* h = kernel_pool().check(kernel, "kernel");
     require(out, "out");
     if (parts < 1) throw ApiError(ATTNGEN_ERR_INVALID_ARGUMENT, "parts: must be >= 1, got " + std::to_string(parts));
-    const BoundArgs bound = bind(*h->kernel, args);
+    const attngen_args args = args_of(caller_args, args_size);
+    const BoundArgs bound = bind(*h->kernel, &args);
     std::unique_ptr<CallPlan> plan = h->kernel->plan(bound, parts);
     attngen_call* c = call_pool().acquire();
     c->kernel = h->kernel;

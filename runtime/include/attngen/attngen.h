@@ -81,6 +81,12 @@ typedef struct attngen_args {
   attngen_tensor prefix_lens;     /* prefix_lm without a static prefix: i32 [B] */
 } attngen_args;
 
+/* The structs a call takes or fills (options, args, info) travel with the
+ * caller's sizeof them: the inline functions below pass it to the exported
+ * _sized ones. The library reads and writes only the fields the caller has,
+ * so a program built against an older attngen.h keeps working with a newer
+ * libattngen. Bindings that declare the structs themselves (ctypes, dlopen)
+ * call the _sized functions with their own sizes. */
 typedef struct attngen_compile_options {
   uint32_t struct_size; /* the caller's sizeof(attngen_compile_options); set by attngen_compile_options_init */
   const char* backend;  /* NULL or "auto": the best available CPU backend; or "x86", "reference", "cuda" */
@@ -141,11 +147,22 @@ ATTNGEN_API attngen_status attngen_kernel_compile_file(const char* spec_path, co
 ATTNGEN_API attngen_status attngen_kernel_retain(attngen_kernel* kernel);
 /* Drops one reference; the last one frees the handle. */
 ATTNGEN_API attngen_status attngen_kernel_release(attngen_kernel* kernel);
-ATTNGEN_API attngen_status attngen_kernel_get_info(const attngen_kernel* kernel, attngen_kernel_info* out);
+/* Fills the first `out_size` bytes of *out (fields past the library's struct
+ * are zeroed). */
+ATTNGEN_API attngen_status attngen_kernel_get_info_sized(const attngen_kernel* kernel, attngen_kernel_info* out,
+                                                         size_t out_size);
+static inline attngen_status attngen_kernel_get_info(const attngen_kernel* kernel, attngen_kernel_info* out) {
+  return attngen_kernel_get_info_sized(kernel, out, sizeof *out);
+}
 
 /* Checks every argument against the spec, then computes on `threads`
  * threads (0: the compile option's). Returns when done. */
-ATTNGEN_API attngen_status attngen_kernel_run(const attngen_kernel* kernel, const attngen_args* args, int32_t threads);
+ATTNGEN_API attngen_status attngen_kernel_run_sized(const attngen_kernel* kernel, const attngen_args* args,
+                                                    size_t args_size, int32_t threads);
+static inline attngen_status attngen_kernel_run(const attngen_kernel* kernel, const attngen_args* args,
+                                                int32_t threads) {
+  return attngen_kernel_run_sized(kernel, args, sizeof *args, threads);
+}
 
 /* Backend "cuda": runs on DEVICE pointers. Every tensor's `data` is a device
  * address (a CUdeviceptr cast to a pointer, e.g. torch's data_ptr()) that the
@@ -161,16 +178,24 @@ ATTNGEN_API attngen_status attngen_kernel_run(const attngen_kernel* kernel, cons
  * attngen_kernel_run and attngen_kernel_prepare on a cuda kernel return
  * ATTNGEN_ERR_INVALID_ARGUMENT (their tensors are host memory), as does this
  * function on a CPU kernel. */
-ATTNGEN_API attngen_status attngen_kernel_run_cuda(const attngen_kernel* kernel, const attngen_args* args,
-                                                   void* stream);
+ATTNGEN_API attngen_status attngen_kernel_run_cuda_sized(const attngen_kernel* kernel, const attngen_args* args,
+                                                         size_t args_size, void* stream);
+static inline attngen_status attngen_kernel_run_cuda(const attngen_kernel* kernel, const attngen_args* args,
+                                                     void* stream) {
+  return attngen_kernel_run_cuda_sized(kernel, args, sizeof *args, stream);
+}
 
 /* For host thread pools: checks the arguments and splits the call into about
  * `parts` independent work items. Run each item exactly once, on any threads,
  * in any order, concurrently; the call is complete when all have run. The
  * call refers to the tensors of `args` (not to `args` itself), which must
  * stay valid until the call is released; it keeps the kernel alive. */
-ATTNGEN_API attngen_status attngen_kernel_prepare(const attngen_kernel* kernel, const attngen_args* args,
-                                                  int32_t parts, attngen_call** out);
+ATTNGEN_API attngen_status attngen_kernel_prepare_sized(const attngen_kernel* kernel, const attngen_args* args,
+                                                        size_t args_size, int32_t parts, attngen_call** out);
+static inline attngen_status attngen_kernel_prepare(const attngen_kernel* kernel, const attngen_args* args,
+                                                    int32_t parts, attngen_call** out) {
+  return attngen_kernel_prepare_sized(kernel, args, sizeof *args, parts, out);
+}
 ATTNGEN_API attngen_status attngen_call_items(const attngen_call* call, size_t* out);
 ATTNGEN_API attngen_status attngen_call_run_item(const attngen_call* call, size_t item);
 ATTNGEN_API attngen_status attngen_call_release(attngen_call* call);
