@@ -176,12 +176,13 @@ def _spec_dtype(name, x):
 
 
 def attention(q, k, v, *, mask=(), score_mod=(), layout="bhsd", scale=None, return_lse=False, backend="auto",
-              threads=None, out=None, lse_out=None, **tensors):
+              threads=None, out=None, lse_out=None, arch=None, cuda_tile=None, **tensors):
     """One call: builds the spec from the arrays (dtype, heads, head dims) and the arguments,
     compiles it once (kernels are cached by spec) and runs it. `tensors`: q_lens, kv_lens,
     q_doc, kv_doc, mask_tensor (the custom mask), alibi_slopes, prefix_lens, and stream (cuda).
     backend "auto" is "cuda" for device arrays (a torch CUDA tensor, __cuda_array_interface__,
-    DLPack on a CUDA device)."""
+    DLPack on a CUDA device). arch, cuda_tile: as compile()'s (cuda_tile="16x32k4" for
+    decoding steps)."""
     # The cache key holds what the spec is built from; the spec itself only on a miss.
     head_axis = 2 if layout == "bshd" else 1
     qs, ks, vs = _shape("q", q, 4), _shape("k", k, 4), _shape("v", v, 4)
@@ -193,7 +194,7 @@ def attention(q, k, v, *, mask=(), score_mod=(), layout="bhsd", scale=None, retu
     try:
         mods = json.dumps([mask or (), score_mod or ()], sort_keys=True, default=_json_scalar)
         key = (str(getattr(q, "dtype", None)), layout, qs[head_axis], ks[head_axis], qs[3], vs[3], mods, scale,
-               return_lse, backend, threads)
+               return_lse, backend, threads, arch, cuda_tile)
         hash(key)
     except (TypeError, ValueError):
         key = None
@@ -206,7 +207,7 @@ def attention(q, k, v, *, mask=(), score_mod=(), layout="bhsd", scale=None, retu
                 "mask": list(mask or ()), "score_mod": list(score_mod or ()), "return_lse": bool(return_lse)}
         if scale is not None:
             spec["scale"] = float(scale)
-        kernel = Kernel(spec, backend, threads)
+        kernel = Kernel(spec, backend, threads, arch, cuda_tile)
         if key is not None:
             with _cache_lock:
                 _cache[key] = kernel

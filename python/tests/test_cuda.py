@@ -157,8 +157,20 @@ def test_cuda_tile_picks_the_schedule_of_one_kernel(driver, rng):
         kernel(*(DeviceArray(driver, x) for x in (q, k, v)), out=o, lse_out=lse)
         assert driver.last_launch().block[0] == (128 if kernel is decode else 256)
         check(spec, (o.to_host(), lse.to_host()), want)
+    # The one-call form takes it too, and keys its kernels by it.
+    o, lse = attngen.attention(*(DeviceArray(driver, x) for x in (q, k, v)), return_lse=True, cuda_tile="16x32k4",
+                               out=DeviceArray(driver, shape=(2, 8, 1, 64), dtype=q.dtype),
+                               lse_out=DeviceArray(driver, shape=(2, 8, 1), dtype=np.float32))
+    assert driver.last_launch().block[0] == 128
+    check(spec, (o.to_host(), lse.to_host()), want)
+    attngen.attention(*(DeviceArray(driver, x) for x in (q, k, v)), return_lse=True,
+                      out=DeviceArray(driver, shape=(2, 8, 1, 64), dtype=q.dtype),
+                      lse_out=DeviceArray(driver, shape=(2, 8, 1), dtype=np.float32))
+    assert driver.last_launch().block[0] == 256
     with pytest.raises(attngen.InvalidArgumentError, match="cuda_tile: expected None, or a string"):
         attngen.compile(spec, cuda_tile="16x32k4")
+    with pytest.raises(attngen.InvalidArgumentError, match="cuda_tile: expected None, or a string"):
+        attngen.attention(q, k, v, cuda_tile="16x32k4")
     with pytest.raises(attngen.InvalidArgumentError, match=r"^options.cuda_tile: expected 64x32, .* got '16x16k4'"):
         attngen.compile(spec, backend="cuda", cuda_tile="16x16k4")
 
