@@ -100,15 +100,22 @@ TensorRef to_ref(const char* name, const attngen_tensor& t) {
 }
 
 // Converts and checks `a` against the kernel's spec (Kernel::bind).
+// A caller's struct may be larger than this library's (a newer header), but
+// not by this factor: such a size is a binding's mistake, and reading or
+// zeroing that many bytes would run off its memory.
+constexpr size_t kMaxStructGrowth = 16;
+
 // The caller's args struct of `size` bytes as this library's: tensors the
 // caller's struct ends before are empty; fields of a newer caller's struct
 // that this library does not know must be unset (they would be ignored).
 attngen_args args_of(const attngen_args* args, size_t size) {
   require(args, "args");
   constexpr size_t need = offsetof(attngen_args, o) + sizeof(attngen_tensor);
-  if (size < need)
+  if (size < need || size > kMaxStructGrowth * sizeof(attngen_args))
     throw ApiError(ATTNGEN_ERR_INVALID_ARGUMENT, "args_size: must be at least " + std::to_string(need) +
-                                                     " (q, k, v and o), got " + std::to_string(size));
+                                                     " (q, k, v and o) and at most " +
+                                                     std::to_string(kMaxStructGrowth * sizeof(attngen_args)) +
+                                                     ", got " + std::to_string(size));
   attngen_args a{};
   std::memcpy(&a, args, std::min(size, sizeof a));
   const auto* bytes = reinterpret_cast<const unsigned char*>(args);
@@ -202,7 +209,9 @@ attngen_tensor attngen_tensor_contiguous(const void* data, attngen_dtype dtype, 
 }
 
 void attngen_compile_options_init_sized(attngen_compile_options* o, size_t size) {
-  if (!o || size < sizeof o->struct_size) return;
+  // Nothing to report through: a size it cannot take leaves struct_size
+  // unset, which the compile then names.
+  if (!o || size < sizeof o->struct_size || size > kMaxStructGrowth * sizeof *o) return;
   // The caller's bytes, however many: fields this library does not know are
   // zeroed too (their defaults are 0), none past `size` is touched.
   std::memset(static_cast<void*>(o), 0, size);
@@ -259,6 +268,10 @@ attngen_status attngen_kernel_get_info_sized(const attngen_kernel* kernel, attng
   return guarded(ATTNGEN_ERR_INTERNAL, [&] {
     attngen_kernel* h = kernel_pool().check(kernel, "kernel");
     require(out, "out");
+    if (out_size > kMaxStructGrowth * sizeof(attngen_kernel_info))
+      throw ApiError(ATTNGEN_ERR_INVALID_ARGUMENT,
+                     "out_size: must be at most " + std::to_string(kMaxStructGrowth * sizeof(attngen_kernel_info)) +
+                         ", got " + std::to_string(out_size));
     const Kernel& k = *h->kernel;
     const Spec& s = k.spec();
     {
