@@ -99,7 +99,6 @@ TensorRef to_ref(const char* name, const attngen_tensor& t) {
   return r;
 }
 
-// Converts and checks `a` against the kernel's spec (Kernel::bind).
 // A caller's struct may be larger than this library's (a newer header), but
 // not by this factor: such a size is a binding's mistake, and reading or
 // zeroing that many bytes would run off its memory.
@@ -128,8 +127,8 @@ attngen_args args_of(const attngen_args* args, size_t size) {
   return a;
 }
 
+// Converts and checks `a` (args_of's) against the kernel's spec (Kernel::bind).
 BoundArgs bind(const Kernel& k, const attngen_args* a, Memory memory = Memory::host) {
-  require(a, "args");
   AttentionArgs t;
   t.memory = memory;
   t.q = to_ref("q", a->q), t.k = to_ref("k", a->k), t.v = to_ref("v", a->v);

@@ -209,8 +209,8 @@ std::vector<Kernel::CodeBlob> CudaKernel::code_blobs() const {
   std::call_once(dump_once_, [this] {
     try {
       // The kernel's schedule, from its target, whatever the environment says now.
-      build_cubin(spec(), parse_arch(image_.arch), Schedule::of_target(target(), "the kernel's schedule"), "cuda kernel " + key() + " again for ATTNGEN_DUMP", &dump_source_,
-                  &dump_ptx_);
+      build_cubin(spec(), parse_arch(image_.arch), Schedule::of_target(target(), "the kernel's schedule"),
+                  "cuda kernel " + key() + " again for ATTNGEN_DUMP", &dump_source_, &dump_ptx_);
     } catch (const Error& e) {
       dump_ptx_ = std::string("// ") + e.what() + "\n";
     }
