@@ -21,6 +21,13 @@ TilePlan plan_tiles(const Spec& s, x86::Isa isa, bool bf16_dot) {
   p.direct_rows = zmm ? 4 : p.rows_micro;
   p.direct_vecs = zmm ? 4 : 2;
   p.direct_tile_rows = zmm ? 32 : 16;
+  // Rows in lanes pay when the passes are full enough to outrun the 4-row
+  // passes: from half full in f32, and from 4/5 in f16/bf16, whose keys and
+  // values the lanes kernels convert through L1 (docs/perf.md, 2026-11-29).
+  p.lanes_min_fill = !zmm || bf16_dot ? 0 : s.dtype == ElemType::f32 ? 50 : 80;
+  // Alone on its KV head, a tile in lanes beat the packs up to 96 rows in f32
+  // (1.15-1.3x) and up to 64 in f16/bf16 (1.06-1.12x; 0.9-1.0x at 80-96).
+  p.lanes_alone_rows = p.lanes_min_fill == 0 ? 0 : s.dtype == ElemType::f32 ? 96 : 64;
   p.masked_tails = zmm;
   // Rows of a Q tile: every K/V block is read once per tile, so taller tiles
   // read the packs less often. AVX-512 (twice the FLOPs per cycle) needs it:
@@ -43,12 +50,20 @@ TilePlan plan_tiles(const Spec& s, x86::Isa isa, bool bf16_dot) {
   return p;
 }
 
+int TilePlan::lane_rows(int64_t rows, bool only_tile_of_kv_head) const {
+  if (lanes_min_fill == 0 || rows > (only_tile_of_kv_head ? lanes_alone_rows : direct_tile_rows)) return 0;
+  const int64_t width = rows > 16 ? 32 : 16, passes = (rows + width - 1) / width;
+  return rows * 100 >= lanes_min_fill * passes * width ? int(width) : 0;
+}
+
 std::string TilePlan::describe() const {
   std::ostringstream os;
   os << x86::isa_name(isa) << ": tile " << tile_rows << " rows = " << positions_per_tile << " positions x "
      << heads_per_tile << " heads (" << head_groups << " head groups per KV head), blocks of " << block_keys
      << " keys, microtile " << rows_micro << "x" << cols_micro << ", Dv padded to " << dv_padded
-     << (bf16_dot ? ", bf16 pairs with vdpbf16ps" : ", f32 FMA");
+     << (bf16_dot ? ", bf16 pairs with vdpbf16ps" : ", f32 FMA") << ", tiles of <= " << direct_tile_rows
+     << " rows read K/V in place";
+  if (lanes_min_fill) os << " (rows in vector lanes when >= " << lanes_min_fill << "% full)";
   return os.str();
 }
 

@@ -36,6 +36,13 @@ struct TilePlan {
   // GQA group's step, short chunks); taller ones pack K and V. Measured
   // (docs/perf.md, 2026-11-28): AVX-512 32, AVX2 16.
   int direct_tile_rows = 16;
+  // Of those, tiles that fill at least this percentage of the lanes of their
+  // passes (16 rows a pass up to 16 rows, else 32) put the rows in vector
+  // lanes (AVX-512, codegen/x86/lanes_kernels.hpp); 0: never (AVX2). So do
+  // taller tiles, up to lanes_alone_rows, that are the only tile of their KV
+  // head: no other tile would use their packs.
+  int lanes_min_fill = 0;
+  int lanes_alone_rows = 0;
   // The masked softmax reads a block's custom mask and document ids with
   // masked loads that stop at the tensors' end (AVX-512); otherwise the
   // driver copies the last block's (AVX2).
@@ -52,6 +59,9 @@ struct TilePlan {
   // is 4 bytes of a P row and 4 * dv_padded bytes of the V pack.
   int pv_steps = 64;
 
+  // Rows a pass of the lanes kernels for a tile of `rows` rows: 16, 32, or 0
+  // (packs, or the in-place kernels' passes of 4 rows up to direct_tile_rows).
+  int lane_rows(int64_t rows, bool only_tile_of_kv_head) const;
   int q_row_bytes() const { return qk_steps * 4; }
   int64_t k_block_bytes() const { return int64_t(qk_steps) * block_keys * 4; }
   // Columns of a packed V block: whole microtile groups (zeros past Dv).

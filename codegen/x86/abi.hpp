@@ -88,7 +88,47 @@ struct PvArgs {
   int64_t prefetch;
 };
 
+// The lanes path (AVX-512, tiles of a few to a few dozen rows): a tile's rows
+// lie in vector lanes, in passes of R = 16 or 32 rows (one or two vectors),
+// so each K and V element is loaded once per pass (broadcast to all of its
+// rows) instead of once per 4 rows. Rows past the tile's are zeros in qt and
+// are never output. Scratch sizes and layouts: codegen/x86/lanes_kernels.
+//
+// S = Q . K^T: qt [passes][D][R] (Q transposed, pre-scaled), k = 64 key rows
+// of D elements in the storage dtype, k_stride bytes apart (all readable: the
+// driver copies a block that ends past kv_len, with zero rows), s
+// [passes * R][64]. Each key row is also prefetched (into L2) at `prefetch`
+// bytes past it, like QkDirectArgs.
+struct QkLanesArgs {
+  const float* qt;
+  const void* k;
+  int64_t k_stride;
+  float* s;
+  int64_t passes;
+  int64_t prefetch;
+  float* scratch;
+};
+
+// O^T = alpha * O^T + (P . V)^T: p [passes * R][64] as the softmax left it,
+// v = nsteps V rows of Dv elements in the storage dtype, v_stride bytes apart,
+// ot [passes][Dv][R] (the output transposed; the driver transposes it back
+// once per tile), alpha [passes * R]. V lines are prefetched at `prefetch`
+// bytes past them.
+struct PvLanesArgs {
+  const float* p;
+  const void* v;
+  int64_t v_stride;
+  float* ot;
+  const float* alpha;
+  float* scratch;
+  int64_t passes;
+  int64_t nsteps;
+  int64_t prefetch;
+};
+
 using QkFn = void (*)(const QkArgs*);
+using QkLanesFn = void (*)(const QkLanesArgs*);
+using PvLanesFn = void (*)(const PvLanesArgs*);
 using QkDirectFn = void (*)(const QkDirectArgs*);
 using SoftmaxFn = void (*)(const SoftmaxArgs*);
 using PvFn = void (*)(const PvArgs*);

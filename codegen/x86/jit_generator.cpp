@@ -76,6 +76,40 @@ void JitGenerator::reduce16(int first, int temp, bool max) {
   op(z(0), t);
 }
 
+void JitGenerator::transpose16(int first, int temp) {
+  using Xbyak::Zmm;
+  auto a = [&](int i) { return Zmm(first + i); };
+  auto t = [&](int i) { return Zmm(temp + i); };
+  // Pairs of rows interleaved by 32 bits: t(i), t(i + 1) hold, per 128-bit
+  // lane L, rows i and i + 1 at columns 4L, 4L + 1 and 4L + 2, 4L + 3.
+  for (int i = 0; i < 16; i += 2) {
+    vunpcklps(t(i), a(i), a(i + 1));
+    vunpckhps(t(i + 1), a(i), a(i + 1));
+  }
+  // Then by 64 bits: a(i + c) holds, per lane L, rows i..i+3 of column 4L + c.
+  for (int i = 0; i < 16; i += 4) {
+    vunpcklpd(a(i), t(i), t(i + 2));
+    vunpckhpd(a(i + 1), t(i), t(i + 2));
+    vunpcklpd(a(i + 2), t(i + 1), t(i + 3));
+    vunpckhpd(a(i + 3), t(i + 1), t(i + 3));
+  }
+  // 128-bit lanes: rows 0-7 (t(c), t(4 + c)) and 8-15 (t(8 + c), t(12 + c))
+  // of columns c, 4 + c (lanes 0-1) and 8 + c, 12 + c (lanes 2-3), then the
+  // four row groups of each column together.
+  for (int c = 0; c < 4; ++c) {
+    vshuff32x4(t(c), a(c), a(4 + c), 0x44);
+    vshuff32x4(t(4 + c), a(c), a(4 + c), 0xEE);
+    vshuff32x4(t(8 + c), a(8 + c), a(12 + c), 0x44);
+    vshuff32x4(t(12 + c), a(8 + c), a(12 + c), 0xEE);
+  }
+  for (int c = 0; c < 4; ++c) {
+    vshuff32x4(a(c), t(c), t(8 + c), 0x88);
+    vshuff32x4(a(4 + c), t(c), t(8 + c), 0xDD);
+    vshuff32x4(a(8 + c), t(4 + c), t(12 + c), 0x88);
+    vshuff32x4(a(12 + c), t(4 + c), t(12 + c), 0xDD);
+  }
+}
+
 void JitGenerator::finish_generation() {
   try {
     generate();

@@ -47,6 +47,10 @@ class JitGenerator : public Xbyak::CodeGenerator {
   // 16 reductions; `temp` is clobbered.
   static int reduce16_slot(int lane) { return 4 * (lane % 4) + lane / 4; }
   void reduce16(int first, int temp, bool max);
+  // AVX-512: transposes the 16x16 f32 matrix whose row i is zmm first + i
+  // (lane j = column j), so that zmm first + j holds column j. 64 shuffles;
+  // zmm temp..temp+15 are clobbered.
+  void transpose16(int first, int temp);
 
  private:
   const char* name_;

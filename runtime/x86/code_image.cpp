@@ -10,7 +10,7 @@ namespace attngen::x86 {
 namespace {
 
 constexpr char kMagic[10] = {'A', 'T', 'T', 'N', 'G', 'E', 'N', 'X', '8', '6'};
-constexpr uint32_t kImageVersion = 2;
+constexpr uint32_t kImageVersion = 3;
 
 // Executable pages holding one slot's code.
 struct MappedCode {
@@ -38,8 +38,9 @@ std::string fingerprint(const std::string& plan) { return plan + " | sources " +
 }  // namespace
 
 const char* slot_name(int slot) {
-  static const char* names[kNumSlots] = {"qk_gemm",      "pv_gemm",         "qk_direct",          "pv_direct",
-                                         "softmax_full", "softmax_partial", "softmax_full_dtype", "softmax_partial_dtype"};
+  static const char* names[kNumSlots] = {"qk_gemm",       "pv_gemm",      "qk_direct",          "pv_direct",
+                                         "qk_lanes16",    "pv_lanes16",   "qk_lanes32",         "pv_lanes32",
+                                         "softmax_full",  "softmax_partial", "softmax_full_dtype", "softmax_partial_dtype"};
   return names[slot];
 }
 

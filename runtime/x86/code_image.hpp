@@ -13,7 +13,7 @@
 namespace attngen::x86 {
 
 enum CodeSlot : int {
-  kSlotQk, kSlotPv, kSlotQkDirect, kSlotPvDirect,
+  kSlotQk, kSlotPv, kSlotQkDirect, kSlotPvDirect, kSlotQkLanes16, kSlotPvLanes16, kSlotQkLanes32, kSlotPvLanes32,
   kSlotSoftmaxFull, kSlotSoftmaxPartial, kSlotSoftmaxFullDtype, kSlotSoftmaxPartialDtype,
   kNumSlots
 };

@@ -331,4 +331,24 @@ ATTNGEN_AVX2 void store_row(ElemType type, const float* src, int64_t n, float mu
   }
 }
 
+void rows_to_lanes(const float* rows, int64_t nrows, int64_t row_stride, int cols, int width, float* lanes) {
+  const int64_t passes = (nrows + width - 1) / width;
+  std::fill(lanes, lanes + passes * cols * width, 0.f);
+  for (int64_t r = 0; r < nrows; ++r)
+    for (int c = 0; c < cols; ++c) lanes[((r / width) * cols + c) * width + r % width] = rows[r * row_stride + c];
+}
+
+void lanes_to_rows(const float* lanes, int64_t nrows, int cols, int width, float* rows, int64_t row_stride) {
+  for (int64_t r = 0; r < nrows; ++r)
+    for (int c = 0; c < cols; ++c) rows[r * row_stride + c] = lanes[((r / width) * cols + c) * width + r % width];
+}
+
+void copy_rows_padded(const void* src, int64_t row_stride, int64_t nrows, int64_t nrows_padded, int64_t row_bytes,
+                      void* dst) {
+  char* d = static_cast<char*>(dst);
+  for (int64_t r = 0; r < nrows; ++r)
+    std::memcpy(d + r * row_bytes, static_cast<const char*>(src) + r * row_stride, size_t(row_bytes));
+  std::memset(d + nrows * row_bytes, 0, size_t((nrows_padded - nrows) * row_bytes));
+}
+
 }  // namespace attngen::x86

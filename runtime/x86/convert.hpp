@@ -11,6 +11,17 @@ namespace attngen::x86 {
 
 // dst[k] = scale * src[k * stride] for k < n.
 void load_row_f32(ElemType type, const void* src, int64_t stride, int64_t n, float scale, float* dst);
+// The lanes path's operand layout (abi.hpp, QkLanesArgs): rows [0, nrows) of
+// `cols` floats, `row_stride` floats apart, as lanes[pass][col][width] with
+// the row r at pass r / width, lane r % width; lanes of rows past nrows are zeros.
+void rows_to_lanes(const float* rows, int64_t nrows, int64_t row_stride, int cols, int width, float* lanes);
+// Its inverse for rows [0, nrows): rows[r * row_stride + c].
+void lanes_to_rows(const float* lanes, int64_t nrows, int cols, int width, float* rows, int64_t row_stride);
+// Rows [0, nrows) of `row_bytes` bytes, `row_stride` bytes apart, copied to
+// dst + r * row_bytes; rows [nrows, nrows_padded) are zero bytes.
+void copy_rows_padded(const void* src, int64_t row_stride, int64_t nrows, int64_t nrows_padded, int64_t row_bytes,
+                      void* dst);
+
 // Packed blocks are split into groups of `group` columns (keys of K, columns
 // of V: the GEMM microtile's width), each group contiguous, so that a
 // microtile streams one dense slice: element (step, col) of a block with

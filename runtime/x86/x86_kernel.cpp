@@ -4,8 +4,9 @@
 // blocks that the index masks allow, classifies each (Q tile, block) pair as
 // empty (skipped: no loads, no FLOPs), full (no per-element mask work) or
 // partial (masked kernel), and runs S = Q.K^T, the masked online softmax and
-// O += P.V on it. K (transposed) and V blocks are packed to f32 once per
-// thread and KV head, lazily, so blocks no tile needs are never read.
+// O += P.V on it (x86_block.cpp). K (transposed) and V blocks are packed to
+// f32 once per thread and KV head, lazily, so blocks no tile needs are never
+// read; tiles of few rows, or alone on their KV head, read K and V in place.
 #include "runtime/x86/x86_kernel.hpp"
 
 #include <algorithm>
@@ -19,31 +20,16 @@
 #include "runtime/core/error.hpp"
 #include "runtime/x86/convert.hpp"
 #include "runtime/x86/mask_summary.hpp"
-#include "runtime/x86/pack_buffer.hpp"
+#include "runtime/x86/tile_work.hpp"
 
 namespace attngen::x86 {
 namespace {
 
 constexpr float kNegInf = -std::numeric_limits<float>::infinity();
-constexpr int kB = kBlockKeys;
 
 int32_t read_i32(const TensorRef& t, int64_t i0, int64_t i1 = 0) {
   return *reinterpret_cast<const int32_t*>(element_ptr(t, i0, i1));
 }
-
-// One Q tile's rows: packed Q, their descriptions for the softmax, and the
-// running max, sum, rescale factor and output.
-struct TileState {
-  std::vector<float> q, o, m, l, alpha;
-  std::vector<RowInfo> rows;
-  int64_t kb_first = 0, kb_last = -1;  // the key blocks this item visits
-};
-
-// Long contexts: a thread runs up to kGroupTiles consecutive tiles of one KV
-// head together, over chunks of key blocks whose packs fit in about
-// pack_budget() bytes (L2), so each chunk is read from L3 once per group
-// rather than once per tile.
-constexpr size_t kGroupTiles = 4;
 
 int64_t pack_budget() {
   // ATTNGEN_X86_PACK_BUDGET (bytes) exists for tests that force chunking on small shapes.
@@ -53,18 +39,6 @@ int64_t pack_budget() {
   }();
   return budget;
 }
-
-// Per-thread buffers; K/V packs are kept while consecutive items share a KV head.
-struct Workspace {
-  int64_t kv_b = -1, kv_head = -1;
-  PackBuffer kt, v;              // packed blocks (TilePlan::k_block_bytes, v_block_bytes each)
-  std::vector<uint8_t> packed;   // per block: packed for (kv_b, kv_head)?
-  TileState tiles[kGroupTiles];
-  std::vector<float> s, row_tmp;  // scores of the block being computed; a row being converted
-  std::vector<RowInfo> tail_rows;
-  std::vector<uint8_t> tail_mask;  // rows x 64 elements of the mask, for tails and strided masks
-  std::vector<int32_t> tail_doc;
-};
 
 }  // namespace
 
@@ -92,6 +66,12 @@ X86Kernel::X86Kernel(const Spec& spec)
   if (direct_path_possible(spec, plan_)) {
     add(kSlotQkDirect, std::make_shared<QkDirectKernel>(plan_, spec.head_dim, spec.dtype));
     add(kSlotPvDirect, std::make_shared<PvKernel>(plan_, spec.head_dim_v, plan_.dv_padded, spec.dtype, true));
+    if (plan_.lanes_min_fill > 0) {
+      for (int rv = 1; rv <= 2; ++rv) {
+        add(rv == 1 ? kSlotQkLanes16 : kSlotQkLanes32, std::make_shared<QkLanesKernel>(plan_, spec.head_dim, spec.dtype, rv));
+        add(rv == 1 ? kSlotPvLanes16 : kSlotPvLanes32, std::make_shared<PvLanesKernel>(plan_, spec.head_dim_v, spec.dtype, rv));
+      }
+    }
   }
   const CustomMask* custom = spec.find_mask<CustomMask>();
   const bool both_types = custom && custom->format == CustomFormat::additive && spec.dtype != ElemType::f32;
@@ -219,30 +199,18 @@ int64_t X86Kernel::row_head(const WorkItem& w, int64_t r) const {
          r % plan_.heads_per_tile;
 }
 
-// Per-tile facts that every block of the tile needs.
-struct X86Kernel::TileContext {
-  const BoundArgs& a;
-  const WorkItem& w;
-  const MaskBlocks& mask_blocks;
-  Workspace& ws;
-  TileState& st;
-  int64_t b, q_len, kv_len, rows;
-  const CustomMask* custom;
-  bool doc, direct;
-};
-
-// What one (Q tile, K block) pair needs from its classification.
-struct X86Kernel::BlockPlan {
-  bool skip = false, full = true;
-  const int32_t* kv_doc = nullptr;   // the block's document ids
-  const RowInfo* rows = nullptr;     // row descriptions (mask rows maybe redirected to a copy)
-  int64_t mask_col = 0;              // byte offset of the block in mask rows
-};
 
 // Tiles of few rows read K/V in place; the rest use the packs.
 bool X86Kernel::direct_tile(const BoundArgs& a, const WorkItem& w) const {
   const int64_t rows = (w.p1 - w.p0) * plan_.heads_per_tile;
-  return rows <= plan_.direct_tile_rows && code_.has(kSlotQkDirect) && a.t.k.stride[3] == 1 && a.t.v.stride[3] == 1;
+  return (rows <= plan_.direct_tile_rows || lane_rows(a, w) > 0) && code_.has(kSlotQkDirect) &&
+         a.t.k.stride[3] == 1 && a.t.v.stride[3] == 1;
+}
+
+// Rows a pass when the tile's rows go in vector lanes (TilePlan::lane_rows), else 0.
+int X86Kernel::lane_rows(const BoundArgs& a, const WorkItem& w) const {
+  const bool only_tile = a.sq <= plan_.positions_per_tile && plan_.head_groups == 1;
+  return code_.has(kSlotQkLanes16) ? plan_.lane_rows((w.p1 - w.p0) * plan_.heads_per_tile, only_tile) : 0;
 }
 
 // Key blocks per chunk when tiles run as a group: their packs fit the budget.
@@ -275,15 +243,19 @@ void X86Kernel::run_tiles(const BoundArgs& a, const WorkItem* items, size_t n, c
     const WorkItem& w = items[i];
     const int64_t b = w.b, rows = (w.p1 - w.p0) * plan_.heads_per_tile;
     TileState& st = ws.tiles[i];
+    const bool direct = direct_tile(a, w);
+    const int lane_rows = direct ? this->lane_rows(a, w) : 0;
+    const int64_t passes = lane_rows ? (rows + lane_rows - 1) / lane_rows : 0;
+    const int64_t rows_padded = lane_rows ? passes * lane_rows : rows;
     tcs.push_back(TileContext{a, w, mask_blocks, ws, st, b, a.q_len(b), a.kv_len(b), rows, s.find_mask<CustomMask>(),
-                              s.find_mask<DocumentMask>() != nullptr, direct_tile(a, w)});
+                              s.find_mask<DocumentMask>() != nullptr, direct, lane_rows, passes});
     st.q.resize(size_t(rows * plan_.qk_steps));
     st.o.assign(size_t(rows * plan_.dv_padded), 0.f);
     st.m.assign(size_t(rows), kNegInf);
     st.l.assign(size_t(rows), 0.f);
-    st.alpha.resize(size_t(rows));
+    st.alpha.assign(size_t(rows_padded), 0.f);  // lanes: the padding rows' factors are read
     st.rows.resize(size_t(rows));
-    if (ws.s.size() < size_t(rows * kB)) ws.s.resize(size_t(rows * kB));
+    if (ws.s.size() < size_t(rows_padded * kB)) ws.s.resize(size_t(rows_padded * kB));
     if (ws.kv_b != b || ws.kv_head != w.kv_head) {
       ws.kv_b = b, ws.kv_head = w.kv_head;
       ws.packed.assign(size_t(nblocks), 0);
@@ -292,6 +264,11 @@ void X86Kernel::run_tiles(const BoundArgs& a, const WorkItem* items, size_t n, c
     }
     int64_t jmin, jmax;
     prepare_rows(tcs.back(), &jmin, &jmax);
+    if (lane_rows) {
+      st.qt.resize(size_t(rows_padded * s.head_dim));
+      rows_to_lanes(st.q.data(), rows, plan_.qk_steps, s.head_dim, lane_rows, st.qt.data());
+      st.ot.assign(size_t(rows_padded * s.head_dim_v), 0.f);
+    }
     // This item's chunk of the key blocks (all of them unless the tile is split).
     const int64_t kb_lo = nblocks * w.split / w.splits, kb_hi = nblocks * (w.split + 1) / w.splits;
     st.kb_first = std::max(jmin / kB, kb_lo);
@@ -307,7 +284,11 @@ void X86Kernel::run_tiles(const BoundArgs& a, const WorkItem* items, size_t n, c
         const BlockPlan bp = classify_block(tc, kb);
         if (!bp.skip) run_block(tc, kb, bp);
       }
-  for (TileContext& tc : tcs) end_tile(tc, partials);
+  for (TileContext& tc : tcs) {
+    if (tc.lane_rows)
+      lanes_to_rows(tc.st.ot.data(), tc.rows, s.head_dim_v, tc.lane_rows, tc.st.o.data(), plan_.dv_padded);
+    end_tile(tc, partials);
+  }
 }
 
 // A whole tile's rows go out; a split tile publishes its chunk's state and
@@ -440,58 +421,6 @@ X86Kernel::BlockPlan X86Kernel::classify_block(TileContext& tc, int64_t kb) cons
   return bp;
 }
 
-// S = Q.K^T, the masked online softmax and O = alpha O + P.V for one block.
-void X86Kernel::run_block(TileContext& tc, int64_t kb, const BlockPlan& bp) const {
-  const Spec& s = spec();
-  const AttentionArgs& t = tc.a.t;
-  Workspace& ws = tc.ws;
-  const int64_t j0 = kb * kB, es = int64_t(elem_size(s.dtype));
-  const void* v_block;
-  int64_t v_stride, v_chunk, pv_steps, v_prefetch = 0;
-  if (tc.direct) {
-    // Keys at or past kv_len are never read: Q.K^T stops there (the softmax
-    // masks those columns) and P.V skips them.
-    const int64_t nkeys = std::min<int64_t>(kB, tc.kv_len - j0);
-    // Prefetch the next block's rows while this one computes (a prefetch
-    // past the tensor's end is harmless: prefetches never fault). Row strides
-    // in bytes only where a second row is read, the prefetch distance only
-    // where there is a next block: then they lie inside the view and cannot
-    // overflow int64 (a single key may have any stride; fuzz_api_args,
-    // crash-8f9470c4).
-    const bool next = tc.kv_len - j0 > kB;
-    const QkDirectArgs qa{tc.st.q.data(), element_ptr(t.k, tc.b, tc.w.kv_head, j0),
-                          nkeys > 1 ? t.k.stride[2] * es : 0, ws.s.data(), tc.rows, nkeys,
-                          next ? kB * t.k.stride[2] * es : 0};
-    code_.fn<QkDirectFn>(kSlotQkDirect)(&qa);
-    v_block = element_ptr(t.v, tc.b, tc.w.kv_head, j0);
-    v_stride = nkeys > 1 ? t.v.stride[2] * es : 0;
-    v_chunk = plan_.direct_vecs * plan_.vec_lanes * es;
-    pv_steps = nkeys;
-    v_prefetch = next ? kB * v_stride : 0;
-  } else {
-    char* kt = reinterpret_cast<char*>(ws.kt.data()) + kb * plan_.k_block_bytes();
-    char* vp = reinterpret_cast<char*>(ws.v.data()) + kb * plan_.v_block_bytes();
-    if (!ws.packed[size_t(kb)]) {
-      pack_block(tc.a, tc.w, kb, kt, vp, &ws.row_tmp);
-      ws.packed[size_t(kb)] = 1;
-    }
-    const QkArgs qa{tc.st.q.data(), reinterpret_cast<const float*>(kt), ws.s.data(), tc.rows};
-    code_.fn<QkFn>(kSlotQk)(&qa);
-    v_block = vp;
-    v_stride = plan_.cols_micro * 4;
-    v_chunk = int64_t(plan_.pv_steps) * plan_.cols_micro * 4;
-    pv_steps = plan_.pv_steps;
-  }
-  const SoftmaxArgs sa{ws.s.data(), bp.rows, tc.st.m.data(), tc.st.l.data(), tc.st.alpha.data(), tc.rows,
-                       int32_t(j0), float(j0), bp.kv_doc, bp.mask_col, std::min<int64_t>(kB, tc.a.skv - j0)};
-  const bool additive_in_dtype =
-      tc.custom && tc.custom->format == CustomFormat::additive && t.mask.type != ElemType::f32;
-  code_.fn<SoftmaxFn>(softmax_slot(additive_in_dtype, !bp.full))(&sa);
-  const PvArgs pa{ws.s.data(), v_block, v_stride, v_chunk, tc.st.o.data(), tc.st.alpha.data(), tc.rows, pv_steps,
-                  v_prefetch};
-  code_.fn<PvFn>(tc.direct ? kSlotPvDirect : kSlotPv)(&pa);
-}
-
 // O = acc / l in the storage dtype; a row that saw no allowed key (l = 0)
 // outputs 0 and LSE -inf; a row whose scores held NaN or +inf (NaN/Inf data,
 // an f32 overflow) has l = NaN and outputs NaN, never the masked signature.
@@ -509,44 +438,6 @@ void X86Kernel::finish_rows(TileContext& tc) const {
     if (s.return_lse)
       *reinterpret_cast<float*>(const_cast<char*>(element_ptr(t.lse, tc.b, h, i))) =
           empty ? kNegInf : tc.st.m[size_t(r)] + std::log(l);
-  }
-}
-
-// K block kb transposed to [D][64] and V block to [64][Dv_pad], f32, or in
-// bf16 pairs for vdpbf16ps (convert.hpp); keys at or past kv_len are zeros
-// and are never read from the tensors.
-void X86Kernel::pack_block(const BoundArgs& a, const WorkItem& w, int64_t kb, char* kt, char* v,
-                           std::vector<float>* tmp) const {
-  const Spec& s = spec();
-  const int D = s.head_dim, Dv = s.head_dim_v;
-  const int64_t kv_len = a.kv_len(w.b);
-  const int nkeys = int(std::clamp<int64_t>(kv_len - kb * kB, 0, kB));
-  const char* k0 = nkeys > 0 ? element_ptr(a.t.k, w.b, w.kv_head, kb * kB) : nullptr;
-  const char* v0 = nkeys > 0 ? element_ptr(a.t.v, w.b, w.kv_head, kb * kB) : nullptr;
-  const int group = plan_.cols_micro;
-  if (plan_.bf16_dot) {
-    pack_k_pairs(k0, a.t.k.stride[2], a.t.k.stride[3], nkeys, D, group, reinterpret_cast<uint32_t*>(kt));
-    pack_v_pairs(v0, a.t.v.stride[2], a.t.v.stride[3], nkeys, Dv, plan_.v_pack_cols(), group,
-                 reinterpret_cast<uint32_t*>(v));
-    return;
-  }
-  float* ktf = reinterpret_cast<float*>(kt);
-  float* vf = reinterpret_cast<float*>(v);
-  const int vcols = plan_.v_pack_cols();
-  tmp->resize(size_t(std::max(D, vcols)));
-  float* row = tmp->data();
-  if (a.t.k.stride[3] == 1) {
-    pack_kt_block(s.dtype, k0, a.t.k.stride[2], nkeys, D, group, ktf);
-  } else {
-    for (int jj = 0; jj < kB; ++jj) {
-      if (jj < nkeys) load_row_f32(s.dtype, element_ptr(a.t.k, w.b, w.kv_head, kb * kB + jj), a.t.k.stride[3], D, 1.f, row);
-      for (int d = 0; d < D; ++d) ktf[packed_index(D, group, d, jj)] = jj < nkeys ? row[d] : 0.f;
-    }
-  }
-  for (int jj = 0; jj < kB; ++jj) {
-    if (jj < nkeys) load_row_f32(s.dtype, element_ptr(a.t.v, w.b, w.kv_head, kb * kB + jj), a.t.v.stride[3], Dv, 1.f, row);
-    std::fill(row + (jj < nkeys ? Dv : 0), row + vcols, 0.f);
-    for (int c = 0; c < vcols; c += group) std::memcpy(vf + packed_index(kB, group, jj, c), row + c, size_t(group) * 4);
   }
 }
 

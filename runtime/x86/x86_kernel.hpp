@@ -8,6 +8,7 @@
 #include "codegen/plan/plan.hpp"
 #include "codegen/x86/cpu.hpp"
 #include "codegen/x86/gemm_kernels.hpp"
+#include "codegen/x86/lanes_kernels.hpp"
 #include "codegen/x86/softmax_kernel.hpp"
 #include "runtime/core/backend.hpp"
 #include "runtime/x86/code_image.hpp"
@@ -37,6 +38,7 @@ class X86Kernel final : public Kernel {
   struct BlockPlan;
   struct Partials;
   bool direct_tile(const BoundArgs& a, const WorkItem& w) const;
+  int lane_rows(const BoundArgs& a, const WorkItem& w) const;
   int64_t chunk_blocks() const;
   size_t group_size(const BoundArgs& a, const WorkItem* items, size_t n) const;
   void run_tiles(const BoundArgs& a, const WorkItem* items, size_t n, const MaskBlocks& mask_blocks,
@@ -45,6 +47,8 @@ class X86Kernel final : public Kernel {
   void prepare_rows(TileContext& tc, int64_t* jmin, int64_t* jmax) const;
   BlockPlan classify_block(TileContext& tc, int64_t kb) const;
   void run_block(TileContext& tc, int64_t kb, const BlockPlan& bp) const;
+  void run_block_lanes(TileContext& tc, int64_t kb, const BlockPlan& bp) const;
+  void softmax_block(TileContext& tc, int64_t kb, const BlockPlan& bp) const;
   void finish_rows(TileContext& tc) const;
   int64_t row_head(const WorkItem& w, int64_t r) const;
   static int softmax_slot(bool additive_in_dtype, bool partial);
