@@ -1,10 +1,11 @@
 // Short query blocks (speculative decoding, small prefill chunks, GQA decode
-// steps): tiles of 9 to 32 rows, on every backend against the float64
-// reference. On AVX-512 the x86 backend puts such tiles' rows in vector lanes
-// (codegen/x86/lanes_kernels.hpp) when they fill enough of a 16- or 32-row
-// pass, else reads K and V in 4-row passes; the test checks that both kinds
-// and both pass widths were run in every dtype. The backend sweep's reduced
-// lengths reach lanes tiles only in f32 and at few row counts.
+// steps): tiles of 9 to 32 rows, and of 64 and 96 rows alone on their KV
+// head, on every backend against the float64 reference. On AVX-512 the x86
+// backend puts such tiles' rows in vector lanes (codegen/x86/lanes_kernels.hpp)
+// when they fill enough of a 16- or 32-row pass, else reads K and V in 4-row
+// passes (or packs them); the test checks that every one of these paths ran
+// in every dtype. The backend sweep's reduced lengths reach lanes tiles only
+// in f32 and at few row counts.
 #include <gtest/gtest.h>
 
 #include <set>
@@ -26,8 +27,9 @@ TEST_P(ShortTiles, EveryRowCountMatchesTheReference) {
     int64_t sq;
     int group;
   };
-  // Rows of a tile = Sq x group: 9, 13, 15, 16, 24, 28, 30, 32, 32.
-  const Case cases[] = {{9, 1}, {13, 1}, {15, 1}, {4, 4}, {3, 8}, {7, 4}, {15, 2}, {8, 4}, {4, 8}};
+  // Rows of a tile = Sq x group: 9, 13, 15, 16, 24, 28, 30, 32, 32; then 64
+  // and 96, tiles alone on their KV head (lanes up to 64 rows in f16/bf16, 96 in f32).
+  const Case cases[] = {{9, 1}, {13, 1}, {15, 1}, {4, 4}, {3, 8}, {7, 4}, {15, 2}, {8, 4}, {4, 8}, {16, 4}, {24, 4}};
   // {72, 40} and {33, 17}: tails of vectors along D and Dv.
   const std::pair<int, int> dims[] = {{64, 64}, {72, 40}, {33, 17}};
   std::set<std::string> paths;  // x86: "<dtype> lanes16|lanes32|4-row"
@@ -48,8 +50,12 @@ TEST_P(ShortTiles, EveryRowCountMatchesTheReference) {
                  {"type": "custom", "format": "additive"}]})");
       const std::unique_ptr<Kernel> kernel = select_backend(GetParam(), spec).compile(spec);
       if (const auto* x = dynamic_cast<const x86::X86Kernel*>(kernel.get())) {
-        const int lanes = x->plan().lane_rows(c.sq * c.group, false);
-        paths.insert(std::string(dtype) + (lanes ? " lanes" + std::to_string(lanes) : " 4-row"));
+        const TilePlan& plan = x->plan();
+        const int64_t rows = c.sq * c.group;
+        const bool alone = rows > plan.direct_tile_rows;  // one tile per KV head in every case here
+        const int lanes = plan.lane_rows(rows, alone);
+        paths.insert(std::string(dtype) + (lanes ? " lanes" + std::to_string(lanes) + (alone ? " alone" : "")
+                                                 : alone ? " packed" : " 4-row"));
       }
       for (int64_t skv : {131, 64}) {  // a last block of 3 keys; one whole block
         for (int threads : {1, 2}) {    // 2: the keys of each tile split in two
@@ -72,10 +78,14 @@ TEST_P(ShortTiles, EveryRowCountMatchesTheReference) {
     const TilePlan plan = x86::X86Kernel::host_plan(
         parse_spec(std::string(R"({"dtype": ")") + dtype + R"(", "head_dim": 64, "num_heads": 1})"));
     if (plan.lanes_min_fill == 0) continue;  // AVX2, or bf16 on the vdpbf16ps path
-    for (const char* path : {" lanes16", " lanes32"})
+    for (const char* path : {" lanes16", " lanes32", " lanes32 alone"})
       EXPECT_TRUE(paths.count(dtype + std::string(path))) << dtype << path << " was not run";
-    // Tiles of 9 and 24 rows fill too little of a pass for lanes in f16/bf16.
-    if (plan.lanes_min_fill > 75) EXPECT_TRUE(paths.count(dtype + std::string(" 4-row"))) << dtype << " 4-row was not run";
+    // Tiles of 9 and 24 rows fill too little of a pass for lanes in f16/bf16;
+    // 96 rows alone take the packs there.
+    if (plan.lanes_min_fill > 75) {
+      EXPECT_TRUE(paths.count(dtype + std::string(" 4-row"))) << dtype << " 4-row was not run";
+      EXPECT_TRUE(paths.count(dtype + std::string(" packed"))) << dtype << " packed was not run";
+    }
   }
 }
 

@@ -336,22 +336,7 @@ void PvKernel::microtile(int mr, int nvec, int tail_lanes) {
   mov(reg_pn, reg_pr);
   mov(reg_vn, reg_vc);
   mov(reg_cnt, ptr[rdi + offsetof(PvArgs, nsteps)]);
-  Xbyak::Label unrolled, single, done;
-  L(unrolled);
-  cmp(reg_cnt, kUnrollN);
-  jl(single, T_NEAR);
-  for (int u = 0; u < kUnrollN; ++u) step(u);
-  add(reg_pn, kUnrollN * 4);
-  sub(reg_cnt, kUnrollN);
-  jmp(unrolled, T_NEAR);
-  L(single);
-  test(reg_cnt, reg_cnt);
-  jz(done, T_NEAR);
-  step(0);
-  add(reg_pn, 4);
-  dec(reg_cnt);
-  jmp(single, T_NEAR);
-  L(done);
+  emit_step_loop(*this, reg_cnt, kUnrollN, step, [&](int k) { add(reg_pn, k * 4); });
   for (int r = 0; r < mr; ++r)
     for (int h = 0; h < nvec; ++h) vmovups(ptr[reg_or + r * o_row + h * vbytes()], acc(r, h));
 }

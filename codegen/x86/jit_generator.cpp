@@ -157,4 +157,24 @@ void emit_row_loop(Xbyak::CodeGenerator& g, const Xbyak::Reg64& rows, int mr_max
   g.L(done);
 }
 
+void emit_step_loop(Xbyak::CodeGenerator& g, const Xbyak::Reg64& count, int unroll,
+                    const std::function<void(int)>& step, const std::function<void(int)>& advance) {
+  Xbyak::Label unrolled, single, done;
+  g.L(unrolled);
+  g.cmp(count, unroll);
+  g.jl(single, Xbyak::CodeGenerator::T_NEAR);
+  for (int u = 0; u < unroll; ++u) step(u);
+  advance(unroll);
+  g.sub(count, unroll);
+  g.jmp(unrolled, Xbyak::CodeGenerator::T_NEAR);
+  g.L(single);
+  g.test(count, count);
+  g.jz(done, Xbyak::CodeGenerator::T_NEAR);
+  step(0);
+  advance(1);
+  g.dec(count);
+  g.jmp(single, Xbyak::CodeGenerator::T_NEAR);
+  g.L(done);
+}
+
 }  // namespace attngen::x86

@@ -69,4 +69,10 @@ Fn entry(const JitGenerator& g) {
 void emit_row_loop(Xbyak::CodeGenerator& g, const Xbyak::Reg64& rows, int mr_max,
                    const std::function<void(int)>& body, const std::function<void(int)>& advance);
 
+// Emits `step(u)` `count` times (a register, counted down to 0): `unroll`
+// steps u = 0 .. unroll - 1 an iteration while at least `unroll` are left,
+// then one (u = 0) at a time; `advance(k)` ends each iteration (k steps done).
+void emit_step_loop(Xbyak::CodeGenerator& g, const Xbyak::Reg64& count, int unroll,
+                    const std::function<void(int)>& step, const std::function<void(int)>& advance);
+
 }  // namespace attngen::x86

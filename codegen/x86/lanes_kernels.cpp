@@ -78,13 +78,13 @@ void QkLanesKernel::key_group() {
   mov(reg_base[0], reg_kg);
   for (int b = 1; b < 4; ++b) lea(reg_base[b], ptr[reg_base[b - 1] + reg_stride * 4]);
   if (rv_ == 1) {
-    key_half(0);
+    key_sweep(0);
     transpose16(0, 16);
     for (int r = 0; r < kLanes; ++r) vmovups(ptr[reg_s + r * kRowBytes], Zmm(r));
     return;
   }
-  key_half(0);
-  key_half(1);
+  key_sweep(0);
+  key_sweep(1);
   mov(reg_tmp, ptr[rsp]);
   for (int h = 0; h < 2; ++h) {
     for (int u = 0; u < kLanes; ++u) vmovups(Zmm(u), ptr[reg_tmp + (u * 32 + h * kLanes) * 4]);
@@ -96,8 +96,8 @@ void QkLanesKernel::key_group() {
 // One sweep over D for keys first .. first + keys_per_sweep() of the group:
 // 16 rows: zmm u = S^T of key u; 32 rows: zmm 2u + h = rows 16h.. of key
 // first + u, stored to the scratch's S^T at the end.
-void QkLanesKernel::key_half(int half) {
-  const int first = half * keys_per_sweep();
+void QkLanesKernel::key_sweep(int sweep) {
+  const int first = sweep * keys_per_sweep();
   for (int i = 0; i < kLanes; ++i) vxorps(Zmm(i), Zmm(i), Zmm(i));
   if (convert()) {
     convert_keys(first, keys_per_sweep());
@@ -228,26 +228,11 @@ void PvLanesKernel::transpose_p() {
     }
 }
 
-// `step(u)` for each of the nsteps keys, kUnrollK at a time then one at a
-// time; `advance(k)` moves the pointers past k keys.
+// `step(u)` for each of the nsteps keys (emit_step_loop); `advance(k)` moves
+// the pointers past k keys.
 void PvLanesKernel::key_loop(const std::function<void(int)>& step, const std::function<void(int)>& advance) {
   mov(reg_cnt, ptr[rdi + offsetof(PvLanesArgs, nsteps)]);
-  Xbyak::Label unrolled, single, done;
-  L(unrolled);
-  cmp(reg_cnt, kUnrollK);
-  jl(single, T_NEAR);
-  for (int u = 0; u < kUnrollK; ++u) step(u);
-  advance(kUnrollK);
-  sub(reg_cnt, kUnrollK);
-  jmp(unrolled, T_NEAR);
-  L(single);
-  test(reg_cnt, reg_cnt);
-  jz(done, T_NEAR);
-  step(0);
-  advance(1);
-  dec(reg_cnt);
-  jmp(single, T_NEAR);
-  L(done);
+  emit_step_loop(*this, reg_cnt, kUnrollK, step, advance);
 }
 
 // V columns c0 .. c0 + n of the nsteps keys to f32 in the scratch, [key][16]

@@ -31,7 +31,7 @@ class QkLanesKernel final : public JitGenerator {
  private:
   void generate() override;
   void key_group();
-  void key_half(int half);
+  void key_sweep(int sweep);
   void convert_keys(int first, int n);
   void d_steps(int first_key, int steps);
   Xbyak::RegExp key(int u) const;
