@@ -1,5 +1,5 @@
 // The specs every backend is swept over (specs/regression/*.json), for the
-// sweep and the guard-page test.
+// sweep and the guard-page test, and the backends the sweeps run.
 #pragma once
 
 #include <algorithm>
@@ -9,7 +9,17 @@
 #include <string>
 #include <vector>
 
+#include "runtime/core/backend.hpp"
+
 namespace attngen::testing {
+
+// Every backend available here but the reference they are compared with.
+inline std::vector<std::string> swept_backends() {
+  std::vector<std::string> out;
+  for (const Backend* b : all_backends())
+    if (b->name() != "reference" && b->unavailable_reason().empty()) out.push_back(b->name());
+  return out;
+}
 
 // File names, sorted.
 inline std::vector<std::string> regression_specs() {

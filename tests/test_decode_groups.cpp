@@ -10,6 +10,7 @@
 #include <string>
 
 #include "runtime/core/backend.hpp"
+#include "tests/regression_specs.hpp"
 #include "tools/common/kernel_calls.hpp"
 #include "tools/common/workload.hpp"
 
@@ -44,14 +45,7 @@ TEST_P(DecodeGroups, EveryGroupSizeMatchesTheReference) {
     }
 }
 
-std::vector<std::string> backends() {
-  std::vector<std::string> out;
-  for (const Backend* b : all_backends())
-    if (b->name() != "reference" && b->unavailable_reason().empty()) out.push_back(b->name());
-  return out;
-}
-
-INSTANTIATE_TEST_SUITE_P(Backends, DecodeGroups, ::testing::ValuesIn(backends()),
+INSTANTIATE_TEST_SUITE_P(Backends, DecodeGroups, ::testing::ValuesIn(testing::swept_backends()),
                          [](const ::testing::TestParamInfo<std::string>& info) { return info.param; });
 
 }  // namespace

@@ -14,6 +14,7 @@
 #include "codegen/x86/cpu.hpp"
 #include "runtime/core/backend.hpp"
 #include "runtime/x86/x86_kernel.hpp"
+#include "tests/regression_specs.hpp"
 #include "tools/common/kernel_calls.hpp"
 #include "tools/common/workload.hpp"
 
@@ -89,14 +90,7 @@ TEST_P(ShortTiles, EveryRowCountMatchesTheReference) {
   }
 }
 
-std::vector<std::string> backends() {
-  std::vector<std::string> out;
-  for (const Backend* b : all_backends())
-    if (b->name() != "reference" && b->unavailable_reason().empty()) out.push_back(b->name());
-  return out;
-}
-
-INSTANTIATE_TEST_SUITE_P(Backends, ShortTiles, ::testing::ValuesIn(backends()),
+INSTANTIATE_TEST_SUITE_P(Backends, ShortTiles, ::testing::ValuesIn(testing::swept_backends()),
                          [](const ::testing::TestParamInfo<std::string>& info) { return info.param; });
 
 }  // namespace
