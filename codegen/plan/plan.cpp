@@ -26,7 +26,7 @@ TilePlan plan_tiles(const Spec& s, x86::Isa isa, bool bf16_dot) {
   // values the lanes kernels convert through L1 (docs/perf.md, 2026-11-29).
   p.lanes_min_fill = !zmm || bf16_dot ? 0 : s.dtype == ElemType::f32 ? 50 : 80;
   // Alone on its KV head, a tile in lanes beat the packs up to 96 rows in f32
-  // (1.15-1.3x) and up to 64 in f16/bf16 (1.06-1.12x; 0.9-1.0x at 80-96).
+  // (1.15-1.35x) and up to 64 in f16/bf16 (1.01-1.12x; 0.9-1.0x at 80-96).
   p.lanes_alone_rows = p.lanes_min_fill == 0 ? 0 : s.dtype == ElemType::f32 ? 96 : 64;
   p.masked_tails = zmm;
   // Rows of a Q tile: every K/V block is read once per tile, so taller tiles

@@ -127,10 +127,10 @@ struct PvLanesArgs {
 };
 
 using QkFn = void (*)(const QkArgs*);
-using QkLanesFn = void (*)(const QkLanesArgs*);
-using PvLanesFn = void (*)(const PvLanesArgs*);
 using QkDirectFn = void (*)(const QkDirectArgs*);
 using SoftmaxFn = void (*)(const SoftmaxArgs*);
 using PvFn = void (*)(const PvArgs*);
+using QkLanesFn = void (*)(const QkLanesArgs*);
+using PvLanesFn = void (*)(const PvLanesArgs*);
 
 }  // namespace attngen::x86
