@@ -95,13 +95,7 @@ QkDirectKernel::QkDirectKernel(const TilePlan& plan, int head_dim, ElemType k_ty
 // Key u of the current group at `byte_offset` within its row: AVX2 addresses
 // keys 0-3 from base 0 and 4-7 from base 1; AVX-512 uses four bases.
 Xbyak::Address QkDirectKernel::key(int u, int byte_offset) {
-  const Xbyak::Reg64& base = reg_base[u / 4];
-  switch (u % 4) {
-    case 0: return ptr[base + byte_offset];
-    case 1: return ptr[base + reg_stride + byte_offset];
-    case 2: return ptr[base + reg_stride * 2 + byte_offset];
-    default: return ptr[base + reg_s3 + byte_offset];
-  }
+  return ptr[row_of_16(reg_base, reg_stride, reg_s3, u) + byte_offset];
 }
 
 void QkDirectKernel::generate() {

@@ -63,6 +63,19 @@ Fn entry(const JitGenerator& g) {
   return reinterpret_cast<Fn>(const_cast<Xbyak::uint8*>(g.getCode()));
 }
 
+// Start of row u (0-15) of 16 rows `stride` bytes apart, addressed from four
+// bases at rows 0, 4, 8 and 12 and `stride3` = 3 * stride (the in-place
+// Q.K^T kernels' keys: x86 addressing scales an index by at most 8).
+inline Xbyak::RegExp row_of_16(const Xbyak::Reg64 (&base)[4], const Xbyak::Reg64& stride,
+                               const Xbyak::Reg64& stride3, int u) {
+  switch (u % 4) {
+    case 0: return Xbyak::RegExp(base[u / 4]);
+    case 1: return base[u / 4] + stride;
+    case 2: return base[u / 4] + stride * 2;
+    default: return base[u / 4] + stride3;
+  }
+}
+
 // Emits `body(mr)` for full microtiles of `mr_max` rows while `rows` >= mr_max
 // (calling `advance(mr)` after each), then one tail of rows % mr_max rows.
 // `rows` is decremented in place.

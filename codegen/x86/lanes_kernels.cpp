@@ -10,7 +10,8 @@ constexpr int kLanes = 16;                 // f32 lanes of a zmm
 constexpr int kRowBytes = kBlockKeys * 4;  // one S/P row
 constexpr int kVecBytes = kLanes * 4;
 constexpr int kUnrollK = 4;                // keys per loop iteration of P.V
-constexpr int kStFloats = 16 * 32;         // 32 rows a pass: S^T of 16 keys, before the transposes
+constexpr int kStRows = 32;                // 32 rows a pass: S^T of 16 keys, [16][kStRows], before the transposes
+constexpr int kStFloats = 16 * kStRows;
 
 int padded(int n) { return (n + kLanes - 1) / kLanes * kLanes; }
 
@@ -31,15 +32,7 @@ QkLanesKernel::QkLanesKernel(const TilePlan& plan, int head_dim, ElemType k_type
 }
 
 // Start of key u's row in the group of 16 (four bases, as QkDirectKernel).
-Xbyak::RegExp QkLanesKernel::key(int u) const {
-  const Xbyak::Reg64& base = reg_base[u / 4];
-  switch (u % 4) {
-    case 0: return Xbyak::RegExp(base);
-    case 1: return base + reg_stride;
-    case 2: return base + reg_stride * 2;
-    default: return base + reg_s3;
-  }
-}
+Xbyak::RegExp QkLanesKernel::key(int u) const { return row_of_16(reg_base, reg_stride, reg_s3, u); }
 
 void QkLanesKernel::generate() {
   preamble();
@@ -52,7 +45,7 @@ void QkLanesKernel::generate() {
   mov(reg_pf, ptr[rdi + offsetof(QkLanesArgs, prefetch)]);  // rdi is free from here
   lea(reg_s3, ptr[reg_stride + reg_stride * 2]);
   if (convert() && d_ % kLanes) set_tail_mask(d_ % kLanes, reg_tmp.cvt32());
-  const int rows = kLanes * rv_;
+  const int rows = pass_rows();
   Xbyak::Label pass, group;
   L(pass);
   mov(reg_kg, reg_k0);
@@ -87,7 +80,7 @@ void QkLanesKernel::key_group() {
   key_sweep(1);
   mov(reg_tmp, ptr[rsp]);
   for (int h = 0; h < 2; ++h) {
-    for (int u = 0; u < kLanes; ++u) vmovups(Zmm(u), ptr[reg_tmp + (u * 32 + h * kLanes) * 4]);
+    for (int u = 0; u < kLanes; ++u) vmovups(Zmm(u), ptr[reg_tmp + (u * kStRows + h * kLanes) * 4]);
     transpose16(0, 16);
     for (int r = 0; r < kLanes; ++r) vmovups(ptr[reg_s + (h * kLanes + r) * kRowBytes], Zmm(r));
   }
@@ -116,11 +109,11 @@ void QkLanesKernel::key_sweep(int sweep) {
     jnz(loop, T_NEAR);
   }
   if (d_ % chunk) d_steps(first, d_ % chunk);
-  sub(reg_qt, d_ * kLanes * rv_ * 4);
+  sub(reg_qt, d_ * pass_rows() * 4);
   if (rv_ == 2) {
     mov(reg_tmp, ptr[rsp]);
     for (int u = 0; u < keys_per_sweep(); ++u)
-      for (int h = 0; h < 2; ++h) vmovups(ptr[reg_tmp + ((first + u) * 32 + h * kLanes) * 4], Zmm(2 * u + h));
+      for (int h = 0; h < 2; ++h) vmovups(ptr[reg_tmp + ((first + u) * kStRows + h * kLanes) * 4], Zmm(2 * u + h));
   }
 }
 
@@ -148,7 +141,7 @@ void QkLanesKernel::convert_keys(int first, int n) {
 // prefetched). 32 rows: the element is broadcast once into a register and
 // feeds both vectors.
 void QkLanesKernel::d_steps(int first, int steps) {
-  const int n = keys_per_sweep(), rows = kLanes * rv_;
+  const int n = keys_per_sweep(), rows = pass_rows();
   auto at = [&](int u, int i) { return convert() ? reg_scr + (u * d_padded_ + i) * 4 : key(first + u) + i * 4; };
   for (int i = 0; i < steps; ++i) {
     if (rv_ == 1) {
@@ -200,7 +193,7 @@ void PvLanesKernel::generate() {
   mov(reg_pt, ptr[rdi + offsetof(PvLanesArgs, scratch)]);
   mov(reg_passes, ptr[rdi + offsetof(PvLanesArgs, passes)]);
   mov(reg_pf, ptr[rdi + offsetof(PvLanesArgs, prefetch)]);
-  const int rows = kLanes * rv_, cols = kLanes / rv_;  // columns per group: 16 accumulators
+  const int rows = pass_rows(), cols = kLanes / rv_;  // columns per group: 16 accumulators
   Xbyak::Label pass;
   L(pass);
   transpose_p();
@@ -219,7 +212,7 @@ void PvLanesKernel::generate() {
 
 // P^T: vector h of key k at scratch + (k * rows + 16h) floats.
 void PvLanesKernel::transpose_p() {
-  const int rows = kLanes * rv_;
+  const int rows = pass_rows();
   for (int h = 0; h < rv_; ++h)
     for (int g = 0; g < kBlockKeys / kLanes; ++g) {
       for (int r = 0; r < kLanes; ++r) vmovups(Zmm(r), ptr[reg_p + (h * kLanes + r) * kRowBytes + g * kVecBytes]);
@@ -238,13 +231,13 @@ void PvLanesKernel::key_loop(const std::function<void(int)>& step, const std::fu
 // V columns c0 .. c0 + n of the nsteps keys to f32 in the scratch, [key][16]
 // (lanes past n zero), each line of the next block prefetched.
 void PvLanesKernel::convert_columns(int c0, int n) {
-  const int es = int(elem_size(type_)), at = kBlockKeys * kLanes * rv_ * 4;
+  const int es = int(elem_size(type_));
   if (n < kLanes) {
     mov(reg_scr.cvt32(), (1u << n) - 1);
     kmovw(k2, reg_scr.cvt32());
   }
   mov(reg_vn, reg_v);
-  lea(reg_scr, ptr[reg_pt + at]);
+  lea(reg_scr, ptr[reg_pt + v_columns_offset()]);
   key_loop(
       [&](int u) {
         const Zmm x(28 + (u & 1));
@@ -261,12 +254,12 @@ void PvLanesKernel::convert_columns(int c0, int n) {
 // times the broadcast V[key][c0 + c] (converted: column c0 - conv0 of the
 // scratch's 16).
 void PvLanesKernel::column_group(int c0, int n, int conv0) {
-  const int rows = kLanes * rv_;
+  const int rows = pass_rows();
   auto acc = [&](int c, int h) { return Zmm(c * rv_ + h); };
   for (int c = 0; c < n; ++c)
     for (int h = 0; h < rv_; ++h) vmulps(acc(c, h), Zmm(30 + h), ptr[reg_ot + ((c0 + c) * rows + h * kLanes) * 4]);
   mov(reg_ptn, reg_pt);
-  if (convert()) lea(reg_scr, ptr[reg_pt + kBlockKeys * rows * 4]);
+  if (convert()) lea(reg_scr, ptr[reg_pt + v_columns_offset()]);
   else mov(reg_vn, reg_v);
   key_loop(
       [&](int u) {

@@ -37,6 +37,7 @@ class QkLanesKernel final : public JitGenerator {
   Xbyak::RegExp key(int u) const;
   bool convert() const { return type_ != ElemType::f32; }
   int keys_per_sweep() const { return 16 / rv_; }
+  int pass_rows() const { return 16 * rv_; }
   const int d_, d_padded_, rv_;
   const ElemType type_;
   const Xbyak::Reg64 reg_qt = rsi, reg_kg = rdx, reg_stride = rcx, reg_s = r8, reg_passes = r9;
@@ -64,6 +65,9 @@ class PvLanesKernel final : public JitGenerator {
   void convert_columns(int c0, int n);
   void key_loop(const std::function<void(int)>& step, const std::function<void(int)>& advance);
   bool convert() const { return type_ != ElemType::f32; }
+  int pass_rows() const { return 16 * rv_; }
+  // Bytes from the scratch's start (P^T, 64 keys x pass_rows()) to the converted V columns.
+  int v_columns_offset() const { return kBlockKeys * pass_rows() * 4; }
   const int dv_, rv_;
   const ElemType type_;
   const Xbyak::Reg64 reg_p = rsi, reg_v = rdx, reg_vstride = rcx, reg_ot = r8, reg_alpha = r9;

@@ -70,7 +70,6 @@ void X86Kernel::run_block_lanes(TileContext& tc, int64_t kb, const BlockPlan& bp
   const bool next = tc.kv_len - j0 > kB;  // strides and distances as run_block's direct path
   const int64_t k_stride = nkeys > 1 ? t.k.stride[2] * es : 0, v_stride = nkeys > 1 ? t.v.stride[2] * es : 0;
   const int rv = tc.lane_rows / 16;
-  ws.lanes_scratch.resize(size_t(std::max(QkLanesKernel::scratch_floats(s.head_dim, rv), PvLanesKernel::scratch_floats(rv))));
   QkLanesArgs qa{tc.st.qt.data(), element_ptr(t.k, tc.b, tc.w.kv_head, j0), k_stride, ws.s.data(), tc.passes,
                  next ? kB * k_stride : 0, ws.lanes_scratch.data()};
   if (nkeys < kB) {

@@ -268,6 +268,9 @@ void X86Kernel::run_tiles(const BoundArgs& a, const WorkItem* items, size_t n, c
       st.qt.resize(size_t(rows_padded * s.head_dim));
       rows_to_lanes(st.q.data(), rows, plan_.qk_steps, s.head_dim, lane_rows, st.qt.data());
       st.ot.assign(size_t(rows_padded * s.head_dim_v), 0.f);
+      const int rv = lane_rows / 16;
+      const int64_t scratch = std::max(QkLanesKernel::scratch_floats(s.head_dim, rv), PvLanesKernel::scratch_floats(rv));
+      if (ws.lanes_scratch.size() < size_t(scratch)) ws.lanes_scratch.resize(size_t(scratch));
     }
     // This item's chunk of the key blocks (all of them unless the tile is split).
     const int64_t kb_lo = nblocks * w.split / w.splits, kb_hi = nblocks * (w.split + 1) / w.splits;
