@@ -194,12 +194,21 @@ TEST_F(CliRun, Bf16BshdPaddingWithLengthsMatchesReference) {
   const NpyArray o = read_npy(path("o.npy"), "o");
   EXPECT_EQ(o.type, ElemType::bf16);
   EXPECT_EQ(o.shape, os);
-  EXPECT_EQ(o.bytes, ref_o);
+  ASSERT_EQ(o.bytes.size(), ref_o.size());
+  // bf16 is spec v1's tolerance, rel_err <= 1.6e-2 (L2 norms, as `verify`),
+  // not bit equality: a CPU with vdpbf16ps may round P to bf16 (docs/spec.md,
+  // Precision). Rows past q_len are exactly 0 (their reference is).
+  double num = 0, den = 0;
   for (size_t i = 0; i < o.bytes.size() / 2; ++i) {
-    uint16_t h;
+    uint16_t h, r;
     std::memcpy(&h, &o.bytes[i * 2], 2);
-    EXPECT_TRUE(std::isfinite(bf16_to_float(h))) << "element " << i;
+    std::memcpy(&r, &ref_o[i * 2], 2);
+    const double x = bf16_to_float(h), y = bf16_to_float(r);
+    EXPECT_TRUE(std::isfinite(x)) << "element " << i;
+    if (y == 0) EXPECT_EQ(x, 0.0) << "element " << i;
+    num += (x - y) * (x - y), den += y * y;
   }
+  EXPECT_LE(std::sqrt(num / den), 1.6e-2);
 }
 
 // verify --save writes a problem `run` replays: the same inputs give the same

@@ -3,8 +3,9 @@
 // head, on every backend against the float64 reference. On AVX-512 the x86
 // backend puts such tiles' rows in vector lanes (codegen/x86/lanes_kernels.hpp)
 // when they fill enough of a 16- or 32-row pass, else reads K and V in 4-row
-// passes (or packs them); the test checks that every one of these paths ran
-// in every dtype. The backend sweep's reduced lengths reach lanes tiles only
+// passes (or packs them); on the vdpbf16ps plan (bf16, AMD) the 4-row passes
+// multiply bf16 pairs in place. The test checks that every one of these paths
+// ran in every dtype. The backend sweep's reduced lengths reach lanes tiles only
 // in f32 and at few row counts.
 #include <gtest/gtest.h>
 
@@ -55,8 +56,10 @@ TEST_P(ShortTiles, EveryRowCountMatchesTheReference) {
         const int64_t rows = c.sq * c.group;
         const bool alone = rows > plan.direct_tile_rows;  // one tile per KV head in every case here
         const int lanes = plan.lane_rows(rows, alone);
+        bool in_place = false;  // the kernel has the in-place code (every plan on AVX-512, vdpbf16ps included)
+        for (const Kernel::CodeBlob& blob : x->code_blobs()) in_place = in_place || blob.name == "qk_direct.bin";
         paths.insert(std::string(dtype) + (lanes ? " lanes" + std::to_string(lanes) + (alone ? " alone" : "")
-                                                 : alone ? " packed" : " 4-row"));
+                                                 : alone || !in_place ? " packed" : " 4-row"));
       }
       for (int64_t skv : {131, 64}) {  // a last block of 3 keys; one whole block
         for (int threads : {1, 2}) {    // 2: the keys of each tile split in two
@@ -78,12 +81,13 @@ TEST_P(ShortTiles, EveryRowCountMatchesTheReference) {
   for (const char* dtype : {"f32", "f16", "bf16"}) {
     const TilePlan plan = x86::X86Kernel::host_plan(
         parse_spec(std::string(R"({"dtype": ")") + dtype + R"(", "head_dim": 64, "num_heads": 1})"));
-    if (plan.lanes_min_fill == 0) continue;  // AVX2, or bf16 on the vdpbf16ps path
-    for (const char* path : {" lanes16", " lanes32", " lanes32 alone"})
-      EXPECT_TRUE(paths.count(dtype + std::string(path))) << dtype << path << " was not run";
+    if (plan.lanes_min_fill > 0)
+      for (const char* path : {" lanes16", " lanes32", " lanes32 alone"})
+        EXPECT_TRUE(paths.count(dtype + std::string(path))) << dtype << path << " was not run";
     // Tiles of 9 and 24 rows fill too little of a pass for lanes in f16/bf16;
-    // 96 rows alone take the packs there.
-    if (plan.lanes_min_fill > 75) {
+    // 96 rows alone take the packs there. The vdpbf16ps plan has no lanes
+    // path: its 4-row passes multiply bf16 pairs in place.
+    if (plan.lanes_min_fill > 75 || plan.bf16_dot) {
       EXPECT_TRUE(paths.count(dtype + std::string(" 4-row"))) << dtype << " 4-row was not run";
       EXPECT_TRUE(paths.count(dtype + std::string(" packed"))) << dtype << " packed was not run";
     }

@@ -21,10 +21,13 @@ TilePlan plan_tiles(const Spec& s, x86::Isa isa, bool bf16_dot) {
   p.direct_rows = zmm ? 4 : p.rows_micro;
   p.direct_vecs = zmm ? 4 : 2;
   p.direct_tile_rows = zmm ? 32 : 16;
+  p.bf16_dot = bf16_dot && zmm && s.dtype == ElemType::bf16;
   // Rows in lanes pay when the passes are full enough to outrun the 4-row
   // passes: from half full in f32, and from 4/5 in f16/bf16, whose keys and
   // values the lanes kernels convert through L1 (docs/perf.md, 2026-11-29).
-  p.lanes_min_fill = !zmm || bf16_dot ? 0 : s.dtype == ElemType::f32 ? 50 : 80;
+  // On the vdpbf16ps plan the 4-row passes multiply bf16 pairs and beat them
+  // (1.4-1.9x at 16 and 32 rows, Zen 4, 2026-11-29).
+  p.lanes_min_fill = !zmm || p.bf16_dot ? 0 : s.dtype == ElemType::f32 ? 50 : 80;
   // Alone on its KV head, a tile in lanes beat the packs up to 96 rows in f32
   // (1.15-1.35x) and up to 64 in f16/bf16 (1.01-1.12x; 0.9-1.0x at 80-96).
   p.lanes_alone_rows = p.lanes_min_fill == 0 ? 0 : s.dtype == ElemType::f32 ? 96 : 64;
@@ -44,7 +47,6 @@ TilePlan plan_tiles(const Spec& s, x86::Isa isa, bool bf16_dot) {
   p.positions_per_tile = p.tile_rows / p.heads_per_tile;
   // Whole vectors (the last column chunk of P.V may be narrower than a microtile).
   p.dv_padded = (s.head_dim_v + p.vec_lanes - 1) / p.vec_lanes * p.vec_lanes;
-  p.bf16_dot = bf16_dot && zmm && s.dtype == ElemType::bf16;
   p.qk_steps = p.bf16_dot ? (s.head_dim + 1) / 2 : s.head_dim;
   p.pv_steps = p.bf16_dot ? p.block_keys / 2 : p.block_keys;
   return p;

@@ -54,8 +54,9 @@ struct SoftmaxArgs {
 };
 
 // S[rows][64] = Q . K^T reading K rows in place (the decode path: tiles of
-// few rows, where packing K would cost more than using it): q [rows][D] f32,
-// k = key rows of D elements in the storage dtype, k_stride bytes apart. Only
+// few rows, where packing K would cost more than using it): q [rows][D] f32
+// (pre-scaled), or on the vdpbf16ps plan [rows][qk_steps] bf16 pairs
+// (unscaled), k = key rows of D elements in the storage dtype, k_stride bytes apart. Only
 // keys [0, nkeys) are read; the scores of the others are 0 (the softmax masks them).
 // Each key row is also prefetched (into L2) at `prefetch` bytes past it: the
 // next block's rows, so that DRAM latency overlaps this block's work.
@@ -73,7 +74,8 @@ struct QkDirectArgs {
 // of each row), v = the V block in column chunks of the microtile's width,
 // v_chunk bytes apart, each of pv_steps rows v_stride bytes apart (a packed
 // block, or the tensor itself), o [rows][dv_padded] f32. Only steps [0, nsteps)
-// are read: on the decode path, keys at or past kv_len have P = 0.
+// are read: on the decode path, keys at or past kv_len have P = 0 (there a
+// step is a key, also on the vdpbf16ps plan, whose kernel pairs the keys).
 // A kernel generated to read V in place also prefetches each V line at
 // `prefetch` bytes past it (the next block), like QkDirectArgs.
 struct PvArgs {

@@ -9,6 +9,8 @@ using Xbyak::Xmm;
 constexpr int kUnrollD = 4;   // reduction steps per loop iteration of Q.K^T
 constexpr int kUnrollN = 8;   // steps per loop iteration of P.V
 constexpr int kRowBytes = kBlockKeys * 4;  // one S/P row
+// P.V in place on the vdpbf16ps plan: the second V row's vectors, the interleave index.
+constexpr int kSecondRow = 22, kInterleaveIdx = 31;
 
 }  // namespace
 
@@ -87,8 +89,9 @@ void QkKernel::microtile(int mr, int c) {
     }
 }
 
-QkDirectKernel::QkDirectKernel(const TilePlan& plan, int head_dim, ElemType k_type)
-    : JitGenerator("qk_direct", plan.isa), plan_(plan), d_(head_dim), type_(k_type) {
+QkDirectKernel::QkDirectKernel(const TilePlan& plan, int head_dim, ElemType k_type, double scale)
+    : JitGenerator(plan.bf16_dot ? "qk_direct_dot" : "qk_direct", plan.isa), plan_(plan), d_(head_dim), type_(k_type),
+      dot_(plan.bf16_dot), scale_(float(scale)), chunk_(plan.bf16_dot ? 32 : lanes()) {
   finish_generation();
 }
 
@@ -108,7 +111,12 @@ void QkDirectKernel::generate() {
   mov(reg_nkeys, ptr[rdi + offsetof(QkDirectArgs, nkeys)]);
   mov(reg_pf, ptr[rdi + offsetof(QkDirectArgs, prefetch)]);  // rdi is free from here
   lea(reg_s3, ptr[reg_stride + reg_stride * 2]);
-  if (zmm() && d_ % lanes()) set_tail_mask(d_ % lanes(), reg_tmp.cvt32());
+  if (dot_ && d_ % chunk_) {  // k1: the bf16 elements of the last chunk (odd D: the last pair's half)
+    mov(reg_tmp.cvt32(), (1u << (d_ % chunk_)) - 1);
+    kmovd(k1, reg_tmp.cvt32());
+  } else if (zmm() && d_ % lanes()) {
+    set_tail_mask(d_ % lanes(), reg_tmp.cvt32());
+  }
   // Rows in passes of 4, 2, then 1 (AVX-512; AVX2: one row per pass).
   Xbyak::Label done;
   for (int r : zmm() ? std::vector<int>{4, 2, 1} : std::vector<int>{1}) {
@@ -117,7 +125,7 @@ void QkDirectKernel::generate() {
     cmp(reg_rows, r);
     jl(next, T_NEAR);
     pass(r);
-    add(reg_q, r * d_ * 4);
+    add(reg_q, r * (dot_ ? plan_.q_row_bytes() : d_ * 4));
     add(reg_s, r * kRowBytes);
     sub(reg_rows, r);
     jmp(loop, T_NEAR);
@@ -168,17 +176,31 @@ void QkDirectKernel::pass(int rows) {
 // and stops at nkeys (its remaining accumulators stay 0).
 void QkDirectKernel::group(int rows, bool tail) {
   const int g = lanes(), es = int(elem_size(type_)), keys = g / rows;
-  const int chunks = (d_ + g - 1) / g;
-  const bool d_tail = d_ % g != 0;  // AVX-512 only (k1 holds the tail lanes)
+  const int chunks = (d_ + chunk_ - 1) / chunk_;
+  const bool d_tail = d_ % chunk_ != 0;  // AVX-512 only (k1 holds the tail lanes or elements)
   // Accumulator of (row r, key u): AVX2 ymm u; AVX-512 the register whose sum
   // reduce16 leaves in lane r * keys + u.
   auto acc = [&](int r, int u) { return zmm() ? vmm(reduce16_slot(r * keys + u)) : vmm(u); };
   auto qv = [&](int r) { return vmm(g + r); };               // AVX2 ymm8; AVX-512 zmm16-19
   auto kv = [&](int u) { return vmm(g + (zmm() ? 4 : 1) + u % 4); };  // ymm9-12; zmm20-23
+  const int q_row = dot_ ? plan_.q_row_bytes() : d_ * 4;
   auto load_q = [&](int c) {
     const bool t = d_tail && c == chunks - 1;
-    for (int r = 0; r < rows; ++r)
-      vmovups(t ? (qv(r) | k1 | T_z) : qv(r), ptr[reg_q + r * d_ * 4 + c * vbytes()]);
+    for (int r = 0; r < rows; ++r) {
+      const Xbyak::Address at = ptr[reg_q + r * q_row + c * vbytes()];
+      if (dot_) vmovdqu16(t ? (qv(r) | k1 | T_z) : qv(r), at);
+      else vmovups(t ? (qv(r) | k1 | T_z) : qv(r), at);
+    }
+  };
+  // K chunk c of key u's row (as stored for vdpbf16ps, else converted to f32), then its products.
+  auto load_k = [&](const Xmm& dst, const Xbyak::Address& at, int c) {
+    const bool t = d_tail && c == chunks - 1;
+    if (dot_) vmovdqu16(t ? (dst | k1 | T_z) : dst, at);
+    else load_f32(type_, dst, at, t ? 1 : 0);
+  };
+  auto mac = [&](const Xmm& acc, const Xmm& k, const Xmm& q) {
+    if (dot_) vdpbf16ps(acc, k, q);
+    else vfmadd231ps(acc, k, q);
   };
   for (int i = 0; i < g; ++i) vxorps(vmm(i), vmm(i), vmm(i));
   if (!tail) {
@@ -188,8 +210,8 @@ void QkDirectKernel::group(int rows, bool tail) {
     for (int c = 0; c < chunks; ++c) {
       load_q(c);
       for (int u = 0; u < keys; ++u) {
-        load_f32(type_, kv(u), key(u, c * g * es), d_tail && c == chunks - 1 ? 1 : 0);
-        for (int r = 0; r < rows; ++r) vfmadd231ps(acc(r, u), kv(u), qv(r));
+        load_k(kv(u), key(u, c * chunk_ * es), c);
+        for (int r = 0; r < rows; ++r) mac(acc(r, u), kv(u), qv(r));
       }
     }
     lea(reg_k0, ptr[reg_base[keys / 4 - 1] + reg_stride * 4]);
@@ -202,8 +224,8 @@ void QkDirectKernel::group(int rows, bool tail) {
       jge(reduce, T_NEAR);
       for (int c = 0; c < chunks; ++c) {
         load_q(c);
-        load_f32(type_, kv(0), ptr[reg_base[0] + c * g * es], d_tail && c == chunks - 1 ? 1 : 0);
-        for (int r = 0; r < rows; ++r) vfmadd231ps(acc(r, u), kv(0), qv(r));
+        load_k(kv(0), ptr[reg_base[0] + c * chunk_ * es], c);
+        for (int r = 0; r < rows; ++r) mac(acc(r, u), kv(0), qv(r));
       }
       add(reg_base[0], reg_stride);
     }
@@ -240,6 +262,13 @@ void QkDirectKernel::reduce_and_store(int rows) {
     return;
   }
   reduce16(0, 31, /*max=*/false);
+  if (dot_) {  // Q was not scaled
+    uint32_t bits;
+    std::memcpy(&bits, &scale_, 4);
+    mov(reg_tmp.cvt32(), bits);
+    vpbroadcastd(Xbyak::Zmm(1), reg_tmp.cvt32());
+    vmulps(Xbyak::Zmm(0), Xbyak::Zmm(0), Xbyak::Zmm(1));
+  }
   // Lanes [r * keys, (r + 1) * keys) belong to row r: a masked store puts them
   // at S[r][grp .. grp + keys).
   const int keys = lanes() / rows;
@@ -248,9 +277,10 @@ void QkDirectKernel::reduce_and_store(int rows) {
 }
 
 PvKernel::PvKernel(const TilePlan& plan, int cols, int o_row, ElemType v_type, bool direct)
-    : JitGenerator(direct ? "pv_direct" : plan.bf16_dot ? "pv_dot" : "pv_gemm", plan.isa),
-      plan_(plan), cols_(cols), o_row_(o_row), type_(v_type), dot_(!direct && plan.bf16_dot),
-      prefetch_(direct), rows_micro_(direct ? plan.direct_rows : plan.rows_micro),
+    : JitGenerator(direct ? (plan.bf16_dot ? "pv_direct_dot" : "pv_direct") : plan.bf16_dot ? "pv_dot" : "pv_gemm",
+                   plan.isa),
+      plan_(plan), cols_(cols), o_row_(o_row), type_(v_type), dot_(plan.bf16_dot), direct_(direct),
+      rows_micro_(direct ? plan.direct_rows : plan.rows_micro),
       vecs_(direct ? plan.direct_vecs : plan.cols_micro / plan.vec_lanes) {
   finish_generation();
 }
@@ -263,7 +293,8 @@ void PvKernel::generate() {
   mov(reg_vstride, ptr[rdi + offsetof(PvArgs, v_stride)]);
   mov(reg_vc, ptr[rdi + offsetof(PvArgs, v)]);
   mov(reg_oc, ptr[rdi + offsetof(PvArgs, o)]);
-  if (prefetch_) mov(reg_pf, ptr[rdi + offsetof(PvArgs, prefetch)]);
+  if (direct_) mov(reg_pf, ptr[rdi + offsetof(PvArgs, prefetch)]);
+  if (dot_ && direct_) vmovdqu16(Xbyak::Zmm(kInterleaveIdx), ptr[rip + interleave_label_]);
   const int chunk = vecs_ * lanes(), full = cols_ / chunk, rest = cols_ % chunk;
   if (full > 0) {
     Xbyak::Label col_loop;
@@ -281,6 +312,11 @@ void PvKernel::generate() {
     column_chunk((rest + lanes() - 1) / lanes(), tail);
   }
   postamble();
+  if (dot_ && direct_) {  // word 2i: column i of the first row (table 1), 2i + 1: of the second (table 2)
+    align(64);
+    L(interleave_label_);
+    for (int i = 0; i < 32; ++i) dw(i % 2 ? 32 + i / 2 : i / 2);
+  }
 }
 
 void PvKernel::column_chunk(int nvec, int tail_lanes) {
@@ -296,28 +332,44 @@ void PvKernel::column_chunk(int nvec, int tail_lanes) {
                 });
 }
 
+// The step's V vectors (zmm nacc .. nacc + nvec - 1): the chunk of the V row at
+// reg_vn (f32, converted, or a packed bf16-pair row); in place on the
+// vdpbf16ps plan, the row at reg_vn paired with the next one (`second_row`)
+// or with zeros.
+void PvKernel::load_v(int nvec, int tail_lanes, bool second_row) {
+  const int nacc = rows_micro_ * vecs_;
+  const int lane_bytes = dot_ && !direct_ ? 4 : int(elem_size(type_));
+  for (int h = 0; h < nvec; ++h) {
+    const Xmm v = vmm(nacc + h);
+    const bool t = tail_lanes && h == nvec - 1;
+    const Xbyak::Address at = ptr[reg_vn + h * lanes() * lane_bytes];
+    if (!dot_) {
+      load_f32(type_, v, at, t ? 1 : 0);
+    } else if (!direct_) {
+      vmovups(t ? (v | k1 | T_z) : v, at);
+    } else if (!second_row) {  // (V[j][c], 0)
+      vpmovzxwd(t ? (v | k1 | T_z) : v, at);
+    } else {  // (V[j][c], V[j + 1][c]): 16 bf16 of each row, interleaved
+      const Xbyak::Ymm lo(v.getIdx()), hi(kSecondRow + h);
+      vmovdqu16(t ? (lo | k1 | T_z) : lo, at);
+      vmovdqu16(t ? (hi | k1 | T_z) : hi, ptr[reg_tmp + h * lanes() * lane_bytes]);
+      vpermt2w(Xbyak::Zmm(v.getIdx()), Xbyak::Zmm(kInterleaveIdx), Xbyak::Zmm(hi.getIdx()));
+    }
+  }
+}
+
 void PvKernel::microtile(int mr, int nvec, int tail_lanes) {
   // Registers: accumulators, then vecs_ V vectors, then two broadcasts.
   const int nacc = rows_micro_ * vecs_, o_row = o_row_ * 4;
-  const int lane_bytes = dot_ ? 4 : int(elem_size(type_));
+  const int row_bytes = nvec * lanes() * (dot_ && !direct_ ? 4 : int(elem_size(type_)));
   auto acc = [&](int r, int h) { return vmm(r * vecs_ + h); };
   for (int r = 0; r < mr; ++r) {
     const Xmm a = vmm(nacc + vecs_);
     vbroadcastss(a, ptr[reg_ar + r * 4]);
     for (int h = 0; h < nvec; ++h) vmulps(acc(r, h), a, ptr[reg_or + r * o_row + h * vbytes()]);
   }
-  // One step: V row(s) of the chunk, times the broadcast P element (or bf16 pair).
-  auto step = [&](int u) {
-    for (int h = 0; h < nvec; ++h) {
-      const Xmm v = vmm(nacc + h);
-      const bool t = tail_lanes && h == nvec - 1;
-      const Xbyak::Address at = ptr[reg_vn + h * lanes() * lane_bytes];
-      if (dot_) vmovups(t ? (v | k1 | T_z) : v, at);
-      else load_f32(type_, v, at, t ? 1 : 0);
-    }
-    if (prefetch_)  // the lines of this step's V row in the next block
-      for (int b = 0; b < nvec * lanes() * lane_bytes; b += 64) prefetcht1(ptr[reg_vn + reg_pf + b]);
-    add(reg_vn, reg_vstride);
+  // The step's V row(s) times the broadcast P element (or bf16 pair).
+  auto products = [&](int u) {
     for (int r = 0; r < mr; ++r) {
       const Xmm b = vmm(nacc + vecs_ + (r & 1));
       vbroadcastss(b, ptr[reg_pn + r * kRowBytes + u * 4]);
@@ -327,10 +379,32 @@ void PvKernel::microtile(int mr, int nvec, int tail_lanes) {
       }
     }
   };
+  // The lines of the V row at `row` in the next block.
+  auto prefetch = [&](const Xbyak::Reg64& row) {
+    for (int b = 0; b < row_bytes; b += 64) prefetcht1(ptr[row + reg_pf + b]);
+  };
+  const bool pairs_in_place = dot_ && direct_;  // a step: two V rows of the tensor
+  auto step = [&](int u) {
+    if (pairs_in_place) lea(reg_tmp, ptr[reg_vn + reg_vstride]);
+    load_v(nvec, tail_lanes, pairs_in_place);
+    if (direct_) prefetch(reg_vn);
+    if (pairs_in_place) prefetch(reg_tmp);
+    pairs_in_place ? lea(reg_vn, ptr[reg_tmp + reg_vstride]) : add(reg_vn, reg_vstride);
+    products(u);
+  };
   mov(reg_pn, reg_pr);
   mov(reg_vn, reg_vc);
   mov(reg_cnt, ptr[rdi + offsetof(PvArgs, nsteps)]);
+  if (pairs_in_place) shr(reg_cnt, 1);  // nsteps keys: whole pairs, then an odd last key
   emit_step_loop(*this, reg_cnt, kUnrollN, step, [&](int k) { add(reg_pn, k * 4); });
+  if (pairs_in_place) {
+    Xbyak::Label even;
+    test(byte[rdi + offsetof(PvArgs, nsteps)], 1);
+    jz(even, T_NEAR);
+    load_v(nvec, tail_lanes, false);
+    products(0);
+    L(even);
+  }
   for (int r = 0; r < mr; ++r)
     for (int h = 0; h < nvec; ++h) vmovups(ptr[reg_or + r * o_row + h * vbytes()], acc(r, h));
 }

@@ -37,9 +37,12 @@ class QkKernel final : public JitGenerator {
 // and converted once for all rows of the pass. The accumulators are reduced
 // horizontally into one vector of scores. Keys past nkeys are never read.
 // AVX2: D must be a multiple of 8; AVX-512: any D (masked tail loads).
+// On the vdpbf16ps plan Q rows are bf16 pairs (unscaled) and each K chunk of
+// 32 bf16 feeds vdpbf16ps as stored: adjacent elements along D are the
+// pairs, so nothing is converted; the scores are then multiplied by `scale`.
 class QkDirectKernel final : public JitGenerator {
  public:
-  QkDirectKernel(const TilePlan& plan, int head_dim, ElemType k_type);
+  QkDirectKernel(const TilePlan& plan, int head_dim, ElemType k_type, double scale);
 
  private:
   void generate() override;
@@ -51,6 +54,9 @@ class QkDirectKernel final : public JitGenerator {
   const TilePlan plan_;
   const int d_;
   const ElemType type_;
+  const bool dot_;     // vdpbf16ps on bf16 pairs
+  const float scale_;  // applied to the scores when dot_
+  const int chunk_;    // elements of D per vector: 16 f32, or 32 bf16 (dot_)
   const Xbyak::Reg64 reg_q = rsi, reg_k = rdx, reg_stride = rcx, reg_s = r8, reg_rows = r9;
   const Xbyak::Reg64 reg_k0 = r10, reg_s3 = rax, reg_grp = rbx, reg_nkeys = rbp, reg_tmp = r11;
   const Xbyak::Reg64 reg_pf = rdi;  // after the arguments are read
@@ -63,6 +69,9 @@ class QkDirectKernel final : public JitGenerator {
 // microtile shape and PvArgs::prefetch. O rows are `o_row` floats apart
 // (>= cols rounded up to the microtile). AVX-512 masks the last columns when
 // cols is not a multiple of the microtile; AVX2 needs cols % 16 == 0.
+// On the vdpbf16ps plan the direct kernel takes P as bf16 pairs and pairs
+// two V rows in registers (vpermt2w interleaves their bf16 columns); an odd
+// last key is paired with zeros, and no row past nsteps is read.
 class PvKernel final : public JitGenerator {
  public:
   PvKernel(const TilePlan& plan, int cols, int o_row, ElemType v_type, bool direct = false);
@@ -71,10 +80,12 @@ class PvKernel final : public JitGenerator {
   void generate() override;
   void column_chunk(int nvec, int tail_lanes);
   void microtile(int mr, int nvec, int tail_lanes);
+  void load_v(int nvec, int tail_lanes, bool second_row);
   const TilePlan plan_;
   const int cols_, o_row_;
   const ElemType type_;
-  const bool dot_, prefetch_;
+  const bool dot_, direct_;  // vdpbf16ps; V read in place (with prefetches)
+  Xbyak::Label interleave_label_;
   const int rows_micro_, vecs_;  // microtile: rows x vectors (one column chunk)
   // rdi keeps the argument struct; these walk chunks, rows and keys.
   const Xbyak::Reg64 reg_vstride = rsi, reg_col = rdx, reg_vc = rcx, reg_oc = r8, reg_pr = r9, reg_or = r10;

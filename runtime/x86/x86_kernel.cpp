@@ -64,7 +64,7 @@ X86Kernel::X86Kernel(const Spec& spec)
   add(kSlotPv, std::make_shared<PvKernel>(plan_, plan_.dv_padded, plan_.dv_padded,
                                           plan_.bf16_dot ? ElemType::bf16 : ElemType::f32));
   if (direct_path_possible(spec, plan_)) {
-    add(kSlotQkDirect, std::make_shared<QkDirectKernel>(plan_, spec.head_dim, spec.dtype));
+    add(kSlotQkDirect, std::make_shared<QkDirectKernel>(plan_, spec.head_dim, spec.dtype, spec.scale));
     add(kSlotPvDirect, std::make_shared<PvKernel>(plan_, spec.head_dim_v, plan_.dv_padded, spec.dtype, true));
     if (plan_.lanes_min_fill > 0) {
       for (int rv = 1; rv <= 2; ++rv) {
@@ -73,9 +73,7 @@ X86Kernel::X86Kernel(const Spec& spec)
       }
     }
   }
-  const CustomMask* custom = spec.find_mask<CustomMask>();
-  const bool both_types = custom && custom->format == CustomFormat::additive && spec.dtype != ElemType::f32;
-  for (int in_dtype = 0; in_dtype < (both_types ? 2 : 1); ++in_dtype)
+  for (int in_dtype = 0; in_dtype < (additive_in_dtype_too(spec) ? 2 : 1); ++in_dtype)
     for (int partial = 0; partial < 2; ++partial) {
       SoftmaxOptions opt = SoftmaxOptions::from_spec(spec, partial, in_dtype ? spec.dtype : ElemType::f32);
       opt.p_bf16 = plan_.bf16_dot;
@@ -83,11 +81,17 @@ X86Kernel::X86Kernel(const Spec& spec)
     }
 }
 
+// An additive mask may come in f32 or in the spec dtype: softmaxes for both.
+bool X86Kernel::additive_in_dtype_too(const Spec& spec) {
+  const CustomMask* custom = spec.find_mask<CustomMask>();
+  return custom && custom->format == CustomFormat::additive && spec.dtype != ElemType::f32;
+}
+
 // Tiles of few rows read K and V in place (QkDirectKernel, PvKernel on the
 // tensor): AVX2 needs whole vectors along D and Dv; AVX-512 masks the tails.
-// The vdpbf16ps path packs instead (its P.V needs V in bf16 pairs).
+// On the vdpbf16ps plan they multiply bf16 pairs as stored (Q.K^T) or paired
+// in registers (P.V): a few rows would not repay packing K and V into pairs.
 bool X86Kernel::direct_path_possible(const Spec& spec, const TilePlan& plan) {
-  if (plan.bf16_dot) return false;
   return plan.isa == Isa::avx512 || (spec.head_dim % 8 == 0 && spec.head_dim_v % plan.cols_micro == 0);
 }
 
@@ -95,9 +99,7 @@ X86Kernel::X86Kernel(const Spec& spec, CodeSet code)
     : Kernel(spec, "x86", cpu_info().target(), generated_isa(host_plan(spec))),
       plan_(host_plan(spec)),
       code_(std::move(code)) {
-  const CustomMask* custom = spec.find_mask<CustomMask>();
-  const bool both_types = custom && custom->format == CustomFormat::additive && spec.dtype != ElemType::f32;
-  if (both_types && !(code_.has(kSlotSoftmaxFullDtype) && code_.has(kSlotSoftmaxPartialDtype)))
+  if (additive_in_dtype_too(spec) && !(code_.has(kSlotSoftmaxFullDtype) && code_.has(kSlotSoftmaxPartialDtype)))
     throw Error("x86 kernel image: the softmax for an additive mask in the spec dtype is missing");
 }
 
@@ -344,7 +346,7 @@ void X86Kernel::prepare_rows(TileContext& tc, int64_t* jmin, int64_t* jmax) cons
     ri = RowInfo{0, -1, float(i + tc.kv_len - tc.q_len), 0.f, 0, 0, nullptr};
     float* qr = tc.st.q.data() + r * plan_.qk_steps;
     if (i < tc.q_len) {
-      if (plan_.bf16_dot)  // bf16 pairs as stored; the Q.K^T kernel applies the scale
+      if (plan_.bf16_dot)  // bf16 pairs as stored; the Q.K^T kernels apply the scale
         load_row_pairs(element_ptr(t.q, tc.b, h, i), t.q.stride[3], D, reinterpret_cast<uint32_t*>(qr));
       else
         load_row_f32(s.dtype, element_ptr(t.q, tc.b, h, i), t.q.stride[3], D, float(s.scale), qr);

@@ -52,6 +52,7 @@ class X86Kernel final : public Kernel {
   void finish_rows(TileContext& tc) const;
   int64_t row_head(const WorkItem& w, int64_t r) const;
   static int softmax_slot(bool additive_in_dtype, bool partial);
+  static bool additive_in_dtype_too(const Spec& spec);
   void pack_block(const BoundArgs& a, const WorkItem& w, int64_t kb, char* kt, char* v,
                   std::vector<float>* tmp) const;
   static bool direct_path_possible(const Spec& spec, const TilePlan& plan);
