@@ -26,7 +26,7 @@ TilePlan plan_tiles(const Spec& s, x86::Isa isa, bool bf16_dot) {
   // passes: from half full in f32, and from 4/5 in f16/bf16, whose keys and
   // values the lanes kernels convert through L1 (docs/perf.md, 2026-11-29).
   // On the vdpbf16ps plan the 4-row passes multiply bf16 pairs and beat them
-  // (1.4-1.9x at 16 and 32 rows, Zen 4, 2026-11-29).
+  // (1.4-1.8x at 16 and 32 rows, Zen 4, 2026-11-29).
   p.lanes_min_fill = !zmm || p.bf16_dot ? 0 : s.dtype == ElemType::f32 ? 50 : 80;
   // Alone on its KV head, a tile in lanes beat the packs up to 96 rows in f32
   // (1.15-1.35x) and up to 64 in f16/bf16 (1.01-1.12x; 0.9-1.0x at 80-96).

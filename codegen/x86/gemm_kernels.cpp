@@ -1,7 +1,5 @@
 #include "codegen/x86/gemm_kernels.hpp"
 
-#include <cstring>
-
 namespace attngen::x86 {
 namespace {
 
@@ -44,13 +42,7 @@ void QkKernel::generate() {
                   });
   }
   postamble();
-  if (plan_.bf16_dot) {
-    uint32_t bits;
-    std::memcpy(&bits, &scale_, 4);
-    align(4);
-    L(scale_label_);
-    dd(bits);
-  }
+  if (plan_.bf16_dot) emit_f32_constant(scale_label_, scale_);
 }
 
 void QkKernel::microtile(int mr, int c) {
@@ -133,6 +125,7 @@ void QkDirectKernel::generate() {
   }
   L(done);
   postamble();
+  if (dot_) emit_f32_constant(scale_label_, scale_);
 }
 
 // One pass over the block's keys for `rows` Q rows: whole groups of keys,
@@ -262,13 +255,7 @@ void QkDirectKernel::reduce_and_store(int rows) {
     return;
   }
   reduce16(0, 31, /*max=*/false);
-  if (dot_) {  // Q was not scaled
-    uint32_t bits;
-    std::memcpy(&bits, &scale_, 4);
-    mov(reg_tmp.cvt32(), bits);
-    vpbroadcastd(Xbyak::Zmm(1), reg_tmp.cvt32());
-    vmulps(Xbyak::Zmm(0), Xbyak::Zmm(0), Xbyak::Zmm(1));
-  }
+  if (dot_) vmulps(Xbyak::Zmm(0), Xbyak::Zmm(0), ptr_b[rip + scale_label_]);  // Q was not scaled
   // Lanes [r * keys, (r + 1) * keys) belong to row r: a masked store puts them
   // at S[r][grp .. grp + keys).
   const int keys = lanes() / rows;
@@ -337,8 +324,7 @@ void PvKernel::column_chunk(int nvec, int tail_lanes) {
 // vdpbf16ps plan, the row at reg_vn paired with the next one (`second_row`)
 // or with zeros.
 void PvKernel::load_v(int nvec, int tail_lanes, bool second_row) {
-  const int nacc = rows_micro_ * vecs_;
-  const int lane_bytes = dot_ && !direct_ ? 4 : int(elem_size(type_));
+  const int nacc = rows_micro_ * vecs_, lane_bytes = v_lane_bytes();
   for (int h = 0; h < nvec; ++h) {
     const Xmm v = vmm(nacc + h);
     const bool t = tail_lanes && h == nvec - 1;
@@ -361,7 +347,7 @@ void PvKernel::load_v(int nvec, int tail_lanes, bool second_row) {
 void PvKernel::microtile(int mr, int nvec, int tail_lanes) {
   // Registers: accumulators, then vecs_ V vectors, then two broadcasts.
   const int nacc = rows_micro_ * vecs_, o_row = o_row_ * 4;
-  const int row_bytes = nvec * lanes() * (dot_ && !direct_ ? 4 : int(elem_size(type_)));
+  const int row_bytes = nvec * lanes() * v_lane_bytes();
   auto acc = [&](int r, int h) { return vmm(r * vecs_ + h); };
   for (int r = 0; r < mr; ++r) {
     const Xmm a = vmm(nacc + vecs_);

@@ -57,6 +57,7 @@ class QkDirectKernel final : public JitGenerator {
   const bool dot_;     // vdpbf16ps on bf16 pairs
   const float scale_;  // applied to the scores when dot_
   const int chunk_;    // elements of D per vector: 16 f32, or 32 bf16 (dot_)
+  Xbyak::Label scale_label_;
   const Xbyak::Reg64 reg_q = rsi, reg_k = rdx, reg_stride = rcx, reg_s = r8, reg_rows = r9;
   const Xbyak::Reg64 reg_k0 = r10, reg_s3 = rax, reg_grp = rbx, reg_nkeys = rbp, reg_tmp = r11;
   const Xbyak::Reg64 reg_pf = rdi;  // after the arguments are read
@@ -81,6 +82,8 @@ class PvKernel final : public JitGenerator {
   void column_chunk(int nvec, int tail_lanes);
   void microtile(int mr, int nvec, int tail_lanes);
   void load_v(int nvec, int tail_lanes, bool second_row);
+  // Bytes of V per output column in a V row: a packed bf16 pair, or one element as stored.
+  int v_lane_bytes() const { return dot_ && !direct_ ? 4 : int(elem_size(type_)); }
   const TilePlan plan_;
   const int cols_, o_row_;
   const ElemType type_;

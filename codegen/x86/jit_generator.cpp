@@ -2,6 +2,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <mutex>
 #include <unistd.h>
 #include <string>
@@ -40,6 +41,14 @@ void JitGenerator::load_f32(ElemType type, const Xbyak::Xmm& dst, const Xbyak::A
       break;
     default: vmovups(d, addr); break;
   }
+}
+
+void JitGenerator::emit_f32_constant(Xbyak::Label& label, float value) {
+  uint32_t bits;
+  std::memcpy(&bits, &value, 4);
+  align(4);
+  L(label);
+  dd(bits);
 }
 
 void JitGenerator::set_tail_mask(int n, const Xbyak::Reg32& tmp) {

@@ -41,6 +41,8 @@ class JitGenerator : public Xbyak::CodeGenerator {
   void load_f32(ElemType type, const Xbyak::Xmm& dst, const Xbyak::Address& addr, int mask = 0);
   // k1 = the low `n` lanes (AVX-512), through `tmp`.
   void set_tail_mask(int n, const Xbyak::Reg32& tmp);
+  // Binds `label` to `value` in the code buffer (after the code: read rip-relative).
+  void emit_f32_constant(Xbyak::Label& label, float value);
   // AVX-512: the 16 zmm first..first+15 reduced (sum or max of all lanes)
   // into one zmm, `first`, whose lane L is the reduction of register
   // first + reduce16_slot(L). Four shuffle-and-add levels, 45 instructions for
