@@ -99,7 +99,7 @@ TEST_P(BackendSweep, MatchesReference) {
     for (int64_t a : kLengthsFull)
       for (int64_t b : kLengthsFull) shapes.push_back({a, b});
   } else if (sweep_size() == "smoke" || c.backend == "llvm") {
-    // llvm compiles each configuration in ~0.35 s: the default set is the
+    // llvm compiles each configuration in ~0.5 s: the default set is the
     // smoke lengths (still odd, Sq != Skv, every dtype, head dim, GQA ratio
     // and layout); ATTNGEN_SWEEP=full runs the whole grid.
     for (int64_t a : kLengthsSmokeQ)
