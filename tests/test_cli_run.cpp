@@ -200,7 +200,9 @@ TEST_F(CliRun, Bf16BshdPaddingWithLengthsMatchesReference) {
   // which rounds P to bf16 (docs/spec.md, Precision), spec v1's bf16
   // tolerance, rel_err <= 1.6e-2 (L2 norms, as `verify`). Rows past q_len are
   // exactly 0 (their reference is).
-  if (!x86::X86Kernel::host_plan(spec).bf16_dot) EXPECT_EQ(o.bytes, ref_o);
+  if (!x86::X86Kernel::host_plan(spec).bf16_dot) {
+    EXPECT_EQ(o.bytes, ref_o);
+  }
   double num = 0, den = 0;
   for (size_t i = 0; i < o.bytes.size() / 2; ++i) {
     uint16_t h, r;
@@ -208,7 +210,9 @@ TEST_F(CliRun, Bf16BshdPaddingWithLengthsMatchesReference) {
     std::memcpy(&r, &ref_o[i * 2], 2);
     const double x = bf16_to_float(h), y = bf16_to_float(r);
     EXPECT_TRUE(std::isfinite(x)) << "element " << i;
-    if (y == 0) EXPECT_EQ(x, 0.0) << "element " << i;
+    if (y == 0) {
+      EXPECT_EQ(x, 0.0) << "element " << i;
+    }
     num += (x - y) * (x - y), den += y * y;
   }
   EXPECT_LE(std::sqrt(num / den), 1.6e-2);

@@ -186,7 +186,9 @@ TEST(Semantics, AllowedWidthBoundHoldsForEveryRowAndIsReached) {
   for (size_t a = 0; a < all.size(); ++a) {
     Spec one;
     one.masks = {all[a]};
-    if (const std::optional<int64_t> bound = allowed_width_bound(one)) EXPECT_EQ(widest(one), *bound) << describe(all[a]);
+    if (const std::optional<int64_t> bound = allowed_width_bound(one)) {
+      EXPECT_EQ(widest(one), *bound) << describe(all[a]);
+    }
     for (size_t b = a; b < all.size(); ++b) {
       Spec s;
       s.masks = {all[a], PaddingMask{}, all[b]};

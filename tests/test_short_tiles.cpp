@@ -81,9 +81,11 @@ TEST_P(ShortTiles, EveryRowCountMatchesTheReference) {
   for (const char* dtype : {"f32", "f16", "bf16"}) {
     const TilePlan plan = x86::X86Kernel::host_plan(
         parse_spec(std::string(R"({"dtype": ")") + dtype + R"(", "head_dim": 64, "num_heads": 1})"));
-    if (plan.lanes_min_fill > 0)
-      for (const char* path : {" lanes16", " lanes32", " lanes32 alone"})
+    if (plan.lanes_min_fill > 0) {
+      for (const char* path : {" lanes16", " lanes32", " lanes32 alone"}) {
         EXPECT_TRUE(paths.count(dtype + std::string(path))) << dtype << path << " was not run";
+      }
+    }
     // Tiles of 9 and 24 rows fill too little of a pass for lanes in f16/bf16;
     // 96 rows alone take the packs there. The vdpbf16ps plan has no lanes
     // path: its 4-row passes multiply bf16 pairs in place.

@@ -75,7 +75,10 @@ TargetSpec host_target() {
   llvm::StringMap<bool> features;
   std::vector<std::string> list;
   if (llvm::sys::getHostCPUFeatures(features))
-    for (const auto& f : features) list.push_back((f.second ? "+" : "-") + f.first().str());
+    for (const auto& f : features) {
+      std::string flag(1, f.second ? '+' : '-');  // (appended: GCC 12 warns a false -Wrestrict on "+" + string&&)
+      list.push_back(flag.append(f.first().data(), f.first().size()));
+    }
   std::sort(list.begin(), list.end());
   for (const std::string& f : list) t.features += (t.features.empty() ? "" : ",") + f;
   return t;

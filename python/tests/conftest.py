@@ -3,8 +3,11 @@ measures them (||o - ref|| / ||ref||), with the tolerances of the C++ suites. Wh
 made the fake CUDA driver and NVRTC, the cuda backend runs on them (test_cuda.py), its kernels in
 the block emulator, unless ATTNGEN_PYTEST_REAL_CUDA=1 (a GPU machine: test_torch_cuda.py)."""
 
+import atexit
 import os
 import pathlib
+import shutil
+import tempfile
 
 import ml_dtypes
 import numpy as np
@@ -36,6 +39,12 @@ def _select_fake_cuda():
 
 
 FAKE_CUDA_DRIVER = _select_fake_cuda()
+
+# Kernels the tests compile never go into the user's cache (~/.cache/attngen): a directory of
+# this run unless the caller (or the fake CUDA set-up above) names one.
+if not os.environ.get("ATTNGEN_CACHE_DIR"):
+    os.environ["ATTNGEN_CACHE_DIR"] = tempfile.mkdtemp(prefix="attngen-pytest-cache-")
+    atexit.register(shutil.rmtree, os.environ["ATTNGEN_CACHE_DIR"], ignore_errors=True)
 
 
 def rel_err(a, ref):

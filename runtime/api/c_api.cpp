@@ -158,7 +158,8 @@ StateRefs state_refs(const attngen_tensor* o_parts, const attngen_tensor* lse_pa
   require(o, "o");
   StateRefs r;
   for (int32_t i = 0; i < num_parts; ++i) {
-    const std::string index = "[" + std::to_string(i) + "]";
+    // (std::string("["): GCC 12 warns a false -Wrestrict on literal + string&&.)
+    const std::string index = std::string("[") + std::to_string(i) + "]";
     r.o_parts.push_back(to_ref(("o_parts" + index).c_str(), o_parts[i]));
     r.lse_parts.push_back(to_ref(("lse_parts" + index).c_str(), lse_parts[i]));
   }
