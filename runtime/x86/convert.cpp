@@ -211,8 +211,10 @@ ATTNGEN_AVX2 void scan_mask(ElemType type, const void* p, int64_t stride, int64_
 
 // GCC 12's AVX-512 intrinsics seed some results with _mm512_undefined_*,
 // which -Wmaybe-uninitialized reports as a false positive.
+#if defined(__GNUC__) && !defined(__clang__)  // (clang has no such group and would warn about it)
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 namespace {
 
 // Contiguous rows on AVX-512: 16 elements at a time, the tail under a mask
@@ -264,7 +266,9 @@ ATTNGEN_AVX512 void store_row_avx512(ElemType type, const float* src, int64_t n,
 bool use_avx512() { return cpu_info().isa == Isa::avx512; }
 
 }  // namespace
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic pop
+#endif
 
 ATTNGEN_AVX2 void load_row_f32(ElemType type, const void* src, int64_t stride, int64_t n, float scale, float* dst) {
   if (stride == 1 && use_avx512()) return load_row_f32_avx512(type, src, n, scale, dst);
