@@ -74,6 +74,25 @@ def test_torch_op_with_run_time_tensors_on_a_side_stream():
     assert np.allclose(host(lse), want_lse, atol=1e-3, rtol=0, equal_nan=False)
 
 
+def test_decoding_schedule_through_the_torch_op_and_sdpa():
+    """cuda_tile="16x32k4" (key-split warps) on decoding steps of a GQA group, as an engine passes
+    it: the op and the SDPA helper against the reference, and the same as the default schedule
+    within the tolerance."""
+    spec = {"dtype": "bf16", "head_dim": 128, "num_heads": 16, "num_kv_heads": 4, "mask": [{"type": "padding"}]}
+    q = randn((3, 16, 1, 128), "bf16", 20)
+    k, v = randn((3, 4, 2000, 128), "bf16", 21), randn((3, 4, 2000, 128), "bf16", 22)
+    kv_lens = torch.tensor([2000, 777, 1], dtype=torch.int32, device="cuda")
+    o = attngen_torch.attention(q, k, v, spec, kv_lens=kv_lens, cuda_tile="16x32k4")
+    o_default = attngen_torch.attention(q, k, v, spec, kv_lens=kv_lens)
+    torch.cuda.synchronize()
+    want = reference(spec, q, k, v, kv_lens=kv_lens)
+    assert close(spec, o, want) and close(spec, o_default, want)
+    full = {**spec, "mask": []}
+    got = attngen_torch.scaled_dot_product_attention(q, k, v, enable_gqa=True, cuda_tile="16x32k4")
+    torch.cuda.synchronize()
+    assert close(full, got, reference(full, q, k, v))
+
+
 def test_sdpa_matches_torch_and_compiles():
     q, k, v = randn((2, 8, 200, 128), "f16", 7), randn((2, 8, 200, 128), "f16", 8), randn((2, 8, 200, 128), "f16", 9)
     want = torch.nn.functional.scaled_dot_product_attention(q.double(), k.double(), v.double(), is_causal=True)
@@ -110,7 +129,7 @@ def test_opcheck_on_cuda_tensors():
             '"mask": [{"type": "padding"}, {"type": "causal", "align": "bottom_right"}]}')
     q, k, v = randn((2, 4, 9, 64), "f16", 10), randn((2, 2, 41, 64), "f16", 11), randn((2, 2, 41, 64), "f16", 12)
     kv_lens = torch.tensor([41, 30], dtype=torch.int32, device="cuda")
-    args = (q, k, v, spec, None, kv_lens, None, None, None, None, None, "auto", 0)
+    args = (q, k, v, spec, None, kv_lens, None, None, None, None, None, "auto", 0, "")
     torch.library.opcheck(torch.ops.attngen.attention.default, args,
                           test_utils=("test_schema", "test_faketensor", "test_aot_dispatch_static"))
     o, lse = torch.ops.attngen.attention(*args)

@@ -56,7 +56,8 @@ def test_run_time_tensors():
 def test_opcheck():
     q, k, v = problem(4)
     spec = json.dumps({**SPEC, "mask": [{"type": "padding"}, *SPEC["mask"]]})
-    args = (q, k, v, spec, None, torch.tensor([41, 30], dtype=torch.int32), None, None, None, None, None, "auto", 1)
+    args = (q, k, v, spec, None, torch.tensor([41, 30], dtype=torch.int32), None, None, None, None, None, "auto", 1,
+            "")
     torch.library.opcheck(torch.ops.attngen.attention.default, args,
                           test_utils=("test_schema", "test_faketensor", "test_aot_dispatch_static"))
 
@@ -69,6 +70,14 @@ def test_errors_come_through_the_op():
         attngen_torch.attention(q, k, v, {**SPEC, "head_dim": 0})
     with pytest.raises(attngen.InvalidArgumentError, match="^q: expected a rank-4 tensor, got shape"):
         attngen_torch.attention(q[0], k, v, SPEC)
+    # The cuda backend's schedule is for CUDA tensors only; a wrong type is named.
+    with pytest.raises(attngen.InvalidArgumentError, match="^cuda_tile: a schedule of the cuda backend, for CUDA "
+                       "tensors; got '16x32k4' with tensors on cpu"):
+        attngen_torch.attention(q, k, v, SPEC, cuda_tile="16x32k4")
+    with pytest.raises(attngen.InvalidArgumentError, match="^cuda_tile: a schedule of the cuda backend"):
+        attngen_torch.scaled_dot_product_attention(q, k, v, enable_gqa=True, cuda_tile="16x32k4")
+    with pytest.raises(attngen.InvalidArgumentError, match="^cuda_tile: expected None or a string"):
+        attngen_torch.attention(q, k, v, SPEC, cuda_tile=4)
 
 
 def test_forward_only():

@@ -4,7 +4,8 @@ The spec travels as a JSON string argument, not as a key into a Python-side regi
 a constant of the traced graph, so torch.compile (fullgraph) sees one op with all it needs, the
 fake implementation reads the output shapes from it, and a graph saved or run in another process
 (torch.export, a compile cache) needs no registry filled in first. Kernels are cached per
-(spec, backend, threads) here and by the library, so the string costs one dict look-up per call."""
+(spec, backend, threads, cuda_tile) here and by the library, so the string costs one dict look-up per
+call."""
 
 import atexit
 import json
@@ -21,12 +22,12 @@ _kernels_lock = threading.Lock()
 atexit.register(_kernels.clear)  # kernels released before the interpreter tears the extension down
 
 
-def kernel_for(spec: str, backend: str = "auto", threads: int = 0) -> Kernel:
+def kernel_for(spec: str, backend: str = "auto", threads: int = 0, cuda_tile: str = "") -> Kernel:
     """The compiled kernel of a spec (JSON text), compiled on first use."""
-    key = (spec, backend, threads)
+    key = (spec, backend, threads, cuda_tile)
     kernel = _kernels.get(key)
     if kernel is None:
-        kernel = Kernel(spec, backend, threads or None)
+        kernel = Kernel(spec, backend, threads or None, cuda_tile=cuda_tile or None)
         with _kernels_lock:
             _kernels[key] = kernel
     return kernel
@@ -68,10 +69,11 @@ def _spec_fields(spec):
 def attention_op(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, spec: str, q_lens: Optional[torch.Tensor],
                  kv_lens: Optional[torch.Tensor], q_doc: Optional[torch.Tensor], kv_doc: Optional[torch.Tensor],
                  mask: Optional[torch.Tensor], alibi_slopes: Optional[torch.Tensor],
-                 prefix_lens: Optional[torch.Tensor], backend: str, threads: int) -> tuple[torch.Tensor, torch.Tensor]:
+                 prefix_lens: Optional[torch.Tensor], backend: str, threads: int,
+                 cuda_tile: str) -> tuple[torch.Tensor, torch.Tensor]:
     """Runs the spec's kernel on CPU tensors (DLPack views, no copies), or on CUDA tensors with the
-    cuda backend, launched on the current stream. Returns (O, LSE); LSE is an empty f32 tensor when
-    the spec has no return_lse."""
+    cuda backend, launched on the current stream (cuda_tile: its schedule, "" for the default).
+    Returns (O, LSE); LSE is an empty f32 tensor when the spec has no return_lse."""
     o_shape, lse_shape = _output_shapes(q, spec)
     o = torch.empty(o_shape, dtype=q.dtype, device=q.device)
     lse = torch.empty(lse_shape if lse_shape is not None else (0,), dtype=torch.float32, device=q.device)
@@ -80,7 +82,10 @@ def attention_op(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, spec: str, q
             raise InvalidArgumentError(f"backend: CUDA tensors run on the 'cuda' backend ('auto' picks it), got "
                                        f"{backend!r}")
         backend, threads = "cuda", 0
-    kernel = kernel_for(spec, backend, threads)
+    elif cuda_tile:
+        raise InvalidArgumentError(f"cuda_tile: a schedule of the cuda backend, for CUDA tensors; got {cuda_tile!r} "
+                                   f"with tensors on {q.device}")
+    kernel = kernel_for(spec, backend, threads, cuda_tile)
     # detach(): DLPack refuses tensors that require grad; the op has no backward.
     d = [None if t is None else t.detach()
          for t in (q, k, v, q_lens, kv_lens, q_doc, kv_doc, mask, alibi_slopes, prefix_lens)]
@@ -91,7 +96,7 @@ def attention_op(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, spec: str, q
 
 @attention_op.register_fake
 def _attention_fake(q, k, v, spec, q_lens, kv_lens, q_doc, kv_doc, mask, alibi_slopes, prefix_lens, backend,
-                    threads):
+                    threads, cuda_tile):
     o_shape, lse_shape = _output_shapes(q, spec)
     return (q.new_empty(o_shape),
             q.new_empty(lse_shape if lse_shape is not None else (0,), dtype=torch.float32))
@@ -109,14 +114,22 @@ def _returns_lse(spec_text):
     return bool(_spec_fields(spec_text).get("return_lse", False))
 
 
+def tile_argument(cuda_tile):
+    """The op's cuda_tile string ("" for the default schedule) from a user's None or string."""
+    if cuda_tile is not None and not isinstance(cuda_tile, str):
+        raise InvalidArgumentError(f"cuda_tile: expected None or a string such as '16x32k4', got {cuda_tile!r}")
+    return cuda_tile or ""
+
+
 def attention(q, k, v, spec, *, q_lens=None, kv_lens=None, q_doc=None, kv_doc=None, mask=None, alibi_slopes=None,
-              prefix_lens=None, backend="auto", threads=0):
-    """Runs a spec (a dict or JSON text, docs/spec.md) on torch CPU tensors through the custom op
-    torch.ops.attngen.attention: eager, or inside torch.compile(fullgraph=True). Returns O, or
-    (O, LSE) when the spec has return_lse."""
+              prefix_lens=None, backend="auto", threads=0, cuda_tile=None):
+    """Runs a spec (a dict or JSON text, docs/spec.md) on torch CPU or CUDA tensors through the custom
+    op torch.ops.attngen.attention: eager, or inside torch.compile(fullgraph=True). cuda_tile: with
+    CUDA tensors, the cuda backend's schedule, as attngen.compile's ("16x32k4" for decoding steps).
+    Returns O, or (O, LSE) when the spec has return_lse."""
     text = _spec_text(spec)
     o, lse = torch.ops.attngen.attention(q, k, v, text, q_lens, kv_lens, q_doc, kv_doc, mask, alibi_slopes,
-                                         prefix_lens, backend, threads)
+                                         prefix_lens, backend, threads, tile_argument(cuda_tile))
     return (o, lse) if _returns_lse(text) else o
 
 

@@ -6,7 +6,7 @@ import math
 import torch
 
 from .._errors import InvalidArgumentError
-from ._op import attention_op
+from ._op import attention_op, tile_argument
 
 _SPEC_DTYPES = {torch.float32: "f32", torch.float16: "f16", torch.bfloat16: "bf16"}
 _ALIGN = {"UPPER_LEFT": "top_left", "LOWER_RIGHT": "bottom_right"}
@@ -55,7 +55,7 @@ def _check_shapes(q, k, v, enable_gqa):
 
 
 def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None,
-                                 enable_gqa=False, *, threads=0):
+                                 enable_gqa=False, *, threads=0, cuda_tile=None):
     """torch.nn.functional.scaled_dot_product_attention on attngen's kernels, the CPU's or, for
     CUDA tensors, the cuda backend's on the current stream (through the custom op
     attngen::attention, so it traces under torch.compile(fullgraph=True)).
@@ -65,7 +65,9 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
     (float32 or query's dtype) broadcastable to [B, Hq, L, S], or a torch.nn.attention.bias.CausalBias
     (causal_upper_left / causal_lower_right); scale > 0; enable_gqa. Refuses dropout_p != 0, other
     devices, dtypes and ranks with attngen.InvalidArgumentError. Fully masked rows give 0, as torch
-    2.15 on the CPU does (earlier releases gave NaN on some paths: docs/python.md)."""
+    2.15 on the CPU does (earlier releases gave NaN on some paths: docs/python.md). threads: the CPU
+    kernels' threads (0: all); cuda_tile: with CUDA tensors, the cuda backend's schedule, as
+    attngen.compile's ("16x32k4" for decoding steps)."""
     if dropout_p != 0.0:
         raise InvalidArgumentError(f"dropout_p: expected 0.0 (attngen has no dropout), got {dropout_p}")
     rank = query.dim() if isinstance(query, torch.Tensor) and query.dim() in (3, 4) else 4
@@ -115,5 +117,6 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
     spec = (f'{{"dtype": "{_SPEC_DTYPES[query.dtype]}", "layout": "bhsd", "num_heads": {int(hq)}, '
             f'"num_kv_heads": {int(hkv)}, "head_dim": {int(e)}, "head_dim_v": {int(ev)}, '
             f'"mask": [{mask_json}]{scale_json}}}')
-    o, _ = attention_op(q, k, v, spec, None, None, None, None, mask, None, None, "auto", int(threads))
+    o, _ = attention_op(q, k, v, spec, None, None, None, None, mask, None, None, "auto", int(threads),
+                        tile_argument(cuda_tile))
     return o if rank == 4 else o.squeeze(0)
