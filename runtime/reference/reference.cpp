@@ -60,19 +60,26 @@ class ReferenceKernel final : public Kernel {
     const bool document = s.find_mask<DocumentMask>() != nullptr;
     const double neg_inf = -std::numeric_limits<double>::infinity();
 
-    std::vector<double> q(static_cast<size_t>(s.head_dim)), out(static_cast<size_t>(s.head_dim_v));
+    const size_t D = size_t(s.head_dim), Dv = size_t(s.head_dim_v);
+    std::vector<double> q(D), out(Dv);
     std::vector<double> score(static_cast<size_t>(kv_len));
+    // The head's keys and values as doubles, read once rather than once a
+    // query row (the sweeps spend most of their time here otherwise).
+    std::vector<double> k(size_t(kv_len) * D), v(size_t(kv_len) * Dv);
+    for (int64_t j = 0; j < kv_len; ++j) {
+      for (size_t d = 0; d < D; ++d) k[size_t(j) * D + d] = load(t.k, element_ptr(t.k, b, hk, j, int64_t(d)));
+      for (size_t d = 0; d < Dv; ++d) v[size_t(j) * Dv + d] = load(t.v, element_ptr(t.v, b, hk, j, int64_t(d)));
+    }
     for (int64_t i = 0; i < a.sq; ++i) {
       double m = neg_inf;
       bool nan_row = false;
       if (i < q_len) {
-        for (int d = 0; d < s.head_dim; ++d) q[size_t(d)] = load(t.q, element_ptr(t.q, b, h, i, d));
+        for (size_t d = 0; d < D; ++d) q[d] = load(t.q, element_ptr(t.q, b, h, i, int64_t(d)));
         // Keys at j >= kv_len are never read.
         for (int64_t j = 0; j < kv_len; ++j) {
           score[size_t(j)] = allowed(a, b, h, i, j, ctx, custom, document) ? 0 : neg_inf;
           if (score[size_t(j)] == neg_inf) continue;
-          double dot = 0;
-          for (int d = 0; d < s.head_dim; ++d) dot += q[size_t(d)] * load(t.k, element_ptr(t.k, b, hk, j, d));
+          const double dot = dot_product(q.data(), &k[size_t(j) * D], D);
           // Scores are f32 in every fast backend: past the f32 range they are infinite here too.
           double sc = f32_range(s.scale * dot);
           if (cap) sc = softcap(sc, cap->cap);
@@ -95,15 +102,25 @@ class ReferenceKernel final : public Kernel {
           if (score[size_t(j)] == neg_inf) continue;
           const double p = std::exp(score[size_t(j)] - m);
           sum += p;
-          for (int d = 0; d < s.head_dim_v; ++d) out[size_t(d)] += p * load(t.v, element_ptr(t.v, b, hk, j, d));
+          for (size_t d = 0; d < Dv; ++d) out[d] += p * v[size_t(j) * Dv + d];
         }
         for (double& o : out) o /= sum;
         lse = m + std::log(sum);
       }
-      for (int d = 0; d < s.head_dim_v; ++d)
-        store(t.o, const_cast<char*>(element_ptr(t.o, b, h, i, d)), out[size_t(d)]);
+      for (size_t d = 0; d < Dv; ++d) store(t.o, const_cast<char*>(element_ptr(t.o, b, h, i, int64_t(d))), out[d]);
       if (s.return_lse) *reinterpret_cast<float*>(const_cast<char*>(element_ptr(t.lse, b, h, i))) = float(lse);
     }
+  }
+
+  // Four partial sums: float64's rounding is far below every tolerance, and
+  // one chain of dependent adds made this loop most of a sweep's time.
+  static double dot_product(const double* x, const double* y, size_t n) {
+    double part[4] = {0, 0, 0, 0};
+    size_t d = 0;
+    for (; d + 4 <= n; d += 4)
+      for (size_t u = 0; u < 4; ++u) part[u] += x[d + u] * y[d + u];
+    for (; d < n; ++d) part[0] += x[d] * y[d];
+    return (part[0] + part[1]) + (part[2] + part[3]);
   }
 
   static double f32_range(double x) {

@@ -196,7 +196,11 @@ std::string build_for_host(const std::string& source, std::map<std::string, std:
     return "";
   }
   // -O0: half the build time of -O1 and no slower to run (the emulator's own code is the work).
-  std::string flags = " -std=c++17 -O0 -fPIC -shared -w -I" FAKE_NVRTC_SOURCE_DIR;
+  std::string flags = " " FAKE_NVRTC_HOST_FLAGS " -shared";
+#ifdef FAKE_NVRTC_PCH_DIR
+  flags += " -I" FAKE_NVRTC_PCH_DIR;  // device_host.hpp precompiled (tests/cuda.cmake)
+#endif
+  flags += " -I" FAKE_NVRTC_SOURCE_DIR;
   for (const auto& [name, value] : defines) flags += " -D" + name + "=" + value;
   char hash[32];
   std::snprintf(hash, sizeof hash, "%016zx", std::hash<std::string>()(host + flags));
