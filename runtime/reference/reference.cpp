@@ -64,7 +64,7 @@ class ReferenceKernel final : public Kernel {
     std::vector<double> q(D), out(Dv);
     std::vector<double> score(static_cast<size_t>(kv_len));
     // The head's keys and values as doubles, read once rather than once a
-    // query row (the sweeps spend most of their time here otherwise).
+    // query row (otherwise the largest single cost of the sweeps).
     std::vector<double> k(size_t(kv_len) * D), v(size_t(kv_len) * Dv);
     for (int64_t j = 0; j < kv_len; ++j) {
       for (size_t d = 0; d < D; ++d) k[size_t(j) * D + d] = load(t.k, element_ptr(t.k, b, hk, j, int64_t(d)));
@@ -113,7 +113,7 @@ class ReferenceKernel final : public Kernel {
   }
 
   // Four partial sums: float64's rounding is far below every tolerance, and
-  // one chain of dependent adds made this loop most of a sweep's time.
+  // one chain of dependent adds was most of the reference's time.
   static double dot_product(const double* x, const double* y, size_t n) {
     double part[4] = {0, 0, 0, 0};
     size_t d = 0;
