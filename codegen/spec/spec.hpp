@@ -123,6 +123,8 @@ class SpecError : public Error {
  public:
   explicit SpecError(std::vector<std::string> problems);
   const std::vector<std::string>& problems() const { return problems_; }
+  std::unique_ptr<const Error> clone() const override { return std::make_unique<SpecError>(problems_); }
+  [[noreturn]] void raise() const override { throw SpecError(problems_); }
 
  private:
   std::vector<std::string> problems_;

@@ -14,6 +14,10 @@ class ApiError : public Error {
  public:
   ApiError(attngen_status status, const std::string& message) : Error(message), status_(status) {}
   attngen_status status() const { return status_; }
+  std::unique_ptr<const Error> clone() const override {
+    return std::make_unique<ApiError>(status_, std::string(what()));
+  }
+  [[noreturn]] void raise() const override { throw ApiError(status_, std::string(what())); }
 
  private:
   attngen_status status_;

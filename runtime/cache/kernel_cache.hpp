@@ -33,15 +33,15 @@ struct CacheConfig {
 };
 
 // A kernel that ATTNGEN_DISABLE_JIT=1 forbids compiling and no cache holds.
-class JitDisabledError : public Error {
+class JitDisabledError : public ErrorKind<JitDisabledError> {
  public:
-  using Error::Error;
+  using ErrorKind::ErrorKind;
 };
 
 // A backend that is unknown, unavailable here, or cannot compile the spec.
-class BackendError : public Error {
+class BackendError : public ErrorKind<BackendError> {
  public:
-  using Error::Error;
+  using ErrorKind::ErrorKind;
 };
 // select_backend(), with its errors as BackendError.
 const Backend& choose_backend(const std::string& name, const Spec& spec, const std::string& target = "");

@@ -16,16 +16,18 @@ MemoryCache::KernelPtr MemoryCache::find(const std::string& key) {
 
 MemoryCache::KernelPtr MemoryCache::get_or_build(const std::string& key, const Build& build, bool* built) {
   if (built) *built = false;
-  std::promise<KernelPtr> promise;
+  std::promise<Outcome> promise;
   std::unique_lock<std::mutex> lock(mu_);
   if (auto it = entries_.find(key); it != entries_.end()) {
     lru_.splice(lru_.begin(), lru_, it->second.lru);
     return it->second.kernel;
   }
   if (auto it = building_.find(key); it != building_.end()) {
-    std::shared_future<KernelPtr> pending = it->second;
+    std::shared_future<Outcome> pending = it->second;
     lock.unlock();
-    return pending.get();  // rethrows the builder's error
+    const Outcome& outcome = pending.get();
+    if (outcome.failure) outcome.failure->raise();
+    return outcome.kernel;
   }
   building_.emplace(key, promise.get_future().share());
   lock.unlock();
@@ -37,15 +39,37 @@ MemoryCache::KernelPtr MemoryCache::get_or_build(const std::string& key, const B
   } catch (...) {
     lock.lock();
     building_.erase(key);
-    promise.set_exception(std::current_exception());
+    promise.set_value(Outcome{nullptr, Failure::of_current_exception()});
     throw;
   }
   lock.lock();
   building_.erase(key);
   insert_locked(key, kernel);
-  promise.set_value(kernel);
+  promise.set_value(Outcome{kernel, std::nullopt});
   if (built) *built = true;
   return kernel;
+}
+
+MemoryCache::Failure MemoryCache::Failure::of_current_exception() {
+  Failure f;
+  try {
+    throw;
+  } catch (const Error& e) {
+    f.error_ = e.clone();
+  } catch (const std::bad_alloc&) {
+    f.out_of_memory_ = true;
+  } catch (const std::exception& e) {
+    f.message_ = e.what();
+  } catch (...) {
+    f.message_ = "unknown exception";
+  }
+  return f;
+}
+
+void MemoryCache::Failure::raise() const {
+  if (error_) error_->raise();
+  if (out_of_memory_) throw std::bad_alloc();
+  throw std::runtime_error(message_);
 }
 
 void MemoryCache::insert_locked(const std::string& key, KernelPtr kernel) {

@@ -1,8 +1,9 @@
 // The in-process kernel cache: key -> compiled kernel, bounded (least
 // recently used entries are dropped first) and single-flight: when many
 // threads ask for one missing key at once, one of them builds it and the
-// others wait for that result. A failed build is reported to every waiter
-// and not cached, so the next request tries again.
+// others wait for that result. A failed build is reported to every waiter,
+// each with an exception object of its own, and not cached, so the next
+// request tries again.
 #pragma once
 
 #include <cstddef>
@@ -11,10 +12,12 @@
 #include <list>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <unordered_map>
 
 #include "runtime/core/backend.hpp"
+#include "runtime/core/error.hpp"
 
 namespace attngen {
 
@@ -40,13 +43,29 @@ class MemoryCache {
     KernelPtr kernel;
     std::list<std::string>::iterator lru;  // position in lru_, front = most recent
   };
+  // A failed build as the waiters rethrow it: each throws a new copy, never
+  // the builder's object (see Error::clone).
+  class Failure {
+   public:
+    static Failure of_current_exception();  // call only inside a catch block
+    [[noreturn]] void raise() const;
+
+   private:
+    std::shared_ptr<const Error> error_;  // an attngen::Error, or else
+    std::string message_;                 // what() of another exception (thrown as std::runtime_error)
+    bool out_of_memory_ = false;
+  };
+  struct Outcome {
+    KernelPtr kernel;
+    std::optional<Failure> failure;
+  };
   void insert_locked(const std::string& key, KernelPtr kernel);
 
   const size_t capacity_;
   mutable std::mutex mu_;
   std::unordered_map<std::string, Entry> entries_;
   std::list<std::string> lru_;
-  std::unordered_map<std::string, std::shared_future<KernelPtr>> building_;
+  std::unordered_map<std::string, std::shared_future<Outcome>> building_;
 };
 
 }  // namespace attngen

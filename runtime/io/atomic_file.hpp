@@ -54,9 +54,9 @@ struct ReadLimits {
 };
 
 // A file longer than ReadLimits::max_bytes.
-class FileTooLarge : public Error {
+class FileTooLarge : public ErrorKind<FileTooLarge> {
  public:
-  using Error::Error;
+  using ErrorKind::ErrorKind;
 };
 
 // The whole file. Throws Error("<what>: cannot read '<path>': <why>"), e.g.
