@@ -64,9 +64,11 @@ class ReferenceKernel final : public Kernel {
     std::vector<double> q(D), out(Dv);
     std::vector<double> score(static_cast<size_t>(kv_len));
     // The head's keys and values as doubles, read once rather than once a
-    // query row (otherwise the largest single cost of the sweeps).
-    std::vector<double> k(size_t(kv_len) * D), v(size_t(kv_len) * Dv);
-    for (int64_t j = 0; j < kv_len; ++j) {
+    // query row (otherwise the largest single cost of the sweeps); not at all
+    // for an entry without queries.
+    const int64_t kv_read = q_len > 0 ? kv_len : 0;
+    std::vector<double> k(size_t(kv_read) * D), v(size_t(kv_read) * Dv);
+    for (int64_t j = 0; j < kv_read; ++j) {
       for (size_t d = 0; d < D; ++d) k[size_t(j) * D + d] = load(t.k, element_ptr(t.k, b, hk, j, int64_t(d)));
       for (size_t d = 0; d < Dv; ++d) v[size_t(j) * Dv + d] = load(t.v, element_ptr(t.v, b, hk, j, int64_t(d)));
     }

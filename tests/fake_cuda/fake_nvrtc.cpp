@@ -195,7 +195,6 @@ std::string build_for_host(const std::string& source, std::map<std::string, std:
     log = "fake nvrtc: inline PTX outside templates/cuda/ptx.cuh: the host build cannot run it\n";
     return "";
   }
-  // -O0: half the build time of -O1 and no slower to run (the emulator's own code is the work).
   std::string flags = " " FAKE_NVRTC_HOST_FLAGS " -shared";
 #ifdef FAKE_NVRTC_PCH_DIR
   flags += " -I" FAKE_NVRTC_PCH_DIR;  // device_host.hpp precompiled (tests/cuda.cmake)
